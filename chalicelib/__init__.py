@@ -1,0 +1,1 @@
+"""Sluice runtime: everything `app.py` imports. Never imports chalicelib.cli."""

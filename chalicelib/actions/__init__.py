@@ -1,0 +1,105 @@
+"""Actions, registered by name. Adding one is a module plus `@register`.
+
+Each action declares its options in one place (type, default, description), so
+the rules schema rejects unknown keys and documents every option. Actions get
+batches: all events one rule routed to them in one invocation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from chalicelib.event import LogEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    type: type | tuple[type, ...]
+    description: str
+    required: bool = False
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None  # returns an error text, or None
+
+
+@dataclass(slots=True)
+class Invocation:
+    """What an action may need to know about the invocation that runs it."""
+
+    request_id: str
+    function_name: str = "local"
+    account: str = "000000000000"
+    region: str = "us-east-1"
+    remaining_ms: Callable[[], int] = field(default=lambda: 900_000)
+
+    @classmethod
+    def from_context(cls, context: Any, region: str) -> Invocation:
+        if context is None:
+            import uuid
+
+            return cls(request_id=str(uuid.uuid4()), region=region)
+        arn = getattr(context, "invoked_function_arn", "") or ""
+        parts = arn.split(":")
+        account = parts[4] if len(parts) > 4 and parts[4] else "000000000000"
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return cls(
+            request_id=getattr(context, "aws_request_id", "") or "local",
+            function_name=getattr(context, "function_name", "") or "local",
+            account=account,
+            region=parts[3] if len(parts) > 3 and parts[3] else region,
+            remaining_ms=remaining if callable(remaining) else (lambda: 900_000),
+        )
+
+
+class Action(ABC):
+    name: ClassVar[str]
+    options: ClassVar[dict[str, Option]] = {}
+    alerting: ClassVar[bool] = False  # counts in the ledger's `alerts`
+
+    def __init__(self, rule_id: str, opts: dict[str, Any], runtime: Any) -> None:
+        self.rule_id = rule_id
+        self.opts = {k: opts.get(k, o.default) for k, o in self.options.items()}
+        self.runtime = runtime  # chalicelib.pipeline.Runtime: settings, clients, secrets
+
+    @abstractmethod
+    def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
+        """Deliver a batch; return the number of messages sent. Raise ActionError."""
+
+
+_registry: dict[str, type[Action]] = {}
+
+# Routing verbs handled by the router itself, not by an Action class.
+ROUTING_VERBS = {
+    "drop": "discard the event (counted as dropped by this rule); ends evaluation",
+    "archive": "archive the event (the default for every event no rule drops)",
+}
+
+
+def register(cls: type[Action]) -> type[Action]:
+    if cls.name in _registry or cls.name in ROUTING_VERBS:
+        raise ValueError(f"action {cls.name!r} registered twice")
+    _registry[cls.name] = cls
+    return cls
+
+
+def get(name: str) -> type[Action]:
+    _load_builtin()
+    return _registry[name]
+
+
+def names() -> list[str]:
+    _load_builtin()
+    return sorted([*_registry, *ROUTING_VERBS])
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    """Import the built-in action modules (cheap: each defers its SDK import)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from chalicelib.actions import slack, sns  # noqa: F401

@@ -1,0 +1,143 @@
+"""The archive: the audit trail every non-dropped event lands in.
+
+Layout (Athena/Glue-friendly, gzip JSON lines, one event per line):
+    s3://<bucket>/archive/tag=<tag>/dt=YYYY-MM-DD/hour=HH/<invocation-id>-<n>.jsonl.gz
+One object per (tag, hour) per invocation. Keys derive from the invocation id,
+which Lambda keeps across its own retries of an event, so a retried invocation
+overwrites its objects instead of duplicating them.
+
+Lines are assembled from pre-encoded pieces: the tag and the payload's shared
+`source` are serialised once per object, so per event only the record, the
+time and the id are encoded (orjson of the whole envelope costs ~1.3 µs/event,
+most of it the repeated source).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from chalicelib.event import LogEvent, format_time
+
+PREFIX = "archive"
+
+
+@dataclass(slots=True)
+class ArchiveObject:
+    key: str
+    body: bytes
+    events: list[LogEvent]
+
+
+@dataclass(slots=True)
+class ArchiveResult:
+    archived: int = 0
+    keys: list[str] = field(default_factory=list)
+    failed: list[tuple[list[LogEvent], str]] = field(default_factory=list)
+
+
+def partition_key(tag: str, ms: int) -> str:
+    hour_start = time.gmtime(ms // 1000)
+    return f"{PREFIX}/tag={tag}/dt={time.strftime('%Y-%m-%d', hour_start)}/hour={hour_start.tm_hour:02d}"
+
+
+def group(events: Iterable[LogEvent]) -> dict[tuple[str, int], list[LogEvent]]:
+    groups: dict[tuple[str, int], list[LogEvent]] = {}
+    for ev in events:
+        k = (ev.tag, ev.time // 3_600_000)
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [ev]
+        else:
+            g.append(ev)
+    return groups
+
+
+def encode_lines(events: list[LogEvent]) -> tuple[bytes, list[tuple[LogEvent, str]]]:
+    """JSON lines for events of one tag; events that cannot be encoded are returned."""
+    dumps = orjson.dumps
+    tag_part = b'{"tag":' + dumps(events[0].tag) + b',"time":"'
+    source_cache: dict[int, bytes] = {}
+    out: list[bytes] = []
+    bad: list[tuple[LogEvent, str]] = []
+    for ev in events:
+        src = source_cache.get(id(ev.source))
+        if src is None:
+            src = source_cache[id(ev.source)] = b',"source":' + dumps(ev.source) + b',"id":'
+        try:
+            rec = dumps(ev.record)
+        except TypeError as e:  # e.g. an integer beyond 64 bits set by a transform
+            bad.append((ev, f"archive: record not serialisable: {e}"))
+            continue
+        out.append(
+            b"".join(
+                (tag_part, format_time(ev.time).encode(), b'","record":', rec, src, dumps(ev.id), b"}\n")
+            )
+        )
+    return b"".join(out), bad
+
+
+def gzip_bytes(body: bytes, level: int) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container
+    return c.compress(body) + c.flush()
+
+
+def build_objects(events: list[LogEvent], invocation_id: str, level: int) -> tuple[list[ArchiveObject], list[tuple[LogEvent, str]]]:
+    objects: list[ArchiveObject] = []
+    bad_all: list[tuple[LogEvent, str]] = []
+    groups = group(events)
+    for n, ((tag, _hour), evs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0])):
+        body, bad = encode_lines(evs)
+        if bad:
+            bad_ids = {id(e) for e, _ in bad}
+            evs = [e for e in evs if id(e) not in bad_ids]
+            bad_all.extend(bad)
+        if not evs:
+            continue
+        key = f"{partition_key(tag, evs[0].time)}/{invocation_id}-{n}.jsonl.gz"
+        objects.append(ArchiveObject(key, gzip_bytes(body, level), evs))
+    return objects, bad_all
+
+
+class Archiver:
+    def __init__(self, s3: Any, bucket: str, gzip_level: int) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.gzip_level = gzip_level
+
+    def write(self, events: list[LogEvent], invocation_id: str) -> ArchiveResult:
+        result = ArchiveResult()
+        if not events:
+            return result
+        objects, bad = build_objects(events, invocation_id, self.gzip_level)
+        for ev, reason in bad:
+            result.failed.append(([ev], reason))
+        for obj in objects:
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=obj.key,
+                    Body=obj.body,
+                    ContentType="application/x-ndjson",
+                    ContentEncoding="gzip",
+                )
+            except Exception as e:  # botocore already retried transient errors
+                result.failed.append((obj.events, f"archive: put_object {obj.key}: {_brief(e)}"))
+            else:
+                result.archived += len(obj.events)
+                result.keys.append(obj.key)
+        return result
+
+
+def _brief(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:500]
+
+
+def read_lines(body: bytes) -> list[dict[str, Any]]:
+    """Decode an archive object (for the CLI, the demo and tests)."""
+    return [orjson.loads(line) for line in zlib.decompress(body, 47).splitlines() if line]

@@ -1,0 +1,112 @@
+"""The dead-letter queue: what could not be decoded or delivered, with the reason.
+
+Message body (JSON):
+    {"version": 1, "reason": "...", "stage": "decode|archive|action", "action": "slack",
+     "rule": "computer-alerts", "invocation": "<request id>", "function": "cloudwatch_logs",
+     "time": "...Z", "count": N, "events": [<archive envelope>, ...]}
+or, for input that never became events, `"raw": <base64 of the payload bytes>`.
+SQS takes at most 256 KiB a message, so events are split across messages, and a
+single item too large for one message (a whole undecodable payload) is stored
+in the archive bucket under `deadletter/` with the message pointing at it.
+If the queue itself fails, the error propagates: the trigger retries the
+invocation rather than Sluice losing the events.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import orjson
+
+from chalicelib.event import LogEvent, format_time
+
+# 256 KiB SQS limit, less room for the envelope fields and attribute overhead.
+MAX_BODY = 240 * 1024
+PREFIX = "deadletter"
+
+
+class DeadLetters:
+    def __init__(self, sqs: Any, queue_url: str, s3: Any, bucket: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.s3 = s3
+        self.bucket = bucket
+        self._n = 0
+
+    def send_events(
+        self,
+        events: list[LogEvent],
+        reason: str,
+        *,
+        stage: str,
+        invocation: str,
+        function: str,
+        action: str | None = None,
+        rule: str | None = None,
+    ) -> int:
+        """Dead-letter events; returns the number of SQS messages sent."""
+        head = self._head(reason, stage, invocation, function, action, rule)
+        chunk: list[bytes] = []
+        size = 0
+        sent = 0
+        for ev in events:
+            line = orjson.dumps(ev.envelope(), option=orjson.OPT_NON_STR_KEYS, default=str)
+            if chunk and size + len(line) > MAX_BODY:
+                sent += self._send_chunk(head, chunk)
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        if chunk:
+            sent += self._send_chunk(head, chunk)
+        return sent
+
+    def send_raw(self, raw: bytes, reason: str, *, stage: str, invocation: str, function: str) -> int:
+        head = self._head(reason, stage, invocation, function, None, None)
+        head["count"] = 1
+        encoded = base64.b64encode(raw).decode()
+        if len(encoded) + 1024 > MAX_BODY:
+            key = self._spill(invocation, raw)
+            head["raw_s3"] = f"s3://{self.bucket}/{key}"
+            head["raw_bytes"] = len(raw)
+        else:
+            head["raw"] = encoded
+        self._put(orjson.dumps(head))
+        return 1
+
+    def _head(
+        self, reason: str, stage: str, invocation: str, function: str, action: str | None, rule: str | None
+    ) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "reason": reason[:2000],
+            "stage": stage,
+            "action": action,
+            "rule": rule,
+            "invocation": invocation,
+            "function": function,
+            "time": format_time(int(time.time() * 1000)),
+        }
+
+    def _send_chunk(self, head: dict[str, Any], lines: list[bytes]) -> int:
+        body = (
+            orjson.dumps({**head, "count": len(lines)})[:-1]
+            + b',"events":['
+            + b",".join(lines)
+            + b"]}"
+        )
+        if len(body) > MAX_BODY:  # one event alone above the limit (a 256 KB message)
+            key = self._spill(head["invocation"], body)
+            body = orjson.dumps({**head, "count": len(lines), "events_s3": f"s3://{self.bucket}/{key}"})
+        self._put(body)
+        return 1
+
+    def _spill(self, invocation: str, data: bytes) -> str:
+        self._n += 1
+        key = f"{PREFIX}/{time.strftime('%Y-%m-%d')}/{invocation}-{self._n}.bin"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return key
+
+    def _put(self, body: bytes) -> None:
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body.decode())

@@ -1,0 +1,115 @@
+"""Slack alerts through `chat.postMessage` with Block Kit.
+
+One message per rule and channel per invocation: a single event is shown whole,
+several are summarised (count, first and last time, a few samples). Log text is
+untrusted, so everything taken from an event goes through `escape`: `&`, `<`,
+`>` are entity-encoded (Slack's own rule, which defuses `<!channel>`, `<@U…>`
+and `<http…|…>`), bare `@channel`/`@here`/`@everyone` get a word joiner, and
+samples sit in code blocks whose backticks are replaced so they cannot close
+the block. `link_names` is off and `parse` is `none`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from chalicelib.actions import Action, Invocation, Option, register
+from chalicelib.actions.template import clip, render, severity
+from chalicelib.errors import ActionError
+from chalicelib.event import LogEvent, format_time
+
+MAX_SAMPLES = 5
+SAMPLE_CHARS = 500
+SECTION_CHARS = 2900  # Block Kit: 3000 characters per section text
+_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+
+
+def escape(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "@" in text:
+        text = _BROADCAST.sub("@\u2060\\1", text)
+    return text
+
+
+def code_block(text: str) -> str:
+    return "```" + escape(text).replace("`", "\u02cb") + "```"
+
+
+def _check_channel(v: str) -> str | None:
+    return None if re.fullmatch(r"[#@]?[A-Za-z0-9_.-]{1,80}", v) else "a channel name (#ops) or id"
+
+
+def _check_url(v: str) -> str | None:
+    return None if re.fullmatch(r"https?://[^\s<>|]{1,1000}", v) else "an http(s) URL without spaces, <, > or |"
+
+
+@register
+class SlackAction(Action):
+    name = "slack"
+    alerting = True
+    options: ClassVar[dict[str, Option]] = {
+        "channel": Option(str, "channel name (#ops) or id", required=True, check=_check_channel),
+        "text": Option(str, "message template: {tag} {time} {level} {message} {count} {rule} {record.field}",
+                       default="{tag}: {message}"),
+        "runbook": Option(str, "runbook URL shown as a link", check=_check_url),
+        "title": Option(str, "header text (default: the rule id)"),
+    }
+
+    def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
+        client = self.runtime.slack_client()
+        blocks, text = self.build(events)
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            client.chat_postMessage(
+                channel=self.opts["channel"],
+                text=text,
+                blocks=blocks,
+                link_names=False,
+                parse="none",
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as e:
+            err = e.response.get("error") if e.response is not None else str(e)
+            raise ActionError("slack", f"chat.postMessage: {err}",
+                              retryable=err in ("ratelimited", "service_unavailable")) from e
+        except (SlackClientError, OSError) as e:
+            raise ActionError("slack", f"chat.postMessage: {type(e).__name__}: {e}", retryable=True) from e
+        return 1
+
+    def build(self, events: list[LogEvent]) -> tuple[list[dict[str, Any]], str]:
+        first, last = events[0], events[-1]
+        count = len(events)
+        level = severity(events)
+        extra = {"count": count, "rule": self.rule_id, "level": first.record.get("level", level)}
+        headline = clip(render(self.opts["text"], first, extra, escape), SECTION_CHARS)
+        title = self.opts.get("title") or self.rule_id
+        tags = sorted({e.tag for e in events})
+        header = f"{title}: {count} event{'s' if count != 1 else ''} · {level}"
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": clip(header, 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*Tag*\n{escape(clip(', '.join(tags), 300))}"},
+                    {"type": "mrkdwn", "text": f"*Level*\n{escape(str(level))}"},
+                    {"type": "mrkdwn", "text": f"*First*\n{format_time(first.time)}"},
+                    {"type": "mrkdwn", "text": f"*Last*\n{format_time(last.time)}"},
+                ],
+            },
+        ]
+        if count > 1:
+            samples = events[:MAX_SAMPLES]
+            body = "\n".join(clip(str(e.record.get("message", "")), SAMPLE_CHARS) for e in samples)
+            more = f"\n…and {count - len(samples)} more" if count > len(samples) else ""
+            blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                           "text": clip(code_block(body), SECTION_CHARS - len(more)) + more}})
+        context = [f"rule `{escape(self.rule_id)}`", f"source {escape(str(first.source.get('log_group') or first.source.get('kind')))}"]
+        if self.opts.get("runbook"):
+            context.insert(0, f"<{self.opts['runbook']}|Runbook>")
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+        fallback = clip(f"[{level}] {title}: {count} event(s) on {', '.join(tags)}", 300)
+        return blocks, escape(fallback)

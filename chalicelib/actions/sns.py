@@ -1,0 +1,73 @@
+"""SNS alerts: one publish per rule per invocation, readable in email and pagers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from chalicelib.actions import Action, Invocation, Option, register
+from chalicelib.actions.template import clip, render, severity
+from chalicelib.errors import ActionError
+from chalicelib.event import LogEvent, format_time
+
+MAX_LINES = 20
+# SNS subjects: ASCII, no line breaks, under 100 characters.
+_NOT_SUBJECT = re.compile(r"[^\x20-\x7e]")
+
+
+def _check_topic(v: str) -> str | None:
+    ok = re.fullmatch(r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:)?[A-Za-z0-9_-]{1,256}(\.fifo)?", v)
+    return None if ok else "a topic name or ARN"
+
+
+def _plain(s: str) -> str:
+    return s
+
+
+@register
+class SnsAction(Action):
+    name = "sns"
+    alerting = True
+    options: ClassVar[dict[str, Option]] = {
+        "topic": Option(str, "topic name (in the function's account and region) or ARN",
+                        required=True, check=_check_topic),
+        "subject": Option(str, "subject template (cut to 99 ASCII characters)",
+                          default="[{level}] {rule}: {count} event(s) on {tag}"),
+        "text": Option(str, "first line template", default="{tag}: {message}"),
+    }
+
+    def topic_arn(self, inv: Invocation) -> str:
+        t = self.opts["topic"]
+        return t if t.startswith("arn:") else f"arn:aws:sns:{inv.region}:{inv.account}:{t}"
+
+    def build(self, events: list[LogEvent]) -> tuple[str, str, dict[str, Any]]:
+        first = events[0]
+        level = severity(events)
+        extra = {"count": len(events), "rule": self.rule_id, "level": level}
+        subject = _NOT_SUBJECT.sub("?", render(self.opts["subject"], first, extra, _plain))
+        subject = clip(subject, 99).replace("…", "~")
+        lines = [render(self.opts["text"], first, extra, _plain), ""]
+        lines.append(f"Rule: {self.rule_id}   Events: {len(events)}   Level: {level}")
+        lines.append(f"First: {format_time(first.time)}   Last: {format_time(events[-1].time)}")
+        lines.append("")
+        for ev in events[:MAX_LINES]:
+            lines.append(f"{format_time(ev.time)} {ev.tag} {clip(str(ev.record.get('message', '')), 400)}")
+        if len(events) > MAX_LINES:
+            lines.append(f"... and {len(events) - MAX_LINES} more")
+        attrs = {
+            "rule": {"DataType": "String", "StringValue": self.rule_id},
+            "severity": {"DataType": "String", "StringValue": level},
+            "tag": {"DataType": "String", "StringValue": clip(first.tag, 256)},
+        }
+        return subject, "\n".join(lines), attrs
+
+    def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
+        subject, message, attrs = self.build(events)
+        try:
+            self.runtime.clients.get("sns").publish(
+                TopicArn=self.topic_arn(inv), Subject=subject, Message=message[:250_000],
+                MessageAttributes=attrs,
+            )
+        except Exception as e:  # botocore ClientError / connection errors, already retried
+            raise ActionError("sns", f"publish: {type(e).__name__}: {e}", retryable=True) from e
+        return 1

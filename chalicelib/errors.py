@@ -1,0 +1,52 @@
+"""Sluice's own exceptions. Each carries the context an operator needs."""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Base class for every error Sluice raises on purpose."""
+
+
+class DecodeError(SluiceError):
+    """A trigger payload (or part of it) could not be decoded into events.
+
+    `stage` names the step that failed (base64, gzip, json, shape, utf-8) so the
+    dead-letter record says where the bytes went wrong.
+    """
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+
+class RuleError(SluiceError):
+    """One problem in a rules file, located by rule id and field path."""
+
+    def __init__(self, rule_id: str, field: str, reason: str) -> None:
+        super().__init__(f"rule {rule_id!r}, {field}: {reason}")
+        self.rule_id = rule_id
+        self.field = field
+        self.reason = reason
+
+
+class RulesInvalid(SluiceError):
+    """A rules file with one or more RuleErrors; nothing was written."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        super().__init__(f"{len(errors)} error(s) in rules: " + "; ".join(map(str, errors)))
+        self.errors = errors
+
+
+class ActionError(SluiceError):
+    """An action failed. `retryable` says whether trying again may help."""
+
+    def __init__(self, action: str, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{action}: {reason}")
+        self.action = action
+        self.reason = reason
+        self.retryable = retryable
+
+
+class SettingsError(SluiceError):
+    """A required setting is missing or malformed."""

@@ -1,0 +1,102 @@
+"""AWS Lambda's own lines in a function's log group.
+
+Platform lines (written by Lambda, tab-separated):
+    START RequestId: 6f8e... Version: $LATEST
+    END RequestId: 6f8e...
+    REPORT RequestId: 6f8e...\tDuration: 102.25 ms\tBilled Duration: 103 ms\t
+        Memory Size: 128 MB\tMax Memory Used: 70 MB\tInit Duration: 180.37 ms
+    INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:...
+Runtime lines (Python runtime's default text format):
+    [ERROR]\t2026-11-26T10:07:01.123Z\t6f8e...\tsomething failed
+Parsed with str.split: no regex on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.parsers import register
+
+PREFIXES = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ", "INIT_START ")
+
+# REPORT field label -> (record key, unit suffix stripped)
+_REPORT_FIELDS = {
+    "Duration": ("duration_ms", " ms"),
+    "Billed Duration": ("billed_duration_ms", " ms"),
+    "Memory Size": ("memory_size_mb", " MB"),
+    "Max Memory Used": ("max_memory_used_mb", " MB"),
+    "Init Duration": ("init_duration_ms", " ms"),
+    "Restore Duration": ("restore_duration_ms", " ms"),
+    "Billed Restore Duration": ("billed_restore_duration_ms", " ms"),
+}
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
+@register("lambda_platform")
+def parse_platform_required(message: str) -> dict[str, Any]:
+    rec = parse_platform(message)
+    if rec is None:
+        return {"message": message, "parse_error": "lambda_platform: not a platform line"}
+    return rec
+
+
+def parse_platform(message: str) -> dict[str, Any] | None:
+    """A START/END/REPORT/INIT_START line -> fields, or None if it is not one."""
+    head, _, rest = message.partition(" ")
+    kind = head.lower()
+    rec: dict[str, Any] = {"message": message, "level": "INFO", "lambda_event": kind}
+    if kind == "init_start":
+        for part in rest.split("\t"):
+            label, sep, value = part.partition(": ")
+            if sep and label == "Runtime Version":
+                rec["runtime_version"] = value.strip()
+            elif sep and label == "Runtime Version ARN":
+                rec["runtime_version_arn"] = value.strip()
+        return rec
+    parts = rest.rstrip().split("\t")
+    label, sep, value = parts[0].partition(": ")
+    if label != "RequestId" or not sep:
+        return None
+    request_id, _, tail = value.partition(" ")
+    rec["request_id"] = request_id
+    if kind == "start" and tail.startswith("Version: "):
+        rec["function_version"] = tail[len("Version: ") :]
+    elif kind == "report":
+        for part in parts[1:]:
+            label, sep, value = part.partition(": ")
+            spec = _REPORT_FIELDS.get(label)
+            if spec is None or not sep:
+                continue
+            key, unit = spec
+            n = _number(value.removesuffix(unit).strip())
+            if n is not None:
+                rec[key] = n
+    return rec
+
+
+@register("lambda_runtime")
+def parse_runtime_required(message: str) -> dict[str, Any]:
+    rec = parse_runtime_line(message)
+    if rec is None:
+        return {"message": message, "parse_error": "lambda_runtime: not a runtime line"}
+    return rec
+
+
+def parse_runtime_line(message: str) -> dict[str, Any] | None:
+    """`[LEVEL]\\t<iso time>\\t<request id>\\t<message>` -> fields, or None."""
+    parts = message.split("\t", 3)
+    if len(parts) != 4 or not parts[0].endswith("]"):
+        return None
+    level = parts[0][1:-1]
+    if not level.isalpha():
+        return None
+    return {"level": level, "time": parts[1], "request_id": parts[2], "message": parts[3]}

@@ -1,0 +1,209 @@
+"""decode → parse → normalise → route → act → ledger.
+
+`Runtime` holds what lives across invocations of a warm function (settings,
+clients, the rule cache, action instances); `Pipeline.process` runs one batch of
+LogEvents through rules and actions and returns the ledger. Handlers in
+`app.py` only adapt their trigger's event to this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from chalicelib import actions as action_registry
+from chalicelib.actions import Action, Invocation
+from chalicelib.actions.archive import Archiver
+from chalicelib.actions.deadletter import DeadLetters
+from chalicelib.aws import Clients, clients as default_clients
+from chalicelib.errors import ActionError, DecodeError
+from chalicelib.event import Ledger, LogEvent
+from chalicelib.rules.match import RuleSet
+from chalicelib.rules.schema import ActionDef
+from chalicelib.rules.store import RuleStore, read_rule_defs
+from chalicelib.settings import Settings, get_settings
+
+
+@dataclass(slots=True)
+class Routed:
+    archive: list[LogEvent] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    deliveries: dict[tuple[str, int], list[LogEvent]] = field(default_factory=dict)
+
+
+def route(events: list[LogEvent], rules: RuleSet) -> Routed:
+    """Apply rules in priority order; collect archive set, drops and action batches."""
+    out = Routed()
+    archive = out.archive.append
+    deliveries = out.deliveries
+    tag_rules: dict[str, tuple[Any, ...]] = {}
+    for ev in events:
+        applicable = tag_rules.get(ev.tag)
+        if applicable is None:
+            applicable = tag_rules[ev.tag] = rules.for_tag(ev.tag)
+        if not applicable:
+            archive(ev)
+            continue
+        record = ev.record
+        dropped_by = None
+        for rule in applicable:
+            if rule.where is not None and not rule.where(record):
+                continue
+            if rule.transform is not None:
+                rule.transform(record)
+            for idx, _ in rule.actions:
+                key = (rule.id, idx)
+                batch = deliveries.get(key)
+                if batch is None:
+                    deliveries[key] = [ev]
+                else:
+                    batch.append(ev)
+            if rule.drop:
+                dropped_by = rule.id
+                break
+            if rule.stop:
+                break
+        if dropped_by is None:
+            archive(ev)
+        else:
+            out.dropped[dropped_by] = out.dropped.get(dropped_by, 0) + 1
+    return out
+
+
+class Runtime:
+    """Process-wide state of a function: built once, lazily, injectable for tests."""
+
+    def __init__(self, settings: Settings | None = None, clients: Clients | None = None) -> None:
+        self._settings = settings
+        self.clients = clients or default_clients
+        self._rules: RuleStore | None = None
+        self._slack: Any = None
+        self._actions: dict[tuple[str, int], tuple[ActionDef, Action]] = {}
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = get_settings()
+        return self._settings
+
+    @property
+    def rules(self) -> RuleStore:
+        if self._rules is None:
+            s = self.settings
+            self._rules = RuleStore(lambda: read_rule_defs(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s)
+        return self._rules
+
+    def archiver(self) -> Archiver:
+        s = self.settings
+        return Archiver(self.clients.get("s3"), s.archive_bucket, s.archive_gzip_level)
+
+    def dead_letters(self) -> DeadLetters:
+        s = self.settings
+        return DeadLetters(self.clients.get("sqs"), s.dlq_url, self.clients.get("s3"), s.archive_bucket)
+
+    def slack_token(self) -> str:
+        """The bot token from Secrets Manager, or SSM when the name starts with `/` or `ssm:`.
+
+        Cached by Powertools for 5 minutes, so rotation takes effect without a redeploy.
+        """
+        from aws_lambda_powertools.utilities import parameters
+
+        name = self.settings.slack_secret
+        if not name:
+            raise ActionError("slack", "SLUICE_SLACK_SECRET is not set")
+        if name.startswith("ssm:") or name.startswith("/"):
+            provider = parameters.SSMProvider(boto3_client=self.clients.get("ssm"))
+            value = provider.get(name.removeprefix("ssm:"), decrypt=True, max_age=300)
+        else:
+            provider = parameters.SecretsProvider(boto3_client=self.clients.get("secretsmanager"))
+            value = provider.get(name, max_age=300)
+        value = value.decode() if isinstance(value, bytes) else str(value)
+        if value.lstrip().startswith("{"):
+            doc = orjson.loads(value)
+            value = doc.get("token") or doc.get("bot_token") or ""
+        if not value:
+            raise ActionError("slack", f"secret {name!r} holds no token")
+        return value
+
+    def slack_client(self) -> Any:
+        if self._slack is None:
+            from slack_sdk import WebClient
+            from slack_sdk.http_retry.builtin_handlers import (
+                ConnectionErrorRetryHandler,
+                RateLimitErrorRetryHandler,
+                ServerErrorRetryHandler,
+            )
+
+            kwargs: dict[str, Any] = {"token": self.slack_token(), "timeout": 10}
+            if self.settings.slack_api_url:
+                kwargs["base_url"] = self.settings.slack_api_url.rstrip("/") + "/"
+            client = WebClient(**kwargs)
+            # slack_sdk retries only connection errors by default: add 429 (after
+            # Retry-After) and 5xx with backoff.
+            client.retry_handlers = [
+                ConnectionErrorRetryHandler(max_retry_count=2),
+                RateLimitErrorRetryHandler(max_retry_count=2),
+                ServerErrorRetryHandler(max_retry_count=2),
+            ]
+            self._slack = client
+        return self._slack
+
+    def action(self, rule_id: str, index: int, adef: ActionDef) -> Action:
+        """The action instance for a rule's action, rebuilt when the rule set changes."""
+        cached = self._actions.get((rule_id, index))
+        if cached is not None and cached[0] is adef:
+            return cached[1]
+        act = action_registry.get(adef.name)(rule_id, adef.opts, self)
+        self._actions[(rule_id, index)] = (adef, act)
+        return act
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def process(self, events: list[LogEvent], inv: Invocation) -> Ledger:
+        ledger = Ledger(received=len(events))
+        rules = self.rt.rules.get()
+        routed = route(events, rules)
+        for rule_id, n in routed.dropped.items():
+            ledger.drop(rule_id, n)
+
+        dlq: DeadLetters | None = None
+
+        def dead_letter(evs: list[LogEvent], reason: str, stage: str, **kw: Any) -> None:
+            nonlocal dlq
+            dlq = dlq or self.rt.dead_letters()
+            dlq.send_events(evs, reason, stage=stage, invocation=inv.request_id,
+                            function=inv.function_name, **kw)
+
+        result = self.rt.archiver().write(routed.archive, inv.request_id)
+        ledger.archived += result.archived
+        for evs, reason in result.failed:
+            dead_letter(evs, reason, "archive")
+            ledger.dead_letter("archive", len(evs))
+
+        if routed.deliveries:
+            defs = {r.id: r for r in rules.defs}
+            for (rule_id, idx), evs in routed.deliveries.items():
+                adef = defs[rule_id].actions[idx]
+                try:
+                    act = self.rt.action(rule_id, idx, adef)
+                    sent = act.deliver(evs, inv)
+                except ActionError as e:
+                    dead_letter(evs, str(e), "action", action=adef.name, rule=rule_id)
+                    ledger.actions_failed += 1
+                else:
+                    if act.alerting:
+                        ledger.alerts += sent
+        return ledger
+
+    def reject(self, raw: bytes, err: DecodeError, inv: Invocation) -> Ledger:
+        """An input that never became events: one unit received, one dead-lettered."""
+        self.rt.dead_letters().send_raw(raw, str(err), stage="decode", invocation=inv.request_id,
+                                        function=inv.function_name)
+        ledger = Ledger(received=1)
+        ledger.dead_letter(f"decode:{err.stage}", 1)
+        return ledger

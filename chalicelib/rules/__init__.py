@@ -1,0 +1,1 @@
+"""Routing rules: schema (validation), match (compiled once), store (DynamoDB + cache)."""

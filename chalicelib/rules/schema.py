@@ -1,0 +1,277 @@
+"""The rules format: validation of a whole document, every error located.
+
+    rules:
+      - id: unify-payload          # required, unique: [A-Za-z0-9_.-]+
+        priority: 10               # lower runs first (default 100); ties keep file order
+        description: text          # optional
+        enabled: true              # optional (default true)
+        match:
+          tag: "app.**"            # pattern or list of patterns (default "**")
+          where:                   # all must hold (default: none)
+            - {field: message, regex: "(?i)computer"}
+            - {not: {field: level, in: [DEBUG, TRACE]}}
+        transform: {rename: {event: message}, set: {transformed: true}, remove: [password]}
+        actions: [drop | archive | {slack: {...}} | {sns: {...}}]
+        stop: false                # true: no later rule sees the event
+
+Conditions: `field` (dotted path into the record) with exactly one of
+`equals`, `in`, `regex` (RE2 syntax, linear time), `contains`, `exists`;
+or `not: <condition>`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import actions as actions_registry
+from chalicelib.errors import RuleError, RulesInvalid
+
+RULE_KEYS = {"id", "priority", "description", "enabled", "match", "transform", "actions", "stop"}
+MATCH_KEYS = {"tag", "where"}
+TRANSFORM_KEYS = {"rename", "set", "remove"}
+OPERATORS = ("equals", "in", "regex", "contains", "exists")
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_TAG_PATTERN = re.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
+# A tag pattern's brace alternatives multiply; 64 expansions is far beyond use.
+MAX_TAG_EXPANSIONS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDef:
+    name: str
+    opts: dict[str, Any]
+
+
+@dataclass(slots=True)
+class RuleDef:
+    id: str
+    priority: int = 100
+    description: str = ""
+    enabled: bool = True
+    tags: list[str] = field(default_factory=lambda: ["**"])
+    where: list[dict[str, Any]] = field(default_factory=list)
+    transform: dict[str, Any] = field(default_factory=dict)
+    actions: list[ActionDef] = field(default_factory=list)
+    stop: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
+
+
+def load_rules(doc: Any) -> list[RuleDef]:
+    """Validate a whole rules document; raise RulesInvalid listing every error."""
+    errors: list[RuleError] = []
+    if doc is None:
+        doc = {"rules": []}
+    if not isinstance(doc, dict):
+        raise RulesInvalid([RuleError("-", "(document)", "must be a mapping with a 'rules' list")])
+    unknown = set(doc) - {"rules"}
+    if unknown:
+        errors.append(RuleError("-", "(document)", f"unknown key(s) {sorted(unknown)}"))
+    items = doc.get("rules") or []
+    if not isinstance(items, list):
+        raise RulesInvalid([RuleError("-", "rules", "must be a list")])
+    rules: list[RuleDef] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        rule = _rule(item, i, errors)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            errors.append(RuleError(rule.id, "id", "duplicate rule id"))
+        seen.add(rule.id)
+        rules.append(rule)
+    if errors:
+        raise RulesInvalid(errors)
+    return sort_rules(rules)
+
+
+def sort_rules(rules: list[RuleDef]) -> list[RuleDef]:
+    return sorted(rules, key=lambda r: r.priority)  # stable: ties keep file order
+
+
+def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
+    if not isinstance(item, dict):
+        errors.append(RuleError(f"#{index + 1}", "(rule)", "must be a mapping"))
+        return None
+    rid = item.get("id")
+    if not isinstance(rid, str) or not _ID.fullmatch(rid):
+        errors.append(RuleError(f"#{index + 1}", "id", "required: 1-128 of A-Z a-z 0-9 _ . -"))
+        rid = f"#{index + 1}"
+    n_before = len(errors)
+
+    def err(fld: str, reason: str) -> None:
+        errors.append(RuleError(rid, fld, reason))
+
+    for key in sorted(set(item) - RULE_KEYS):
+        err(key, f"unknown key (allowed: {', '.join(sorted(RULE_KEYS))})")
+    rule = RuleDef(id=rid, raw=item)
+    prio = item.get("priority", 100)
+    if type(prio) is not int:
+        err("priority", "must be an integer")
+    else:
+        rule.priority = prio
+    for key in ("stop", "enabled"):
+        v = item.get(key, getattr(rule, key))
+        if type(v) is not bool:
+            err(key, "must be true or false")
+        else:
+            setattr(rule, key, v)
+    desc = item.get("description", "")
+    if not isinstance(desc, str):
+        err("description", "must be text")
+    else:
+        rule.description = desc
+
+    match = item.get("match", {})
+    if not isinstance(match, dict):
+        err("match", "must be a mapping")
+        match = {}
+    for key in sorted(set(match) - MATCH_KEYS):
+        err(f"match.{key}", "unknown key (allowed: tag, where)")
+    tags = match.get("tag", "**")
+    tags = [tags] if isinstance(tags, str) else tags
+    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
+        err("match.tag", "must be a pattern or a non-empty list of patterns")
+    else:
+        for t in tags:
+            problem = tag_pattern_problem(t)
+            if problem:
+                err("match.tag", f"{t!r}: {problem}")
+        rule.tags = tags
+    where = match.get("where", [])
+    if not isinstance(where, list):
+        err("match.where", "must be a list of conditions")
+    else:
+        for j, cond in enumerate(where):
+            _condition(cond, f"match.where[{j}]", err)
+        rule.where = where
+
+    transform = item.get("transform", {})
+    if not isinstance(transform, dict):
+        err("transform", "must be a mapping")
+    else:
+        _transform(transform, err)
+        rule.transform = transform
+
+    acts = item.get("actions", [])
+    if not isinstance(acts, list):
+        err("actions", "must be a list")
+    else:
+        for j, a in enumerate(acts):
+            ad = _action(a, f"actions[{j}]", err)
+            if ad is not None:
+                rule.actions.append(ad)
+    return rule if len(errors) == n_before else None
+
+
+def tag_pattern_problem(pattern: str) -> str | None:
+    if not _TAG_PATTERN.fullmatch(pattern):
+        return "tag patterns use letters, digits, _ - . * ** {a,b}"
+    if pattern.count("{") != pattern.count("}"):
+        return "unbalanced braces"
+    from chalicelib.rules.match import expand_braces
+
+    try:
+        expand_braces(pattern)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _condition(cond: Any, path: str, err: Any) -> None:
+    if not isinstance(cond, dict):
+        err(path, "a condition must be a mapping")
+        return
+    if "not" in cond:
+        if len(cond) != 1:
+            err(path, "'not' stands alone: {not: {field: ..., <operator>: ...}}")
+            return
+        _condition(cond["not"], f"{path}.not", err)
+        return
+    fld = cond.get("field")
+    if not isinstance(fld, str) or not fld:
+        err(f"{path}.field", "required: the record field to test (dotted path for nested)")
+    ops = [k for k in cond if k in OPERATORS]
+    for key in sorted(set(cond) - {"field", *OPERATORS}):
+        err(f"{path}.{key}", f"unknown key (operators: {', '.join(OPERATORS)}, or not)")
+    if len(ops) != 1:
+        err(path, f"exactly one operator of {', '.join(OPERATORS)} (found {len(ops)})")
+        return
+    op = ops[0]
+    value = cond[op]
+    if op == "in" and not isinstance(value, list):
+        err(f"{path}.in", "must be a list")
+    elif op == "exists" and type(value) is not bool:
+        err(f"{path}.exists", "must be true or false")
+    elif op == "contains" and not isinstance(value, str):
+        err(f"{path}.contains", "must be text")
+    elif op == "equals" and isinstance(value, dict | list):
+        err(f"{path}.equals", "must be a scalar (text, number, boolean or null)")
+    elif op == "regex":
+        if not isinstance(value, str):
+            err(f"{path}.regex", "must be text")
+            return
+        from chalicelib.rules.match import compile_regex
+
+        try:
+            compile_regex(value)
+        except Exception as e:  # re2.error and friends: message is what matters
+            err(f"{path}.regex", f"invalid RE2 pattern {value!r}: {e}")
+
+
+def _transform(transform: dict[str, Any], err: Any) -> None:
+    for key in sorted(set(transform) - TRANSFORM_KEYS):
+        err(f"transform.{key}", "unknown key (allowed: rename, set, remove)")
+    rename = transform.get("rename", {})
+    if not isinstance(rename, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in rename.items()
+    ):
+        err("transform.rename", "must map field names to new field names")
+    setv = transform.get("set", {})
+    if not isinstance(setv, dict) or not all(isinstance(k, str) for k in setv):
+        err("transform.set", "must map field names to values")
+    remove = transform.get("remove", [])
+    if not isinstance(remove, list) or not all(isinstance(k, str) for k in remove):
+        err("transform.remove", "must be a list of field names")
+
+
+def _action(a: Any, path: str, err: Any) -> ActionDef | None:
+    if isinstance(a, str):
+        name, opts = a, {}
+    elif isinstance(a, dict) and len(a) == 1:
+        name, opts = next(iter(a.items()))
+        opts = {} if opts is None else opts
+    else:
+        err(path, "an action is a name (drop) or a one-key mapping ({slack: {...}})")
+        return None
+    known = actions_registry.names()
+    if name not in known:
+        err(path, f"unknown action {name!r} (known: {', '.join(known)})")
+        return None
+    if name in actions_registry.ROUTING_VERBS:
+        if opts:
+            err(f"{path}.{name}", "takes no options")
+        return ActionDef(name, {})
+    if not isinstance(opts, dict):
+        err(f"{path}.{name}", "options must be a mapping")
+        return None
+    spec = actions_registry.get(name).options
+    ok = True
+    for key in sorted(set(opts) - set(spec)):
+        err(f"{path}.{name}.{key}", f"unknown option (allowed: {', '.join(sorted(spec))})")
+        ok = False
+    for key, option in spec.items():
+        if key not in opts:
+            if option.required:
+                err(f"{path}.{name}.{key}", f"required: {option.description}")
+                ok = False
+            continue
+        value = opts[key]
+        if not isinstance(value, option.type) or isinstance(value, bool) and option.type is int:
+            err(f"{path}.{name}.{key}", f"wrong type: {option.description}")
+            ok = False
+        elif option.check is not None and (problem := option.check(value)):
+            err(f"{path}.{name}.{key}", problem)
+            ok = False
+    return ActionDef(name, dict(opts)) if ok else None
