@@ -8,6 +8,6 @@ app = Chalice(app_name="sluice")
 
 
 @app.lambda_function(name="cloudwatch_logs")
-def cloudwatch_logs(event, context):  # type: ignore[no-untyped-def]
+def cloudwatch_logs(event, context):
     """Target of CloudWatch Logs subscription filters (base64+gzip payloads)."""
     return handlers.handle_cloudwatch_logs(event, context)

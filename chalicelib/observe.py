@@ -29,7 +29,9 @@ def metrics(namespace: str) -> Any:
     return Metrics(namespace=namespace, service=SERVICE)
 
 
-def report(function: str, ledger: Ledger, namespace: str, extra: dict[str, Any] | None = None) -> None:
+def report(
+    function: str, ledger: Ledger, namespace: str, extra: dict[str, Any] | None = None
+) -> None:
     """Log the ledger as one line and emit each counter as a metric (EMF to stdout).
 
     Runs after the work is done: a failure here is logged, never raised, since a

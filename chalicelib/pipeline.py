@@ -17,7 +17,8 @@ from chalicelib import actions as action_registry
 from chalicelib.actions import Action, Invocation
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.deadletter import DeadLetters
-from chalicelib.aws import Clients, clients as default_clients
+from chalicelib.aws import Clients
+from chalicelib.aws import clients as default_clients
 from chalicelib.errors import ActionError, DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.rules.match import RuleSet
@@ -92,7 +93,9 @@ class Runtime:
     def rules(self) -> RuleStore:
         if self._rules is None:
             s = self.settings
-            self._rules = RuleStore(lambda: read_rule_defs(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s)
+            self._rules = RuleStore(
+                lambda: read_rule_defs(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s
+            )
         return self._rules
 
     def archiver(self) -> Archiver:
@@ -101,7 +104,9 @@ class Runtime:
 
     def dead_letters(self) -> DeadLetters:
         s = self.settings
-        return DeadLetters(self.clients.get("sqs"), s.dlq_url, self.clients.get("s3"), s.archive_bucket)
+        return DeadLetters(
+            self.clients.get("sqs"), s.dlq_url, self.clients.get("s3"), s.archive_bucket
+        )
 
     def slack_token(self) -> str:
         """The bot token from Secrets Manager, or SSM when the name starts with `/` or `ssm:`.
@@ -113,12 +118,13 @@ class Runtime:
         name = self.settings.slack_secret
         if not name:
             raise ActionError("slack", "SLUICE_SLACK_SECRET is not set")
+        value: Any
         if name.startswith("ssm:") or name.startswith("/"):
-            provider = parameters.SSMProvider(boto3_client=self.clients.get("ssm"))
-            value = provider.get(name.removeprefix("ssm:"), decrypt=True, max_age=300)
+            ssm = parameters.SSMProvider(boto3_client=self.clients.get("ssm"))
+            value = ssm.get(name.removeprefix("ssm:"), decrypt=True, max_age=300)
         else:
-            provider = parameters.SecretsProvider(boto3_client=self.clients.get("secretsmanager"))
-            value = provider.get(name, max_age=300)
+            secrets = parameters.SecretsProvider(boto3_client=self.clients.get("secretsmanager"))
+            value = secrets.get(name, max_age=300)
         value = value.decode() if isinstance(value, bytes) else str(value)
         if value.lstrip().startswith("{"):
             doc = orjson.loads(value)
@@ -176,8 +182,14 @@ class Pipeline:
         def dead_letter(evs: list[LogEvent], reason: str, stage: str, **kw: Any) -> None:
             nonlocal dlq
             dlq = dlq or self.rt.dead_letters()
-            dlq.send_events(evs, reason, stage=stage, invocation=inv.request_id,
-                            function=inv.function_name, **kw)
+            dlq.send_events(
+                evs,
+                reason,
+                stage=stage,
+                invocation=inv.request_id,
+                function=inv.function_name,
+                **kw,
+            )
 
         result = self.rt.archiver().write(routed.archive, inv.request_id)
         ledger.archived += result.archived
@@ -202,8 +214,9 @@ class Pipeline:
 
     def reject(self, raw: bytes, err: DecodeError, inv: Invocation) -> Ledger:
         """An input that never became events: one unit received, one dead-lettered."""
-        self.rt.dead_letters().send_raw(raw, str(err), stage="decode", invocation=inv.request_id,
-                                        function=inv.function_name)
+        self.rt.dead_letters().send_raw(
+            raw, str(err), stage="decode", invocation=inv.request_id, function=inv.function_name
+        )
         ledger = Ledger(received=1)
         ledger.dead_letter(f"decode:{err.stage}", 1)
         return ledger

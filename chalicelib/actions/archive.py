@@ -42,8 +42,8 @@ class ArchiveResult:
 
 
 def partition_key(tag: str, ms: int) -> str:
-    hour_start = time.gmtime(ms // 1000)
-    return f"{PREFIX}/tag={tag}/dt={time.strftime('%Y-%m-%d', hour_start)}/hour={hour_start.tm_hour:02d}"
+    t = time.gmtime(ms // 1000)
+    return f"{PREFIX}/tag={tag}/dt={time.strftime('%Y-%m-%d', t)}/hour={t.tm_hour:02d}"
 
 
 def group(events: Iterable[LogEvent]) -> dict[tuple[str, int], list[LogEvent]]:
@@ -76,7 +76,15 @@ def encode_lines(events: list[LogEvent]) -> tuple[bytes, list[tuple[LogEvent, st
             continue
         out.append(
             b"".join(
-                (tag_part, format_time(ev.time).encode(), b'","record":', rec, src, dumps(ev.id), b"}\n")
+                (
+                    tag_part,
+                    format_time(ev.time).encode(),
+                    b'","record":',
+                    rec,
+                    src,
+                    dumps(ev.id),
+                    b"}\n",
+                )
             )
         )
     return b"".join(out), bad
@@ -87,7 +95,9 @@ def gzip_bytes(body: bytes, level: int) -> bytes:
     return c.compress(body) + c.flush()
 
 
-def build_objects(events: list[LogEvent], invocation_id: str, level: int) -> tuple[list[ArchiveObject], list[tuple[LogEvent, str]]]:
+def build_objects(
+    events: list[LogEvent], invocation_id: str, level: int
+) -> tuple[list[ArchiveObject], list[tuple[LogEvent, str]]]:
     objects: list[ArchiveObject] = []
     bad_all: list[tuple[LogEvent, str]] = []
     groups = group(events)

@@ -62,7 +62,9 @@ class DeadLetters:
             sent += self._send_chunk(head, chunk)
         return sent
 
-    def send_raw(self, raw: bytes, reason: str, *, stage: str, invocation: str, function: str) -> int:
+    def send_raw(
+        self, raw: bytes, reason: str, *, stage: str, invocation: str, function: str
+    ) -> int:
         head = self._head(reason, stage, invocation, function, None, None)
         head["count"] = 1
         encoded = base64.b64encode(raw).decode()
@@ -76,7 +78,13 @@ class DeadLetters:
         return 1
 
     def _head(
-        self, reason: str, stage: str, invocation: str, function: str, action: str | None, rule: str | None
+        self,
+        reason: str,
+        stage: str,
+        invocation: str,
+        function: str,
+        action: str | None,
+        rule: str | None,
     ) -> dict[str, Any]:
         return {
             "version": 1,
@@ -98,7 +106,9 @@ class DeadLetters:
         )
         if len(body) > MAX_BODY:  # one event alone above the limit (a 256 KB message)
             key = self._spill(head["invocation"], body)
-            body = orjson.dumps({**head, "count": len(lines), "events_s3": f"s3://{self.bucket}/{key}"})
+            body = orjson.dumps(
+                {**head, "count": len(lines), "events_s3": f"s3://{self.bucket}/{key}"}
+            )
         self._put(body)
         return 1
 

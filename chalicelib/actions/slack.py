@@ -41,7 +41,11 @@ def _check_channel(v: str) -> str | None:
 
 
 def _check_url(v: str) -> str | None:
-    return None if re.fullmatch(r"https?://[^\s<>|]{1,1000}", v) else "an http(s) URL without spaces, <, > or |"
+    return (
+        None
+        if re.fullmatch(r"https?://[^\s<>|]{1,1000}", v)
+        else "an http(s) URL without spaces, <, > or |"
+    )
 
 
 @register
@@ -50,8 +54,11 @@ class SlackAction(Action):
     alerting = True
     options: ClassVar[dict[str, Option]] = {
         "channel": Option(str, "channel name (#ops) or id", required=True, check=_check_channel),
-        "text": Option(str, "message template: {tag} {time} {level} {message} {count} {rule} {record.field}",
-                       default="{tag}: {message}"),
+        "text": Option(
+            str,
+            "message template: {tag} {time} {level} {message} {count} {rule} {record.field}",
+            default="{tag}: {message}",
+        ),
         "runbook": Option(str, "runbook URL shown as a link", check=_check_url),
         "title": Option(str, "header text (default: the rule id)"),
     }
@@ -73,11 +80,21 @@ class SlackAction(Action):
             )
         except SlackApiError as e:
             err = e.response.get("error") if e.response is not None else str(e)
-            raise ActionError("slack", f"chat.postMessage: {err}",
-                              retryable=err in ("ratelimited", "service_unavailable")) from e
+            raise ActionError(
+                "slack",
+                f"chat.postMessage: {err}",
+                retryable=err in ("ratelimited", "service_unavailable"),
+            ) from e
         except (SlackClientError, OSError) as e:
-            raise ActionError("slack", f"chat.postMessage: {type(e).__name__}: {e}", retryable=True) from e
+            raise ActionError(
+                "slack", f"chat.postMessage: {type(e).__name__}: {e}", retryable=True
+            ) from e
         return 1
+
+    def preview(self, events: list[LogEvent]) -> str:
+        """The message's text line as Slack would receive it (for `sluice rules test`)."""
+        blocks, _ = self.build(events)
+        return f"{self.opts['channel']}: {blocks[1]['text']['text']}"
 
     def build(self, events: list[LogEvent]) -> tuple[list[dict[str, Any]], str]:
         first, last = events[0], events[-1]
@@ -105,11 +122,23 @@ class SlackAction(Action):
             samples = events[:MAX_SAMPLES]
             body = "\n".join(clip(str(e.record.get("message", "")), SAMPLE_CHARS) for e in samples)
             more = f"\n…and {count - len(samples)} more" if count > len(samples) else ""
-            blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                           "text": clip(code_block(body), SECTION_CHARS - len(more)) + more}})
-        context = [f"rule `{escape(self.rule_id)}`", f"source {escape(str(first.source.get('log_group') or first.source.get('kind')))}"]
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": clip(code_block(body), SECTION_CHARS - len(more)) + more,
+                    },
+                }
+            )
+        context = [
+            f"rule `{escape(self.rule_id)}`",
+            f"source {escape(str(first.source.get('log_group') or first.source.get('kind')))}",
+        ]
         if self.opts.get("runbook"):
             context.insert(0, f"<{self.opts['runbook']}|Runbook>")
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]}
+        )
         fallback = clip(f"[{level}] {title}: {count} event(s) on {', '.join(tags)}", 300)
         return blocks, escape(fallback)

@@ -29,16 +29,28 @@ class SnsAction(Action):
     name = "sns"
     alerting = True
     options: ClassVar[dict[str, Option]] = {
-        "topic": Option(str, "topic name (in the function's account and region) or ARN",
-                        required=True, check=_check_topic),
-        "subject": Option(str, "subject template (cut to 99 ASCII characters)",
-                          default="[{level}] {rule}: {count} event(s) on {tag}"),
+        "topic": Option(
+            str,
+            "topic name (in the function's account and region) or ARN",
+            required=True,
+            check=_check_topic,
+        ),
+        "subject": Option(
+            str,
+            "subject template (cut to 99 ASCII characters)",
+            default="[{level}] {rule}: {count} event(s) on {tag}",
+        ),
         "text": Option(str, "first line template", default="{tag}: {message}"),
     }
 
     def topic_arn(self, inv: Invocation) -> str:
         t = self.opts["topic"]
         return t if t.startswith("arn:") else f"arn:aws:sns:{inv.region}:{inv.account}:{t}"
+
+    def preview(self, events: list[LogEvent]) -> str:
+        """Subject and first line as subscribers would receive them."""
+        subject, message, _ = self.build(events)
+        return f"{self.opts['topic']}: {subject} | {message.splitlines()[0]}"
 
     def build(self, events: list[LogEvent]) -> tuple[str, str, dict[str, Any]]:
         first = events[0]
@@ -51,7 +63,9 @@ class SnsAction(Action):
         lines.append(f"First: {format_time(first.time)}   Last: {format_time(events[-1].time)}")
         lines.append("")
         for ev in events[:MAX_LINES]:
-            lines.append(f"{format_time(ev.time)} {ev.tag} {clip(str(ev.record.get('message', '')), 400)}")
+            lines.append(
+                f"{format_time(ev.time)} {ev.tag} {clip(str(ev.record.get('message', '')), 400)}"
+            )
         if len(events) > MAX_LINES:
             lines.append(f"... and {len(events) - MAX_LINES} more")
         attrs = {
@@ -65,7 +79,9 @@ class SnsAction(Action):
         subject, message, attrs = self.build(events)
         try:
             self.runtime.clients.get("sns").publish(
-                TopicArn=self.topic_arn(inv), Subject=subject, Message=message[:250_000],
+                TopicArn=self.topic_arn(inv),
+                Subject=subject,
+                Message=message[:250_000],
                 MessageAttributes=attrs,
             )
         except Exception as e:  # botocore ClientError / connection errors, already retried

@@ -17,8 +17,19 @@ from chalicelib.event import LogEvent, format_time
 _FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")
 MISSING = "-"
 
-LEVEL_ORDER = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "NOTICE": 3, "WARN": 4, "WARNING": 4,
-               "ERROR": 5, "CRITICAL": 6, "FATAL": 6, "ALERT": 7, "EMERGENCY": 8}
+LEVEL_ORDER = {
+    "TRACE": 0,
+    "DEBUG": 1,
+    "INFO": 2,
+    "NOTICE": 3,
+    "WARN": 4,
+    "WARNING": 4,
+    "ERROR": 5,
+    "CRITICAL": 6,
+    "FATAL": 6,
+    "ALERT": 7,
+    "EMERGENCY": 8,
+}
 
 
 def lookup(ev: LogEvent, name: str, extra: dict[str, Any]) -> Any:

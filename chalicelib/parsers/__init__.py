@@ -39,7 +39,7 @@ def names() -> list[str]:
 
 from chalicelib.parsers import lambda_platform  # noqa: E402  (registers parsers)
 
-_PLATFORM_PREFIXES = lambda_platform.PREFIXES
+_PLATFORM_PREFIXES: tuple[str, ...] = lambda_platform.PREFIXES
 _parse_platform = lambda_platform.parse_platform
 _parse_runtime = lambda_platform.parse_runtime_line
 
@@ -72,4 +72,6 @@ def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
     return {"message": message}, None
 
 
-_RUNTIME_LEVEL_STARTS = frozenset("DEIWTFC")  # [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]
+_RUNTIME_LEVEL_STARTS = frozenset(
+    "DEIWTFC"
+)  # [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]

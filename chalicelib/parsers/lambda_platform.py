@@ -17,7 +17,7 @@ from typing import Any
 
 from chalicelib.parsers import register
 
-PREFIXES = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ", "INIT_START ")
+PREFIXES: tuple[str, ...] = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ", "INIT_START ")
 
 # REPORT field label -> (record key, unit suffix stripped)
 _REPORT_FIELDS = {

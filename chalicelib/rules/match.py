@@ -97,10 +97,20 @@ def _match(pat: list[Callable[[str], bool] | None], parts: list[str]) -> bool:
 
 
 # ---------------------------------------------------------------- conditions
+class RegexError(ValueError):
+    """A pattern RE2 refuses (backreferences, lookarounds, bad syntax)."""
+
+
 @lru_cache(maxsize=1024)
 def compile_regex(pattern: str) -> Any:
-    """RE2 (linear time: log text is untrusted). Raises on syntax RE2 refuses."""
-    return re2.compile(pattern)
+    """RE2 (linear time: log text is untrusted). Raises RegexError on syntax RE2 refuses."""
+    options = re2.Options()
+    options.log_errors = False  # the error is reported to the operator, not to stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as e:
+        detail = e.args[0] if e.args else e
+        raise RegexError(detail.decode() if isinstance(detail, bytes) else str(detail)) from e
 
 
 def required_literal(pattern: str) -> tuple[str, bool] | None:
@@ -119,7 +129,7 @@ def required_literal(pattern: str) -> tuple[str, bool] | None:
     ignore_case = bool(parsed.state.flags & re.IGNORECASE)
     best = ""
     run: list[str] = []
-    for op, av in list(parsed.data) + [(None, None)]:
+    for op, av in [*parsed.data, (None, None)]:
         if op is C.LITERAL:
             run.append(chr(av))
             continue

@@ -74,13 +74,14 @@ def load_rules(doc: Any) -> list[RuleDef]:
     rules: list[RuleDef] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
+        rid = item.get("id") if isinstance(item, dict) else None
+        if isinstance(rid, str):
+            if rid in seen:
+                errors.append(RuleError(rid, "id", "duplicate rule id"))
+            seen.add(rid)
         rule = _rule(item, i, errors)
-        if rule is None:
-            continue
-        if rule.id in seen:
-            errors.append(RuleError(rule.id, "id", "duplicate rule id"))
-        seen.add(rule.id)
-        rules.append(rule)
+        if rule is not None:
+            rules.append(rule)
     if errors:
         raise RulesInvalid(errors)
     return sort_rules(rules)
@@ -212,11 +213,11 @@ def _condition(cond: Any, path: str, err: Any) -> None:
         if not isinstance(value, str):
             err(f"{path}.regex", "must be text")
             return
-        from chalicelib.rules.match import compile_regex
+        from chalicelib.rules.match import RegexError, compile_regex
 
         try:
             compile_regex(value)
-        except Exception as e:  # re2.error and friends: message is what matters
+        except RegexError as e:
             err(f"{path}.regex", f"invalid RE2 pattern {value!r}: {e}")
 
 
@@ -237,6 +238,7 @@ def _transform(transform: dict[str, Any], err: Any) -> None:
 
 
 def _action(a: Any, path: str, err: Any) -> ActionDef | None:
+    opts: Any
     if isinstance(a, str):
         name, opts = a, {}
     elif isinstance(a, dict) and len(a) == 1:
@@ -268,7 +270,7 @@ def _action(a: Any, path: str, err: Any) -> ActionDef | None:
                 ok = False
             continue
         value = opts[key]
-        if not isinstance(value, option.type) or isinstance(value, bool) and option.type is int:
+        if not isinstance(value, option.type) or (isinstance(value, bool) and option.type is int):
             err(f"{path}.{name}.{key}", f"wrong type: {option.description}")
             ok = False
         elif option.check is not None and (problem := option.check(value)):

@@ -115,7 +115,15 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
         if not isinstance(message, str) or not isinstance(ts, int):
             raise DecodeError("shape", f"logEvents[{i}] lacks a string message or int timestamp")
         record, t = parse_message(message)
-        append(LogEvent(tag, t if t is not None else ts, record, source, str(le.get("id") or f"{log_group}:{ts}:{i}")))
+        append(
+            LogEvent(
+                tag,
+                t if t is not None else ts,
+                record,
+                source,
+                str(le.get("id") or f"{log_group}:{ts}:{i}"),
+            )
+        )
     return CloudWatchBatch("DATA_MESSAGE", source, tag, events)
 
 

@@ -1,0 +1,178 @@
+"""`sluice rules apply|list|test`: manage routing rules from a YAML file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from chalicelib.errors import DecodeError, RulesInvalid
+from chalicelib.event import LogEvent, format_time
+from chalicelib.rules.schema import RuleDef, load_rules
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _table_name(table: str | None) -> str:
+    name = table or os.environ.get("SLUICE_RULES_TABLE")
+    if not name:
+        raise click.UsageError("no rules table: pass --table or set SLUICE_RULES_TABLE")
+    return name
+
+
+def read_rules_file(path: str) -> list[RuleDef]:
+    """Load and validate a rules file; on any problem print every error and exit 2."""
+    from chalicelib.cli.yamlfile import load_yaml
+
+    try:
+        doc = load_yaml(path)
+    except (OSError, Exception) as e:  # yaml.YAMLError and file errors
+        err_console.print(f"[red]error[/]: cannot read {path}: {e}")
+        sys.exit(2)
+    try:
+        return load_rules(doc)
+    except RulesInvalid as e:
+        err_console.print(f"[red]{len(e.errors)} error(s)[/] in {path}; nothing was written:")
+        for er in e.errors:
+            err_console.print(
+                f"  rule [bold]{er.rule_id}[/], {er.field}: {er.reason}",
+                markup=True,
+                highlight=False,
+            )
+        sys.exit(2)
+
+
+@click.group()
+def rules() -> None:
+    """Validate, apply, list and test routing rules."""
+
+
+@rules.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
+@click.option("--dry-run", is_flag=True, help="validate only; write nothing")
+def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
+    """Validate FILE, then make the rules table hold exactly its rules.
+
+    An invalid file writes nothing and lists every error with its rule and field.
+    """
+    defs = read_rules_file(file)
+    if dry_run:
+        console.print(f"{file}: {len(defs)} rule(s) valid (dry run, nothing written)")
+        return
+    import boto3
+
+    from chalicelib.rules.store import write_rule_defs
+
+    result = write_rule_defs(boto3.client("dynamodb"), _table_name(table), defs)
+    console.print(
+        f"applied {file}: {len(result.written)} written, {len(result.unchanged)} unchanged, "
+        f"{len(result.removed)} removed"
+    )
+    for rid in result.written:
+        console.print(f"  [green]+[/] {rid}")
+    for rid in result.removed:
+        console.print(f"  [red]-[/] {rid}")
+
+
+@rules.command("list")
+@click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
+def list_cmd(table: str | None) -> None:
+    """Show the rules the functions will load, in evaluation order."""
+    import boto3
+
+    from chalicelib.rules.store import read_rule_defs
+
+    defs = read_rule_defs(boto3.client("dynamodb"), _table_name(table))
+    t = Table(title=f"{len(defs)} rule(s)")
+    for col in ("priority", "id", "tag", "where", "transform", "actions", "stop"):
+        t.add_column(col)
+    for d in defs:
+        t.add_row(
+            str(d.priority),
+            d.id + ("" if d.enabled else " (disabled)"),
+            ", ".join(d.tags),
+            str(len(d.where)),
+            ", ".join(d.transform) or "-",
+            ", ".join(a.name for a in d.actions) or "-",
+            "yes" if d.stop else "",
+        )
+    console.print(t)
+
+
+def events_from_file(path: str) -> list[LogEvent]:
+    """A CloudWatch subscription event, or `{"tag", "message"|"record", "time"?}` (or a list)."""
+    doc: Any = orjson.loads(Path(path).read_bytes())
+    if isinstance(doc, dict) and "awslogs" in doc:
+        from chalicelib.sources import cloudwatch
+
+        try:
+            return cloudwatch.decode(doc, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).events
+        except DecodeError as e:
+            raise click.ClickException(f"{path}: {e}") from e
+    items = doc if isinstance(doc, list) else [doc]
+    out = []
+    from chalicelib.parsers import parse_message
+
+    for i, it in enumerate(items):
+        if not isinstance(it, dict) or "tag" not in it:
+            raise click.ClickException(
+                f"{path}: item {i} needs a 'tag' and a 'message' or 'record'"
+            )
+        if "record" in it:
+            record, t = dict(it["record"]), None
+        else:
+            record, t = parse_message(str(it.get("message", "")))
+        now = int(time.time() * 1000)
+        out.append(
+            LogEvent(it["tag"], t or it.get("time") or now, record, {"kind": "test"}, f"test-{i}")
+        )
+    return out
+
+
+@rules.command("test")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--event",
+    "event_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="a trigger payload (events/cloudwatch_logs.json) or {tag, message|record}",
+)
+def test_cmd(file: str, event_file: str) -> None:
+    """Show, for each event, which rules of FILE match and why, and what the event becomes."""
+    from chalicelib.actions import get as get_action
+    from chalicelib.rules.explain import explain
+    from chalicelib.rules.match import RuleSet
+
+    ruleset = RuleSet(read_rules_file(file))
+    defs = {d.id: d for d in ruleset.defs}
+    for ev in events_from_file(event_file):
+        ex = explain(ev, ruleset)
+        console.rule(f"{ev.tag} @ {format_time(ev.time)}  id={ev.id}")
+        for v in ex.verdicts:
+            mark = "[green]match[/]" if v.matched else "[dim]skip[/] "
+            console.print(f"  {mark} {v.rule_id}: {v.reason}", highlight=False)
+            if v.matched and v.actions:
+                console.print(
+                    f"        actions: {', '.join(v.actions)}" + ("  (stop)" if v.stopped else "")
+                )
+        for rule_id, idx in ex.deliveries:
+            adef = defs[rule_id].actions[idx]
+            act = get_action(adef.name)(rule_id, adef.opts, None)
+            preview = getattr(act, "preview", None)
+            if callable(preview):
+                console.print(
+                    f"  [yellow]{adef.name}[/] from {rule_id}: {preview([ex.event])}",
+                    highlight=False,
+                )
+        console.print(f"  outcome: [bold]{ex.outcome}[/]")
+        console.print_json(orjson.dumps(ex.event.envelope()).decode())
