@@ -13,15 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from chalicelib.event import LogEvent
+from chalicelib.options import Option
 
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    type: type | tuple[type, ...]
-    description: str
-    required: bool = False
-    default: Any = None
-    check: Callable[[Any], str | None] | None = None  # returns an error text, or None
+__all__ = ["Action", "Invocation", "Option", "get", "names", "register"]
 
 
 @dataclass(slots=True)

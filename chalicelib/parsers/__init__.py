@@ -1,47 +1,24 @@
-"""Message parsers, registered by name.
+"""Message parsers, registered by name (see registry.py).
 
 `parse_message` is the automatic path every source uses: JSON objects are
 detected by their first character (no parse attempt on plain text), AWS Lambda's
 platform and runtime lines by their prefix; anything else stays in `message`.
-Named parsers (`@register("logfmt")`...) are selectable per rule.
+Named parsers are selectable per rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from chalicelib.normalise import normalise
+from chalicelib.parsers.lambda_platform import PREFIXES as _PLATFORM_PREFIXES
+from chalicelib.parsers.lambda_platform import parse_platform as _parse_platform
+from chalicelib.parsers.lambda_platform import parse_runtime_line as _parse_runtime
 
-Parser = Callable[[str], dict[str, Any]]
-_registry: dict[str, Parser] = {}
-
-
-def register(name: str) -> Callable[[Parser], Parser]:
-    def deco(fn: Parser) -> Parser:
-        if name in _registry:
-            raise ValueError(f"parser {name!r} registered twice")
-        _registry[name] = fn
-        return fn
-
-    return deco
-
-
-def get(name: str) -> Parser:
-    return _registry[name]
-
-
-def names() -> list[str]:
-    return sorted(_registry)
-
-
-from chalicelib.parsers import lambda_platform  # noqa: E402  (registers parsers)
-
-_PLATFORM_PREFIXES: tuple[str, ...] = lambda_platform.PREFIXES
-_parse_platform = lambda_platform.parse_platform
-_parse_runtime = lambda_platform.parse_runtime_line
+# [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]
+_RUNTIME_LEVEL_STARTS = frozenset("DEIWTFC")
 
 
 def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
@@ -70,8 +47,3 @@ def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
         if rec is not None:
             return rec, None
     return {"message": message}, None
-
-
-_RUNTIME_LEVEL_STARTS = frozenset(
-    "DEIWTFC"
-)  # [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.parsers import register
+from chalicelib.parsers.registry import failed, simple
 
-PREFIXES: tuple[str, ...] = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ", "INIT_START ")
+PREFIXES: tuple[str, ...] = (
+    "START RequestId: ",
+    "END RequestId: ",
+    "REPORT RequestId: ",
+    "INIT_START ",
+)
 
 # REPORT field label -> (record key, unit suffix stripped)
 _REPORT_FIELDS = {
@@ -41,12 +46,10 @@ def _number(text: str) -> int | float | None:
             return None
 
 
-@register("lambda_platform")
+@simple("lambda_platform", description="AWS Lambda START/END/REPORT/INIT_START lines")
 def parse_platform_required(message: str) -> dict[str, Any]:
     rec = parse_platform(message)
-    if rec is None:
-        return {"message": message, "parse_error": "lambda_platform: not a platform line"}
-    return rec
+    return failed(message, "lambda_platform", "not a platform line") if rec is None else rec
 
 
 def parse_platform(message: str) -> dict[str, Any] | None:
@@ -83,12 +86,10 @@ def parse_platform(message: str) -> dict[str, Any] | None:
     return rec
 
 
-@register("lambda_runtime")
+@simple("lambda_runtime", description="the Python runtime's tab-separated [LEVEL] lines")
 def parse_runtime_required(message: str) -> dict[str, Any]:
     rec = parse_runtime_line(message)
-    if rec is None:
-        return {"message": message, "parse_error": "lambda_runtime: not a runtime line"}
-    return rec
+    return failed(message, "lambda_runtime", "not a runtime line") if rec is None else rec
 
 
 def parse_runtime_line(message: str) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from chalicelib import actions as actions_registry
 from chalicelib.errors import RuleError, RulesInvalid
+from chalicelib.options import check_options
 
 RULE_KEYS = {"id", "priority", "description", "enabled", "match", "transform", "actions", "stop"}
 MATCH_KEYS = {"tag", "where"}
@@ -255,25 +256,7 @@ def _action(a: Any, path: str, err: Any) -> ActionDef | None:
         if opts:
             err(f"{path}.{name}", "takes no options")
         return ActionDef(name, {})
-    if not isinstance(opts, dict):
-        err(f"{path}.{name}", "options must be a mapping")
-        return None
-    spec = actions_registry.get(name).options
-    ok = True
-    for key in sorted(set(opts) - set(spec)):
-        err(f"{path}.{name}.{key}", f"unknown option (allowed: {', '.join(sorted(spec))})")
-        ok = False
-    for key, option in spec.items():
-        if key not in opts:
-            if option.required:
-                err(f"{path}.{name}.{key}", f"required: {option.description}")
-                ok = False
-            continue
-        value = opts[key]
-        if not isinstance(value, option.type) or (isinstance(value, bool) and option.type is int):
-            err(f"{path}.{name}.{key}", f"wrong type: {option.description}")
-            ok = False
-        elif option.check is not None and (problem := option.check(value)):
-            err(f"{path}.{name}.{key}", problem)
-            ok = False
-    return ActionDef(name, dict(opts)) if ok else None
+    problems = check_options(opts, actions_registry.get(name).options, f"{path}.{name}")
+    for fld, reason in problems:
+        err(fld, reason)
+    return None if problems else ActionDef(name, dict(opts))

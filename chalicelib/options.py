@@ -1,0 +1,40 @@
+"""Declared options of a component (action, parser): one place for type, default, description.
+
+Schemas read these to reject unknown keys and to say what a key expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    type: type | tuple[type, ...]
+    description: str
+    required: bool = False
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None  # returns an error text, or None
+
+
+def check_options(opts: Any, spec: dict[str, Option], path: str) -> list[tuple[str, str]]:
+    """Problems with `opts` against `spec`, as (field path, reason) pairs."""
+    if not isinstance(opts, dict):
+        return [(path, "options must be a mapping")]
+    problems: list[tuple[str, str]] = []
+    for key in sorted(set(opts) - set(spec)):
+        problems.append((f"{path}.{key}", f"unknown option (allowed: {', '.join(sorted(spec))})"))
+    for key, option in spec.items():
+        if key not in opts:
+            if option.required:
+                problems.append((f"{path}.{key}", f"required: {option.description}"))
+            continue
+        value = opts[key]
+        bad_bool = isinstance(value, bool) and option.type in (int, float)
+        if bad_bool or not isinstance(value, option.type):
+            problems.append((f"{path}.{key}", f"wrong type: {option.description}"))
+        elif option.check is not None and (problem := option.check(value)):
+            problems.append((f"{path}.{key}", problem))
+    return problems
