@@ -212,10 +212,17 @@ class Pipeline:
                         ledger.alerts += sent
         return ledger
 
-    def reject(self, raw: bytes, err: DecodeError, inv: Invocation) -> Ledger:
+    def reject(
+        self, raw: bytes, err: DecodeError, inv: Invocation, origin: dict[str, Any] | None = None
+    ) -> Ledger:
         """An input that never became events: one unit received, one dead-lettered."""
         self.rt.dead_letters().send_raw(
-            raw, str(err), stage="decode", invocation=inv.request_id, function=inv.function_name
+            raw,
+            str(err),
+            stage="decode",
+            invocation=inv.request_id,
+            function=inv.function_name,
+            origin=origin,
         )
         ledger = Ledger(received=1)
         ledger.dead_letter(f"decode:{err.stage}", 1)

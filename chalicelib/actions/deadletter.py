@@ -63,10 +63,21 @@ class DeadLetters:
         return sent
 
     def send_raw(
-        self, raw: bytes, reason: str, *, stage: str, invocation: str, function: str
+        self,
+        raw: bytes,
+        reason: str,
+        *,
+        stage: str,
+        invocation: str,
+        function: str,
+        origin: dict[str, Any] | None = None,
     ) -> int:
+        """Dead-letter input that never became events; `origin` says where it came from
+        (e.g. a Kinesis record's stream, shard and sequence number)."""
         head = self._head(reason, stage, invocation, function, None, None)
         head["count"] = 1
+        if origin:
+            head["origin"] = origin
         encoded = base64.b64encode(raw).decode()
         if len(encoded) + 1024 > MAX_BODY:
             key = self._spill(invocation, raw)

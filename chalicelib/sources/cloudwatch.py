@@ -64,6 +64,11 @@ def decode_data(data: str | bytes) -> dict[str, Any]:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError) as e:
         raise DecodeError("base64", str(e) or "invalid base64") from e
+    return decode_data_bytes(raw)
+
+
+def decode_data_bytes(raw: bytes) -> dict[str, Any]:
+    """gzip -> JSON object (the bytes a subscription writes to Kinesis)."""
     body = gunzip(raw)
     try:
         doc = orjson.loads(body)
