@@ -9,12 +9,12 @@ is taken from it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MESSAGE_ALIASES = ("event", "msg", "log")
 LEVEL_ALIASES = ("severity", "lvl", "loglevel", "log_level")
-TIME_FIELDS = ("time", "timestamp", "@timestamp", "ts")
+TIME_FIELDS = ("time", "timestamp", "@timestamp", "ts", "eventTime")
 
 # pino / bunyan numeric levels
 _NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
@@ -60,12 +60,18 @@ def to_epoch_ms(value: Any) -> int | None:
             return None
         a = abs(v)
         if a < 1e11:
-            return int(v * 1000)
-        if a < 1e14:
-            return int(v)
-        if a < 1e17:
-            return int(v // 1000)
-        return int(v // 1_000_000)
+            # Seconds with a fraction are rarely exact in binary (1.001 * 1000 is
+            # 1000.9999999999999): take the nearest ms when within float error.
+            f = v * 1000
+            ms = round(f) if abs(f - round(f)) < 1e-3 else int(f)
+        elif a < 1e14:
+            ms = int(v)
+        elif a < 1e17:
+            ms = int(v // 1000)
+        else:
+            ms = int(v // 1_000_000)
+        # Years 1-9999 only: {"time": 1e300} would overflow time.gmtime in the archive.
+        return ms if _MIN_MS <= ms <= _MAX_MS else None
     if t is str:
         if not value or len(value) > 64:
             return None
@@ -75,11 +81,17 @@ def to_epoch_ms(value: Any) -> int | None:
             dt = datetime.fromisoformat(value)
         except ValueError:
             return None
+        # Integer arithmetic on timedeltas: float seconds * 1000 loses a millisecond
+        # for ~0.6% of ISO times (…46.529Z read as …46.528).
         if dt.tzinfo is None:
             # A time without a zone is taken as UTC (what AWS services write).
-            return int((dt - _EPOCH_NAIVE).total_seconds() * 1000)
-        return int(dt.timestamp() * 1000)
+            return (dt - _EPOCH_NAIVE) // _ONE_MS
+        return (dt - _EPOCH_UTC) // _ONE_MS
     return None
 
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_MIN_MS = (datetime(1, 1, 1) - _EPOCH_NAIVE) // _ONE_MS
+_MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000) - _EPOCH_NAIVE) // _ONE_MS

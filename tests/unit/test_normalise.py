@@ -1,0 +1,195 @@
+"""chalicelib.normalise: one vocabulary for message, level and time."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.normalise import normalise, to_epoch_ms
+
+T = 1795687621201  # 2026-11-26T10:07:01.201Z
+
+
+# ---------------------------------------------------------------- message
+@pytest.mark.parametrize(
+    "alias",
+    [
+        pytest.param("event", id="event"),
+        pytest.param("msg", id="msg"),
+        pytest.param("log", id="log"),
+    ],
+)
+def test_message_alias_moves_to_message(alias):
+    """`event`, `msg` and `log` holding text become `message` (the alias key is gone)."""
+    record, _ = normalise({alias: "order received", "order_id": "o-1"})
+    assert record == {"message": "order received", "order_id": "o-1"}
+
+
+def test_existing_message_wins_over_aliases():
+    """A record that already has `message` keeps its aliases as ordinary fields."""
+    record, _ = normalise({"message": "m", "msg": "other", "event": "e"})
+    assert record == {"message": "m", "msg": "other", "event": "e"}
+
+
+def test_first_alias_in_order_wins():
+    """With several aliases, `event` is taken before `msg` and `log`; the rest stay."""
+    record, _ = normalise({"log": "l", "msg": "m", "event": "e"})
+    assert record["message"] == "e"
+    assert (record["msg"], record["log"]) == ("m", "l")
+
+
+def test_non_text_alias_is_not_a_message():
+    """An `event` that is an object (e.g. an AWS event dump) is not mistaken for the message."""
+    record, _ = normalise({"event": {"Records": []}, "msg": "handled"})
+    assert record == {"event": {"Records": []}, "message": "handled"}
+
+
+# ---------------------------------------------------------------- level
+@pytest.mark.parametrize(
+    ("record", "level"),
+    [
+        pytest.param({"severity": "warning"}, "WARNING", id="severity"),
+        pytest.param({"lvl": "info"}, "INFO", id="lvl"),
+        pytest.param({"loglevel": "Debug"}, "DEBUG", id="loglevel"),
+        pytest.param({"log_level": "error"}, "ERROR", id="log_level"),
+        pytest.param({"level": "warn"}, "WARN", id="level lower-case"),
+    ],
+)
+def test_level_alias_moves_to_level_upper_cased(record, level):
+    """Level aliases become `level`, upper-cased, and the alias key is gone."""
+    out, _ = normalise(dict(record))
+    assert out == {"level": level}
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    [
+        pytest.param(10, "TRACE", id="10"),
+        pytest.param(20, "DEBUG", id="20"),
+        pytest.param(30, "INFO", id="30"),
+        pytest.param(40, "WARN", id="40"),
+        pytest.param(50, "ERROR", id="50"),
+        pytest.param(60, "FATAL", id="60"),
+        pytest.param(35, "35", id="unknown number as text"),
+    ],
+)
+def test_pino_numeric_levels_become_names(number, name):
+    """pino/bunyan numeric levels become their names; unknown numbers become text."""
+    assert normalise({"level": number})[0]["level"] == name
+
+
+def test_level_wins_over_severity():
+    """An explicit `level` is kept and `severity` stays an ordinary field."""
+    record, _ = normalise({"level": "info", "severity": "ERROR"})
+    assert record == {"level": "INFO", "severity": "ERROR"}
+
+
+def test_record_without_level_gets_none():
+    """No level field means no `level` key is invented."""
+    assert "level" not in normalise({"message": "x"})[0]
+
+
+# ---------------------------------------------------------------- time
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        pytest.param({"time": "2026-11-26T10:07:01.201Z"}, T, id="ISO 8601 Z"),
+        pytest.param({"time": "2026-11-26T11:07:01.201+01:00"}, T, id="ISO 8601 offset"),
+        pytest.param({"time": "2026-11-26T10:07:01.201"}, T, id="ISO 8601 naive is UTC"),
+        pytest.param({"time": "2026-11-26 10:07:01.201Z"}, T, id="ISO 8601 space separator"),
+        pytest.param({"time": "2026-11-26T10:07:01.201999Z"}, T, id="microseconds floor to ms"),
+        pytest.param({"timestamp": 1795687621}, T - 201, id="epoch s"),
+        pytest.param({"timestamp": 1795687621.201}, T, id="epoch s with fraction"),
+        pytest.param({"ts": T}, T, id="epoch ms"),
+        pytest.param({"ts": T * 1000 + 999}, T, id="epoch us"),
+        pytest.param({"ts": T * 1_000_000 + 999_999}, T, id="epoch ns"),
+        pytest.param({"@timestamp": "1795687621.201"}, T, id="epoch s as text"),
+        pytest.param({"@timestamp": "2026-11-26T10:07:01.201Z"}, T, id="@timestamp"),
+    ],
+)
+def test_record_time_in_any_common_form_becomes_epoch_ms(record, expected):
+    """ISO 8601 and epoch s/ms/µs/ns are all read as UTC epoch milliseconds."""
+    out, t = normalise(dict(record))
+    assert t == expected
+    assert out == record  # the time field is kept as written (the archive is an audit trail)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("yesterday", id="words"),
+        pytest.param("10:07:01", id="time of day only"),
+        pytest.param("", id="empty"),
+        pytest.param(True, id="boolean"),
+        pytest.param({"s": 1}, id="object"),
+        pytest.param(float("nan"), id="NaN"),
+        pytest.param(float("inf"), id="infinity"),
+        pytest.param("9" * 70, id="very long digits"),
+    ],
+)
+def test_unreadable_time_gives_no_time(value):
+    """A time that cannot be read yields None, so the source's timestamp is used."""
+    assert normalise({"time": value})[1] is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(1e300, id="1e300"),
+        pytest.param(-1e300, id="-1e300"),
+        pytest.param(9.3e27, id="beyond ns"),
+    ],
+)
+def test_time_beyond_any_calendar_is_refused(value):
+    """Epoch numbers outside years 1-9999 yield None (the archive could not date them)."""
+    assert to_epoch_ms(value) is None
+
+
+def test_first_present_time_field_is_used():
+    """`time` is read before `timestamp`, `@timestamp` and `ts`."""
+    _, t = normalise({"ts": 1, "@timestamp": 2, "timestamp": 3, "time": "2026-11-26T10:07:01.201Z"})
+    assert t == T
+
+
+def test_no_time_field_gives_none():
+    """A record without any time field gives no time."""
+    assert normalise({"message": "x"}) == ({"message": "x"}, None)
+
+
+# ---------------------------------------------------------------- exactness (properties)
+_MS = st.integers(min_value=0, max_value=253402300799999)  # 1970 .. 9999-12-31
+
+
+def _iso(ms: int) -> str:
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+@settings(max_examples=500, deadline=None)
+@given(_MS)
+def test_iso_time_round_trips_to_the_exact_millisecond(ms):
+    """An ISO 8601 text with milliseconds reads back as exactly that millisecond (no float loss)."""
+    assert to_epoch_ms(_iso(ms)) == ms
+    assert to_epoch_ms(_iso(ms)[:-1]) == ms  # naive: taken as UTC
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=0, max_value=4102444800000))  # 1970 .. 2100
+def test_epoch_seconds_with_ms_fraction_read_exactly(ms):
+    """Epoch seconds with three decimals (`1795687621.529`) read as that exact millisecond."""
+    text = f"{ms // 1000}.{ms % 1000:03d}"
+    assert to_epoch_ms(float(text)) == ms
+    assert to_epoch_ms(text) == ms
+
+
+def test_epoch_ms_agrees_with_calendar():
+    """The reference instant agrees with the calendar module's own UTC conversion."""
+    expected = (
+        calendar.timegm(time.strptime("2026-11-26 10:07:01", "%Y-%m-%d %H:%M:%S")) * 1000 + 201
+    )
+    assert to_epoch_ms("2026-11-26T10:07:01.201Z") == expected == T
