@@ -21,3 +21,20 @@ def kinesis_records(event):
     event source mapping.
     """
     return handlers.handle_kinesis_records(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="sluice-objects", batch_size=10, name="s3_objects")
+def s3_objects(event):
+    """S3 → SQS notifications (plain, SNS-wrapped, EventBridge-shaped) and continuations.
+
+    Returns a partial batch response; `infra/` adds ReportBatchItemFailures.
+    """
+    return handlers.handle_s3_objects(event.to_dict(), event.context)
+
+
+@app.on_cw_event(
+    {"source": ["aws.s3"], "detail-type": ["Object Created"]}, name="s3_object_created"
+)
+def s3_object_created(event):
+    """EventBridge `Object Created` events, for buckets with EventBridge notifications on."""
+    return handlers.handle_s3_object_created(event.to_dict(), event.context)

@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 
+from chalicelib import objects
 from chalicelib.actions import Invocation
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger
 from chalicelib.observe import report
 from chalicelib.pipeline import Pipeline, Runtime
-from chalicelib.sources import cloudwatch, kinesis
+from chalicelib.sources import cloudwatch, kinesis, s3
 
 _runtime: Runtime | None = None
 
@@ -108,6 +109,181 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
     extra["failed_records"] = len(failed)
     report("kinesis_records", ledger, rt.settings.metrics_namespace, extra)
     return {"batchItemFailures": [{"itemIdentifier": s} for s in failed]}
+
+
+class ObjectBusy(Exception):
+    """Another invocation holds the object's claim; the message is retried later."""
+
+
+def _read_object(
+    rt: Runtime, pipeline: Pipeline, item: s3.Work, inv: Invocation, queue_url: str | None
+) -> tuple[Ledger, dict[str, Any]]:
+    """One object (or its continuation) through the pipeline, idempotently."""
+    ref, start = (item.ref, item.line) if isinstance(item, s3.Continuation) else (item, 0)
+    info: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "from_line": start}
+    state = rt.state()
+    if state is not None:
+        if start == 0:
+            claim = state.claim_object(ref, inv.request_id)
+            if claim == "done":
+                info["skipped"] = "already processed (re-delivery)"
+                return Ledger(), info
+            if claim == "busy":
+                raise ObjectBusy(f"s3://{ref.bucket}/{ref.key} is being read by another invocation")
+        else:
+            state.renew(ref, inv.request_id)
+    origin = {**ref.to_dict(), "from_line": start}
+
+    def dead_letter(reason: str, line: int) -> None:
+        rt.dead_letters().send_reference(
+            reason,
+            stage="decode",
+            invocation=inv.request_id,
+            function=inv.function_name,
+            origin={**origin, "line": line},
+        )
+
+    # Without a queue to continue on, read to the end whatever the clock says.
+    margin = rt.settings.deadline_margin_ms if queue_url else -1
+    try:
+        outcome = objects.process_object(
+            rt.clients.get("s3"),
+            pipeline,
+            ref,
+            inv,
+            start_line=start,
+            margin_ms=margin,
+            dead_letter=dead_letter,
+        )
+    except Exception as e:
+        code = _client_error_code(e)
+        if code is None:  # not an S3 answer (throttling, network...): retry the message
+            if state is not None:
+                state.release(ref)
+            raise
+        # NoSuchKey (deleted before we read it), AccessDenied, PreconditionFailed (replaced):
+        # retrying will not help; the reason goes to the dead-letter queue.
+        reason = f"s3 get_object: {code}: s3://{ref.bucket}/{ref.key}"
+        rt.dead_letters().send_reference(
+            reason,
+            stage="read",
+            invocation=inv.request_id,
+            function=inv.function_name,
+            origin=origin,
+        )
+        ledger = Ledger(received=1)
+        ledger.dead_letter(f"read:{code}", 1)
+        if state is not None:
+            state.finish_object(ref)
+        info["error"] = reason
+        return ledger, info
+    info.update(lines=outcome.lines, format=outcome.format)
+    if outcome.continuation is not None:
+        assert queue_url is not None
+        rt.clients.get("sqs").send_message(
+            QueueUrl=queue_url, MessageBody=outcome.continuation.body()
+        )
+        info["continued_at_line"] = outcome.continuation.line
+    elif state is not None:
+        state.finish_object(ref)
+    return outcome.ledger, info
+
+
+def _client_error_code(e: Exception) -> str | None:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(e, ClientError):
+        return None
+    code = str(e.response.get("Error", {}).get("Code", ""))
+    return code if code in _FINAL_S3_ERRORS else None
+
+
+_FINAL_S3_ERRORS = {
+    "NoSuchKey",
+    "404",
+    "NotFound",
+    "AccessDenied",
+    "403",
+    "PreconditionFailed",
+    "412",
+    "NoSuchBucket",
+    "InvalidObjectState",
+}
+
+
+def _queue_url(rt: Runtime, arn: str) -> str | None:
+    """The URL of the queue a message came from (for continuations)."""
+    parts = arn.split(":")
+    if len(parts) < 6:
+        return rt.settings.objects_queue_url
+    try:
+        return str(
+            rt.clients.get("sqs").get_queue_url(
+                QueueName=parts[5], QueueOwnerAWSAccountId=parts[4]
+            )["QueueUrl"]
+        )
+    except Exception:
+        return rt.settings.objects_queue_url
+
+
+def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
+    """SQS batch of S3 notifications (plain, SNS-wrapped or EventBridge-shaped) and
+    continuations; answers with `batchItemFailures` so only failed messages return."""
+    rt = rt or runtime()
+    inv = Invocation.from_context(context, rt.settings.region)
+    pipeline = Pipeline(rt)
+    ledger = Ledger()
+    extra: dict[str, Any] = {"objects": []}
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        err = DecodeError("shape", "not an SQS event (no 'Records' list)")
+        ledger = pipeline.reject(_raw(event), err, inv)
+        report("s3_objects", ledger, rt.settings.metrics_namespace, {"decode_error": str(err)})
+        return {"batchItemFailures": []}
+    failed: list[str] = []
+    queue_urls: dict[str, str | None] = {}
+    for rec in records:
+        mid = str(rec.get("messageId", "")) if isinstance(rec, dict) else ""
+        if inv.remaining_ms() < rt.settings.deadline_margin_ms:
+            failed.append(mid)  # hand it back untouched: a fresh invocation takes it
+            continue
+        body = rec.get("body") if isinstance(rec, dict) else None
+        try:
+            work = s3.parse_sqs_body(body if isinstance(body, str) else "")
+        except DecodeError as e:
+            ledger.merge(pipeline.reject(_raw(body), e, inv, {"message_id": mid}))
+            continue
+        arn = str(rec.get("eventSourceARN", ""))
+        if arn not in queue_urls:
+            queue_urls[arn] = _queue_url(rt, arn)
+        try:
+            for item in work:
+                part, info = _read_object(rt, pipeline, item, inv, queue_urls[arn])
+                ledger.merge(part)
+                extra["objects"].append(info)
+        except Exception as e:
+            failed.append(mid)
+            extra.setdefault("errors", []).append(f"{mid}: {type(e).__name__}: {e}")
+    extra["failed_messages"] = len(failed)
+    report("s3_objects", ledger, rt.settings.metrics_namespace, extra)
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+def handle_s3_object_created(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
+    """An EventBridge `Object Created` event. A failure raises, so Lambda's asynchronous
+    retries (and the function's on-failure destination) take over."""
+    rt = rt or runtime()
+    inv = Invocation.from_context(context, rt.settings.region)
+    pipeline = Pipeline(rt)
+    try:
+        ref = s3.ref_from_eventbridge(event)
+    except DecodeError as e:
+        ledger = pipeline.reject(_raw(event), e, inv)
+        report("s3_object_created", ledger, rt.settings.metrics_namespace, {"decode_error": str(e)})
+        return ledger.as_dict()
+    ledger, info = _read_object(rt, pipeline, ref, inv, rt.settings.objects_queue_url)
+    report("s3_object_created", ledger, rt.settings.metrics_namespace, info)
+    return {**ledger.as_dict(), **info}
 
 
 def _raw(event: Any) -> bytes:

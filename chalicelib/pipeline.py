@@ -23,8 +23,9 @@ from chalicelib.errors import ActionError, DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.rules.match import RuleSet
 from chalicelib.rules.schema import ActionDef
-from chalicelib.rules.store import RuleStore, read_rule_defs
+from chalicelib.rules.store import RuleStore, read_document
 from chalicelib.settings import Settings, get_settings
+from chalicelib.state import StateTable
 
 
 @dataclass(slots=True)
@@ -81,6 +82,7 @@ class Runtime:
         self.clients = clients or default_clients
         self._rules: RuleStore | None = None
         self._slack: Any = None
+        self._state: StateTable | None = None
         self._actions: dict[tuple[str, int], tuple[ActionDef, Action]] = {}
 
     @property
@@ -94,9 +96,17 @@ class Runtime:
         if self._rules is None:
             s = self.settings
             self._rules = RuleStore(
-                lambda: read_rule_defs(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s
+                lambda: read_document(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s
             )
         return self._rules
+
+    def state(self) -> StateTable | None:
+        """The state table (idempotency, throttles), or None when not configured."""
+        if not self.settings.state_table:
+            return None
+        if self._state is None:
+            self._state = StateTable(self.clients.get("dynamodb"), self.settings.state_table)
+        return self._state
 
     def archiver(self) -> Archiver:
         s = self.settings
@@ -170,7 +180,11 @@ class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    def process(self, events: list[LogEvent], inv: Invocation) -> Ledger:
+    def process(
+        self, events: list[LogEvent], inv: Invocation, batch_id: str | None = None
+    ) -> Ledger:
+        """Route and act on one batch. `batch_id` names its archive objects (default: the
+        invocation id); sources whose input can be re-delivered pass a stable one."""
         ledger = Ledger(received=len(events))
         rules = self.rt.rules.get()
         routed = route(events, rules)
@@ -191,7 +205,7 @@ class Pipeline:
                 **kw,
             )
 
-        result = self.rt.archiver().write(routed.archive, inv.request_id)
+        result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id)
         ledger.archived += result.archived
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")

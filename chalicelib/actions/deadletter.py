@@ -88,6 +88,23 @@ class DeadLetters:
         self._put(orjson.dumps(head))
         return 1
 
+    def send_reference(
+        self,
+        reason: str,
+        *,
+        stage: str,
+        invocation: str,
+        function: str,
+        origin: dict[str, Any],
+        count: int = 1,
+    ) -> int:
+        """Dead-letter input that stays where it is (an S3 object): its address and the reason."""
+        head = self._head(reason, stage, invocation, function, None, None)
+        head["count"] = count
+        head["origin"] = origin
+        self._put(orjson.dumps(head))
+        return 1
+
     def _head(
         self,
         reason: str,

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from chalicelib.errors import DecodeError, RulesInvalid
 from chalicelib.event import LogEvent, format_time
-from chalicelib.rules.schema import RuleDef, load_rules
+from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -30,6 +30,11 @@ def _table_name(table: str | None) -> str:
 
 def read_rules_file(path: str) -> list[RuleDef]:
     """Load and validate a rules file; on any problem print every error and exit 2."""
+    return read_document_file(path)[0].rules
+
+
+def read_document_file(path: str) -> tuple[RulesDocument, Any]:
+    """(validated document, raw `inputs` section) of a rules file; exit 2 on any problem."""
     from chalicelib.cli.yamlfile import load_yaml
 
     try:
@@ -38,7 +43,7 @@ def read_rules_file(path: str) -> list[RuleDef]:
         err_console.print(f"[red]error[/]: cannot read {path}: {e}")
         sys.exit(2)
     try:
-        return load_rules(doc)
+        return load_document(doc), (doc or {}).get("inputs")
     except RulesInvalid as e:
         err_console.print(f"[red]{len(e.errors)} error(s)[/] in {path}; nothing was written:")
         for er in e.errors:
@@ -64,15 +69,17 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
 
     An invalid file writes nothing and lists every error with its rule and field.
     """
-    defs = read_rules_file(file)
+    doc, raw_inputs = read_document_file(file)
     if dry_run:
-        console.print(f"{file}: {len(defs)} rule(s) valid (dry run, nothing written)")
+        console.print(
+            f"{file}: {len(doc.rules)} rule(s), {len(doc.inputs)} input(s) valid (dry run)"
+        )
         return
     import boto3
 
-    from chalicelib.rules.store import write_rule_defs
+    from chalicelib.rules.store import write_document
 
-    result = write_rule_defs(boto3.client("dynamodb"), _table_name(table), defs)
+    result = write_document(boto3.client("dynamodb"), _table_name(table), doc, raw_inputs)
     console.print(
         f"applied {file}: {len(result.written)} written, {len(result.unchanged)} unchanged, "
         f"{len(result.removed)} removed"

@@ -19,6 +19,7 @@ from typing import Any
 
 import re2
 
+from chalicelib.rules.inputs import InputDef
 from chalicelib.rules.schema import ActionDef, RuleDef
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -253,9 +254,12 @@ class RuleSet:
 
     MAX_CACHED_TAGS = 10_000
 
-    def __init__(self, rules: list[RuleDef], version: str = "") -> None:
+    def __init__(
+        self, rules: list[RuleDef], version: str = "", inputs: list[InputDef] | None = None
+    ) -> None:
         self.defs = [r for r in rules if r.enabled]
         self.version = version
+        self.inputs = inputs or []
         self.rules = [self._compile(r) for r in self.defs]
         self._by_tag: dict[str, tuple[CompiledRule, ...]] = {}
 

@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib import actions as actions_registry
 from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.options import check_options
+from chalicelib.rules.inputs import InputDef, load_inputs
 
 RULE_KEYS = {"id", "priority", "description", "enabled", "match", "transform", "actions", "stop"}
 MATCH_KEYS = {"tag", "where"}
@@ -59,14 +60,26 @@ class RuleDef:
     raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
 
 
+@dataclass(slots=True)
+class RulesDocument:
+    rules: list[RuleDef]
+    inputs: list[InputDef] = field(default_factory=list)
+
+
 def load_rules(doc: Any) -> list[RuleDef]:
     """Validate a whole rules document; raise RulesInvalid listing every error."""
+    return load_document(doc).rules
+
+
+def load_document(doc: Any) -> RulesDocument:
+    """Validate a whole rules document (rules and inputs); raise RulesInvalid listing every error."""
     errors: list[RuleError] = []
     if doc is None:
         doc = {"rules": []}
     if not isinstance(doc, dict):
         raise RulesInvalid([RuleError("-", "(document)", "must be a mapping with a 'rules' list")])
-    unknown = set(doc) - {"rules"}
+    inputs = load_inputs(doc.get("inputs"), errors)
+    unknown = set(doc) - {"rules", "inputs"}
     if unknown:
         errors.append(RuleError("-", "(document)", f"unknown key(s) {sorted(unknown)}"))
     items = doc.get("rules") or []
@@ -85,7 +98,7 @@ def load_rules(doc: Any) -> list[RuleDef]:
             rules.append(rule)
     if errors:
         raise RulesInvalid(errors)
-    return sort_rules(rules)
+    return RulesDocument(sort_rules(rules), inputs)
 
 
 def sort_rules(rules: list[RuleDef]) -> list[RuleDef]:

@@ -18,13 +18,18 @@ import orjson
 
 from chalicelib.errors import RulesInvalid
 from chalicelib.rules.match import RuleSet
-from chalicelib.rules.schema import RuleDef, load_rules
+from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
 
 RULES_PK = "rules"
 
 
 def read_rule_defs(ddb: Any, table: str) -> list[RuleDef]:
     """All current rules from the table, validated as one document."""
+    return read_document(ddb, table).rules
+
+
+def read_document(ddb: Any, table: str) -> RulesDocument:
+    """Rules and inputs from the table, validated as one document."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": table,
@@ -40,7 +45,27 @@ def read_rule_defs(ddb: Any, table: str) -> list[RuleDef]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     raw = [orjson.loads(it["body"]["S"]) for it in items]
     raw.sort(key=lambda r: (r.get("priority", 100), r.get("id", "")))
-    return load_rules({"rules": raw})
+    inputs = ddb.get_item(TableName=table, Key=_INPUTS_KEY, ConsistentRead=True).get("Item")
+    doc: dict[str, Any] = {"rules": raw}
+    if inputs:
+        doc["inputs"] = orjson.loads(inputs["body"]["S"])
+    return load_document(doc)
+
+
+_INPUTS_KEY = {"pk": {"S": "config"}, "sk": {"S": "inputs"}}
+
+
+def write_document(ddb: Any, table: str, doc: RulesDocument, raw_inputs: Any = None) -> ApplyResult:
+    """Make the table hold exactly the document's rules and inputs (already validated)."""
+    result = write_rule_defs(ddb, table, doc.rules)
+    if raw_inputs:
+        ddb.put_item(
+            TableName=table,
+            Item={**_INPUTS_KEY, "body": {"S": orjson.dumps(raw_inputs).decode()}},
+        )
+    else:
+        ddb.delete_item(TableName=table, Key=_INPUTS_KEY)
+    return result
 
 
 @dataclass
@@ -99,7 +124,9 @@ class RuleStore:
     reports `rules_unavailable` so the ledger line and metrics show it.
     """
 
-    def __init__(self, load: Callable[[], list[RuleDef]], ttl_s: float = 60.0) -> None:
+    def __init__(
+        self, load: Callable[[], list[RuleDef] | RulesDocument], ttl_s: float = 60.0
+    ) -> None:
         self._load = load
         self.ttl_s = ttl_s
         self._rules: RuleSet | None = None
@@ -119,7 +146,10 @@ class RuleStore:
         except Exception as e:  # botocore errors: any failure to read keeps the last set
             self.last_error = f"rules unavailable: {type(e).__name__}: {e}"
         else:
-            self._rules = RuleSet(defs)
+            if isinstance(defs, RulesDocument):
+                self._rules = RuleSet(defs.rules, inputs=defs.inputs)
+            else:
+                self._rules = RuleSet(defs)
             self.last_error = None
         self._loaded_at = now
         if self._rules is None:

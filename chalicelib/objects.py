@@ -1,0 +1,155 @@
+"""Reading one S3 object through the pipeline, in bounded batches, resumable.
+
+Lines are taken in chunks of CHUNK_LINES; each chunk is one `Pipeline.process`
+call whose archive objects are named after the object and the chunk's first
+line, so a re-delivery or a continuation rewrites the same archive keys instead
+of adding duplicates. Between chunks, when the invocation nears its deadline,
+reading stops and a continuation (object and line reached) is handed back to be
+queued for a fresh invocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.actions import Invocation
+from chalicelib.errors import DecodeError
+from chalicelib.event import Ledger, LogEvent
+from chalicelib.normalise import normalise
+from chalicelib.parsers import parse_message
+from chalicelib.pipeline import Pipeline
+from chalicelib.rules.inputs import input_for
+from chalicelib.sources import s3_formats
+from chalicelib.sources.s3 import Continuation, Line, ObjectRef, iter_lines, tag_for
+
+# 5,000 lines of ~200 bytes is ~1 MB of events in memory per batch: far below a
+# 512 MB function's memory, large enough that per-batch costs (S3 puts) stay small.
+CHUNK_LINES = 5_000
+# Stop taking new chunks when less than this remains: one chunk takes well under a
+# second, the continuation message and the ledger line a few milliseconds.
+DEFAULT_MARGIN_MS = 20_000
+
+
+@dataclass(slots=True)
+class ObjectOutcome:
+    ledger: Ledger
+    continuation: Continuation | None = None
+    lines: int = 0
+    format: str = ""
+
+
+def _expand(rec: dict[str, Any], field_name: str | None) -> list[Any] | None:
+    if field_name is not None:
+        v = rec.get(field_name)
+        return v if isinstance(v, list) else None
+    v = rec.get("Records")  # CloudTrail's shape, expanded without being asked
+    if isinstance(v, list) and (not v or isinstance(v[0], dict)):
+        return v
+    return None
+
+
+def line_events(
+    fmt: s3_formats.LineFormat,
+    line: Line,
+    ref: ObjectRef,
+    tag: str,
+    default_ms: int,
+    expand: str | None,
+) -> list[LogEvent]:
+    rec = fmt.record(line.text)
+    if line.flags:
+        rec.update(line.flags)
+    source = {
+        "kind": "s3",
+        "bucket": ref.bucket,
+        "key": ref.key,
+        "version": ref.version,
+        "etag": ref.etag,
+        "line": line.number,
+    }
+    base = f"{ref.object_id}:{line.number}"
+    items = _expand(rec, expand)
+    if items is None:
+        rec, t = normalise(rec)
+        return [LogEvent(tag, t if t is not None else default_ms, rec, source, base)]
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            r, t = normalise(dict(item))
+        elif isinstance(item, str):
+            r, t = parse_message(item)
+        else:
+            r, t = {"message": item}, None
+        out.append(LogEvent(tag, t if t is not None else default_ms, r, source, f"{base}:{i}"))
+    return out
+
+
+def process_object(
+    s3: Any,
+    pipeline: Pipeline,
+    ref: ObjectRef,
+    inv: Invocation,
+    *,
+    start_line: int = 0,
+    margin_ms: int = DEFAULT_MARGIN_MS,
+    dead_letter: Callable[[str, int], None],
+) -> ObjectOutcome:
+    """Read `ref` from line `start_line` on; return the ledger and, if the deadline
+    came first, where to continue. `dead_letter(reason, n)` records undecodable
+    remainders (with the object's address, which stays in S3)."""
+    outcome = ObjectOutcome(Ledger())
+    kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+    if ref.version:
+        kwargs["VersionId"] = ref.version
+    elif ref.etag:
+        kwargs["IfMatch"] = ref.etag  # the object the notification was about, not a newer one
+    resp = s3.get_object(**kwargs)
+    modified = resp.get("LastModified")
+    default_ms = int(modified.timestamp() * 1000) if modified is not None else 0
+    rules = pipeline.rt.rules.get()
+    cfg = input_for(rules.inputs, ref.bucket, ref.key)
+    tag = (cfg.tag if cfg and cfg.tag else None) or tag_for(ref.bucket, ref.key)
+    expand = cfg.expand if cfg else None
+    fmt: s3_formats.LineFormat | None = None
+    if cfg and cfg.format != "auto":
+        fmt = s3_formats.FORMATS[cfg.format]()
+    batch: list[LogEvent] = []
+    chunk_start = start_line
+
+    def flush(next_line: int) -> None:
+        nonlocal batch, chunk_start
+        if batch:
+            outcome.ledger.merge(
+                pipeline.process(batch, inv, batch_id=f"{ref.object_id}-{chunk_start:09d}")
+            )
+        batch = []
+        chunk_start = next_line
+
+    try:
+        for line in iter_lines(resp["Body"], ref.key):
+            outcome.lines = line.number
+            if fmt is None:
+                fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
+            if fmt.header(line.text):
+                continue
+            if line.number <= start_line or not line.text.strip():
+                continue
+            batch.extend(line_events(fmt, line, ref, tag, default_ms, expand))
+            if line.number % CHUNK_LINES == 0:
+                flush(line.number)
+                if inv.remaining_ms() < margin_ms:
+                    outcome.continuation = Continuation(ref, line.number)
+                    break
+    except DecodeError as e:
+        flush(outcome.lines)
+        outcome.ledger.received += 1
+        outcome.ledger.dead_letter(f"decode:{e.stage}", 1)
+        dead_letter(f"{e} (s3://{ref.bucket}/{ref.key}, after line {outcome.lines})", outcome.lines)
+    else:
+        flush(outcome.lines)
+    finally:
+        resp["Body"].close()
+    outcome.format = fmt.name if fmt else ""
+    return outcome

@@ -1,0 +1,90 @@
+"""Per-input settings in the rules file: how objects under an S3 prefix are read.
+
+inputs:
+  - bucket: my-alb-logs            # optional: any bucket when absent
+    prefix: AWSLogs/               # optional: longest matching prefix wins
+    format: alb                    # auto (default) | jsonl | text | csv | tsv | alb | elb | vpcflow | cloudfront
+    expand: Records                # a list field whose elements become one event each
+    tag: aws.alb.shop              # instead of s3.<bucket>.<first key segment>
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import RuleError
+
+INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "tag"}
+_TAG = re.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
+
+
+@dataclass(frozen=True, slots=True)
+class InputDef:
+    id: str
+    bucket: str | None = None
+    prefix: str = ""
+    format: str = "auto"
+    expand: str | None = None
+    tag: str | None = None
+
+    def matches(self, bucket: str, key: str) -> bool:
+        return (self.bucket is None or self.bucket == bucket) and key.startswith(self.prefix)
+
+
+def load_inputs(items: Any, errors: list[RuleError]) -> list[InputDef]:
+    from chalicelib.sources.s3_formats import FORMATS
+
+    formats = ["auto", *sorted(FORMATS)]
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        errors.append(RuleError("-", "inputs", "must be a list"))
+        return []
+    out: list[InputDef] = []
+    for i, it in enumerate(items):
+        iid = f"inputs[{i}]"
+        if not isinstance(it, dict):
+            errors.append(RuleError(iid, "(input)", "must be a mapping"))
+            continue
+        iid = str(it.get("id", iid))
+        n = len(errors)
+        for key in sorted(set(it) - INPUT_KEYS):
+            errors.append(
+                RuleError(iid, key, f"unknown key (allowed: {', '.join(sorted(INPUT_KEYS))})")
+            )
+        for key in ("bucket", "prefix", "expand", "tag"):
+            if key in it and not isinstance(it[key], str):
+                errors.append(RuleError(iid, key, "must be text"))
+        fmt = it.get("format", "auto")
+        if fmt not in formats:
+            errors.append(
+                RuleError(iid, "format", f"unknown format {fmt!r} (known: {', '.join(formats)})")
+            )
+        if isinstance(it.get("tag"), str) and not _TAG.fullmatch(it["tag"]):
+            errors.append(RuleError(iid, "tag", "a tag uses letters, digits and . _ - : @ # $"))
+        if len(errors) == n:
+            out.append(
+                InputDef(
+                    iid,
+                    it.get("bucket"),
+                    it.get("prefix", ""),
+                    fmt,
+                    it.get("expand"),
+                    it.get("tag"),
+                )
+            )
+    return out
+
+
+def input_for(inputs: list[InputDef], bucket: str, key: str) -> InputDef | None:
+    """The most specific input (longest prefix, bucket-specific first) for an object."""
+    best: InputDef | None = None
+    for d in inputs:
+        if d.matches(bucket, key) and (
+            best is None
+            or (len(d.prefix), d.bucket is not None) > (len(best.prefix), best.bucket is not None)
+        ):
+            best = d
+    return best

@@ -1,0 +1,300 @@
+"""Formats of log objects in S3, one class per format, detected from the content.
+
+A line format turns one line into record fields and may consume header lines
+(CSV's column names, CloudFront's `#Fields:`, the VPC flow log header). Field
+splitting uses string methods only: log text is untrusted and these run per line.
+Field lists are from the AWS documentation of each log type.
+"""
+
+from __future__ import annotations
+
+import csv
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from chalicelib.event import format_time
+from chalicelib.normalise import to_epoch_ms
+from chalicelib.parsers import parse_message
+
+
+def split_quoted(line: str) -> list[str]:
+    """Space-separated fields where `"..."` groups (ALB/ELB access logs); linear time."""
+    out: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] == " ":
+            i += 1
+            continue
+        if line[i] == '"':
+            j = i + 1
+            buf = []
+            while j < n and line[j] != '"':
+                if line[j] == "\\" and j + 1 < n:
+                    buf.append(line[j + 1])
+                    j += 2
+                    continue
+                buf.append(line[j])
+                j += 1
+            out.append("".join(buf))
+            i = j + 1
+        else:
+            j = line.find(" ", i)
+            j = n if j < 0 else j
+            out.append(line[i:j])
+            i = j
+    return out
+
+
+def _num(v: str) -> Any:
+    if v in ("-", ""):
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+class LineFormat(ABC):
+    name: ClassVar[str]
+    # Names of the fields to type as numbers; "-" becomes absent.
+    numeric: ClassVar[frozenset[str]] = frozenset()
+
+    def header(self, line: str) -> bool:
+        """Consume a header line (return True) or not."""
+        return False
+
+    @abstractmethod
+    def record(self, line: str) -> dict[str, Any]:
+        """One line -> record fields (never raises)."""
+
+    def _typed(self, names: list[str], values: list[str], line: str) -> dict[str, Any]:
+        rec: dict[str, Any] = {}
+        for k, v in zip(names, values, strict=False):
+            if k in self.numeric:
+                n = _num(v)
+                if n is not None:
+                    rec[k] = n
+            elif v != "-":
+                rec[k] = v
+        if len(values) != len(names):
+            rec["parse_error"] = f"{self.name}: expected {len(names)} fields, found {len(values)}"
+        rec["message"] = line
+        return rec
+
+
+FORMATS: dict[str, type[LineFormat]] = {}
+
+
+def register(cls: type[LineFormat]) -> type[LineFormat]:
+    FORMATS[cls.name] = cls
+    return cls
+
+
+@register
+class Text(LineFormat):
+    name = "text"
+
+    def record(self, line: str) -> dict[str, Any]:
+        return {"message": line}
+
+
+@register
+class JsonLines(LineFormat):
+    """JSON lines (and any line: non-JSON lines are kept as text, as from CloudWatch)."""
+
+    name = "jsonl"
+
+    def record(self, line: str) -> dict[str, Any]:
+        rec, t = parse_message(line)
+        if t is not None:
+            rec["time"] = format_time(t)
+        return rec
+
+
+@register
+class Csv(LineFormat):
+    """CSV with a header line; a row with the wrong column count keeps its text."""
+
+    name = "csv"
+    delimiter = ","
+
+    def __init__(self) -> None:
+        self.columns: list[str] | None = None
+
+    def _split(self, line: str) -> list[str]:
+        return next(csv.reader([line], delimiter=self.delimiter))
+
+    def header(self, line: str) -> bool:
+        if self.columns is None:
+            self.columns = [c.strip() for c in self._split(line)]
+            return True
+        return False
+
+    def record(self, line: str) -> dict[str, Any]:
+        cols = self.columns or []
+        try:
+            values = self._split(line)
+        except csv.Error as e:
+            return {"message": line, "parse_error": f"{self.name}: {e}"}
+        if len(values) != len(cols):
+            return {
+                "message": line,
+                "parse_error": f"{self.name}: expected {len(cols)} columns, found {len(values)}",
+            }
+        rec: dict[str, Any] = dict(zip(cols, values, strict=True))
+        rec.setdefault("message", line)
+        return rec
+
+
+@register
+class Tsv(Csv):
+    name = "tsv"
+    delimiter = "\t"
+
+
+ALB_FIELDS = (
+    "type time elb client target request_processing_time target_processing_time "
+    "response_processing_time elb_status_code target_status_code received_bytes sent_bytes "
+    "request user_agent ssl_cipher ssl_protocol target_group_arn trace_id domain_name "
+    "chosen_cert_arn matched_rule_priority request_creation_time actions_executed "
+    "redirect_url error_reason target_port_list target_status_code_list classification "
+    "classification_reason conn_trace_id"
+).split()
+
+ELB_FIELDS = (
+    "time elb client backend request_processing_time backend_processing_time "
+    "response_processing_time elb_status_code backend_status_code received_bytes sent_bytes "
+    "request user_agent ssl_cipher ssl_protocol"
+).split()
+
+_HTTP_NUMERIC = frozenset(
+    "request_processing_time target_processing_time response_processing_time elb_status_code "
+    "target_status_code received_bytes sent_bytes matched_rule_priority backend_processing_time "
+    "backend_status_code".split()
+)
+
+
+def _request_parts(rec: dict[str, Any]) -> None:
+    method, _, rest = str(rec.get("request", "")).partition(" ")
+    url, _, proto = rest.rpartition(" ")
+    if method and url:
+        rec["method"], rec["url"], rec["protocol"] = method, url, proto
+
+
+@register
+class Alb(LineFormat):
+    """Application Load Balancer access logs (Elastic Load Balancing docs, field order)."""
+
+    name = "alb"
+    numeric = _HTTP_NUMERIC
+
+    def record(self, line: str) -> dict[str, Any]:
+        values = split_quoted(line)
+        # Newer ALB versions append fields: keep the documented ones, never fail on more.
+        rec = self._typed(ALB_FIELDS, values[: len(ALB_FIELDS)], line)
+        if len(values) >= len(ALB_FIELDS) - 2:
+            rec.pop("parse_error", None)
+        _request_parts(rec)
+        return rec
+
+
+@register
+class Elb(LineFormat):
+    """Classic Load Balancer access logs."""
+
+    name = "elb"
+    numeric = _HTTP_NUMERIC
+
+    def record(self, line: str) -> dict[str, Any]:
+        rec = self._typed(ELB_FIELDS, split_quoted(line), line)
+        _request_parts(rec)
+        return rec
+
+
+VPC_DEFAULT = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+    "start end action log-status"
+).split()
+
+
+@register
+class VpcFlow(LineFormat):
+    """VPC flow logs: a header line names the fields (default format shown in VPC_DEFAULT)."""
+
+    name = "vpcflow"
+    numeric = frozenset(
+        "version srcport dstport protocol packets bytes start end tcp-flags traffic-path".split()
+    )
+
+    def __init__(self) -> None:
+        self.fields: list[str] | None = None
+
+    def header(self, line: str) -> bool:
+        if self.fields is None and line.startswith("version "):
+            self.fields = line.split()
+            return True
+        return False
+
+    def record(self, line: str) -> dict[str, Any]:
+        fields = self.fields or VPC_DEFAULT
+        rec = self._typed(fields, line.split(), line)
+        start = rec.get("start")
+        if isinstance(start, int):
+            rec["time"] = format_time(start * 1000)
+        return rec
+
+
+@register
+class CloudFront(LineFormat):
+    """CloudFront standard logs: `#Version:` then `#Fields:` header, tab-separated rows."""
+
+    name = "cloudfront"
+    numeric = frozenset("sc-bytes sc-status cs-bytes time-taken c-port time-to-first-byte".split())
+
+    def __init__(self) -> None:
+        self.fields: list[str] = []
+
+    def header(self, line: str) -> bool:
+        if line.startswith("#"):
+            if line.startswith("#Fields:"):
+                self.fields = line[len("#Fields:") :].split()
+            return True
+        return False
+
+    def record(self, line: str) -> dict[str, Any]:
+        rec = self._typed(self.fields, line.split("\t"), line)
+        if "date" in rec and "time" in rec:
+            ms = to_epoch_ms(f"{rec.pop('date')}T{rec['time']}+00:00")
+            if ms is not None:
+                rec["time"] = format_time(ms)
+        return rec
+
+
+def detect(first_line: str, key: str) -> str:
+    """The line format of an object from its first line (and, for CSV/TSV, its key)."""
+    line = first_line.lstrip("\ufeff")
+    k = key.lower().removesuffix(".gz").removesuffix(".zst")
+    if line.startswith("#Version:") or line.startswith("#Fields:"):
+        return "cloudfront"
+    if line.startswith("version ") and " srcaddr " in line:
+        return "vpcflow"
+    head = line.split(" ", 3)
+    if len(head) > 1 and head[0] in ("http", "https", "h2", "ws", "wss", "grpcs"):
+        if to_epoch_ms(head[1]) is not None:
+            return "alb"
+    if len(head) > 3 and to_epoch_ms(head[0]) is not None and head[2].count(":") == 1:
+        return "elb"
+    if k.endswith(".csv"):
+        return "csv"
+    if k.endswith(".tsv"):
+        return "tsv"
+    if line.startswith("{"):
+        return "jsonl"
+    return "text"
+
+
+LineParser = Callable[[str], dict[str, Any]]
