@@ -1,0 +1,325 @@
+"""The local stack: moto, a Slack endpoint, Sluice's resources and its functions.
+
+`LocalStack` runs everything in one process on 127.0.0.1: moto's server (the
+AWS APIs), `SlackServer` (the Slack Web API), the resources from
+`resources.bootstrap`, a `Runtime` installed for the handlers, and a
+`poller.LogsPoller`, which plays CloudWatch Logs' subscription delivery.
+Commands: `sluice local up`, `sluice bootstrap` and `sluice demo` (the
+scenario itself is `scenario.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chalicelib.aws import Clients
+from chalicelib.cli.poller import REGION, LambdaContext, LogsPoller, Outcome
+from chalicelib.cli.resources import Names, Resources, env_lines, local_token
+from chalicelib.cli.resources import bootstrap as make_resources
+from chalicelib.cli.slack_server import SlackServer
+
+DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented dummies
+
+
+# ---------------------------------------------------------------- the stack
+def port_free(port: int) -> bool:
+    if port == 0:
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class EndpointClients(Clients):
+    """boto3 clients bound to one endpoint and dummy credentials, built lazily.
+
+    The stack's own clients must never follow the environment: a caller (a test
+    fixture scrubbing AWS_*, a shell with a profile) could otherwise send the
+    runtime's first S3 call to a real account.
+    """
+
+    def __init__(self, endpoint: str, region: str = REGION) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.region = region
+        self._bound: dict[str, Any] = {}
+        self._bound_lock = threading.Lock()
+
+    def get(self, service: str) -> Any:
+        client = self._bound.get(service)
+        if client is None:
+            with self._bound_lock:
+                client = self._bound.get(service)
+                if client is None:
+                    import boto3
+                    from botocore.config import Config
+
+                    client = self._bound[service] = boto3.session.Session().client(
+                        service,
+                        endpoint_url=self.endpoint,
+                        region_name=self.region,
+                        aws_access_key_id=DUMMY_KEY,
+                        aws_secret_access_key=DUMMY_KEY,
+                        # as chalicelib.aws: bounded timeouts, the SDK's standard retries
+                        config=Config(
+                            retries={"mode": "standard", "max_attempts": 3},
+                            connect_timeout=5,
+                            read_timeout=30,
+                        ),
+                    )
+        return client
+
+    def set(self, service: str, client: Any) -> None:
+        self._bound[service] = client
+
+    def reset(self) -> None:
+        self._bound.clear()
+
+
+class LocalStack:
+    """moto + Slack endpoint + resources + runtime + poller, on 127.0.0.1.
+
+    Sets the process environment (AWS_ENDPOINT_URL, dummy credentials, region,
+    the SLUICE_* settings) while it runs and restores it on exit, since boto3,
+    the CLI and the handlers all read their endpoint from there.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        slack_port: int = 0,
+        *,
+        names: Names | None = None,
+        poll_interval_s: float = 0.1,
+        rules_ttl_s: float = 2.0,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.port = port
+        self.slack_port = slack_port
+        self.names = names or Names.for_prefix()
+        self.poll_interval_s = poll_interval_s
+        self.rules_ttl_s = rules_ttl_s  # short, so `sluice rules apply` shows at once
+        self.on_outcome = on_outcome
+        self._saved_env: dict[str, str | None] = {}
+        self._moto: Any = None
+        self.slack: SlackServer | None = None
+        self.poller: LogsPoller | None = None
+        self.resources: Resources | None = None
+        self.runtime: Any = None
+        self.clients: Any = None
+        self.endpoint = ""
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Everything a shell needs to use this stack: AWS endpoint and Sluice settings."""
+        assert self.resources is not None, "start() first"
+        return {**self.aws_env, **self.resources.env}
+
+    def start(self) -> LocalStack:
+        for p in (self.port, self.slack_port):
+            if not port_free(p):
+                # moto's server thread would die on bind and start() wait forever.
+                raise click.ClickException(f"port {p} on 127.0.0.1 is in use")
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        try:
+            self._set_env(self.aws_env, drop=("AWS_PROFILE", "AWS_SESSION_TOKEN"))
+            # moto's backends are process-wide: a stack started after another in the
+            # same process (tests) would see the old one's groups and buckets.
+            _post(f"{self.endpoint}/moto-api/reset")
+            self._start_sluice()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_sluice(self) -> None:
+        from chalicelib import handlers
+        from chalicelib.pipeline import Runtime
+        from chalicelib.settings import Settings
+
+        self.clients = EndpointClients(self.endpoint)
+        token = local_token()
+        self.slack = SlackServer(token, port=self.slack_port).start()
+        self.resources = make_resources(
+            self.clients, self.names, slack_token=token, slack_api_url=self.slack.url
+        )
+        self._set_env(self.resources.env)
+        settings = Settings.from_env({**self.env, "SLUICE_RULES_TTL": str(self.rules_ttl_s)})
+        self.runtime = Runtime(settings=settings, clients=self.clients)
+        handlers.set_runtime(self.runtime)
+        self.poller = LogsPoller(
+            self.clients.get("logs"),
+            self.invoke_cloudwatch_logs,
+            interval_s=self.poll_interval_s,
+            on_outcome=self.on_outcome,
+        ).start()
+
+    def invoke_cloudwatch_logs(
+        self, event: dict[str, Any], context: LambdaContext
+    ) -> dict[str, Any]:
+        from chalicelib import handlers
+
+        return handlers.handle_cloudwatch_logs(event, context, self.runtime)
+
+    def apply_rules(self, doc_or_path: dict[str, Any] | str | Path) -> Any:
+        """Validate and write a rules document (dict or YAML file), then reload at once."""
+        from chalicelib.rules.schema import load_rules
+        from chalicelib.rules.store import write_rule_defs
+
+        doc = doc_or_path
+        if not isinstance(doc, dict):
+            import yaml
+
+            doc = yaml.safe_load(Path(doc).read_text(encoding="utf-8"))
+        result = write_rule_defs(
+            self.clients.get("dynamodb"), self.names.rules_table, load_rules(doc)
+        )
+        self.runtime.rules.invalidate()
+        return result
+
+    def stop(self) -> None:
+        from chalicelib import handlers
+
+        if self.poller is not None:
+            self.poller.stop()
+        if self.slack is not None:
+            self.slack.stop()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        if self.runtime is not None and handlers._runtime is self.runtime:
+            handlers.set_runtime(None)
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, env: dict[str, str], drop: tuple[str, ...] = ()) -> None:
+        for k in (*env, *drop):
+            self._saved_env.setdefault(k, os.environ.get(k))
+        for k in drop:
+            os.environ.pop(k, None)
+        os.environ.update(env)
+
+
+def _post(url: str) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310 (our loopback URL)
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        resp.read()
+
+
+# ---------------------------------------------------------------- commands
+@click.group()
+def local() -> None:
+    """The local stack: AWS (moto) and Slack on 127.0.0.1, no account needed."""
+
+
+@local.command("up")
+@click.option("--port", default=4599, show_default=True, help="moto (AWS APIs) port")
+@click.option("--slack-port", default=4598, show_default=True, help="local Slack Web API port")
+def up(port: int, slack_port: int) -> None:
+    """Run the local stack until Ctrl-C; prints the environment to export."""
+    import signal
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True)
+
+    def show(o: Outcome) -> None:
+        r = o.result or {}
+        err.print(
+            f"[dim]{escape(o.group)}[/] {escape(o.stream)}: "
+            + (
+                f"[red]failed[/] {escape(o.error or '')}"
+                if o.error
+                else f"received={r.get('received')} archived={r.get('archived')} "
+                f"dropped={r.get('dropped')} dead_lettered={r.get('dead_lettered')} "
+                f"alerts={r.get('alerts')}"
+            )
+        )
+
+    stack = LocalStack(port, slack_port, on_outcome=show)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    with stack:
+        for line in env_lines(stack.env):
+            click.echo(line)
+        sys.stdout.flush()  # a pipe is block-buffered: whoever reads the env needs it now
+        slack_url = stack.slack.url if stack.slack else ""
+        err.print(f"[green]sluice local stack up[/]: AWS {stack.endpoint}, Slack {slack_url}")
+        err.print(f"Slack messages received: GET {slack_url.replace('/api/', '/_local/messages')}")
+        err.print("delivering new CloudWatch Logs events to cloudwatch_logs; Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            err.print("stopping")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("bootstrap")
+@click.option("--prefix", default="sluice-local", show_default=True, help="resource name prefix")
+@click.option("--slack-api-url", default=None, help="Slack API base URL (local endpoint only)")
+def bootstrap(prefix: str, slack_api_url: str | None) -> None:
+    """Create Sluice's tables, bucket, queue, topic and secret; print the env.
+
+    Works wherever the AWS SDK points (AWS_ENDPOINT_URL, profile, region).
+    """
+    res = make_resources(Clients(), Names.for_prefix(prefix), slack_api_url=slack_api_url)
+    for what in res.created:
+        click.echo(f"created {what}", err=True)
+    for what in res.existing:
+        click.echo(f"exists  {what}", err=True)
+    for line in env_lines(res.env):
+        click.echo(line)
+
+
+@click.command("demo")
+@click.option("--seed", default=7, show_default=True, help="random seed of the simulated apps")
+def demo(seed: int) -> None:
+    """Run the reference scenario on an in-process local stack and print what went where."""
+    from chalicelib.cli.scenario import run
+
+    raise SystemExit(run(seed=seed))

@@ -1,0 +1,198 @@
+"""The AWS resources Sluice's functions need, created idempotently.
+
+`bootstrap` works against whatever endpoint boto3 is configured for
+(`AWS_ENDPOINT_URL`: the local stack's moto server, or an account), and returns
+the environment the functions read (`chalicelib.settings.Settings.from_env`).
+Running it twice changes nothing; every step tolerates "already exists".
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Default names for the local stack. On a real account the bucket name must be
+# globally unique, hence `Names.for_prefix` (e.g. "sluice-dev-123456789012").
+DEFAULT_PREFIX = "sluice-local"
+ALERT_TOPIC = "sluice-alerts"
+STATE_TTL_ATTRIBUTE = "expires_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    rules_table: str
+    state_table: str
+    archive_bucket: str
+    dlq: str
+    alert_topic: str
+    slack_secret: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str = DEFAULT_PREFIX) -> Names:
+        return cls(
+            rules_table=f"{prefix}-rules",
+            state_table=f"{prefix}-state",
+            archive_bucket=f"{prefix}-archive",
+            dlq=f"{prefix}-dlq",
+            alert_topic=ALERT_TOPIC,
+            slack_secret=f"{prefix}/slack-bot-token",
+        )
+
+
+@dataclass(slots=True)
+class Resources:
+    """What `bootstrap` made (or found): names, URLs and the functions' environment."""
+
+    names: Names
+    dlq_url: str
+    topic_arn: str
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    slack_api_url: str | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            "SLUICE_RULES_TABLE": self.names.rules_table,
+            "SLUICE_STATE_TABLE": self.names.state_table,
+            "SLUICE_ARCHIVE_BUCKET": self.names.archive_bucket,
+            "SLUICE_DLQ_URL": self.dlq_url,
+            "SLUICE_SLACK_SECRET": self.names.slack_secret,
+        }
+        if self.slack_api_url:  # local stack only: real deployments talk to slack.com
+            env["SLUICE_SLACK_API_URL"] = self.slack_api_url
+        return env
+
+
+def local_token() -> str:
+    """A bot token for the local Slack endpoint (shaped like Slack's, never a real one)."""
+    return "xoxb-local-" + secrets.token_hex(12)
+
+
+class ClientSource(Protocol):
+    """Anything with `.get(service)`: `chalicelib.aws.Clients` or a test double."""
+
+    def get(self, service: str) -> Any: ...
+
+
+def bootstrap(
+    clients: ClientSource,
+    names: Names | None = None,
+    *,
+    slack_token: str | None = None,
+    slack_api_url: str | None = None,
+) -> Resources:
+    """Create tables, bucket, queue, topic and the Slack secret unless they exist.
+
+    `slack_token`: stored in the secret when it is created; when the secret
+    exists, replaced only if given and different (so rerunning keeps a token an
+    operator put there by hand).
+    """
+    names = names or Names.for_prefix()
+    res = Resources(names=names, dlq_url="", topic_arn="", slack_api_url=slack_api_url)
+    ddb = clients.get("dynamodb")
+    _table(ddb, names.rules_table, res)
+    _table(ddb, names.state_table, res, ttl_attribute=STATE_TTL_ATTRIBUTE)
+    _bucket(clients.get("s3"), names.archive_bucket, res)
+    # create_queue / create_topic are idempotent for identical attributes.
+    res.dlq_url = clients.get("sqs").create_queue(
+        QueueName=names.dlq,
+        # 14 days, SQS's maximum: dead letters wait for an operator's replay.
+        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )["QueueUrl"]
+    res.topic_arn = clients.get("sns").create_topic(Name=names.alert_topic)["TopicArn"]
+    _secret(clients.get("secretsmanager"), names.slack_secret, slack_token, res)
+    return res
+
+
+def _code(e: Exception) -> str:
+    return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _table(ddb: Any, name: str, res: Resources, ttl_attribute: str | None = None) -> None:
+    try:
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except Exception as e:
+        if _code(e) != "ResourceInUseException":
+            raise
+        res.existing.append(f"table {name}")
+    else:
+        res.created.append(f"table {name}")
+    # A fresh table is CREATING for a few seconds on AWS (instant on moto);
+    # update_time_to_live refuses tables that are not ACTIVE.
+    ddb.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    if ttl_attribute:
+        desc = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+            )
+
+
+def _bucket(s3: Any, name: str, res: Resources) -> None:
+    try:
+        s3.head_bucket(Bucket=name)
+    except Exception as e:
+        if _code(e) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    else:
+        res.existing.append(f"bucket {name}")
+        return
+    region = s3.meta.region_name
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if region and region != "us-east-1":  # us-east-1 refuses an explicit constraint
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    res.created.append(f"bucket {name}")
+
+
+def _secret(sm: Any, name: str, token: str | None, res: Resources) -> None:
+    try:
+        current = sm.get_secret_value(SecretId=name)["SecretString"]
+    except Exception as e:
+        if _code(e) != "ResourceNotFoundException":
+            raise
+    else:
+        res.existing.append(f"secret {name}")
+        if token and _token_of(current) != token:
+            sm.put_secret_value(SecretId=name, SecretString=json.dumps({"token": token}))
+        return
+    sm.create_secret(Name=name, SecretString=json.dumps({"token": token or local_token()}))
+    res.created.append(f"secret {name}")
+
+
+def _token_of(secret_string: str) -> str:
+    try:
+        doc = json.loads(secret_string)
+    except ValueError:
+        return secret_string
+    return str(doc.get("token", "")) if isinstance(doc, dict) else secret_string
+
+
+def read_token(clients: ClientSource, names: Names) -> str:
+    """The bot token the functions will read (for the local Slack endpoint to expect)."""
+    value = clients.get("secretsmanager").get_secret_value(SecretId=names.slack_secret)
+    return _token_of(value["SecretString"])
+
+
+def env_lines(env: dict[str, str]) -> list[str]:
+    """`export K=V` lines, shell-quoted, in a stable order."""
+    import shlex
+
+    return [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]

@@ -1,0 +1,239 @@
+"""Simulated applications writing logs into CloudWatch Logs (moto or an account).
+
+An `App` is a profile: its log group and stream and how it shapes a record
+around a message. Messages come from `corpus/messages.txt`, drawn with a seeded
+`random.Random`, so a run is reproducible line for line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+CORPUS = Path(__file__).with_name("corpus") / "messages.txt"
+
+# PutLogEvents limits (CloudWatch Logs API reference): 10,000 events and
+# 1,048,576 bytes per call, counting each event's UTF-8 message plus 26 bytes.
+MAX_BATCH_EVENTS = 10_000
+MAX_BATCH_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
+
+Line = tuple[int, str]  # (timestamp in epoch ms, message)
+RecordFn = Callable[[random.Random, str, int], dict[str, Any]]
+
+_BAD_WORDS = (
+    "failed",
+    "declined",
+    "rejected",
+    "timed out",
+    "exhausted",
+    "mismatch",
+    "unreachable",
+    "error",
+    "exceeded",
+    "offline",
+    "alarm",
+    "bounced",
+    "locked",
+    "deadlock",
+    "killed",
+)
+_WARN_WORDS = ("retry", "slow", "above", "lag", "held", "expired", "gap", "cancelled", "flagged")
+
+
+def load_corpus(path: Path = CORPUS) -> list[str]:
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+def level_for(message: str) -> str:
+    """A plausible level for a message: what an application would have logged."""
+    low = message.lower()
+    if any(w in low for w in _BAD_WORDS):
+        return "error"
+    if any(w in low for w in _WARN_WORDS):
+        return "warn"
+    return "info"
+
+
+def iso(ms: int) -> str:
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    name: str
+    log_group: str
+    log_stream: str
+    record: RecordFn
+
+    def lines(
+        self,
+        n: int,
+        rng: random.Random,
+        corpus: Sequence[str],
+        start_ms: int | None = None,
+        step_ms: int = 3,
+    ) -> list[Line]:
+        """`n` log lines (JSON text), timestamps `step_ms` apart from `start_ms` (default now)."""
+        t = int(time.time() * 1000) if start_ms is None else start_ms
+        out: list[Line] = []
+        for i in range(n):
+            ts = t + i * step_ms
+            out.append((ts, json.dumps(self.record(rng, rng.choice(corpus), ts))))
+        return out
+
+
+def _quiet_billing(rng: random.Random, message: str, ts: int) -> dict[str, Any]:
+    # Payload under `event`, amounts in cents-free decimals, an ISO `time`.
+    return {
+        "level": level_for(message),
+        "event": message,
+        "user": f"u-{rng.randint(1000, 9999)}",
+        "amount": round(rng.uniform(2, 900), 2),
+        "currency": rng.choice(("EUR", "EUR", "USD", "GBP")),
+        "time": iso(ts),
+    }
+
+
+HEALTHZ_SHARE = 0.15  # a load balancer probing every few seconds, among real traffic
+_PATHS = (
+    "/",
+    "/cart",
+    "/checkout",
+    "/search",
+    "/product/LAP-1405",
+    "/account",
+    "/api/cart",
+    "/api/payments",
+    "/invoice/INV-2026-004211",
+)
+
+
+def _chatty_frontend(rng: random.Random, message: str, ts: int) -> dict[str, Any]:
+    # Payload under `message`, other names (`ts`, `severity`), another field order.
+    if rng.random() < HEALTHZ_SHARE:
+        return {
+            "ts": iso(ts),
+            "severity": "DEBUG",
+            "path": "/healthz",
+            "message": "GET /healthz 200",
+            "status": 200,
+            "duration_ms": rng.randint(1, 4),
+        }
+    level = level_for(message)
+    status = 500 if level == "error" and rng.random() < 0.5 else 200
+    return {
+        "ts": iso(ts),
+        "severity": level.upper(),
+        "path": rng.choice(_PATHS),
+        "message": message,
+        "status": status,
+        "duration_ms": rng.randint(5, 900),
+    }
+
+
+def quiet_billing(group: str = "/demo/quiet-billing") -> App:
+    return App("quiet-billing", group, "billing-worker-1", _quiet_billing)
+
+
+def chatty_frontend(group: str = "/demo/chatty-frontend") -> App:
+    return App("chatty-frontend", group, "frontend-web-1", _chatty_frontend)
+
+
+# ---------------------------------------------------------------- writing
+def _code(e: Exception) -> str:
+    return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def ensure_stream(logs: Any, group: str, stream: str) -> None:
+    for call, kwargs in (
+        (logs.create_log_group, {"logGroupName": group}),
+        (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
+    ):
+        try:
+            call(**kwargs)
+        except Exception as e:
+            if _code(e) != "ResourceAlreadyExistsException":
+                raise
+
+
+def batches(lines: Sequence[Line]) -> Iterable[list[Line]]:
+    """Split chronologically ordered lines at PutLogEvents' count and size limits."""
+    batch: list[Line] = []
+    size = 0
+    for ts, msg in lines:
+        n = len(msg.encode("utf-8")) + EVENT_OVERHEAD
+        if batch and (len(batch) >= MAX_BATCH_EVENTS or size + n > MAX_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((ts, msg))
+        size += n
+    if batch:
+        yield batch
+
+
+def write_to_cloudwatch(logs: Any, group: str, stream: str, lines: Sequence[Line | str]) -> int:
+    """Write lines to a log stream (created if missing); return how many were accepted.
+
+    Bare strings are stamped with the current time. Lines are put in timestamp
+    order (PutLogEvents refuses a batch that is not chronological).
+    """
+    now = int(time.time() * 1000)
+    stamped = sorted(((now, ln) if isinstance(ln, str) else ln for ln in lines), key=lambda x: x[0])
+    if not stamped:
+        return 0
+    ensure_stream(logs, group, stream)
+    accepted = 0
+    for batch in batches(stamped):
+        resp = logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": ts, "message": msg} for ts, msg in batch],
+        )
+        accepted += len(batch) - rejected(resp.get("rejectedLogEventsInfo") or {}, len(batch))
+    return accepted
+
+
+def rejected(info: dict[str, int], n: int) -> int:
+    """Events PutLogEvents refused, from its `rejectedLogEventsInfo` indexes."""
+    too_old = max(info.get("tooOldLogEventEndIndex", -1), info.get("expiredLogEventEndIndex", -1))
+    new_start = info.get("tooNewLogEventStartIndex", n)
+    return (too_old + 1) + (n - new_start)
+
+
+def run_app(
+    logs: Any,
+    app: App,
+    n: int,
+    *,
+    seed: int,
+    batch: int = 40,
+    pause_s: float = 0.1,
+    corpus: Sequence[str] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Write `n` lines of `app` in batches of `batch`, `pause_s` apart; return lines accepted."""
+    rng = random.Random(seed)
+    corpus = corpus or load_corpus()
+    stop = stop or threading.Event()
+    sent = accepted = 0
+    while sent < n and not stop.is_set():
+        k = min(batch, n - sent)
+        accepted += write_to_cloudwatch(
+            logs, app.log_group, app.log_stream, app.lines(k, rng, corpus)
+        )
+        sent += k
+        if sent < n and pause_s:
+            stop.wait(pause_s)
+    return accepted
