@@ -3,7 +3,8 @@
 inputs:
   - bucket: my-alb-logs            # optional: any bucket when absent
     prefix: AWSLogs/               # optional: longest matching prefix wins
-    format: alb                    # auto (default) | jsonl | text | csv | tsv | alb | elb | vpcflow | cloudfront
+    format: alb                    # auto (default) | jsonl | text | csv | tsv | alb | elb
+                                   # | vpcflow | cloudfront
     expand: Records                # a list field whose elements become one event each
     tag: aws.alb.shop              # instead of s3.<bucket>.<first key segment>
 """

@@ -72,7 +72,7 @@ def load_rules(doc: Any) -> list[RuleDef]:
 
 
 def load_document(doc: Any) -> RulesDocument:
-    """Validate a whole rules document (rules and inputs); raise RulesInvalid listing every error."""
+    """Validate a rules document (rules and inputs); raise RulesInvalid listing every error."""
     errors: list[RuleError] = []
     if doc is None:
         doc = {"rules": []}

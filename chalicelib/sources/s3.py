@@ -134,9 +134,9 @@ def parse_sqs_body(body: str) -> list[Work]:
     out: list[Work] = []
     for r in records:
         if isinstance(r, dict):
-            ref = _ref_from_s3_record(r)
-            if ref is not None:
-                out.append(ref)
+            found = _ref_from_s3_record(r)
+            if found is not None:
+                out.append(found)
     return out
 
 
