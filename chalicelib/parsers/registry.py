@@ -59,7 +59,7 @@ def failed(text: str, fmt: str, reason: str) -> dict[str, Any]:
 
 
 # Built-in parser modules: adding a format is a module here plus its name in this tuple.
-BUILTIN = ("json", "lambda_platform")
+BUILTIN = ("json", "lambda_platform", "logfmt", "regex", "csv_parser", "syslog", "apache", "xml")
 _loaded = False
 
 

@@ -1,0 +1,165 @@
+"""Stack traces split across CloudWatch events, joined back into one event.
+
+A Lambda function that prints a trace (`traceback.print_exc()`,
+`e.printStackTrace()`) writes one line per CloudWatch event. Within one batch,
+adjacent plain-text events of the same log stream are joined when the later ones
+continue a trace:
+
+    Java / JVM / Node    `\\tat com.example.A.b(A.java:38)`, `    at f (/var/task/x.js:1:7)`,
+                         `Caused by: ...`, `\\tSuppressed: ...`, `\\t... 12 more`,
+                         `\\t... 5 common frames omitted`
+    Python               `Traceback (most recent call last):`, then indented
+                         `  File "...", line N, in f` and code lines, then the
+                         unindented `ValueError: ...` line that ends it; chained
+                         tracebacks (`During handling of the above exception...`,
+                         `The above exception was the direct cause...`) continue it.
+
+The joined event keeps the first event's id, time, tag and source; its record is
+a copy with the lines joined by `\\n` in `message`, `multiline_count` (how many
+input events it stands for) and `multiline_ids` (the ids of the events folded
+into it, after its own). The ledger counts it as `multiline_count` events, so
+nothing disappears from the accounting. Events that are not joined are returned
+as they came (the same objects); joined ones are new objects.
+
+Only records that are exactly `{"message": str}` (plain text, as the decoder
+leaves a line that is not JSON or a Lambda line) take part. String methods only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from chalicelib.event import LogEvent
+
+# A CloudWatch event holds at most 256 KiB; a joined trace stays within that so
+# the archive line and any alert built from it keep a bounded size.
+MAX_CHARS = 256 * 1024
+MAX_EVENTS = 1000
+
+PY_START = "Traceback (most recent call last):"
+_CHAIN = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
+_FIRST_CHARS = frozenset(" \tC.SDT")
+
+# States of an open trace.
+_NONE, _JAVA, _PY, _PY_DONE, _PY_CHAIN = range(5)
+
+
+def is_continuation(line: str) -> bool:
+    """True for a line that can only continue a stack trace, whatever came before it.
+
+    Context-dependent lines (Python's code lines and final `Error: ...` line) are
+    decided by `join_multiline`, which knows whether a Python traceback is open.
+    """
+    if not line or line[0] not in _FIRST_CHARS:
+        return False
+    s = line.strip()
+    if s.startswith("Caused by: ") or s.startswith("Suppressed: "):
+        return True
+    if s in _CHAIN:
+        return True
+    if s.startswith("... ") and (s.endswith(" more") or s.endswith(" frames omitted")):
+        return s[4:].split(" ", 1)[0].isdigit()
+    if line[0] not in " \t":
+        return False
+    return (s.startswith("at ") and len(s) > 3) or s.startswith('File "')
+
+
+def _is_exception_line(line: str) -> bool:
+    """`ValueError: bad`, `botocore.exceptions.ClientError: ...`, `StopIteration`."""
+    name = line.split(":", 1)[0]
+    return bool(name) and not name[0].isdigit() and name.replace(".", "").replace("_", "").isalnum()
+
+
+def _next_state(state: int, line: str) -> int | None:
+    """The open trace's state after `line`, or None if `line` does not continue it."""
+    indented = line[:1] in (" ", "\t")
+    if state == _PY:
+        if indented:
+            return _PY
+        return _PY_DONE if _is_exception_line(line) else None
+    if state in (_PY_DONE, _PY_CHAIN):
+        stripped = line.strip()
+        if not stripped:
+            return state  # the blank lines around a chain sentence
+        if stripped in _CHAIN:
+            return _PY_CHAIN
+        if state == _PY_CHAIN and stripped == PY_START:
+            return _PY
+        return None
+    if is_continuation(line):
+        return _JAVA
+    return None
+
+
+def _stream(ev: LogEvent) -> Hashable | None:
+    return ev.source.get("log_stream")
+
+
+def _plain(ev: LogEvent) -> str | None:
+    rec = ev.record
+    if len(rec) == 1:
+        message = rec.get("message")
+        if type(message) is str:
+            return message
+    return None
+
+
+def join_multiline(
+    events: list[LogEvent],
+    *,
+    stream_key: Callable[[LogEvent], Hashable | None] = _stream,
+    max_chars: int = MAX_CHARS,
+    max_events: int = MAX_EVENTS,
+) -> list[LogEvent]:
+    """`events` with stack-trace continuations folded into the event that began the trace.
+
+    Only adjacent events with the same (non-None) `stream_key` are joined.
+    """
+    out: list[LogEvent] = []
+    # The open candidate: its index in `out`, stream, lines, ids folded in, state, size.
+    head: int = -1
+    head_stream: Hashable | None = None
+    lines: list[str] = []
+    ids: list[str] = []
+    state = _NONE
+    size = 0
+
+    def close() -> None:
+        if ids:
+            first = out[head]
+            record: dict[str, Any] = {
+                "message": "\n".join(lines),
+                "multiline_count": len(ids) + 1,
+                "multiline_ids": list(ids),
+            }
+            out[head] = LogEvent(first.tag, first.time, record, first.source, first.id)
+
+    for ev in events:
+        text = _plain(ev)
+        stream = stream_key(ev) if text is not None else None
+        if text is not None and stream is not None and head >= 0 and stream == head_stream:
+            line = text.rstrip("\r\n")
+            nxt = _next_state(state, line)
+            if nxt is not None and size + len(line) < max_chars and len(ids) + 1 < max_events:
+                lines.append(line)
+                ids.append(ev.id)
+                state = nxt
+                size += len(line) + 1
+                continue
+        close()
+        out.append(ev)
+        lines, ids = [], []
+        if text is None or stream is None:
+            head = -1
+            continue
+        head, head_stream = len(out) - 1, stream
+        first = text.rstrip("\r\n")
+        lines.append(first)
+        state = _PY if first.strip() == PY_START else _NONE
+        size = len(first)
+    close()
+    return out
