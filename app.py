@@ -38,3 +38,18 @@ def s3_objects(event):
 def s3_object_created(event):
     """EventBridge `Object Created` events, for buckets with EventBridge notifications on."""
     return handlers.handle_s3_object_created(event.to_dict(), event.context)
+
+
+@app.on_cw_event(
+    {
+        "source": ["aws.logs"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["logs.amazonaws.com"], "eventName": ["CreateLogGroup"]},
+    },
+    name="log_group_created",
+)
+def log_group_created(event):
+    """CloudTrail CreateLogGroup via EventBridge: subscribe the group if saved patterns match."""
+    from chalicelib import subscriptions
+
+    return subscriptions.handle_log_group_created(event.to_dict(), event.context)

@@ -25,6 +25,11 @@ def _register() -> None:
     cli.add_command(local.bootstrap)
     cli.add_command(local.demo)
     cli.add_command(invoke.invoke)
+    from chalicelib.cli import subscribe as subs
+
+    cli.add_command(subs.subscribe)
+    cli.add_command(subs.unsubscribe)
+    cli.add_command(subs.subscriptions)
 
 
 def main() -> None:
