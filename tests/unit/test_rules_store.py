@@ -1,0 +1,257 @@
+"""chalicelib.rules.store: rules in DynamoDB (one item per rule) and the functions' cached view."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import RuleError, RulesInvalid
+from chalicelib.rules import store as store_module
+from chalicelib.rules.schema import load_rules
+from chalicelib.rules.store import RuleStore, read_rule_defs, write_rule_defs
+
+DOC: dict[str, Any] = {
+    "rules": [
+        {"id": "unify", "priority": 10, "transform": {"rename": {"event": "message"}}},
+        {
+            "id": "noise",
+            "match": {"where": [{"field": "path", "equals": "/healthz"}]},
+            "actions": ["drop"],
+        },
+        {"id": "alerts", "priority": 50, "actions": [{"sns": {"topic": "ops-pager"}}]},
+    ]
+}
+
+
+def table_items(aws) -> dict[str, dict[str, Any]]:
+    """sk -> item, for every rule item in the table."""
+    items = aws.dynamodb.scan(TableName=aws.rules_table)["Items"]
+    return {it["sk"]["S"]: it for it in items if it["pk"]["S"] == "rules"}
+
+
+# ---------------------------------------------------------------- write_rule_defs
+def test_apply_writes_one_item_per_rule(aws):
+    """Each rule becomes an item keyed pk=rules, sk=<id>, holding the rule as written."""
+    result = write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    assert sorted(result.written) == ["alerts", "noise", "unify"]
+    assert (result.unchanged, result.removed) == ([], [])
+    items = table_items(aws)
+    assert sorted(items) == ["alerts", "noise", "unify"]
+    assert json.loads(items["unify"]["body"]["S"]) == DOC["rules"][0]
+    assert items["alerts"]["priority"] == {"N": "50"}
+    assert items["noise"]["priority"] == {"N": "100"}
+    assert items["unify"]["updated_at"]["S"].endswith("+00:00")
+
+
+def test_reapplying_the_same_rules_writes_nothing(aws):
+    """Rules whose body did not change are reported unchanged and not rewritten."""
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    before = table_items(aws)
+    result = write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(json.loads(json.dumps(DOC))))
+    assert result.written == []
+    assert sorted(result.unchanged) == ["alerts", "noise", "unify"]
+    assert table_items(aws) == before
+
+
+def test_apply_writes_changed_keeps_unchanged_and_deletes_removed(aws):
+    """Only the changed rule is written, the untouched one stays, the one left out is deleted."""
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    changed = {
+        "rules": [
+            DOC["rules"][0],
+            {"id": "alerts", "priority": 40, "actions": [{"sns": {"topic": "ops-pager"}}]},
+        ]
+    }
+    result = write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(changed))
+    assert (result.written, result.unchanged, result.removed) == (["alerts"], ["unify"], ["noise"])
+    items = table_items(aws)
+    assert sorted(items) == ["alerts", "unify"]
+    assert items["alerts"]["priority"] == {"N": "40"}
+
+
+def test_applying_no_rules_empties_the_table(aws):
+    """An empty rules document removes every stored rule."""
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    result = write_rule_defs(aws.dynamodb, aws.rules_table, [])
+    assert sorted(result.removed) == ["alerts", "noise", "unify"]
+    assert table_items(aws) == {}
+
+
+def test_key_order_in_the_file_does_not_count_as_a_change(aws):
+    """The stored body is canonical JSON, so reordering keys in the file changes nothing."""
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    reordered = {"rules": [dict(reversed(list(r.items()))) for r in DOC["rules"]]}
+    result = write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(reordered))
+    assert result.written == []
+
+
+def test_read_back_gives_validated_rules_in_priority_order(aws):
+    """Reading the table gives RuleDefs equal to the file's, sorted by priority."""
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    rules = read_rule_defs(aws.dynamodb, aws.rules_table)
+    assert [(r.id, r.priority) for r in rules] == [("unify", 10), ("alerts", 50), ("noise", 100)]
+    assert rules[2].actions[0].name == "drop"
+
+
+def test_many_rules_are_read_across_pages(aws):
+    """More rules than one DynamoDB page holds are all read back (pagination followed)."""
+    big = "x" * 8000  # ~8 KB per item: 1 MB query pages hold ~125
+    doc = {"rules": [{"id": f"r{i:03d}", "description": big} for i in range(300)]}
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(doc))
+    queries: list[dict[str, Any]] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aws.dynamodb, name)
+
+        def query(self, **kw: Any) -> Any:
+            queries.append(kw)
+            return aws.dynamodb.query(**kw)
+
+    assert len(read_rule_defs(Counting(), aws.rules_table)) == 300
+    assert len(queries) >= 3  # 2.4 MB of rules in 1 MB pages
+
+
+def test_hand_edited_invalid_item_is_reported_as_rules_invalid(aws):
+    """An item that does not validate makes the read fail with RulesInvalid naming the rule."""
+    aws.dynamodb.put_item(
+        TableName=aws.rules_table,
+        Item={
+            "pk": {"S": "rules"},
+            "sk": {"S": "bad"},
+            "body": {"S": '{"id": "bad", "stop": "yes"}'},
+        },
+    )
+    with pytest.raises(RulesInvalid) as info:
+        read_rule_defs(aws.dynamodb, aws.rules_table)
+    assert [(e.rule_id, e.field) for e in info.value.errors] == [("bad", "stop")]
+
+
+# ---------------------------------------------------------------- RuleStore
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Loader:
+    """A rule source whose answers the test scripts (rules, or an exception to raise)."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(store_module.time, "monotonic", c)
+    return c
+
+
+def test_rules_are_cached_for_the_ttl(clock):
+    """Within the TTL the table is not read again; after it, it is."""
+    loader = Loader(load_rules(DOC))
+    rs = RuleStore(loader, ttl_s=60)
+    first = rs.get()
+    clock.now += 59.9
+    assert rs.get() is first
+    assert loader.calls == 1
+    clock.now += 0.2
+    assert [r.id for r in rs.get().rules] == ["unify", "alerts", "noise"]
+    assert loader.calls == 2
+
+
+def test_failed_read_keeps_the_last_good_rules(clock):
+    """When DynamoDB fails, the rules loaded before stay in force and the error is reported."""
+    loader = Loader(load_rules(DOC), ConnectionError("endpoint unreachable"))
+    rs = RuleStore(loader, ttl_s=60)
+    good = rs.get()
+    clock.now += 61
+    assert rs.get() is good
+    assert rs.last_error == "rules unavailable: ConnectionError: endpoint unreachable"
+
+
+def test_recovery_clears_the_error(clock):
+    """A successful read after a failure replaces the rules and clears `last_error`."""
+    loader = Loader(load_rules(DOC), TimeoutError("slow"), load_rules({"rules": [{"id": "new"}]}))
+    rs = RuleStore(loader, ttl_s=60)
+    rs.get()
+    clock.now += 61
+    rs.get()
+    assert rs.last_error is not None
+    clock.now += 61
+    assert [r.id for r in rs.get().rules] == ["new"]
+    assert rs.last_error is None
+
+
+def test_invalid_rules_in_the_table_keep_the_last_good_rules(clock):
+    """A hand-edited invalid table does not replace working rules; the error says why."""
+    invalid = RulesInvalid([RuleError("bad", "stop", "must be true or false")])
+    loader = Loader(load_rules(DOC), invalid)
+    rs = RuleStore(loader, ttl_s=60)
+    good = rs.get()
+    clock.now += 61
+    assert rs.get() is good
+    assert rs.last_error.startswith("rules in table invalid: 1 error(s) in rules")
+
+
+def test_no_rules_ever_loaded_means_an_empty_rule_set_and_an_error(clock):
+    """A cold function that cannot read the table runs with no rules (archive all) and says so."""
+    rs = RuleStore(Loader(PermissionError("AccessDenied")), ttl_s=60)
+    rules = rs.get()
+    assert len(rules) == 0
+    assert rules.for_tag("aws.lambda.checkout-api") == ()
+    assert rs.last_error == "rules unavailable: PermissionError: AccessDenied"
+
+
+def test_failed_read_with_rules_in_force_is_not_retried_before_the_ttl(clock):
+    """With good rules in force, a failed read waits a TTL before the next try."""
+    loader = Loader(load_rules(DOC), OSError("down"))
+    rs = RuleStore(loader, ttl_s=60)
+    rs.get()
+    clock.now += 61
+    rs.get()
+    clock.now += 30
+    rs.get()
+    assert loader.calls == 2
+    clock.now += 31
+    rs.get()
+    assert loader.calls == 3
+
+
+def test_without_any_rules_every_get_tries_the_table_again(clock):
+    """A store that never loaded rules retries at once, so rules apply as soon as they can."""
+    loader = Loader(OSError("down"), load_rules(DOC))
+    rs = RuleStore(loader, ttl_s=60)
+    assert len(rs.get()) == 0
+    assert len(rs.get()) == 3
+    assert loader.calls == 2
+
+
+def test_invalidate_forces_a_reload(clock):
+    """`invalidate()` makes the next `get` read the table even within the TTL."""
+    loader = Loader(load_rules(DOC))
+    rs = RuleStore(loader, ttl_s=60)
+    rs.get()
+    rs.invalidate()
+    rs.get()
+    assert loader.calls == 2
+
+
+def test_runtime_store_reads_the_table_written_by_apply(runtime, apply_rules):
+    """The function's RuleStore sees what `apply` wrote to DynamoDB."""
+    apply_rules(DOC)
+    assert [r.id for r in runtime.rules.get().rules] == ["unify", "alerts", "noise"]
+    assert runtime.rules.last_error is None
