@@ -21,6 +21,9 @@ class LogEvent:
     record: dict[str, Any]
     source: dict[str, Any]
     id: str
+    # How many input events this one stands for (a joined stack trace stands for
+    # all its lines); the ledger counts input events.
+    count: int = 1
 
     def envelope(self) -> dict[str, Any]:
         """The archive line's shape, as a dict (the archive builds the bytes itself)."""

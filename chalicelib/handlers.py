@@ -102,7 +102,7 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
     except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
         failed.extend(ok_sequences)
         extra.setdefault("errors", []).append(f"batch failed: {type(e).__name__}: {e}")
-        ledger.received += len(events)
+        ledger.received += sum(ev.count for ev in events)
     if rt.rules.last_error:
         extra["rules_error"] = rt.rules.last_error
     extra["records"] = len(recs)

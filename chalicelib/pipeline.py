@@ -51,6 +51,8 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
         record = ev.record
         dropped_by = None
         for rule in applicable:
+            if rule.parse is not None:
+                rule.parse(record)
             if rule.where is not None and not rule.where(record):
                 continue
             if rule.transform is not None:
@@ -70,7 +72,7 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
         if dropped_by is None:
             archive(ev)
         else:
-            out.dropped[dropped_by] = out.dropped.get(dropped_by, 0) + 1
+            out.dropped[dropped_by] = out.dropped.get(dropped_by, 0) + ev.count
     return out
 
 
@@ -185,7 +187,7 @@ class Pipeline:
     ) -> Ledger:
         """Route and act on one batch. `batch_id` names its archive objects (default: the
         invocation id); sources whose input can be re-delivered pass a stable one."""
-        ledger = Ledger(received=len(events))
+        ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
         routed = route(events, rules)
         for rule_id, n in routed.dropped.items():
@@ -209,7 +211,7 @@ class Pipeline:
         ledger.archived += result.archived
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")
-            ledger.dead_letter("archive", len(evs))
+            ledger.dead_letter("archive", sum(ev.count for ev in evs))
 
         if routed.deliveries:
             defs = {r.id: r for r in rules.defs}

@@ -139,7 +139,7 @@ class Archiver:
             except Exception as e:  # botocore already retried transient errors
                 result.failed.append((obj.events, f"archive: put_object {obj.key}: {_brief(e)}"))
             else:
-                result.archived += len(obj.events)
+                result.archived += sum(ev.count for ev in obj.events)
                 result.keys.append(obj.key)
         return result
 

@@ -136,7 +136,9 @@ def join_multiline(
                 "multiline_count": len(ids) + 1,
                 "multiline_ids": list(ids),
             }
-            out[head] = LogEvent(first.tag, first.time, record, first.source, first.id)
+            out[head] = LogEvent(
+                first.tag, first.time, record, first.source, first.id, count=len(ids) + 1
+            )
 
     for ev in events:
         text = _plain(ev)

@@ -51,6 +51,8 @@ def explain(event: LogEvent, rules: RuleSet) -> Explanation:
         if not rule.matches_tag(ev.tag):
             verdicts.append(RuleVerdict(rule.id, False, f"tag {ev.tag!r} does not match {d.tags}"))
             continue
+        if rule.parse is not None:
+            rule.parse(ev.record)
         failed = [c for c in d.where if not compile_condition(c)(ev.record)]
         if failed:
             verdicts.append(

@@ -234,6 +234,31 @@ def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | N
     return apply
 
 
+def compile_parse(spec: dict[str, Any] | None) -> Callable[[dict[str, Any]], None] | None:
+    """The rule's `parse` step: parsed fields merge into the record (Fluentd's
+    reserve_data); a failure sets `parse_error` and changes nothing else."""
+    if not spec:
+        return None
+    from chalicelib.parsers import registry
+
+    field_name = spec.get("field", "message")
+    parser = registry.build(
+        spec["format"], {k: v for k, v in spec.items() if k not in ("format", "field")}
+    )
+
+    def apply(r: dict[str, Any]) -> None:
+        text = r.get(field_name)
+        if type(text) is not str:
+            return
+        fields = parser(text)
+        if "parse_error" in fields:
+            r["parse_error"] = fields["parse_error"]
+            return
+        r.update(fields)
+
+    return apply
+
+
 # ---------------------------------------------------------------- rule sets
 @dataclass(slots=True)
 class CompiledRule:
@@ -241,6 +266,7 @@ class CompiledRule:
     tags: list[TagPattern]
     where: Predicate | None
     transform: Callable[[dict[str, Any]], None] | None
+    parse: Callable[[dict[str, Any]], None] | None
     actions: list[tuple[int, ActionDef]]  # (index in the rule, action): delivery key
     drop: bool
     stop: bool
@@ -271,6 +297,7 @@ class RuleSet:
             tags=[TagPattern(t) for t in r.tags],
             where=compile_where(r.where),
             transform=compile_transform(r.transform),
+            parse=compile_parse(r.parse),
             actions=acts,
             drop=any(a.name == "drop" for a in r.actions),
             stop=r.stop,

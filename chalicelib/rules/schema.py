@@ -30,7 +30,17 @@ from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.options import check_options
 from chalicelib.rules.inputs import InputDef, load_inputs
 
-RULE_KEYS = {"id", "priority", "description", "enabled", "match", "transform", "actions", "stop"}
+RULE_KEYS = {
+    "id",
+    "priority",
+    "description",
+    "enabled",
+    "match",
+    "parse",
+    "transform",
+    "actions",
+    "stop",
+}
 MATCH_KEYS = {"tag", "where"}
 TRANSFORM_KEYS = {"rename", "set", "remove"}
 OPERATORS = ("equals", "in", "regex", "contains", "exists")
@@ -57,6 +67,7 @@ class RuleDef:
     transform: dict[str, Any] = field(default_factory=dict)
     actions: list[ActionDef] = field(default_factory=list)
     stop: bool = False
+    parse: dict[str, Any] | None = None  # {format, field, <parser options>}
     raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
 
 
@@ -162,6 +173,9 @@ def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
             _condition(cond, f"match.where[{j}]", err)
         rule.where = where
 
+    if "parse" in item:
+        rule.parse = _parse(item["parse"], err)
+
     transform = item.get("transform", {})
     if not isinstance(transform, dict):
         err("transform", "must be a mapping")
@@ -233,6 +247,26 @@ def _condition(cond: Any, path: str, err: Any) -> None:
             compile_regex(value)
         except RegexError as e:
             err(f"{path}.regex", f"invalid RE2 pattern {value!r}: {e}")
+
+
+def _parse(spec: Any, err: Any) -> dict[str, Any] | None:
+    from chalicelib.parsers import registry
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("format"), str):
+        err("parse", "a mapping with `format` (and optional `field`, default message)")
+        return None
+    fmt = spec["format"]
+    if fmt not in registry.names():
+        err("parse.format", f"unknown format {fmt!r} (known: {', '.join(registry.names())})")
+        return None
+    if not isinstance(spec.get("field", "message"), str):
+        err("parse.field", "must be a field name")
+        return None
+    opts = {k: v for k, v in spec.items() if k not in ("format", "field")}
+    problems = check_options(opts, registry.spec(fmt).options, "parse")
+    for fld, reason in problems:
+        err(fld, reason)
+    return None if problems else dict(spec)
 
 
 def _transform(transform: dict[str, Any], err: Any) -> None:

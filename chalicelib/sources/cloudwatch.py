@@ -20,11 +20,13 @@ import orjson
 from chalicelib.errors import DecodeError
 from chalicelib.event import LogEvent
 from chalicelib.parsers import parse_message
+from chalicelib.parsers.multiline import join_multiline
 
 # Largest decompressed payload accepted. CloudWatch caps a subscription payload
 # at 1 MB compressed; log text compresses ~10:1, so 64 MiB leaves headroom while
 # stopping a gzip bomb from taking the function's memory.
 MAX_DECOMPRESSED = 64 * 1024 * 1024
+_TRACE_STARTS = ("Caused by: ", "Traceback (most recent call last):")
 
 
 @dataclass(slots=True)
@@ -112,6 +114,9 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
     tag = tag_for_log_group(log_group)
     events: list[LogEvent] = []
     append = events.append
+    # Joining stack traces costs ~0.36 µs/event; it runs only when some message could
+    # take part in a trace (an indented line, `Caused by:`, a Python `Traceback`).
+    maybe_trace = False
     for i, le in enumerate(log_events):
         if not isinstance(le, dict):
             raise DecodeError("shape", f"logEvents[{i}] is not an object")
@@ -120,6 +125,9 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
         if not isinstance(message, str) or not isinstance(ts, int):
             raise DecodeError("shape", f"logEvents[{i}] lacks a string message or int timestamp")
         record, t = parse_message(message)
+        c = message[:1]
+        if c == " " or c == "\t" or (c in "CT" and message.startswith(_TRACE_STARTS)):
+            maybe_trace = True
         append(
             LogEvent(
                 tag,
@@ -129,6 +137,8 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
                 str(le.get("id") or f"{log_group}:{ts}:{i}"),
             )
         )
+    if maybe_trace:
+        events = join_multiline(events)
     return CloudWatchBatch("DATA_MESSAGE", source, tag, events)
 
 
