@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SluiceError(Exception):
     """Base class for every error Sluice raises on purpose."""
@@ -39,13 +41,27 @@ class RulesInvalid(SluiceError):
 
 
 class ActionError(SluiceError):
-    """An action failed. `retryable` says whether trying again may help."""
+    """An action failed. `retryable` says whether trying again may help.
 
-    def __init__(self, action: str, reason: str, *, retryable: bool = False) -> None:
+    `failed` holds the events that were not delivered when only some were (a
+    PutRecords call with per-record failures); None means the whole batch.
+    """
+
+    def __init__(
+        self,
+        action: str,
+        reason: str,
+        *,
+        retryable: bool = False,
+        failed: list[Any] | None = None,
+        sent: int = 0,
+    ) -> None:
         super().__init__(f"{action}: {reason}")
         self.action = action
         self.reason = reason
         self.retryable = retryable
+        self.failed = failed
+        self.sent = sent  # messages/requests that did go out before the failure
 
 
 class SettingsError(SluiceError):

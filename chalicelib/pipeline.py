@@ -221,7 +221,8 @@ class Pipeline:
                     act = self.rt.action(rule_id, idx, adef)
                     sent = act.deliver(evs, inv)
                 except ActionError as e:
-                    dead_letter(evs, str(e), "action", action=adef.name, rule=rule_id)
+                    undelivered = evs if e.failed is None else e.failed
+                    dead_letter(undelivered, str(e), "action", action=adef.name, rule=rule_id)
                     ledger.actions_failed += 1
                 else:
                     if act.alerting:
