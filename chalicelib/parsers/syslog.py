@@ -10,9 +10,11 @@ ALERT, CRIT, ERR, WARNING, NOTICE, INFO, DEBUG), `time` (UTC ISO 8601), `host`,
 `msgid`, `sd` (structured data: `{sd-id: {param: value}}`, a repeated param
 becomes a list) and `message`. Nil values (`-`) are absent.
 
-RFC 3164 times carry neither year nor zone: they are read as UTC, in the current
-year unless that puts them more than a day ahead of now (a December line read in
-January), then in the year before. A 3164 header that does not parse is, as RFC
+RFC 3164 times carry neither year nor zone: they are read as UTC, in the latest
+year that does not put them more than a day ahead of now. That is the current
+year, or the year before for a December line read in January; the day of
+tolerance covers senders' zones (a local time east of UTC reads ahead), so a
+`Jan  1 00:30` read at 23:30 UTC on 31 December is the coming year's. A 3164 header that does not parse is, as RFC
 3164 section 4.3.2 says, content: the line keeps its PRI fields and the rest is
 the message. String methods throughout: no regex.
 """
@@ -203,8 +205,10 @@ def _bsd_time(s: str, now_ms: int) -> tuple[int, int] | None:
     if not (hh + mm + ss).isdigit() or s[k + 9 : k + 10] not in ("", " "):
         return None
     year = _time.gmtime(now_ms // 1000).tm_year
-    # Feb 29 may be up to eight years back (1896 -> 1904 skipped a leap year).
-    for y in range(year, year - 9, -1):
+    # The latest year that is not more than a day ahead: next year only for a
+    # sender east of UTC already past midnight on 1 January; Feb 29 may be up
+    # to eight years back (2096 -> 2104 skips a leap year).
+    for y in range(year + 1, year - 9, -1):
         try:
             ms = epoch_ms(datetime(y, month, int(day), int(hh), int(mm), int(ss)))
         except ValueError:
