@@ -63,8 +63,9 @@ def clf_time_ms(s: str) -> int | None:
     offset = timedelta(hours=int(s[22:24]), minutes=int(s[24:26]))
     try:
         tz = timezone(-offset if s[21] == "-" else offset)
-        dt = datetime(int(s[7:11]), month, int(s[0:2]), int(s[12:14]), int(s[15:17]),
-                      int(s[18:20]), tzinfo=tz)  # fmt: skip
+        dt = datetime(
+            int(s[7:11]), month, int(s[0:2]), int(s[12:14]), int(s[15:17]), int(s[18:20]), tzinfo=tz
+        )
     except ValueError:
         return None
     return epoch_ms(dt)

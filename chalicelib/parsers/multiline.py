@@ -22,7 +22,9 @@ nothing disappears from the accounting. Events that are not joined are returned
 as they came (the same objects); joined ones are new objects.
 
 Only records that are exactly `{"message": str}` (plain text, as the decoder
-leaves a line that is not JSON or a Lambda line) take part. String methods only.
+leaves a line that is not JSON or a Lambda line) take part. A JSON line holding
+nothing but `message` decodes to the same record and so counts as plain text:
+the record alone cannot tell them apart. String methods only.
 """
 
 from __future__ import annotations

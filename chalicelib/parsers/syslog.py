@@ -14,9 +14,9 @@ RFC 3164 times carry neither year nor zone: they are read as UTC, in the latest
 year that does not put them more than a day ahead of now. That is the current
 year, or the year before for a December line read in January; the day of
 tolerance covers senders' zones (a local time east of UTC reads ahead), so a
-`Jan  1 00:30` read at 23:30 UTC on 31 December is the coming year's. A 3164 header that does not parse is, as RFC
-3164 section 4.3.2 says, content: the line keeps its PRI fields and the rest is
-the message. String methods throughout: no regex.
+`Jan  1 00:30` read at 23:30 UTC on 31 December is the coming year's. A 3164
+header that does not parse is, as RFC 3164 section 4.3.2 says, content: the line
+keeps its PRI fields and the rest is the message. String methods throughout: no regex.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def build(opts):
 
 
 def test_quoted_fields():
-    """Quoted values keep their delimiters and doubled quotes; a `msg` column becomes the message."""
+    """Quoted values keep delimiters and doubled quotes; a `msg` column becomes the message."""
     parse = build({"columns": ["when", "user", "msg", "status"]})
     text = '2026-11-26T10:07:01Z,alice,"checkout failed, card ""declined""",402'
     assert parse(text) == {
@@ -38,7 +38,18 @@ def test_quoted_fields():
 def test_tsv_cloudfront(delimiter):
     """A tab delimiter, written as a tab or as YAML's single-quoted `\\t`, reads TSV."""
     parse = build({"columns": CLOUDFRONT, "delimiter": delimiter, "types": {"sc_bytes": "int"}})
-    text = "2026-11-26\t10:07:01\tFRA56-P1\t2390\t203.0.113.7\tGET\td111111abcdef8.cloudfront.net\t/index.html"
+    text = "\t".join(
+        [
+            "2026-11-26",
+            "10:07:01",
+            "FRA56-P1",
+            "2390",
+            "203.0.113.7",
+            "GET",
+            "d111111abcdef8.cloudfront.net",
+            "/index.html",
+        ]
+    )
     rec = parse(text)
     assert rec["edge_location"] == "FRA56-P1"
     assert rec["sc_bytes"] == 2390
@@ -72,9 +83,12 @@ def test_quoted_newline():
         pytest.param("", "csv: empty line", id="empty"),
         pytest.param('1,"2,3', "csv: unexpected end of data", id="unterminated quote"),
         pytest.param('1,"2"x,3', "csv: ',' expected after '\"'", id="text after quote"),
-        pytest.param("1,2\n3", "csv: new-line character seen in unquoted field"
-                     " - do you need to open the file in universal-newline mode?",
-                     id="newline unquoted"),  # fmt: skip
+        pytest.param(
+            "1,2\n3",
+            "csv: new-line character seen in unquoted field"
+            " - do you need to open the file in universal-newline mode?",
+            id="newline unquoted",
+        ),
         pytest.param("1,x,3", "csv: field 'b' is not int: 'x'", id="bad typed value"),
     ],
 )

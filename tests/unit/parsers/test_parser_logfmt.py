@@ -42,7 +42,9 @@ def test_brief_example_fields_typed_and_normalised():
             {"trace": "123456789012345678901234567890"},
             id="beyond 64 bits stays exact text",
         ),
-        pytest.param("r=-inf n=nan v=1.2.3", {"r": "-inf", "n": "nan", "v": "1.2.3"}, id="not numbers"),
+        pytest.param(
+            "r=-inf n=nan v=1.2.3", {"r": "-inf", "n": "nan", "v": "1.2.3"}, id="not numbers"
+        ),
         pytest.param("debug a=1", {"debug": True, "a": 1}, id="bare key is a flag"),
         pytest.param("a= b=2", {"a": "", "b": 2}, id="empty value"),
         pytest.param("url=/a?b=c&d=e", {"url": "/a?b=c&d=e"}, id="equals inside a bare value"),

@@ -12,11 +12,10 @@ from chalicelib.parsers import registry
 from chalicelib.parsers.regex import to_bool, to_float, to_int
 
 # A Java application's log4j line: `%d{ISO8601} [%t] %-5p %c - %m`
-LOG4J = (
-    r"^(?P<time>\S+ \S+) \[(?P<thread>[^\]]+)\] (?P<level>\w+)\s+(?P<logger>\S+) - (?P<msg>.*)$"
-)
+LOG4J = r"^(?P<time>\S+ \S+) \[(?P<thread>[^\]]+)\] (?P<level>\w+)\s+(?P<logger>\S+) - (?P<msg>.*)$"
 HAPROXY = (
-    r"(?P<client>[\d.]+):(?P<port>\d+) \[[^\]]+\] (?P<frontend>\S+) (?P<backend>[^/]+)/(?P<server>\S+)"
+    r"(?P<client>[\d.]+):(?P<port>\d+) \[[^\]]+\] (?P<frontend>\S+)"
+    r" (?P<backend>[^/]+)/(?P<server>\S+)"
     r" (?P<tq>-?\d+)/(?P<tw>-?\d+)/(?P<tc>-?\d+)/(?P<tr>-?\d+)/(?P<tt>\d+) (?P<status>\d{3})"
     r" (?P<bytes>\d+)(?: (?P<flags>\S+))?"
 )
@@ -49,9 +48,7 @@ def test_types_and_missing_optional_group():
             "types": {"port": "int", "tq": "int", "tt": "int", "status": "int", "bytes": "int"},
         }
     )
-    text = (
-        "10.0.1.2:33317 [26/Nov/2026:10:07:01.123] http-in static/srv1 10/0/30/69/109 200 2750"
-    )
+    text = "10.0.1.2:33317 [26/Nov/2026:10:07:01.123] http-in static/srv1 10/0/30/69/109 200 2750"
     rec = parse(text)
     assert rec["port"] == 33317
     assert rec["tq"] == 10
@@ -94,7 +91,8 @@ def test_typed_blank_is_absent(value):
         pytest.param("no digits here", "regex: no match", id="no match"),
         pytest.param("n=12x", "regex: field 'n' is not int: '12x'", id="bad int"),
         pytest.param(
-            "n=99999999999999999999", "regex: field 'n' is not int: '99999999999999999999'",
+            "n=99999999999999999999",
+            "regex: field 'n' is not int: '99999999999999999999'",
             id="int beyond 64 bits",
         ),
     ],
@@ -113,7 +111,9 @@ def test_refused(text, reason):
         pytest.param({"pattern": r"(?P<a>x)\1"}, "not an RE2 pattern", id="backreference"),
         pytest.param({"pattern": r"(?=x)(?P<a>y)"}, "not an RE2 pattern", id="lookahead"),
         pytest.param({"pattern": r"(?P<a>"}, "not an RE2 pattern", id="unbalanced"),
-        pytest.param({"pattern": r"(?P<a>x)", "types": {"a": "date"}}, "expected one of", id="type"),
+        pytest.param(
+            {"pattern": r"(?P<a>x)", "types": {"a": "date"}}, "expected one of", id="type"
+        ),
         pytest.param({"pattern": r"(?P<a>x)", "flags": "i"}, "unknown option", id="unknown key"),
     ],
 )

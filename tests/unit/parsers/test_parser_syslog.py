@@ -84,7 +84,9 @@ def test_5424_two_sd_elements_no_message():
 def test_5424_escapes_in_param_values():
     """`\\"`, `\\\\` and `\\]` in a PARAM-VALUE are unescaped; procid is a pid when numeric."""
     rec = parse_syslog(RFC5424[4])
-    assert rec["sd"] == {"meta@32473": {"order": "A-1042", "note": 'quote "x", slash \\ and ] kept'}}
+    assert rec["sd"] == {
+        "meta@32473": {"order": "A-1042", "note": 'quote "x", slash \\ and ] kept'}
+    }
     assert rec["time"] == "2026-11-26T09:07:01.123Z"
     assert rec["pid"] == 4242
     assert rec["level"] == "INFO"
@@ -109,9 +111,12 @@ def test_5424_all_nil():
             {"procid": "worker-7", "sd": {"x@1": {"k": ["a", "b"]}}},
             id="text procid and repeated param",
         ),
-        pytest.param('<13>1 - - - - - [x@1] m', {"sd": {"x@1": {}}}, id="element without params"),
-        pytest.param('<13>1 - - - - - [x@1 k="\\q"] m', {"sd": {"x@1": {"k": "\\q"}}},
-                     id="backslash before other char kept"),  # fmt: skip
+        pytest.param("<13>1 - - - - - [x@1] m", {"sd": {"x@1": {}}}, id="element without params"),
+        pytest.param(
+            '<13>1 - - - - - [x@1 k="\\q"] m',
+            {"sd": {"x@1": {"k": "\\q"}}},
+            id="backslash before other char kept",
+        ),
     ],
 )
 def test_5424_details(text, fields):
@@ -123,15 +128,19 @@ def test_5424_details(text, fields):
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        pytest.param("<34>1 2003-10-11T22:14:15.003Z host", "header has fewer than 7 fields",
-                     id="truncated"),  # fmt: skip
+        pytest.param(
+            "<34>1 2003-10-11T22:14:15.003Z host", "header has fewer than 7 fields", id="truncated"
+        ),
         pytest.param("<34>1 yesterday h a p m - x", "bad timestamp 'yesterday'", id="bad time"),
-        pytest.param("<34>1 2003-13-11T22:14:15Z h a p m - x", "bad timestamp '2003-13-11T22:14:15Z'",
-                     id="month 13"),  # fmt: skip
+        pytest.param(
+            "<34>1 2003-13-11T22:14:15Z h a p m - x",
+            "bad timestamp '2003-13-11T22:14:15Z'",
+            id="month 13",
+        ),
         pytest.param('<34>1 - h a p m [x@1 k="v" x', "malformed structured data", id="open sd"),
-        pytest.param('<34>1 - h a p m [x@1 k=v] x', "malformed structured data", id="unquoted"),
+        pytest.param("<34>1 - h a p m [x@1 k=v] x", "malformed structured data", id="unquoted"),
         pytest.param("<34>1 - h a p m garbage", "malformed structured data", id="no sd"),
-        pytest.param('<34>1 - h a p m [x@1]x', "no space after structured data", id="sd glued"),
+        pytest.param("<34>1 - h a p m [x@1]x", "no space after structured data", id="sd glued"),
         pytest.param("<34>01 - h a p m - x", "bad version '01'", id="bad version"),
         pytest.param("no pri at all", "no <PRI>", id="no pri"),
         pytest.param("<192>1 - - - - - -", "no <PRI>", id="pri out of range"),
@@ -184,10 +193,15 @@ def test_3164_unparseable_header_is_content():
     [
         pytest.param(
             4,
-            {"time": "2026-11-26T10:07:01.000Z", "host": "ip-172-31-5-10", "app": "systemd",
-             "pid": 1, "message": "Started Session 5 of user ec2-user."},
+            {
+                "time": "2026-11-26T10:07:01.000Z",
+                "host": "ip-172-31-5-10",
+                "app": "systemd",
+                "pid": 1,
+                "message": "Started Session 5 of user ec2-user.",
+            },
             id="file line without PRI",
-        ),  # fmt: skip
+        ),
         pytest.param(
             6,
             {"facility": 10, "level": "INFO", "host": "bastion", "app": "sshd", "pid": 2212},
@@ -195,16 +209,25 @@ def test_3164_unparseable_header_is_content():
         ),
         pytest.param(
             8,
-            {"time": "2026-11-01T09:00:00.000Z", "host": None, "app": "sshd", "pid": 77,
-             "message": "Server listening on 0.0.0.0 port 22."},
+            {
+                "time": "2026-11-01T09:00:00.000Z",
+                "host": None,
+                "app": "sshd",
+                "pid": 77,
+                "message": "Server listening on 0.0.0.0 port 22.",
+            },
             id="local daemon without hostname",
-        ),  # fmt: skip
+        ),
         pytest.param(
             9,
-            {"time": "2026-11-26T10:07:01.123Z", "host": "ip-10-0-1-5", "app": "dockerd",
-             "pid": 901},
+            {
+                "time": "2026-11-26T10:07:01.123Z",
+                "host": "ip-10-0-1-5",
+                "app": "dockerd",
+                "pid": 901,
+            },
             id="RFC 3339 stamp in the 3164 layout",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_3164_real_lines(line, fields):
@@ -216,14 +239,30 @@ def test_3164_real_lines(line, fields):
 @pytest.mark.parametrize(
     ("stamp", "now", "expected"),
     [
-        pytest.param("Nov 26 12:00:00", "2026-11-26T10:00:00", "2026-11-26T12:00:00", id="later today"),
-        pytest.param("Nov 27 09:59:59", "2026-11-26T10:00:00", "2026-11-27T09:59:59", id="within a day"),
-        pytest.param("Nov 27 10:00:01", "2026-11-26T10:00:00", "2025-11-27T10:00:01", id="beyond a day"),
-        pytest.param("Dec 31 23:59:59", "2027-01-01T00:00:30", "2026-12-31T23:59:59", id="new year"),
-        pytest.param("Jan  1 00:00:05", "2026-12-31T23:59:58", "2027-01-01T00:00:05",
-                     id="sender clock ahead over new year"),  # fmt: skip
-        pytest.param("Feb 29 12:00:00", "2026-03-01T00:00:00", "2024-02-29T12:00:00",
-                     id="leap day from the last leap year"),  # fmt: skip
+        pytest.param(
+            "Nov 26 12:00:00", "2026-11-26T10:00:00", "2026-11-26T12:00:00", id="later today"
+        ),
+        pytest.param(
+            "Nov 27 09:59:59", "2026-11-26T10:00:00", "2026-11-27T09:59:59", id="within a day"
+        ),
+        pytest.param(
+            "Nov 27 10:00:01", "2026-11-26T10:00:00", "2025-11-27T10:00:01", id="beyond a day"
+        ),
+        pytest.param(
+            "Dec 31 23:59:59", "2027-01-01T00:00:30", "2026-12-31T23:59:59", id="new year"
+        ),
+        pytest.param(
+            "Jan  1 00:00:05",
+            "2026-12-31T23:59:58",
+            "2027-01-01T00:00:05",
+            id="sender clock ahead over new year",
+        ),
+        pytest.param(
+            "Feb 29 12:00:00",
+            "2026-03-01T00:00:00",
+            "2024-02-29T12:00:00",
+            id="leap day from the last leap year",
+        ),
     ],
 )
 def test_3164_year(stamp, now, expected):
@@ -265,9 +304,11 @@ def test_3164_corpus(line):
 # ---------------------------------------------------------------- detection
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [*[pytest.param(t, 5424, id=f"5424-{i}") for i, t in enumerate(RFC5424)],
-     *[pytest.param(t, 3164, id=f"3164-{i}") for i, t in enumerate(RFC3164)]],
-)  # fmt: skip
+    [
+        *[pytest.param(t, 5424, id=f"5424-{i}") for i, t in enumerate(RFC5424)],
+        *[pytest.param(t, 3164, id=f"3164-{i}") for i, t in enumerate(RFC3164)],
+    ],
+)
 def test_auto_detection(text, kind):
     """`syslog` gives what the parser for the line's own version gives."""
     forced = parse_5424(text) if kind == 5424 else parse_3164(text)
@@ -283,15 +324,45 @@ def test_5424_line_forced_as_3164_is_content():
 
 def test_registered():
     """All three names are selectable from the registry."""
-    for name, line in (("syslog", RFC3164[0]), ("syslog5424", RFC5424[0]), ("syslog3164", RFC3164[0])):
+    for name, line in (
+        ("syslog", RFC3164[0]),
+        ("syslog5424", RFC5424[0]),
+        ("syslog3164", RFC3164[0]),
+    ):
         assert registry.build(name)(line)["app"] == "su"
 
 
 # ---------------------------------------------------------------- properties
 _FRAGMENTS = st.sampled_from(
-    ["<34>", "<191>", "<", ">", "1 ", "- ", " ", "Oct", " 11", "Feb 29", " 22:14:15", "2003-10-11T22:14:15Z",
-     "host", "su", "[", "]", "x@1", "=", '"', "\\", "k", ":", "[12]", BOM, "\n", "é"]
-)  # fmt: skip
+    [
+        "<34>",
+        "<191>",
+        "<",
+        ">",
+        "1 ",
+        "- ",
+        " ",
+        "Oct",
+        " 11",
+        "Feb 29",
+        " 22:14:15",
+        "2003-10-11T22:14:15Z",
+        "host",
+        "su",
+        "[",
+        "]",
+        "x@1",
+        "=",
+        '"',
+        "\\",
+        "k",
+        ":",
+        "[12]",
+        BOM,
+        "\n",
+        "é",
+    ]
+)
 _SOUP = st.lists(_FRAGMENTS, max_size=20).map("".join)
 
 
