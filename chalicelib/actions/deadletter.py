@@ -48,14 +48,17 @@ class DeadLetters:
     ) -> int:
         """Dead-letter events; returns the number of SQS messages sent."""
         head = self._head(reason, stage, invocation, function, action, rule)
+        # The envelope around the lines counts too: without it a chunk filled to
+        # MAX_BODY came out a few hundred bytes over and was spilled to S3 whole.
+        base = len(orjson.dumps({**head, "count": len(events)})) + len(',"events":[]')
         chunk: list[bytes] = []
-        size = 0
+        size = base
         sent = 0
         for ev in events:
             line = orjson.dumps(ev.envelope(), option=orjson.OPT_NON_STR_KEYS, default=str)
             if chunk and size + len(line) > MAX_BODY:
                 sent += self._send_chunk(head, chunk)
-                chunk, size = [], 0
+                chunk, size = [], base
             chunk.append(line)
             size += len(line) + 1
         if chunk:

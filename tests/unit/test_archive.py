@@ -1,0 +1,180 @@
+"""chalicelib.actions.archive: gzip JSON lines in S3, one object per (tag, hour) per invocation."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+import pytest
+
+from chalicelib.actions.archive import Archiver, build_objects, partition_key, read_lines
+
+from .factories import SOURCE, T0, log_event, log_events
+
+INV = "c0ffee00-0000-4000-8000-000000000001"
+HOUR = 3_600_000
+KEY_RE = re.compile(
+    r"archive/tag=(?P<tag>[^/]+)/dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/"
+    + re.escape(INV)
+    + r"-(?P<n>\d+)\.jsonl\.gz"
+)
+
+
+@pytest.mark.parametrize(
+    ("tag", "ms", "key"),
+    [
+        pytest.param(
+            "aws.lambda.checkout-api",
+            T0,
+            "archive/tag=aws.lambda.checkout-api/dt=2026-11-26/hour=10",
+            id="sample time",
+        ),
+        pytest.param("a", 0, "archive/tag=a/dt=1970-01-01/hour=00", id="epoch"),
+        pytest.param(
+            "a", 1798761599999, "archive/tag=a/dt=2026-12-31/hour=23", id="last ms of a year"
+        ),
+    ],
+)
+def test_partition_key_layout(tag, ms, key):
+    """Partitions are `archive/tag=<tag>/dt=YYYY-MM-DD/hour=HH` in UTC (Athena/Glue-friendly)."""
+    assert partition_key(tag, ms) == key
+
+
+def test_one_object_per_tag_and_hour():
+    """Events of two tags across an hour boundary make four objects, each holding its own events."""
+    boundary = (T0 // HOUR + 1) * HOUR  # 11:00:00.000
+    events = [
+        log_event("a1", tag="app.a", time=boundary - 1, id="a1"),
+        log_event("b1", tag="app.b", time=boundary - 1, id="b1"),
+        log_event("a2", tag="app.a", time=boundary, id="a2"),
+        log_event("a3", tag="app.a", time=boundary - 2, id="a3"),
+        log_event("b2", tag="app.b", time=boundary + 5, id="b2"),
+    ]
+    objects, bad = build_objects(events, INV, 1)
+    assert bad == []
+    by_key = {o.key: [e.id for e in o.events] for o in objects}
+    assert by_key == {
+        f"archive/tag=app.a/dt=2026-11-26/hour=10/{INV}-0.jsonl.gz": ["a1", "a3"],
+        f"archive/tag=app.a/dt=2026-11-26/hour=11/{INV}-1.jsonl.gz": ["a2"],
+        f"archive/tag=app.b/dt=2026-11-26/hour=10/{INV}-2.jsonl.gz": ["b1"],
+        f"archive/tag=app.b/dt=2026-11-26/hour=11/{INV}-3.jsonl.gz": ["b2"],
+    }
+
+
+def test_keys_are_the_same_for_a_retried_invocation():
+    """The same events under the same invocation id give the same keys (a retry overwrites)."""
+    events = log_events(3) + log_events(2, tag="app.other")
+    first = [o.key for o in build_objects(events, INV, 1)[0]]
+    again = [o.key for o in build_objects(list(reversed(events)), INV, 1)[0]]
+    assert first == again
+    assert all(KEY_RE.fullmatch(k) for k in first)
+
+
+def test_lines_have_exactly_the_envelope_keys_in_order():
+    """Each line is one JSON object with keys tag, time, record, source, id, in that order."""
+    ev = log_event("payment failed", time=T0 + 201, id="ev-1", user="alice", amount=42.5)
+    (obj,), _ = build_objects([ev], INV, 1)
+    raw = gzip.decompress(obj.body)
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+    line = json.loads(raw)  # dicts keep the order of the text
+    assert list(line) == ["tag", "time", "record", "source", "id"]
+    assert line == {
+        "tag": "aws.lambda.checkout-api",
+        "time": "2026-11-26T10:07:01.201Z",
+        "record": {"message": "payment failed", "user": "alice", "amount": 42.5},
+        "source": SOURCE,
+        "id": "ev-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        pytest.param(T0, "2026-11-26T10:07:01.000Z", id="whole second"),
+        pytest.param(T0 + 7, "2026-11-26T10:07:01.007Z", id="padded ms"),
+        pytest.param(T0 + 999, "2026-11-26T10:07:01.999Z", id="last ms"),
+    ],
+)
+def test_time_is_iso_utc_with_milliseconds(ms, text):
+    """The line's time is ISO 8601 UTC with exactly three fraction digits and a Z."""
+    (obj,), _ = build_objects([log_event(time=ms)], INV, 1)
+    assert read_lines(obj.body)[0]["time"] == text
+
+
+def test_text_survives_the_archive_exactly():
+    """Unicode, quotes, control characters and a 256 KB message read back unchanged."""
+    tricky = 'caf\u00e9 \u2603 "quoted" \\ back\tslash \x00\x1f \U0001f600 ' + "x" * (256 * 1024)
+    (obj,), _ = build_objects([log_event(tricky)], INV, 1)
+    assert read_lines(obj.body)[0]["record"]["message"] == tricky
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_body_is_gzip_at_any_level(level):
+    """Any configured gzip level gives a standard gzip stream that `gzip` can read."""
+    (obj,), _ = build_objects(log_events(50), INV, level)
+    lines = gzip.decompress(obj.body).splitlines()
+    assert [json.loads(x)["id"] for x in lines] == [f"ev-{i:06d}" for i in range(50)]
+
+
+def test_unserialisable_record_is_returned_not_archived():
+    """A record orjson cannot encode (an int beyond 64 bits) is set aside with a reason."""
+    good = log_event("fine", id="good")
+    bad = log_event("huge", id="bad", n=2**70)
+    objects, failed = build_objects([good, bad], INV, 1)
+    assert [e.id for o in objects for e in o.events] == ["good"]
+    ((ev, reason),) = failed
+    assert ev is bad
+    assert reason.startswith("archive: record not serialisable")
+
+
+# ---------------------------------------------------------------- Archiver on S3 (moto)
+def test_archiver_writes_objects_to_s3(aws, archive):
+    """Objects land in the bucket as gzip JSON lines with content type and encoding set."""
+    events = log_events(3) + log_events(2, tag="app.other")
+    result = Archiver(aws.s3, aws.bucket, 1).write(events, INV)
+    assert result.archived == 5
+    assert result.failed == []
+    assert sorted(result.keys) == archive.keys()
+    head = aws.s3.head_object(Bucket=aws.bucket, Key=result.keys[0])
+    assert head["ContentType"] == "application/x-ndjson"
+    assert head["ContentEncoding"] == "gzip"
+    assert sorted(line["id"] for line in archive.lines()) == sorted(e.id for e in events)
+
+
+def test_no_events_write_nothing(aws, archive):
+    """An empty batch writes no object."""
+    assert Archiver(aws.s3, aws.bucket, 1).write([], INV).archived == 0
+    assert archive.keys() == []
+
+
+def test_put_failure_returns_the_events_with_the_reason(aws):
+    """When S3 refuses an object, its events come back as failed with the key and the error."""
+    aws.s3.delete_bucket(Bucket=aws.bucket)
+    events = log_events(4)
+    result = Archiver(aws.s3, aws.bucket, 1).write(events, INV)
+    assert result.archived == 0
+    ((failed_events, reason),) = result.failed
+    assert failed_events == events
+    assert reason.startswith(
+        f"archive: put_object archive/tag=aws.lambda.checkout-api/dt=2026-11-26/hour=10/{INV}-0"
+    )
+    assert "NoSuchBucket" in reason
+
+
+def test_one_failed_object_does_not_stop_the_others(aws, archive):
+    """A put failure for one (tag, hour) still writes the other objects."""
+
+    class FailingForOneTag:
+        def put_object(self, **kw):
+            if "tag=app.broken" in kw["Key"]:
+                raise ConnectionError("reset by peer")
+            return aws.s3.put_object(**kw)
+
+    events = log_events(3, tag="app.ok") + log_events(2, tag="app.broken")
+    result = Archiver(FailingForOneTag(), aws.bucket, 1).write(events, INV)
+    assert result.archived == 3
+    ((failed_events, reason),) = result.failed
+    assert [e.tag for e in failed_events] == ["app.broken", "app.broken"]
+    assert "ConnectionError: reset by peer" in reason
+    assert [k.split("/")[1] for k in archive.keys()] == ["tag=app.ok"]
