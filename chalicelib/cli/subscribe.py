@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -229,18 +230,15 @@ def _report(title: str, outcomes: Iterable[Outcome], show: str) -> Counter[str]:
         for o in outcomes
         if show == "all" or (show == "problems" and (o.status in PROBLEMS or o.detail))
     ]
-    if rows:
-        detail = Table(show_lines=False)
-        for col in ("log group", "status", "why", "filters"):
-            detail.add_column(col)
-        for o in rows:
-            detail.add_row(
-                o.log_group,
-                f"[{STYLE.get(o.status, 'white')}]{o.status}[/]",
-                o.detail,
-                ", ".join(o.filters),
-            )
-        console.print(detail)
+    # One plain line per group, status first: log group names can be long and must
+    # never be wrapped or cut, and `awk '$1 == "blocked" {print $2}'` should work.
+    width = max((len(o.status) for o in rows), default=0)
+    for o in rows:
+        why = f"  {o.detail}" if o.detail else ""
+        filters = f"  (filters: {', '.join(o.filters)})" if o.filters else ""
+        style = STYLE.get(o.status, "white")
+        text = escape(f"{o.log_group}{why}{filters}")
+        console.print(f"[{style}]{o.status:<{width}}[/]  {text}", highlight=False)
     return counts
 
 
