@@ -21,9 +21,10 @@ from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
 from chalicelib.errors import ActionError, DecodeError
 from chalicelib.event import Ledger, LogEvent
-from chalicelib.rules.match import RuleSet
+from chalicelib.rules.match import CompiledRule, RuleSet
 from chalicelib.rules.schema import ActionDef
 from chalicelib.rules.store import RuleStore, read_document
+from chalicelib.rules.transforms import keep_sample
 from chalicelib.settings import Settings, get_settings
 from chalicelib.state import StateTable
 
@@ -33,15 +34,25 @@ class Routed:
     archive: list[LogEvent] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     deliveries: dict[tuple[str, int], list[LogEvent]] = field(default_factory=dict)
+    matched: dict[str, int] = field(default_factory=dict)  # rule id -> events matched
 
 
 def route(events: list[LogEvent], rules: RuleSet) -> Routed:
-    """Apply rules in priority order; collect archive set, drops and action batches."""
+    """Apply rules in priority order; collect archive set, drops and action batches.
+
+    Per rule and event: parse, conditions, transform, sample, actions, then drop /
+    stop / rewrite_tag. A rewritten tag continues with the later rules that match
+    the new tag.
+    """
     out = Routed()
     archive = out.archive.append
     deliveries = out.deliveries
-    tag_rules: dict[str, tuple[Any, ...]] = {}
+    matched = out.matched
+    redact = rules.redact
+    tag_rules: dict[str, tuple[CompiledRule, ...]] = {}
     for ev in events:
+        if redact is not None:
+            redact(ev.record)
         applicable = tag_rules.get(ev.tag)
         if applicable is None:
             applicable = tag_rules[ev.tag] = rules.for_tag(ev.tag)
@@ -50,25 +61,42 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
             continue
         record = ev.record
         dropped_by = None
-        for rule in applicable:
-            if rule.parse is not None:
-                rule.parse(record)
-            if rule.where is not None and not rule.where(record):
-                continue
-            if rule.transform is not None:
-                rule.transform(record)
-            for idx, _ in rule.actions:
-                key = (rule.id, idx)
-                batch = deliveries.get(key)
-                if batch is None:
-                    deliveries[key] = [ev]
-                else:
-                    batch.append(ev)
-            if rule.drop:
-                dropped_by = rule.id
+        while True:
+            restart: tuple[CompiledRule, ...] | None = None
+            for rule in applicable:
+                if rule.parse is not None:
+                    rule.parse(record)
+                if rule.where is not None and not rule.where(record):
+                    continue
+                matched[rule.id] = matched.get(rule.id, 0) + 1
+                if rule.transform is not None:
+                    rule.transform(record)
+                if rule.sample is not None and not keep_sample(ev.id, rule.sample):
+                    dropped_by = rule.id
+                    break
+                for idx, _ in rule.actions:
+                    key = (rule.id, idx)
+                    batch = deliveries.get(key)
+                    if batch is None:
+                        deliveries[key] = [ev]
+                    else:
+                        batch.append(ev)
+                if rule.drop:
+                    dropped_by = rule.id
+                    break
+                if rule.stop:
+                    break
+                if rule.rewrite_tag is not None:
+                    new_tag = rule.rewrite_tag(ev)
+                    if new_tag != ev.tag:
+                        ev.tag = new_tag
+                        restart = tuple(
+                            r for r in rules.for_tag(new_tag) if r.ordinal > rule.ordinal
+                        )
+                        break
+            if restart is None:
                 break
-            if rule.stop:
-                break
+            applicable = restart
         if dropped_by is None:
             archive(ev)
         else:

@@ -30,11 +30,11 @@ def _table_name(table: str | None) -> str:
 
 def read_rules_file(path: str) -> list[RuleDef]:
     """Load and validate a rules file; on any problem print every error and exit 2."""
-    return read_document_file(path)[0].rules
+    return read_document_file(path).rules
 
 
-def read_document_file(path: str) -> tuple[RulesDocument, Any]:
-    """(validated document, raw `inputs` section) of a rules file; exit 2 on any problem."""
+def read_document_file(path: str) -> RulesDocument:
+    """The validated document of a rules file; exit 2 on any problem."""
     from chalicelib.cli.yamlfile import load_yaml
 
     try:
@@ -43,7 +43,7 @@ def read_document_file(path: str) -> tuple[RulesDocument, Any]:
         err_console.print(f"[red]error[/]: cannot read {path}: {e}")
         sys.exit(2)
     try:
-        return load_document(doc), (doc or {}).get("inputs")
+        return load_document(doc)
     except RulesInvalid as e:
         err_console.print(f"[red]{len(e.errors)} error(s)[/] in {path}; nothing was written:")
         for er in e.errors:
@@ -69,7 +69,7 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
 
     An invalid file writes nothing and lists every error with its rule and field.
     """
-    doc, raw_inputs = read_document_file(file)
+    doc = read_document_file(file)
     if dry_run:
         console.print(
             f"{file}: {len(doc.rules)} rule(s), {len(doc.inputs)} input(s) valid (dry run)"
@@ -79,7 +79,7 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
 
     from chalicelib.rules.store import write_document
 
-    result = write_document(boto3.client("dynamodb"), _table_name(table), doc, raw_inputs)
+    result = write_document(boto3.client("dynamodb"), _table_name(table), doc)
     console.print(
         f"applied {file}: {len(result.written)} written, {len(result.unchanged)} unchanged, "
         f"{len(result.removed)} removed"

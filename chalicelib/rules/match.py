@@ -216,10 +216,16 @@ def compile_where(conds: list[dict[str, Any]]) -> Predicate | None:
 
 # ---------------------------------------------------------------- transforms
 def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | None:
+    """Record-level transforms, applied in this order: rename, set, remove, truncate, redact."""
+    from chalicelib.rules.transforms import Redactor, compile_truncate
+
     rename = list((t.get("rename") or {}).items())
     setv = list((t.get("set") or {}).items())
     remove = list(t.get("remove") or [])
-    if not (rename or setv or remove):
+    truncate = compile_truncate(t["truncate"]) if t.get("truncate") else None
+    redact = t.get("redact")
+    redactor = Redactor({} if redact is True else redact) if redact else None
+    if not (rename or setv or remove or truncate or redactor):
         return None
 
     def apply(r: dict[str, Any]) -> None:
@@ -230,6 +236,10 @@ def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | N
             r[k] = v
         for k in remove:
             r.pop(k, None)
+        if truncate is not None:
+            truncate(r)
+        if redactor is not None:
+            redactor(r)
 
     return apply
 
@@ -267,6 +277,9 @@ class CompiledRule:
     where: Predicate | None
     transform: Callable[[dict[str, Any]], None] | None
     parse: Callable[[dict[str, Any]], None] | None
+    rewrite_tag: Callable[[Any], str] | None
+    sample: int | None
+    ordinal: int
     actions: list[tuple[int, ActionDef]]  # (index in the rule, action): delivery key
     drop: bool
     stop: bool
@@ -281,16 +294,26 @@ class RuleSet:
     MAX_CACHED_TAGS = 10_000
 
     def __init__(
-        self, rules: list[RuleDef], version: str = "", inputs: list[InputDef] | None = None
+        self,
+        rules: list[RuleDef],
+        version: str = "",
+        inputs: list[InputDef] | None = None,
+        redact: Any = None,
     ) -> None:
+        from chalicelib.rules.transforms import Redactor
+
         self.defs = [r for r in rules if r.enabled]
         self.version = version
         self.inputs = inputs or []
-        self.rules = [self._compile(r) for r in self.defs]
+        # Document-level redaction: every event, before any rule sees it.
+        self.redact = Redactor({} if redact is True else redact) if redact else None
+        self.rules = [self._compile(r, i) for i, r in enumerate(self.defs)]
         self._by_tag: dict[str, tuple[CompiledRule, ...]] = {}
 
     @staticmethod
-    def _compile(r: RuleDef) -> CompiledRule:
+    def _compile(r: RuleDef, ordinal: int) -> CompiledRule:
+        from chalicelib.rules.transforms import compile_rewrite_tag
+
         acts = [(i, a) for i, a in enumerate(r.actions) if a.name not in ("drop", "archive")]
         return CompiledRule(
             id=r.id,
@@ -298,6 +321,11 @@ class RuleSet:
             where=compile_where(r.where),
             transform=compile_transform(r.transform),
             parse=compile_parse(r.parse),
+            rewrite_tag=compile_rewrite_tag(r.transform["rewrite_tag"])
+            if r.transform.get("rewrite_tag")
+            else None,
+            sample=r.transform.get("sample"),
+            ordinal=ordinal,
             actions=acts,
             drop=any(a.name == "drop" for a in r.actions),
             stop=r.stop,

@@ -42,7 +42,7 @@ RULE_KEYS = {
     "stop",
 }
 MATCH_KEYS = {"tag", "where"}
-TRANSFORM_KEYS = {"rename", "set", "remove"}
+TRANSFORM_KEYS = {"rename", "set", "remove", "truncate", "redact", "rewrite_tag", "sample"}
 OPERATORS = ("equals", "in", "regex", "contains", "exists")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _TAG_PATTERN = re.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
@@ -75,6 +75,7 @@ class RuleDef:
 class RulesDocument:
     rules: list[RuleDef]
     inputs: list[InputDef] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)  # document-level, as written
 
 
 def load_rules(doc: Any) -> list[RuleDef]:
@@ -90,7 +91,9 @@ def load_document(doc: Any) -> RulesDocument:
     if not isinstance(doc, dict):
         raise RulesInvalid([RuleError("-", "(document)", "must be a mapping with a 'rules' list")])
     inputs = load_inputs(doc.get("inputs"), errors)
-    unknown = set(doc) - {"rules", "inputs"}
+    if doc.get("redact") is not None:
+        redact_problems(doc["redact"], "redact", lambda f, r: errors.append(RuleError("-", f, r)))
+    unknown = set(doc) - {"rules", "inputs", "redact"}
     if unknown:
         errors.append(RuleError("-", "(document)", f"unknown key(s) {sorted(unknown)}"))
     items = doc.get("rules") or []
@@ -109,7 +112,8 @@ def load_document(doc: Any) -> RulesDocument:
             rules.append(rule)
     if errors:
         raise RulesInvalid(errors)
-    return RulesDocument(sort_rules(rules), inputs)
+    sections = {k: doc[k] for k in ("inputs", "redact") if doc.get(k) is not None}
+    return RulesDocument(sort_rules(rules), inputs, sections)
 
 
 def sort_rules(rules: list[RuleDef]) -> list[RuleDef]:
@@ -271,7 +275,7 @@ def _parse(spec: Any, err: Any) -> dict[str, Any] | None:
 
 def _transform(transform: dict[str, Any], err: Any) -> None:
     for key in sorted(set(transform) - TRANSFORM_KEYS):
-        err(f"transform.{key}", "unknown key (allowed: rename, set, remove)")
+        err(f"transform.{key}", f"unknown key (allowed: {', '.join(sorted(TRANSFORM_KEYS))})")
     rename = transform.get("rename", {})
     if not isinstance(rename, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in rename.items()
@@ -283,6 +287,54 @@ def _transform(transform: dict[str, Any], err: Any) -> None:
     remove = transform.get("remove", [])
     if not isinstance(remove, list) or not all(isinstance(k, str) for k in remove):
         err("transform.remove", "must be a list of field names")
+    trunc = transform.get("truncate", {})
+    if not isinstance(trunc, dict) or not all(
+        isinstance(k, str) and type(v) is int and v > 0 for k, v in trunc.items()
+    ):
+        err("transform.truncate", "must map field names to maximum lengths (positive integers)")
+    if "redact" in transform:
+        redact_problems(transform["redact"], "transform.redact", err)
+    tag = transform.get("rewrite_tag")
+    if tag is not None and (not isinstance(tag, str) or not _TAG_TEMPLATE.fullmatch(tag)):
+        err("transform.rewrite_tag", "a tag template: letters, digits, . _ - and {field} parts")
+    rate = transform.get("sample")
+    if rate is not None and (type(rate) is not int or rate < 1):
+        err("transform.sample", "keep 1 event in N: a positive integer N")
+
+
+_TAG_TEMPLATE = re.compile(r"(?:[A-Za-z0-9_.-]|\{[A-Za-z0-9_@.-]+\}){1,256}")
+REDACT_KEYS = {"patterns", "custom", "fields", "replacement"}
+
+
+def redact_problems(spec: Any, path: str, err: Any) -> None:
+    """Validate a redact spec (`true` for every built-in pattern on every field)."""
+    from chalicelib.rules.match import RegexError, compile_regex
+    from chalicelib.rules.transforms import BUILTIN
+
+    if spec is True:
+        return
+    if not isinstance(spec, dict):
+        err(path, "true, or a mapping of patterns, custom, fields, replacement")
+        return
+    for key in sorted(set(spec) - REDACT_KEYS):
+        err(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(REDACT_KEYS))})")
+    pats = spec.get("patterns", [])
+    if not isinstance(pats, list) or not all(p in BUILTIN for p in pats):
+        err(f"{path}.patterns", f"a list of built-in patterns: {', '.join(sorted(BUILTIN))}")
+    custom = spec.get("custom", [])
+    if not isinstance(custom, list) or not all(isinstance(c, str) for c in custom):
+        err(f"{path}.custom", "a list of RE2 patterns")
+    else:
+        for c in custom:
+            try:
+                compile_regex(c)
+            except RegexError as e:
+                err(f"{path}.custom", f"invalid RE2 pattern {c!r}: {e}")
+    fields = spec.get("fields", [])
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        err(f"{path}.fields", "a list of field names (dotted for nested)")
+    if not isinstance(spec.get("replacement", ""), str):
+        err(f"{path}.replacement", "text; {name} stands for the pattern's name")
 
 
 def _action(a: Any, path: str, err: Any) -> ActionDef | None:

@@ -45,26 +45,34 @@ def read_document(ddb: Any, table: str) -> RulesDocument:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     raw = [orjson.loads(it["body"]["S"]) for it in items]
     raw.sort(key=lambda r: (r.get("priority", 100), r.get("id", "")))
-    inputs = ddb.get_item(TableName=table, Key=_INPUTS_KEY, ConsistentRead=True).get("Item")
     doc: dict[str, Any] = {"rules": raw}
-    if inputs:
-        doc["inputs"] = orjson.loads(inputs["body"]["S"])
+    for section in SECTIONS:
+        item = ddb.get_item(TableName=table, Key=_section_key(section), ConsistentRead=True)
+        if "Item" in item:
+            doc[section] = orjson.loads(item["Item"]["body"]["S"])
     return load_document(doc)
 
 
-_INPUTS_KEY = {"pk": {"S": "config"}, "sk": {"S": "inputs"}}
+# Document-level sections besides the rules, one item each under pk="config".
+SECTIONS = ("inputs", "redact")
 
 
-def write_document(ddb: Any, table: str, doc: RulesDocument, raw_inputs: Any = None) -> ApplyResult:
-    """Make the table hold exactly the document's rules and inputs (already validated)."""
+def _section_key(section: str) -> dict[str, Any]:
+    return {"pk": {"S": "config"}, "sk": {"S": section}}
+
+
+def write_document(ddb: Any, table: str, doc: RulesDocument) -> ApplyResult:
+    """Make the table hold exactly the document's rules and sections (already validated)."""
     result = write_rule_defs(ddb, table, doc.rules)
-    if raw_inputs:
-        ddb.put_item(
-            TableName=table,
-            Item={**_INPUTS_KEY, "body": {"S": orjson.dumps(raw_inputs).decode()}},
-        )
-    else:
-        ddb.delete_item(TableName=table, Key=_INPUTS_KEY)
+    for section in SECTIONS:
+        value = doc.sections.get(section)
+        if value is None:
+            ddb.delete_item(TableName=table, Key=_section_key(section))
+        else:
+            ddb.put_item(
+                TableName=table,
+                Item={**_section_key(section), "body": {"S": orjson.dumps(value).decode()}},
+            )
     return result
 
 
@@ -147,7 +155,9 @@ class RuleStore:
             self.last_error = f"rules unavailable: {type(e).__name__}: {e}"
         else:
             if isinstance(defs, RulesDocument):
-                self._rules = RuleSet(defs.rules, inputs=defs.inputs)
+                self._rules = RuleSet(
+                    defs.rules, inputs=defs.inputs, redact=defs.sections.get("redact")
+                )
             else:
                 self._rules = RuleSet(defs)
             self.last_error = None

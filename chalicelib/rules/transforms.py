@@ -1,0 +1,222 @@
+"""Transforms beyond rename/set/remove: redact, truncate, sample, rewrite_tag.
+
+Each is compiled once per rule set into a closure over a record (or an event, for
+`rewrite_tag`). Redaction patterns are RE2 (linear time: log text is untrusted)
+with a cheap literal or character test before each pattern where one exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import re2
+
+from chalicelib.event import LogEvent
+
+REDACTED = "[REDACTED:{name}]"
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# name -> (pattern, group holding the secret (0 = whole match), prefilter, extra check)
+# The prefilter is a test that every match needs, far cheaper than the regex.
+BUILTIN: dict[str, tuple[str, int, Callable[[str], bool] | None, Callable[[str], bool] | None]] = {
+    "aws_access_key": (
+        r"\b(?:AKIA|ASIA|AIDA|AROA)[0-9A-Z]{16}\b",
+        0,
+        lambda s: "AKIA" in s or "ASIA" in s or "AIDA" in s or "AROA" in s,
+        None,
+    ),
+    "aws_secret_key": (
+        r"(?i)(aws_?secret_?access_?key|secret_?access_?key|aws_?secret)"
+        r"([\"']?\s*[=:]\s*[\"']?)([A-Za-z0-9/+]{40})",
+        3,
+        lambda s: "ecret" in s or "ECRET" in s,
+        None,
+    ),
+    "bearer": (
+        r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]+=*)",
+        1,
+        lambda s: "earer" in s or "EARER" in s,
+        None,
+    ),
+    "jwt": (
+        r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+",
+        0,
+        lambda s: "eyJ" in s,
+        None,
+    ),
+    "password": (
+        r"(?i)\b(password|passwd|pwd|passphrase|api_?key|apikey|client_?secret|token)"
+        r"([\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;}]+)",
+        3,
+        lambda s: "=" in s or ":" in s,
+        None,
+    ),
+    "email": (
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        0,
+        lambda s: "@" in s,
+        None,
+    ),
+    "card": (
+        r"\b(?:\d[ -]?){12,18}\d\b",
+        0,
+        None,
+        lambda m: _luhn(m.replace(" ", "").replace("-", "")),
+    ),
+    "ipv4": (
+        r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
+        0,
+        lambda s: "." in s,
+        None,
+    ),
+}
+
+
+_SENSITIVE = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "private_key",
+    "credential",
+)
+
+
+def _sensitive(key: str) -> bool:
+    k = key.lower()
+    return any(s in k for s in _SENSITIVE)
+
+
+def _options() -> Any:
+    o = re2.Options()
+    o.log_errors = False
+    return o
+
+
+class Redactor:
+    """Replaces secrets in string values (recursively, or in the named fields only)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        names = spec.get("patterns", list(BUILTIN))
+        self.subs: list[tuple[str, Any, int, Any, Any]] = []
+        for name in names:
+            pattern, group, pre, check = BUILTIN[name]
+            self.subs.append((name, re2.compile(pattern, _options()), group, pre, check))
+        for i, pattern in enumerate(spec.get("custom", [])):
+            self.subs.append((f"custom{i + 1}", re2.compile(pattern, _options()), 0, None, None))
+        self.fields = [f.split(".") for f in spec.get("fields", [])]
+        self.replacement = spec.get("replacement", REDACTED)
+        # With the `password` pattern on, a structured field named like a secret is
+        # replaced whole, whatever its value looks like.
+        self.key_mark = (
+            self.replacement.replace("{name}", "password") if "password" in names else None
+        )
+
+    def text(self, s: str) -> str:
+        for name, rx, group, pre, check in self.subs:
+            if pre is not None and not pre(s):
+                continue
+            mark = self.replacement.replace("{name}", name)
+
+            def repl(m: Any, group: int = group, check: Any = check, mark: str = mark) -> str:
+                whole = m.group(0)
+                if check is not None and not check(whole):
+                    return whole
+                if group == 0:
+                    return mark
+                start, end = m.start(group) - m.start(0), m.end(group) - m.start(0)
+                return whole[:start] + mark + whole[end:]
+
+            s = rx.sub(repl, s)
+        return s
+
+    def value(self, v: Any, depth: int = 0) -> Any:
+        if type(v) is str:
+            return self.text(v)
+        if depth > 32:  # nesting this deep is hostile input; leave it to the depth caps
+            return v
+        if type(v) is dict:
+            for k, x in v.items():
+                if (
+                    self.key_mark is not None
+                    and type(x) is str
+                    and type(k) is str
+                    and _sensitive(k)
+                ):
+                    v[k] = self.key_mark
+                else:
+                    v[k] = self.value(x, depth + 1)
+        elif type(v) is list:
+            for i, x in enumerate(v):
+                v[i] = self.value(x, depth + 1)
+        return v
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if not self.fields:
+            self.value(record)
+            return
+        for path in self.fields:
+            cur: Any = record
+            for k in path[:-1]:
+                cur = cur.get(k) if type(cur) is dict else None
+            if type(cur) is dict and path[-1] in cur:
+                cur[path[-1]] = self.value(cur[path[-1]])
+
+
+def compile_truncate(spec: dict[str, int]) -> Callable[[dict[str, Any]], None]:
+    """Cap string fields at a length; note which fields were cut and their sizes."""
+    items = list(spec.items())
+
+    def apply(r: dict[str, Any]) -> None:
+        for k, n in items:
+            v = r.get(k)
+            if type(v) is str and len(v) > n:
+                r[k] = v[:n]
+                cut = r.setdefault("truncated_fields", {})
+                if type(cut) is dict:
+                    cut[k] = len(v)
+
+    return apply
+
+
+def keep_sample(event_id: str, rate: int) -> bool:
+    """Deterministic 1-in-`rate` by id: a retried invocation keeps the same events."""
+    h = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") % rate == 0
+
+
+_FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")  # operator templates only
+
+
+def compile_rewrite_tag(template: str) -> Callable[[LogEvent], str]:
+    """`app.{record.service}.{tag}` -> the new tag; missing fields render `unknown`."""
+    from chalicelib.actions.template import lookup
+
+    def render(ev: LogEvent) -> str:
+        def sub(m: re.Match[str]) -> str:
+            v = lookup(ev, m.group(1), {})
+            s = "unknown" if v is None else str(v)
+            # A tag part from log content: keep it to tag characters.
+            return "".join(c if c.isalnum() or c in "_-" else "_" for c in s)[:128] or "unknown"
+
+        return _FIELD.sub(sub, template)
+
+    return render
