@@ -32,8 +32,10 @@ def escape(text: str) -> str:
     return text
 
 
-def code_block(text: str) -> str:
-    return "```" + escape(text).replace("`", "\u02cb") + "```"
+def code_block(text: str, limit: int = SECTION_CHARS) -> str:
+    """Escaped text in a code block of at most `limit` characters, cut inside the fences
+    (escaping can grow text 5x, and a block cut through its closing fence stays open)."""
+    return "```" + clip(escape(text).replace("`", "\u02cb"), limit - 6) + "```"
 
 
 def _check_channel(v: str) -> str | None:
@@ -64,7 +66,12 @@ class SlackAction(Action):
     }
 
     def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
-        client = self.runtime.slack_client()
+        try:
+            client = self.runtime.slack_client()
+        except ActionError:
+            raise
+        except Exception as e:  # the token's secret missing or unreadable (GetParameterError)
+            raise ActionError("slack", f"token: {type(e).__name__}: {e}", retryable=True) from e
         blocks, text = self.build(events)
         from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -127,7 +134,7 @@ class SlackAction(Action):
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": clip(code_block(body), SECTION_CHARS - len(more)) + more,
+                        "text": code_block(body, SECTION_CHARS - len(more)) + more,
                     },
                 }
             )
