@@ -108,10 +108,12 @@ class LogsPoller:
         interval_s: float = 0.1,
         exclude_prefixes: tuple[str, ...] = OWN_LOG_GROUPS,
         on_outcome: Callable[[Outcome], None] | None = None,
+        retry_pause_s: float = RETRY_PAUSE_S,
     ) -> None:
         self.logs = logs
         self.deliver = deliver
         self.interval_s = interval_s
+        self.retry_pause_s = retry_pause_s
         self.exclude_prefixes = exclude_prefixes
         self.on_outcome = on_outcome
         self.outcomes: list[Outcome] = []
@@ -244,7 +246,7 @@ class LogsPoller:
                 result = self.deliver(event, LambdaContext(aws_request_id=request_id))
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"
-                if attempt + 1 < ATTEMPTS and not self._stop.wait(RETRY_PAUSE_S * 2**attempt):
+                if attempt + 1 < ATTEMPTS and not self._stop.wait(self.retry_pause_s * 2**attempt):
                     continue
                 break
             return Outcome(group, stream, 0, result=result)
