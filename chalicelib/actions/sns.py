@@ -11,6 +11,9 @@ from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
 
 MAX_LINES = 20
+# The first line renders the whole message (up to 256 KB, up to 4 bytes a character):
+# cut it so the summary and event lines always fit SNS's 256 KiB (bytes, not characters).
+FIRST_LINE_CHARS = 4000
 # SNS subjects: ASCII, no line breaks, under 100 characters.
 _NOT_SUBJECT = re.compile(r"[^\x20-\x7e]")
 
@@ -58,7 +61,7 @@ class SnsAction(Action):
         extra = {"count": len(events), "rule": self.rule_id, "level": level}
         subject = _NOT_SUBJECT.sub("?", render(self.opts["subject"], first, extra, _plain))
         subject = clip(subject, 99).replace("…", "~")
-        lines = [render(self.opts["text"], first, extra, _plain), ""]
+        lines = [clip(render(self.opts["text"], first, extra, _plain), FIRST_LINE_CHARS), ""]
         lines.append(f"Rule: {self.rule_id}   Events: {len(events)}   Level: {level}")
         lines.append(f"First: {format_time(first.time)}   Last: {format_time(events[-1].time)}")
         lines.append("")
