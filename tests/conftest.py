@@ -86,6 +86,7 @@ class AwsResources:
     dynamodb: Any
     secretsmanager: Any
     rules_table: str = RULES_TABLE
+    state_table: str = STATE_TABLE
     bucket: str = ARCHIVE_BUCKET
     dlq_url: str = DLQ_URL
     topic_arn: str = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
@@ -156,7 +157,7 @@ def isolate_runtime() -> Iterator[None]:
 # ---------------------------------------------------------------- AWS (moto)
 @pytest.fixture
 def aws(aws_env: dict[str, str]) -> Iterator[AwsResources]:
-    """A mocked account holding the rules table, archive bucket, DLQ, SNS topic and Slack secret."""
+    """A mocked account: rules and state tables, archive bucket, DLQ, SNS topic, Slack secret."""
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=ARCHIVE_BUCKET)
@@ -167,18 +168,19 @@ def aws(aws_env: dict[str, str]) -> Iterator[AwsResources]:
         )["QueueUrl"]
         assert url == DLQ_URL, url
         ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName=RULES_TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        for table in (RULES_TABLE, STATE_TABLE):  # both keyed pk/sk (strings)
+            ddb.create_table(
+                TableName=table,
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
         sm = boto3.client("secretsmanager", region_name=REGION)
