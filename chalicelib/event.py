@@ -69,6 +69,15 @@ class Ledger:
     actions_failed: int = 0
     dropped_by: Counter[str] = field(default_factory=Counter)
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    # rule id -> matched, dropped, alerted, suppressed, forwarded, failed
+    rules: dict[str, Counter[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def rule(self, rule_id: str) -> Counter[str]:
+        c = self.rules.get(rule_id)
+        if c is None:
+            c = self.rules[rule_id] = Counter()
+        return c
 
     @property
     def lost(self) -> int:
@@ -94,6 +103,9 @@ class Ledger:
         self.actions_failed += other.actions_failed
         self.dropped_by.update(other.dropped_by)
         self.dead_letter_reasons.update(other.dead_letter_reasons)
+        for rule_id, c in other.rules.items():
+            self.rule(rule_id).update(c)
+        self.errors.extend(other.errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,4 +118,6 @@ class Ledger:
             "lost": self.lost,
             "dropped_by": dict(self.dropped_by),
             "dead_letter_reasons": dict(self.dead_letter_reasons),
+            "rules": {k: dict(v) for k, v in self.rules.items()},
+            **({"errors": self.errors[:20]} if self.errors else {}),
         }

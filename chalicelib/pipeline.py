@@ -19,6 +19,7 @@ from chalicelib.actions.archive import Archiver
 from chalicelib.actions.deadletter import DeadLetters
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
+from chalicelib.delivery import deliver
 from chalicelib.errors import ActionError, DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.rules.match import CompiledRule, RuleSet
@@ -241,20 +242,12 @@ class Pipeline:
             dead_letter(evs, reason, "archive")
             ledger.dead_letter("archive", sum(ev.count for ev in evs))
 
+        for rule_id, n in routed.matched.items():
+            ledger.rule(rule_id)["matched"] += n
+        for rule_id, n in routed.dropped.items():
+            ledger.rule(rule_id)["dropped"] += n
         if routed.deliveries:
-            defs = {r.id: r for r in rules.defs}
-            for (rule_id, idx), evs in routed.deliveries.items():
-                adef = defs[rule_id].actions[idx]
-                try:
-                    act = self.rt.action(rule_id, idx, adef)
-                    sent = act.deliver(evs, inv)
-                except ActionError as e:
-                    undelivered = evs if e.failed is None else e.failed
-                    dead_letter(undelivered, str(e), "action", action=adef.name, rule=rule_id)
-                    ledger.actions_failed += 1
-                else:
-                    if act.alerting:
-                        ledger.alerts += sent
+            deliver(routed.deliveries, rules, self.rt, inv, ledger, dead_letter)
         return ledger
 
     def reject(

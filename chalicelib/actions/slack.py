@@ -65,14 +65,14 @@ class SlackAction(Action):
         "title": Option(str, "header text (default: the rule id)"),
     }
 
-    def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
+    def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
         try:
             client = self.runtime.slack_client()
         except ActionError:
             raise
         except Exception as e:  # the token's secret missing or unreadable (GetParameterError)
             raise ActionError("slack", f"token: {type(e).__name__}: {e}", retryable=True) from e
-        blocks, text = self.build(events)
+        blocks, text = self.build(events, note)
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         try:
@@ -103,7 +103,9 @@ class SlackAction(Action):
         blocks, _ = self.build(events)
         return f"{self.opts['channel']}: {blocks[1]['text']['text']}"
 
-    def build(self, events: list[LogEvent]) -> tuple[list[dict[str, Any]], str]:
+    def build(
+        self, events: list[LogEvent], note: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
         first, last = events[0], events[-1]
         count = len(events)
         level = severity(events)
@@ -137,6 +139,10 @@ class SlackAction(Action):
                         "text": code_block(body, SECTION_CHARS - len(more)) + more,
                     },
                 }
+            )
+        if note:
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(note)}]}
             )
         context = [
             f"rule `{escape(self.rule_id)}`",

@@ -55,7 +55,9 @@ class SnsAction(Action):
         subject, message, _ = self.build(events)
         return f"{self.opts['topic']}: {subject} | {message.splitlines()[0]}"
 
-    def build(self, events: list[LogEvent]) -> tuple[str, str, dict[str, Any]]:
+    def build(
+        self, events: list[LogEvent], note: str | None = None
+    ) -> tuple[str, str, dict[str, Any]]:
         first = events[0]
         level = severity(events)
         extra = {"count": len(events), "rule": self.rule_id, "level": level}
@@ -64,6 +66,8 @@ class SnsAction(Action):
         lines = [clip(render(self.opts["text"], first, extra, _plain), FIRST_LINE_CHARS), ""]
         lines.append(f"Rule: {self.rule_id}   Events: {len(events)}   Level: {level}")
         lines.append(f"First: {format_time(first.time)}   Last: {format_time(events[-1].time)}")
+        if note:
+            lines.append(note)
         lines.append("")
         for ev in events[:MAX_LINES]:
             lines.append(
@@ -78,8 +82,8 @@ class SnsAction(Action):
         }
         return subject, "\n".join(lines), attrs
 
-    def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
-        subject, message, attrs = self.build(events)
+    def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
+        subject, message, attrs = self.build(events, note)
         try:
             self.runtime.clients.get("sns").publish(
                 TopicArn=self.topic_arn(inv),

@@ -40,6 +40,10 @@ RULE_KEYS = {
     "transform",
     "actions",
     "stop",
+    "throttle",
+    "threshold",
+    "sequence",
+    "absence",
 }
 MATCH_KEYS = {"tag", "where"}
 TRANSFORM_KEYS = {"rename", "set", "remove", "truncate", "redact", "rewrite_tag", "sample"}
@@ -68,6 +72,10 @@ class RuleDef:
     actions: list[ActionDef] = field(default_factory=list)
     stop: bool = False
     parse: dict[str, Any] | None = None  # {format, field, <parser options>}
+    throttle: dict[str, Any] | None = None  # {window, max, key}
+    threshold: dict[str, Any] | None = None  # {count, window, key}
+    sequence: dict[str, Any] | None = None  # {first, then, within, key}
+    absence: dict[str, Any] | None = None  # {window, tags}
     raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
 
 
@@ -179,6 +187,7 @@ def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
 
     if "parse" in item:
         rule.parse = _parse(item["parse"], err)
+    _firing(item, rule, err)
 
     transform = item.get("transform", {})
     if not isinstance(transform, dict):
@@ -251,6 +260,65 @@ def _condition(cond: Any, path: str, err: Any) -> None:
             compile_regex(value)
         except RegexError as e:
             err(f"{path}.regex", f"invalid RE2 pattern {value!r}: {e}")
+
+
+_FIRING = {
+    "throttle": ({"window", "max", "key"}, {"window"}),
+    "threshold": ({"count", "window", "key"}, {"count", "window"}),
+    "sequence": ({"first", "then", "within", "key"}, {"first", "then", "within"}),
+    "absence": ({"window", "tags"}, {"window"}),
+}
+
+
+def _firing(item: dict[str, Any], rule: RuleDef, err: Any) -> None:
+    """throttle, threshold, sequence, absence: shapes, durations, and what combines."""
+    from chalicelib.alerting import parse_duration
+
+    kinds = [k for k in ("threshold", "sequence", "absence") if k in item]
+    if len(kinds) > 1:
+        err(kinds[1], f"a rule fires on one condition: {' or '.join(kinds)}, not both")
+    for kind, (allowed, required) in _FIRING.items():
+        if kind not in item:
+            continue
+        spec = item[kind]
+        if not isinstance(spec, dict):
+            err(kind, f"a mapping with {', '.join(sorted(allowed))}")
+            continue
+        n = 0
+        for key in sorted(set(spec) - allowed):
+            err(f"{kind}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            n += 1
+        for key in sorted(required - set(spec)):
+            err(f"{kind}.{key}", "required")
+            n += 1
+        for key in ("window", "within"):
+            if key in spec and parse_duration(spec[key]) is None:
+                err(f"{kind}.{key}", "a duration: 30s, 5m, 1h, 2d or seconds")
+                n += 1
+        for key in ("max", "count"):
+            if key in spec and (type(spec[key]) is not int or spec[key] < 1):
+                err(f"{kind}.{key}", "a positive integer")
+                n += 1
+        if "key" in spec and not isinstance(spec["key"], str):
+            err(f"{kind}.key", "a template such as {tag}:{record.error_code}")
+            n += 1
+        for key in ("first", "then"):
+            if key in spec:
+                if not isinstance(spec[key], list) or not spec[key]:
+                    err(f"{kind}.{key}", "a non-empty list of conditions")
+                    n += 1
+                else:
+                    for j, cond in enumerate(spec[key]):
+                        _condition(cond, f"{kind}.{key}[{j}]", err)
+        if "tags" in spec and (
+            not isinstance(spec["tags"], list) or not all(isinstance(t, str) for t in spec["tags"])
+        ):
+            err(f"{kind}.tags", "a list of tags expected to keep logging")
+            n += 1
+        if n == 0:
+            setattr(rule, kind, spec)
+    if "absence" in item and not item.get("actions"):
+        err("absence", "an absence rule needs actions to alert with")
 
 
 def _parse(spec: Any, err: Any) -> dict[str, Any] | None:

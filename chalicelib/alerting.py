@@ -1,0 +1,294 @@
+"""When a rule's actions fire: throttles, thresholds, sequences, and alert dedupe.
+
+All state lives in the state table (keys `pk`, `sk`; TTL attribute `expires_at`)
+and every decision is one conditional write or atomic counter, so concurrent
+invocations agree without locks:
+
+    throttle#<rule>#<key>   <window>      sent (ADD, conditional on sent < max)
+    throttle#<rule>#<key>   suppressed    suppressed (ADD; taken and cleared by the next alert)
+    threshold#<rule>#<key>  <window>      n (ADD), fired (SET once, conditional)
+    seq#<rule>#<key>        first         time, id, message (deleted, conditionally, by the match)
+    alerted#<rule>#<action> <event id>    (an alert for this event went out: retries skip it)
+
+Windows are tumbling, aligned on the epoch, by event time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.actions.template import lookup
+from chalicelib.event import LogEvent, format_time
+from chalicelib.rules.match import compile_where
+
+DEDUPE_TTL_S = 24 * 3600  # an invocation's retries come within minutes; a day is ample
+
+
+def parse_duration(v: Any) -> int | None:
+    """`30s`, `5m`, `1h`, `2d` or a number of seconds -> seconds (None if malformed)."""
+    if type(v) is int:
+        return v if v > 0 else None
+    if not isinstance(v, str) or len(v) < 2:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    n, unit = v[:-1], v[-1]
+    if unit not in units or not n.isdigit() or int(n) <= 0:
+        return None
+    return int(n) * units[unit]
+
+
+def render_key(template: str | None, ev: LogEvent) -> str:
+    if not template:
+        return "-"
+    out, i = [], 0
+    while i < len(template):
+        j = template.find("{", i)
+        if j < 0:
+            out.append(template[i:])
+            break
+        k = template.find("}", j)
+        if k < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:j])
+        v = lookup(ev, template[j + 1 : k], {})
+        out.append("-" if v is None else str(v)[:200])
+        i = k + 1
+    return "".join(out)
+
+
+@dataclass
+class Firing:
+    """A batch of events that may be delivered, and what the message should add."""
+
+    events: list[LogEvent]
+    note: str | None = None
+
+
+@dataclass
+class GateResult:
+    firings: list[Firing] = field(default_factory=list)
+    suppressed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Gate:
+    """The firing condition of one rule (threshold or sequence), evaluated on its matches."""
+
+    def __init__(self, rule_id: str, spec: dict[str, Any]) -> None:
+        self.rule_id = rule_id
+        self.threshold = spec.get("threshold")
+        self.sequence = spec.get("sequence")
+        if self.sequence:
+            self.first = compile_where(self.sequence.get("first", [])) or (lambda r: True)
+            self.then = compile_where(self.sequence.get("then", [])) or (lambda r: True)
+
+    def apply(self, events: list[LogEvent], state: Any) -> GateResult:
+        if self.threshold:
+            return self._threshold(events, state)
+        if self.sequence:
+            return self._sequence(events, state)
+        return GateResult([Firing(events)])
+
+    def _threshold(self, events: list[LogEvent], state: Any) -> GateResult:
+        spec: dict[str, Any] = self.threshold or {}
+        window = parse_duration(spec["window"]) or 60
+        need = int(spec["count"])
+        groups: dict[tuple[str, int], list[LogEvent]] = {}
+        for ev in events:
+            groups.setdefault(
+                (render_key(spec.get("key"), ev), ev.time // 1000 // window), []
+            ).append(ev)
+        out = GateResult()
+        for (key, win), evs in groups.items():
+            pk = f"threshold#{self.rule_id}#{key}"
+            n = state.add(pk, str(win), "n", len(evs), ttl_s=2 * window)
+            if n >= need and state.set_once(pk, str(win), "fired", ttl_s=2 * window):
+                start = format_time(win * window * 1000)
+                out.firings.append(
+                    Firing(evs, f"{n} matches within {spec['window']} (window from {start})")
+                )
+            else:
+                out.suppressed += len(evs)
+        return out
+
+    def _sequence(self, events: list[LogEvent], state: Any) -> GateResult:
+        spec: dict[str, Any] = self.sequence or {}
+        within = (parse_duration(spec["within"]) or 600) * 1000
+        out = GateResult()
+        for ev in sorted(events, key=lambda e: e.time):
+            key = render_key(spec.get("key"), ev)
+            pk = f"seq#{self.rule_id}#{key}"
+            if self.then(ev.record):
+                first = state.take(pk, "first")
+                if first is not None and 0 <= ev.time - int(first["time"]) <= within:
+                    note = (
+                        f"preceded by {first.get('message', '')[:300]!r} at "
+                        f"{format_time(int(first['time']))} (key {key})"
+                    )
+                    out.firings.append(Firing([ev], note))
+                    continue
+                if first is not None and ev.time < int(first["time"]):
+                    state.put(pk, "first", first, ttl_s=within // 1000)  # not ours to consume
+            if self.first(ev.record):
+                msg = str(ev.record.get("message", ""))[:300]
+                state.put(
+                    pk,
+                    "first",
+                    {"time": ev.time, "id": ev.id, "message": msg},
+                    ttl_s=within // 1000,
+                )
+                continue
+            out.suppressed += 1
+        return out
+
+
+class Throttle:
+    """An alert budget: at most `max` alert messages per window, per key."""
+
+    def __init__(self, rule_id: str, spec: dict[str, Any]) -> None:
+        self.rule_id = rule_id
+        self.window = parse_duration(spec["window"]) or 300
+        self.max = int(spec.get("max", 1))
+        self.key = spec.get("key")
+
+    def apply(self, firing: Firing, state: Any) -> GateResult:
+        groups: dict[str, list[LogEvent]] = {}
+        for ev in firing.events:
+            groups.setdefault(render_key(self.key, ev), []).append(ev)
+        out = GateResult()
+        win = str(int(time.time()) // self.window)
+        for key, evs in groups.items():
+            pk = f"throttle#{self.rule_id}#{key}"
+            if state.add_below(pk, win, "sent", self.max, ttl_s=2 * self.window):
+                held = state.take_counter(pk, "suppressed")
+                note = firing.note
+                if held:
+                    extra = f"{held} similar alert(s) suppressed since the last one"
+                    note = f"{note}; {extra}" if note else extra
+                out.firings.append(Firing(evs, note))
+            else:
+                state.add(pk, "suppressed", "suppressed", len(evs), ttl_s=7 * 86400)
+                out.suppressed += len(evs)
+        return out
+
+
+class AlertState:
+    """The state-table operations the gates need (injectable; tests use moto)."""
+
+    def __init__(self, ddb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+        self.ddb = ddb
+        self.table = table
+        self.clock = clock
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def _exp(self, ttl_s: int) -> dict[str, str]:
+        return {"N": str(int(self.clock()) + max(ttl_s, 60))}
+
+    def add(self, pk: str, sk: str, attr: str, n: int, *, ttl_s: int) -> int:
+        r = self.ddb.update_item(
+            TableName=self.table,
+            Key=self._key(pk, sk),
+            UpdateExpression="ADD #a :n SET expires_at = :e",
+            ExpressionAttributeNames={"#a": attr},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":e": self._exp(ttl_s)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(r["Attributes"][attr]["N"])
+
+    def add_below(self, pk: str, sk: str, attr: str, limit: int, *, ttl_s: int) -> bool:
+        """Atomically count one more if the count is below `limit`."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=self._key(pk, sk),
+                UpdateExpression="ADD #a :one SET expires_at = :e",
+                ConditionExpression="attribute_not_exists(#a) OR #a < :limit",
+                ExpressionAttributeNames={"#a": attr},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":e": self._exp(ttl_s),
+                },
+            )
+            return True
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def set_once(self, pk: str, sk: str, attr: str, *, ttl_s: int) -> bool:
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=self._key(pk, sk),
+                UpdateExpression="SET #a = :t, expires_at = :e",
+                ConditionExpression="attribute_not_exists(#a)",
+                ExpressionAttributeNames={"#a": attr},
+                ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._exp(ttl_s)},
+            )
+            return True
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def take_counter(self, pk: str, sk: str) -> int:
+        """Read and delete a counter item in one step (concurrent takers split, never double)."""
+        r = self.ddb.delete_item(
+            TableName=self.table, Key=self._key(pk, sk), ReturnValues="ALL_OLD"
+        )
+        attrs = r.get("Attributes") or {}
+        return int(attrs.get("suppressed", {}).get("N", "0"))
+
+    def put(self, pk: str, sk: str, value: dict[str, Any], *, ttl_s: int) -> None:
+        item = {
+            **self._key(pk, sk),
+            "expires_at": self._exp(ttl_s),
+            "time": {"N": str(value["time"])},
+            "id": {"S": str(value.get("id", ""))},
+            "message": {"S": str(value.get("message", ""))},
+        }
+        self.ddb.put_item(TableName=self.table, Item=item)
+
+    def take(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """Delete and return an item; None if absent (or expired) — only one taker wins."""
+        r = self.ddb.delete_item(
+            TableName=self.table, Key=self._key(pk, sk), ReturnValues="ALL_OLD"
+        )
+        attrs = r.get("Attributes")
+        if not attrs or int(attrs.get("expires_at", {}).get("N", "0")) < self.clock():
+            return None
+        return {
+            "time": int(attrs["time"]["N"]),
+            "id": attrs.get("id", {}).get("S", ""),
+            "message": attrs.get("message", {}).get("S", ""),
+        }
+
+    def already_alerted(self, rule_id: str, index: int, ids: list[str]) -> set[str]:
+        pk = f"alerted#{rule_id}#{index}"
+        seen: set[str] = set()
+        for i in range(0, len(ids), 100):  # BatchGetItem takes 100 keys
+            keys = [self._key(pk, x) for x in dict.fromkeys(ids[i : i + 100])]
+            req: dict[str, Any] = {self.table: {"Keys": keys, "ProjectionExpression": "sk"}}
+            while req:
+                r = self.ddb.batch_get_item(RequestItems=req)
+                seen.update(it["sk"]["S"] for it in r.get("Responses", {}).get(self.table, []))
+                req = r.get("UnprocessedKeys") or {}
+        return seen
+
+    def mark_alerted(self, rule_id: str, index: int, ids: list[str]) -> None:
+        pk = f"alerted#{rule_id}#{index}"
+        exp = self._exp(DEDUPE_TTL_S)
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), 25):  # BatchWriteItem takes 25 items
+            req: dict[str, Any] = {
+                self.table: [
+                    {"PutRequest": {"Item": {**self._key(pk, x), "expires_at": exp}}}
+                    for x in unique[i : i + 25]
+                ]
+            }
+            while req:
+                r = self.ddb.batch_write_item(RequestItems=req)
+                req = r.get("UnprocessedItems") or {}

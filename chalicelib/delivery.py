@@ -1,0 +1,128 @@
+"""From routed events to actions: firing conditions, alert budgets, dedupe, delivery.
+
+For each rule with matches in this batch:
+1. its firing condition (threshold or sequence, if any) decides which events fire;
+2. each action of the rule gets the firing batches; alerting actions (Slack, SNS)
+   first pass the rule's throttle and skip events already alerted (a retried
+   invocation never alerts twice);
+3. what an action fails to deliver goes to the dead-letter queue with the reason.
+Per-rule counters (matched, dropped, alerted, suppressed, forwarded, failed) go
+into the ledger for metrics with the rule id as a dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.actions import Invocation
+from chalicelib.alerting import AlertState, Firing, Gate, Throttle
+from chalicelib.errors import ActionError
+from chalicelib.event import Ledger, LogEvent
+from chalicelib.rules.match import RuleSet
+
+DeadLetter = Callable[..., None]
+
+
+def deliver(
+    deliveries: dict[tuple[str, int], list[LogEvent]],
+    rules: RuleSet,
+    rt: Any,
+    inv: Invocation,
+    ledger: Ledger,
+    dead_letter: DeadLetter,
+) -> None:
+    defs = {r.id: r for r in rules.defs}
+    state_table = rt.state()
+    state = AlertState(state_table.ddb, state_table.table) if state_table is not None else None
+    by_rule: dict[str, list[tuple[int, list[LogEvent]]]] = {}
+    for (rule_id, idx), evs in deliveries.items():
+        by_rule.setdefault(rule_id, []).append((idx, evs))
+    for rule_id, actions in by_rule.items():
+        d = defs[rule_id]
+        counts = ledger.rule(rule_id)
+        events = actions[0][1]  # every action of a rule receives the same matches
+        firings = [Firing(events)]
+        if d.threshold or d.sequence:
+            if state is None:
+                ledger.errors.append(f"rule {rule_id}: threshold/sequence need SLUICE_STATE_TABLE")
+            else:
+                gated = Gate(rule_id, {"threshold": d.threshold, "sequence": d.sequence}).apply(
+                    events, state
+                )
+                firings = gated.firings
+                counts["suppressed"] += gated.suppressed
+        for idx, _ in actions:
+            adef = d.actions[idx]
+            try:
+                act = rt.action(rule_id, idx, adef)
+            except Exception as e:  # a bad secret, a missing option: the events still count
+                for f in firings:
+                    dead_letter(
+                        f.events, f"{adef.name}: {e}", "action", action=adef.name, rule=rule_id
+                    )
+                    ledger.actions_failed += 1
+                continue
+            for firing in firings:
+                _deliver_one(
+                    act,
+                    adef.name,
+                    rule_id,
+                    idx,
+                    firing,
+                    d.throttle,
+                    state,
+                    inv,
+                    ledger,
+                    counts,
+                    dead_letter,
+                )
+
+
+def _deliver_one(
+    act: Any,
+    name: str,
+    rule_id: str,
+    idx: int,
+    firing: Firing,
+    throttle: dict[str, Any] | None,
+    state: AlertState | None,
+    inv: Invocation,
+    ledger: Ledger,
+    counts: dict[str, int],
+    dead_letter: DeadLetter,
+) -> None:
+    batches = [firing]
+    if act.alerting and state is not None:
+        seen = state.already_alerted(rule_id, idx, [e.id for e in firing.events])
+        evs = [e for e in firing.events if e.id not in seen]
+        counts["suppressed"] += len(firing.events) - len(evs)
+        if not evs:
+            return
+        batches = [Firing(evs, firing.note)]
+        if throttle:
+            gated = Throttle(rule_id, throttle).apply(batches[0], state)
+            counts["suppressed"] += gated.suppressed
+            batches = gated.firings
+    for batch in batches:
+        try:
+            sent = (
+                act.deliver(batch.events, inv, note=batch.note)
+                if act.alerting
+                else act.deliver(batch.events, inv)
+            )
+        except ActionError as e:
+            undelivered = batch.events if e.failed is None else e.failed
+            dead_letter(undelivered, str(e), "action", action=name, rule=rule_id)
+            ledger.actions_failed += 1
+            counts["failed"] += len(undelivered)
+            if act.alerting:
+                ledger.alerts += e.sent
+            continue
+        if act.alerting:
+            ledger.alerts += sent
+            counts["alerted"] += sent
+            if state is not None:
+                state.mark_alerted(rule_id, idx, [e.id for e in batch.events])
+        else:
+            counts["forwarded"] += len(batch.events)
