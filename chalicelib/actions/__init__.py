@@ -57,6 +57,11 @@ class Action(ABC):
         self.opts = {k: opts.get(k, o.default) for k, o in self.options.items()}
         self.runtime = runtime  # chalicelib.pipeline.Runtime: settings, clients, secrets
 
+    @classmethod
+    def validate_options(cls, opts: dict[str, Any]) -> list[tuple[str, str]]:
+        """Problems across options (each already passed its own check) as (option, reason)."""
+        return []
+
     @abstractmethod
     def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
         """Deliver a batch; return the number of messages sent. Raise ActionError."""
@@ -96,4 +101,4 @@ def _load_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from chalicelib.actions import slack, sns  # noqa: F401
+        from chalicelib.actions import forward, slack, sns  # noqa: F401

@@ -423,7 +423,10 @@ def _action(a: Any, path: str, err: Any) -> ActionDef | None:
         if opts:
             err(f"{path}.{name}", "takes no options")
         return ActionDef(name, {})
-    problems = check_options(opts, actions_registry.get(name).options, f"{path}.{name}")
+    cls = actions_registry.get(name)
+    problems = check_options(opts, cls.options, f"{path}.{name}")
+    if not problems:
+        problems = [(f"{path}.{name}.{k}", r) for k, r in cls.validate_options(opts)]
     for fld, reason in problems:
         err(fld, reason)
     return None if problems else ActionDef(name, dict(opts))
