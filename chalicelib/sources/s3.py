@@ -31,6 +31,7 @@ CHUNK = 1024 * 1024
 MAX_LINE = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF = 8192
 
 
@@ -156,7 +157,10 @@ class _Decompressor:
         if self.kind == "gzip":
             return zlib.decompressobj(wbits=31)
         if self.kind == "zstd":
-            import zstandard  # imported only for zstd objects
+            try:
+                import zstandard  # imported only for zstd objects
+            except ImportError as e:  # not bundled: refuse the object, do not retry forever
+                raise DecodeError("zstd", f"zstandard is not installed: {e}") from e
 
             return zstandard.ZstdDecompressor().decompressobj()
         return None
@@ -176,7 +180,9 @@ class _Decompressor:
                 data = self._z.unused_data
                 self._mid_frame = False
                 self._z = self._new()  # next member / frame (concatenated streams)
-                if data and not data.startswith(GZIP_MAGIC if self.kind == "gzip" else ZSTD_MAGIC):
+                magic = GZIP_MAGIC if self.kind == "gzip" else ZSTD_MAGIC
+                # The read may end inside the next member's magic bytes: compare what is there.
+                if data and not magic.startswith(data[: len(magic)]):
                     raise DecodeError(self.kind, "trailing garbage after the compressed stream")
             else:
                 self._mid_frame = True
@@ -199,6 +205,12 @@ def iter_lines(body: Any, key: str, chunk: int = CHUNK) -> Iterator[Line]:
     """Lines of an S3 body (a file-like with .read(n)); raises DecodeError on binary or
     truncated content after yielding every complete line before the damage."""
     first = body.read(chunk)
+    # A short first read (a socket may return a few bytes) must not hide the magic bytes.
+    while 0 < len(first) < len(ZSTD_MAGIC):
+        more = body.read(chunk)
+        if not more:
+            break
+        first += more
     if not first:
         return
     dec = _Decompressor(first)
@@ -214,6 +226,8 @@ def iter_lines(body: Any, key: str, chunk: int = CHUNK) -> Iterator[Line]:
             if _looks_binary(sample):
                 raise DecodeError("binary", f"object {key!r} is not text (NUL bytes or not UTF-8)")
             sniffed = True
+            if out.startswith(UTF8_BOM):  # Excel's CSVs: not part of the first column's name
+                out = out[len(UTF8_BOM) :]
         buf = pending + out
         parts = buf.split(b"\n")
         pending = parts.pop()
@@ -222,14 +236,13 @@ def iter_lines(body: Any, key: str, chunk: int = CHUNK) -> Iterator[Line]:
             yield _line(number, raw, oversize)
             oversize = 0
         if len(pending) > MAX_LINE:
-            oversize += len(pending)
+            oversize += len(pending) - MAX_LINE  # bytes of this line dropped so far
             pending = pending[:MAX_LINE]
         data = body.read(chunk)
     if dec.truncated:
-        if pending:
-            number += 1
-            yield _line(number, pending, oversize)
-        raise DecodeError(dec.kind, f"truncated {dec.kind} stream after line {number}")
+        # What follows the last newline is a line cut by the damage: not passed off as whole.
+        rest = f", then {len(pending) + oversize} bytes of an incomplete line" if pending else ""
+        raise DecodeError(dec.kind, f"truncated {dec.kind} stream after line {number}{rest}")
     if pending:
         number += 1
         yield _line(number, pending, oversize)
@@ -244,18 +257,34 @@ def _looks_binary(sample: bytes) -> bool:
     return bad > len(sample) * 0.3
 
 
-def _line(number: int, raw: bytes, oversize: int) -> Line:
+def _line(number: int, raw: bytes, dropped: int) -> Line:
+    """`dropped`: bytes of this line already discarded while it was being read."""
     if raw.endswith(b"\r"):
         raw = raw[:-1]
+    size = dropped + len(raw)
+    if size > MAX_LINE:
+        raw = _whole_chars(raw[:MAX_LINE])
     flags: dict[str, Any] | None = None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("utf-8", "backslashreplace")
         flags = {"invalid_utf8": True}
-    if oversize:
-        flags = {**(flags or {}), "truncated": True, "original_bytes": oversize + len(raw)}
+    if size > MAX_LINE:
+        flags = {**(flags or {}), "truncated": True, "original_bytes": size}
     return Line(number, text, flags)
+
+
+def _whole_chars(raw: bytes) -> bytes:
+    """`raw` without a UTF-8 character that a cut left incomplete at its end."""
+    for i in range(1, min(4, len(raw)) + 1):
+        b = raw[-i]
+        if b < 0x80:
+            return raw
+        if b >= 0xC0:  # the lead byte of the last character
+            width = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            return raw[:-i] if width > i else raw
+    return raw
 
 
 def tag_for(bucket: str, key: str) -> str:
