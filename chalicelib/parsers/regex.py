@@ -122,6 +122,58 @@ def compile_pattern(pattern: str) -> Any:
         raise ValueError(detail.decode() if isinstance(detail, bytes) else str(detail)) from e
 
 
+Groups = Callable[[str], tuple[str | None, ...] | None]
+
+
+def _public_groups(rx: Any) -> Groups:
+    search = rx.search
+
+    def groups(text: str) -> tuple[str | None, ...] | None:
+        m = search(text)
+        return None if m is None else m.groups()
+
+    return groups
+
+
+def _direct_groups(rx: Any) -> Groups:
+    """RE2's own Match on the UTF-8 bytes, decoding only the groups' slices.
+
+    The google-re2 wrapper maps every byte offset back to a str offset in Python
+    and builds each group through several calls: 12 µs for a five-group log4j
+    line against 3 µs for this. RE2 never splits a UTF-8 character (only `\\C`
+    can, hence `replace`).
+    """
+    match = rx._regexp.Match
+    unanchored = re2._Anchor.UNANCHORED
+
+    def groups(text: str) -> tuple[str | None, ...] | None:
+        data = text.encode()
+        spans = match(unanchored, data, 0, len(data))
+        if spans[0][0] == -1:
+            return None
+        return tuple(
+            None if start == -1 else data[start:end].decode("utf-8", "replace")
+            for start, end in spans[1:]
+        )
+
+    return groups
+
+
+def _direct_works() -> bool:
+    """Whether this google-re2 still has the internals `_direct_groups` uses."""
+    try:
+        rx = compile_pattern(r"(?P<a>é+)(x)?\s(?P<b>\S*)")
+        sample = "zzéé ñ!"
+        return _direct_groups(rx)(sample) == _public_groups(rx)(sample) == ("éé", None, "ñ!")
+    except Exception:  # any change in the private API: use the public one
+        return False
+
+
+def group_reader(rx: Any) -> Groups:
+    """text -> the groups of `rx`'s first match (a search), or None without a match."""
+    return _direct_groups(rx) if _DIRECT else _public_groups(rx)
+
+
 def check_pattern(pattern: str) -> str | None:
     try:
         rx = compile_pattern(pattern)
@@ -149,13 +201,15 @@ def regex_parser(opts: dict[str, Any]) -> Parser:
     if unknown:
         raise ValueError(f"types name fields the pattern has no group for: {', '.join(unknown)}")
     convert = typer(types)
-    search = rx.search
+    groups = group_reader(rx)
+    # (field, group position): unnamed groups are read but not kept
+    named = sorted((index - 1, name) for name, index in rx.groupindex.items())
 
     def parse(text: str) -> dict[str, Any]:
-        m = search(text)
-        if m is None:
+        values = groups(text)
+        if values is None:
             return failed(text, "regex", "no match")
-        rec = {k: v for k, v in m.groupdict().items() if v is not None}
+        rec = {name: v for i, name in named if (v := values[i]) is not None}
         if convert is not None and (problem := convert(rec)):
             return failed(text, "regex", problem)
         rec = normalise(rec)[0]
@@ -164,3 +218,6 @@ def regex_parser(opts: dict[str, Any]) -> Parser:
         return rec
 
     return parse
+
+
+_DIRECT = _direct_works()

@@ -131,20 +131,38 @@ def test_common_accepts_combined_lines():
     assert rec["message"] == LINES[0]
 
 
+HEAD = "1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "
+
+
 @pytest.mark.parametrize(
     ("parse", "text", "reason"),
     [
         pytest.param(
             parse_apache_combined,
             APACHE_DOCS_COMMON,
-            "apache_combined: not in apache_combined format",
+            "apache_combined: expected the referer and user agent",
             id="combined needs referer and agent",
         ),
         pytest.param(
-            parse_nginx, "GET /index.html", "nginx: not in nginx format", id="not a log line"
+            parse_nginx,
+            HEAD + '"GET / HTTP/1.1" 200 1 "-"',
+            "nginx: expected the user agent",
+            id="referer without agent",
         ),
         pytest.param(
-            parse_apache_common, "", "apache_common: not in apache_common format", id="empty"
+            parse_nginx,
+            "GET /index.html",
+            "nginx: expected `host ident user [time]`",
+            id="not a log line",
+        ),
+        pytest.param(
+            parse_apache_common, "", "apache_common: expected `host ident user [time]`", id="empty"
+        ),
+        pytest.param(
+            parse_apache_common,
+            '1.2.3.4 - - [10/Oct/2000:13:55:36 "GET / HTTP/1.0" 200 1',
+            "apache_common: unclosed [time]",
+            id="unclosed time",
         ),
         pytest.param(
             parse_apache_common,
@@ -160,20 +178,38 @@ def test_common_accepts_combined_lines():
         ),
         pytest.param(
             parse_apache_common,
-            '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.0" 200 1234567890123456789',
-            "apache_common: not in apache_common format",
+            HEAD + "GET / HTTP/1.0 200 1",
+            "apache_common: expected a quoted field at 41",
+            id="request not quoted",
+        ),
+        pytest.param(
+            parse_apache_common,
+            HEAD + '"GET / HTTP/1.0 200 1',
+            "apache_common: unterminated quoted field at 41",
+            id="request not closed",
+        ),
+        pytest.param(
+            parse_apache_common,
+            HEAD + '"GET / HTTP/1.0" OK 1',
+            "apache_common: bad status at 58",
+            id="status not a number",
+        ),
+        pytest.param(
+            parse_apache_common,
+            HEAD + '"GET / HTTP/1.0" 200 1234567890123456789',
+            "apache_common: bad byte count at 62",
             id="byte count beyond 64 bits",
         ),
         pytest.param(
             parse_apache_common,
-            '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.0" 200 12x',
-            "apache_common: not in apache_common format",
+            HEAD + '"GET / HTTP/1.0" 200 12x',
+            "apache_common: unexpected text at 64",
             id="text glued to the last field",
         ),
     ],
 )
 def test_refused(parse, text, reason):
-    """A line not in the format keeps its text and says which format it missed."""
+    """A line not in the format keeps its text and says what was wrong where."""
     assert parse(text) == {"message": text, "parse_error": reason}
 
 
@@ -232,7 +268,9 @@ def test_never_raises(parse, text):
 
 
 _TOKEN = st.from_regex(r"[A-Za-z0-9./_?=&%:-]{1,20}", fullmatch=True)
-_QUOTED_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+_QUOTED_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=30
+)
 
 
 @given(

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.options import check_options
+from chalicelib.parsers import regex as regex_module
 from chalicelib.parsers import registry
 from chalicelib.parsers.regex import to_bool, to_float, to_int
 
@@ -171,3 +172,26 @@ def test_typed_values_serialise(text, typ):
     orjson.dumps(rec)
     if "parse_error" in rec:
         assert rec["message"] == text
+
+
+_PATTERNS = [LOG4J, HAPROXY, r"(?P<w>\w+)(\d)?", r"(?P<a>é+)|(?P<b>\S+$)", r"(?P<e>)"]
+
+
+@given(st.text(), st.sampled_from(_PATTERNS))
+def test_direct_reader_agrees_with_public_api(text, pattern):
+    """RE2's own Match on bytes gives the same groups as the wrapper's public search."""
+    rx = regex_module.compile_pattern(pattern)
+    assert regex_module._direct_groups(rx)(text) == regex_module._public_groups(rx)(text)
+
+
+def test_direct_reader_in_use():
+    """The installed google-re2 passes the self-check, so the fast reader is used."""
+    assert regex_module._DIRECT
+
+
+def test_public_reader_fallback(monkeypatch):
+    """Without the fast reader (a google-re2 whose internals changed) parsing is the same."""
+    text = "2026-11-26 10:07:01,123 [main] warn  com.example.Checkout - cart empty"
+    fast = build({"pattern": LOG4J})(text)
+    monkeypatch.setattr(regex_module, "_DIRECT", False)
+    assert build({"pattern": LOG4J})(text) == fast

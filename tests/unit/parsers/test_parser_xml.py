@@ -202,7 +202,7 @@ _NAME = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
 )
 # XML 1.0 characters, whitespace-trimmed as the parser trims element text.
 _VALUE = st.text(
-    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+    st.characters(codec="utf-8", exclude_categories=["Cc"], exclude_characters="\ufffe\uffff"),
     max_size=15,
 )
 
