@@ -109,10 +109,9 @@ class JsonLines(LineFormat):
     name = "jsonl"
 
     def record(self, line: str) -> dict[str, Any]:
-        rec, t = parse_message(line)
-        if t is not None:
-            rec["time"] = format_time(t)
-        return rec
+        # The record as the CloudWatch path makes it: its time field kept as written (the
+        # reader takes the event time from it again).
+        return parse_message(line)[0]
 
 
 @register
@@ -181,7 +180,7 @@ _HTTP_NUMERIC = frozenset(
 def _request_parts(rec: dict[str, Any]) -> None:
     method, _, rest = str(rec.get("request", "")).partition(" ")
     url, _, proto = rest.rpartition(" ")
-    if method and url:
+    if method and method != "-" and url:  # TCP/SSL listeners write "- - - "
         rec["method"], rec["url"], rec["protocol"] = method, url, proto
 
 
@@ -215,6 +214,8 @@ class Elb(LineFormat):
         return rec
 
 
+_YEAR_10000_S = 253_402_300_800
+
 VPC_DEFAULT = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
     "start end action log-status"
@@ -243,7 +244,8 @@ class VpcFlow(LineFormat):
         fields = self.fields or VPC_DEFAULT
         rec = self._typed(fields, line.split(), line)
         start = rec.get("start")
-        if isinstance(start, int):
+        # Epoch seconds within years 1970-9999: a larger number would overflow gmtime.
+        if isinstance(start, int) and 0 <= start < _YEAR_10000_S:
             rec["time"] = format_time(start * 1000)
         return rec
 
@@ -274,6 +276,12 @@ class CloudFront(LineFormat):
         return rec
 
 
+def _host_port(field: str) -> bool:
+    """`192.168.131.39:2817` (an ELB client), not `worker:` (a logger name in a text line)."""
+    host, sep, port = field.rpartition(":")
+    return bool(sep and host and ":" not in host and port.isdigit())
+
+
 def detect(first_line: str, key: str) -> str:
     """The line format of an object from its first line (and, for CSV/TSV, its key)."""
     line = first_line.lstrip("\ufeff")
@@ -286,7 +294,7 @@ def detect(first_line: str, key: str) -> str:
     if len(head) > 1 and head[0] in ("http", "https", "h2", "ws", "wss", "grpcs"):
         if to_epoch_ms(head[1]) is not None:
             return "alb"
-    if len(head) > 3 and to_epoch_ms(head[0]) is not None and head[2].count(":") == 1:
+    if len(head) > 3 and to_epoch_ms(head[0]) is not None and _host_port(head[2]):
         return "elb"
     if k.endswith(".csv"):
         return "csv"
