@@ -23,6 +23,12 @@ def kinesis_records(event):
     return handlers.handle_kinesis_records(event.to_dict(), event.context)
 
 
+@app.schedule("rate(1 minute)", name="absence_check")
+def absence_check(event):
+    """Absence rules: alert when an expected tag has been silent longer than its window."""
+    return handlers.handle_absence_check(event.to_dict(), event.context)
+
+
 @app.on_sqs_message(queue="sluice-objects", batch_size=10, name="s3_objects")
 def s3_objects(event):
     """S3 → SQS notifications (plain, SNS-wrapped, EventBridge-shaped) and continuations.

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.actions import Invocation
-from chalicelib.alerting import AlertState, Firing, Gate, Throttle
+from chalicelib.alerting import AlertState, Firing, Gate, Throttle, record_seen
 from chalicelib.errors import ActionError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.rules.match import RuleSet
@@ -42,6 +42,14 @@ def deliver(
         d = defs[rule_id]
         counts = ledger.rule(rule_id)
         events = actions[0][1]  # every action of a rule receives the same matches
+        if d.absence:
+            # Matches of an absence rule are heartbeats: recorded, never alerted on.
+            # The scheduled `absence_check` alerts when a tag falls silent.
+            if state is None:
+                ledger.errors.append(f"rule {rule_id}: absence needs SLUICE_STATE_TABLE")
+            else:
+                record_seen(state, rule_id, events)
+            continue
         firings = [Firing(events)]
         if d.threshold or d.sequence:
             if state is None:

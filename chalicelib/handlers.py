@@ -286,6 +286,62 @@ def handle_s3_object_created(event: Any, context: Any, rt: Runtime | None = None
     return {**ledger.as_dict(), **info}
 
 
+def handle_absence_check(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
+    """Scheduled: alert, once per silence, for each tag an absence rule expects that has
+    logged nothing matching it for longer than the rule's window (a stopped heartbeat)."""
+    import time
+
+    from chalicelib.alerting import AlertState, parse_duration, silence_event, silent_tags
+    from chalicelib.errors import ActionError
+
+    rt = rt or runtime()
+    inv = Invocation.from_context(context, rt.settings.region)
+    ledger = Ledger()
+    extra: dict[str, Any] = {"silent": []}
+    table = rt.state()
+    rules = rt.rules.get()
+    if table is None:
+        ledger.errors.append("absence rules need SLUICE_STATE_TABLE")
+    else:
+        state = AlertState(table.ddb, table.table)
+        now = int(time.time() * 1000)
+        for d in rules.defs:
+            if not d.absence:
+                continue
+            window = d.absence["window"]
+            seconds = parse_duration(window) or 600
+            for tag, last in silent_tags(state, d.id, seconds, d.absence.get("tags", []), now):
+                ev = silence_event(d.id, tag, last, str(window), now)
+                extra["silent"].append({"rule": d.id, "tag": tag})
+                for idx, adef in enumerate(d.actions):
+                    if adef.name in ("drop", "archive"):
+                        continue
+                    try:
+                        act = rt.action(d.id, idx, adef)
+                        sent = (
+                            act.deliver([ev], inv, note=None)
+                            if act.alerting
+                            else act.deliver([ev], inv)
+                        )
+                    except ActionError as e:
+                        rt.dead_letters().send_events(
+                            [ev],
+                            str(e),
+                            stage="action",
+                            invocation=inv.request_id,
+                            function=inv.function_name,
+                            action=adef.name,
+                            rule=d.id,
+                        )
+                        ledger.actions_failed += 1
+                        continue
+                    if act.alerting:
+                        ledger.alerts += sent
+                        ledger.rule(d.id)["alerted"] += sent
+    report("absence_check", ledger, rt.settings.metrics_namespace, extra)
+    return {**ledger.as_dict(), **extra}
+
+
 def _raw(event: Any) -> bytes:
     """The trigger event as bytes for the dead-letter queue, whatever it holds."""
     try:
