@@ -52,5 +52,33 @@ def report(
         if extra and extra.get("rules_error"):
             m.add_metric(name="rules_unavailable", unit=MetricUnit.Count, value=1)
         m.flush_metrics()
+        _rule_metrics(function, ledger, namespace)
     except Exception:
         logger().exception("metrics not emitted")
+
+
+_RULE_COUNTERS = (
+    "matched",
+    "transformed",
+    "dropped",
+    "alerted",
+    "suppressed",
+    "forwarded",
+    "failed",
+)
+
+
+def _rule_metrics(function: str, ledger: Ledger, namespace: str) -> None:
+    """One EMF blob per rule that did something, with `rule` as a dimension, so an
+    operator sees which rule does what (and, with `matched`, what it costs)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    for rule_id, counts in ledger.rules.items():
+        if not any(counts.values()):
+            continue
+        m = EphemeralMetrics(namespace=namespace, service=SERVICE)
+        m.add_dimension(name="function", value=function)
+        m.add_dimension(name="rule", value=rule_id)
+        for name in _RULE_COUNTERS:
+            m.add_metric(name=name, unit=MetricUnit.Count, value=counts.get(name, 0))
+        m.flush_metrics()

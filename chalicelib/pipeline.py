@@ -36,6 +36,7 @@ class Routed:
     dropped: dict[str, int] = field(default_factory=dict)
     deliveries: dict[tuple[str, int], list[LogEvent]] = field(default_factory=dict)
     matched: dict[str, int] = field(default_factory=dict)  # rule id -> events matched
+    transformed: dict[str, int] = field(default_factory=dict)
 
 
 def route(events: list[LogEvent], rules: RuleSet) -> Routed:
@@ -49,6 +50,7 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
     archive = out.archive.append
     deliveries = out.deliveries
     matched = out.matched
+    transformed = out.transformed
     redact = rules.redact
     tag_rules: dict[str, tuple[CompiledRule, ...]] = {}
     for ev in events:
@@ -72,6 +74,7 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
                 matched[rule.id] = matched.get(rule.id, 0) + 1
                 if rule.transform is not None:
                     rule.transform(record)
+                    transformed[rule.id] = transformed.get(rule.id, 0) + 1
                 if rule.sample is not None and not keep_sample(ev.id, rule.sample):
                     dropped_by = rule.id
                     break
@@ -244,6 +247,8 @@ class Pipeline:
 
         for rule_id, n in routed.matched.items():
             ledger.rule(rule_id)["matched"] += n
+        for rule_id, n in routed.transformed.items():
+            ledger.rule(rule_id)["transformed"] += n
         for rule_id, n in routed.dropped.items():
             ledger.rule(rule_id)["dropped"] += n
         if routed.deliveries:
