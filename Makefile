@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint clean package
 
 setup:
 	@scripts/venv.sh
@@ -15,6 +15,12 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# CloudFormation (infra/ merged into Chalice's template) and Terraform for every stage,
+# under out/package/<stage>/; no AWS credentials needed. See docs/deployment.md.
+package: setup
+	$(PY) infra/package.py --out out/package
+	$(VENV)/bin/cfn-lint out/package/*/cloudformation/sam.yaml
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,362 @@
+"""Least-privilege IAM for Sluice's functions: one spec, rendered for each way of deploying.
+
+Every function has its own role (Chalice does this when `autogen_policy` is false)
+and every permission names the resources Sluice owns. The same statements are
+rendered three ways, because the three deployments know different things:
+
+- `deploy`: `.chalice/policy-<stage>-<function>.json`, read by `chalice deploy`.
+  A static file cannot know the account id or region, so ARNs carry `*` in
+  those two fields and the exact resource names of the stage; the archive and
+  ingest bucket names end in `-*` (their names end with account and region).
+- `cfn`: the role policies `chalice package --merge-template` puts into the
+  CloudFormation template, exact: `Fn::GetAtt`/`Ref` of the stack's own resources.
+- `tf`: the role policies of the Terraform output, exact: the account and region
+  from Chalice's data sources, names from the resources stack's outputs.
+
+`python infra/iam.py` rewrites the `.chalice/policy-*.json` files from this spec;
+tests/unit/test_policies.py fails when they differ from it. No statement uses a
+wildcard action, and none needs `Resource: "*"`: every API Sluice calls takes a
+resource ARN (EMF metrics are log lines, not PutMetricData calls).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("dev", "prod")
+FUNCTIONS = (
+    "cloudwatch_logs",
+    "kinesis_records",
+    "s3_objects",
+    "s3_object_created",
+    "absence_check",
+    "log_group_created",
+)
+# app.py fixes these two names (on_kinesis_record / on_sqs_message take literals).
+FAN_IN_STREAM = "sluice-fan-in"
+OBJECTS_QUEUE = "sluice-objects"
+
+_CFN_ARN = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
+_TF_ARN = (
+    "arn:${data.aws_partition.chalice.partition}:%s:${data.aws_region.chalice.name}"
+    ":${data.aws_caller_identity.chalice.account_id}:%s"
+)
+_TF_STACK = "${aws_cloudformation_stack.resources.outputs[%s]}"
+_TF_S3 = "arn:${data.aws_partition.chalice.partition}:s3:::"
+_TF_IAM = (
+    "arn:${data.aws_partition.chalice.partition}:iam::"
+    "${data.aws_caller_identity.chalice.account_id}:role/"
+)
+
+
+@dataclass(frozen=True)
+class Res:
+    """One resource (or ARN pattern) as each deployment mode names it."""
+
+    deploy: str
+    cfn: Any
+    tf: str
+
+
+def _regional(service: str, resource: str, cfn: Any = None, tf: str | None = None) -> Res:
+    return Res(
+        f"arn:aws:{service}:*:*:{resource}",
+        cfn if cfn is not None else {"Fn::Sub": _CFN_ARN % (service, resource)},
+        tf if tf is not None else _TF_ARN % (service, resource),
+    )
+
+
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _tf_output(name: str) -> str:
+    return _TF_STACK % json.dumps(name)
+
+
+def resources(stage: str, function: str) -> dict[str, Res]:
+    p = f"sluice-{stage}"
+    return {
+        # The function's own log group (Chalice creates it with log_retention_in_days;
+        # CreateLogGroup lets Lambda recreate it if someone deletes it).
+        "own_logs": _regional("logs", f"log-group:/aws/lambda/{p}-{function}:*"),
+        "rules_table": _regional(
+            "dynamodb", f"table/{p}-rules", {"Fn::GetAtt": ["RulesTable", "Arn"]}
+        ),
+        "state_table": _regional(
+            "dynamodb", f"table/{p}-state", {"Fn::GetAtt": ["StateTable", "Arn"]}
+        ),
+        "archive_objects": Res(
+            f"arn:aws:s3:::{p}-archive-*/archive/*",
+            {"Fn::Sub": "${ArchiveBucket.Arn}/archive/*"},
+            _TF_S3 + _tf_output("ArchiveBucketName") + "/archive/*",
+        ),
+        "deadletter_objects": Res(
+            f"arn:aws:s3:::{p}-archive-*/deadletter/*",
+            {"Fn::Sub": "${ArchiveBucket.Arn}/deadletter/*"},
+            _TF_S3 + _tf_output("ArchiveBucketName") + "/deadletter/*",
+        ),
+        "dlq": _regional("sqs", f"{p}-dlq", {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}),
+        # Topics a rule's `sns` action may name: the stack's alerts topic and any
+        # other the operator creates under the stage's prefix.
+        "topics": _regional("sns", f"{p}-*"),
+        # Secrets of the stage: the Slack token (sluice/<stage>/slack) and the auth of
+        # `forward` destinations. Secrets Manager appends "-" and 6 characters to the ARN.
+        "stage_secrets": _regional("secretsmanager", f"secret:sluice/{stage}/*"),
+        "stage_parameters": _regional("ssm", f"parameter/sluice/{stage}/*"),
+        # `forward` targets Sluice may write to without a template change: named for the
+        # stage. Others are listed at deploy time (ForwardStreamArns, ForwardFirehoseArns).
+        # Never the fan-in stream (sluice-fan-in): forwarding there would loop.
+        "forward_streams": _regional("kinesis", f"stream/{p}-*"),
+        "forward_firehoses": _regional("firehose", f"deliverystream/{p}-*"),
+        "fan_in": _regional(
+            "kinesis", f"stream/{FAN_IN_STREAM}", {"Fn::GetAtt": ["FanInStream", "Arn"]}
+        ),
+        "objects_queue": _regional("sqs", OBJECTS_QUEUE, {"Fn::GetAtt": ["ObjectsQueue", "Arn"]}),
+        "ingest_objects": Res(
+            f"arn:aws:s3:::{p}-ingest-*/*",
+            {"Fn::Sub": "${IngestBucket.Arn}/*"},
+            _TF_S3 + _tf_output("IngestBucketName") + "/*",
+        ),
+        # Log groups of transient workloads have names nobody knows in advance:
+        # every group of the account and region is the narrowest scope possible.
+        "any_log_group": _regional("logs", "log-group:*"),
+        "logs_to_kinesis_role": Res(
+            f"arn:aws:iam::*:role/{p}-logs-to-kinesis",
+            {"Fn::GetAtt": ["LogsToKinesisRole", "Arn"]},
+            f"{_TF_IAM}{p}-logs-to-kinesis",
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Grant:
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    condition: dict[str, Any] | None = None
+    # A CloudFormation condition the statement depends on (the resource may not exist).
+    cfn_condition: str | None = None
+    modes: tuple[str, ...] = ("deploy", "cfn", "tf")
+
+
+def _pipeline(*, archive: bool = True) -> list[Grant]:
+    """What a function running rules and actions needs (rules, state, archive, actions)."""
+    spill = ("archive_objects", "deadletter_objects") if archive else ("deadletter_objects",)
+    return [
+        Grant("ReadRules", ("dynamodb:GetItem", "dynamodb:Query"), ("rules_table",)),
+        # chalicelib/state.py and alerting.py: object claims, thresholds, throttles, dedupe.
+        Grant(
+            "StateRecords",
+            (
+                "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ),
+            ("state_table",),
+        ),
+        Grant("WriteArchive", ("s3:PutObject",), spill),
+        Grant("DeadLetters", ("sqs:SendMessage",), ("dlq",)),
+        Grant("AlertTopics", ("sns:Publish",), ("topics",)),
+        Grant("StageSecrets", ("secretsmanager:GetSecretValue",), ("stage_secrets",)),
+        Grant("StageParameters", ("ssm:GetParameter",), ("stage_parameters",)),
+        Grant("ForwardStreams", ("kinesis:PutRecords",), ("forward_streams",)),
+        Grant("ForwardFirehoses", ("firehose:PutRecordBatch",), ("forward_firehoses",)),
+        Grant(
+            "ForwardStreamsListed",
+            ("kinesis:PutRecords",),
+            ("listed_streams",),
+            cfn_condition="HasForwardStreams",
+            modes=("cfn",),
+        ),
+        Grant(
+            "ForwardFirehosesListed",
+            ("firehose:PutRecordBatch",),
+            ("listed_firehoses",),
+            cfn_condition="HasForwardFirehoses",
+            modes=("cfn",),
+        ),
+        # Only when the archive bucket uses a customer managed KMS key (ArchiveKmsKeyArn).
+        Grant(
+            "ArchiveKmsKey",
+            ("kms:Decrypt", "kms:GenerateDataKey"),
+            ("archive_kms_key",),
+            cfn_condition="UseArchiveKms",
+            modes=("cfn",),
+        ),
+    ]
+
+
+def _read_objects() -> list[Grant]:
+    return [
+        # GetObjectVersion: notifications carry a versionId on versioned buckets.
+        Grant("ReadIngest", ("s3:GetObject", "s3:GetObjectVersion"), ("ingest_objects",)),
+        Grant(
+            "ReadSourceBuckets",
+            ("s3:GetObject", "s3:GetObjectVersion"),
+            ("source_objects",),
+            cfn_condition="HasSourceBuckets",
+            modes=("cfn",),
+        ),
+        # Continuations of a large object go back on the queue.
+        Grant("ContinueObjects", ("sqs:GetQueueUrl", "sqs:SendMessage"), ("objects_queue",)),
+    ]
+
+
+def grants(function: str) -> list[Grant]:
+    logs = Grant(
+        "OwnLogs",
+        ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
+        ("own_logs",),
+    )
+    if function == "cloudwatch_logs":
+        return [logs, *_pipeline()]
+    if function == "kinesis_records":
+        return [
+            logs,
+            *_pipeline(),
+            # What a Kinesis event source mapping reads with (Lambda developer guide).
+            Grant(
+                "ReadFanInStream",
+                (
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ),
+                ("fan_in",),
+            ),
+        ]
+    if function == "s3_objects":
+        return [
+            logs,
+            *_pipeline(),
+            *_read_objects(),
+            # What an SQS event source mapping polls with (AWSLambdaSQSQueueExecutionRole).
+            Grant(
+                "ConsumeObjectsQueue",
+                ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+                ("objects_queue",),
+            ),
+        ]
+    if function == "s3_object_created":
+        return [logs, *_pipeline(), *_read_objects()]
+    if function == "absence_check":
+        return [logs, *_pipeline(archive=False)]
+    if function == "log_group_created":
+        return [
+            logs,
+            Grant(
+                "ReadSubscriptionConfig",
+                ("dynamodb:GetItem",),
+                ("rules_table",),
+                # Only the pk="config" items, not the rules.
+                {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["config"]}},
+            ),
+            Grant(
+                "SubscribeAnyLogGroup",
+                ("logs:DescribeSubscriptionFilters", "logs:PutSubscriptionFilter"),
+                ("any_log_group",),
+            ),
+            # Kinesis fan-in: PutSubscriptionFilter passes the role CloudWatch Logs writes with.
+            Grant(
+                "PassLogsToKinesisRole",
+                ("iam:PassRole",),
+                ("logs_to_kinesis_role",),
+                {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}},
+                cfn_condition="KinesisEnabled",
+            ),
+            # Asynchronous invocations that fail every retry land here (EventInvokeConfig).
+            Grant("DeadLetters", ("sqs:SendMessage",), ("dlq",)),
+        ]
+    raise KeyError(function)
+
+
+def _cfn_special(key: str) -> Any:
+    if key == "archive_kms_key":
+        return {"Ref": "ArchiveKmsKeyArn"}
+    if key == "listed_streams":
+        return {"Ref": "ForwardStreamArns"}
+    if key == "listed_firehoses":
+        return {"Ref": "ForwardFirehoseArns"}
+    if key == "source_objects":
+        # "arn:aws:s3:::a,arn:aws:s3:::b" -> ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"]
+        return {
+            "Fn::Split": [
+                ",",
+                {
+                    "Fn::Sub": [
+                        "${Joined}/*",
+                        {"Joined": {"Fn::Join": ["/*,", {"Ref": "SourceBucketArns"}]}},
+                    ]
+                },
+            ]
+        }
+    raise KeyError(key)
+
+
+def policy(stage: str, function: str, mode: str) -> dict[str, Any]:
+    """The policy document of `function`'s role for `mode` (deploy, cfn or tf)."""
+    res = resources(stage, function)
+    statements: list[Any] = []
+    for g in grants(function):
+        if mode not in g.modes:
+            continue
+        if mode == "cfn" and g.resources[0] not in res:
+            resource: Any = _cfn_special(g.resources[0])
+        else:
+            arns = [getattr(res[k], mode) for k in g.resources]
+            resource = arns[0] if len(arns) == 1 else arns
+        st: dict[str, Any] = {
+            "Sid": g.sid,
+            "Effect": "Allow",
+            "Action": list(g.actions) if len(g.actions) > 1 else g.actions[0],
+            "Resource": resource,
+        }
+        if g.condition:
+            st["Condition"] = g.condition
+        if mode == "cfn" and g.cfn_condition:
+            statements.append({"Fn::If": [g.cfn_condition, st, {"Ref": "AWS::NoValue"}]})
+        else:
+            statements.append(st)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_path(stage: str, function: str) -> Path:
+    return ROOT / ".chalice" / f"policy-{stage}-{function}.json"
+
+
+def render_file(stage: str, function: str) -> str:
+    return json.dumps(policy(stage, function, "deploy"), indent=2) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Write (or with --check, compare) the `.chalice/policy-*.json` files."""
+    check = "--check" in argv
+    stale = []
+    for stage in STAGES:
+        for fn in FUNCTIONS:
+            path, text = policy_path(stage, fn), render_file(stage, fn)
+            if path.exists() and path.read_text() == text:
+                continue
+            stale.append(path.name)
+            if not check:
+                path.write_text(text)
+    verb = "out of date" if check else "written"
+    for name in stale:
+        print(f"{name}: {verb}")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
