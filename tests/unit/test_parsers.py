@@ -255,7 +255,7 @@ _time_keys = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(_time_keys | st.text(max_size=8), _json_values, max_size=6))
 def test_any_json_object_parses_and_its_time_is_archivable(doc):
     """Any JSON object parses without raising, and any time taken from it can be dated."""
