@@ -180,7 +180,10 @@ class LocalStack:
             self.clients, self.names, slack_token=token, slack_api_url=self.slack.url
         )
         self._set_env(self.resources.env)
-        settings = Settings.from_env({**self.env, "SLUICE_RULES_TTL": str(self.rules_ttl_s)})
+        # The caller's own settings (gzip level, metrics namespace) carry over; the
+        # stack's resources and rules TTL win.
+        env = {**os.environ, **self.env, "SLUICE_RULES_TTL": str(self.rules_ttl_s)}
+        settings = Settings.from_env(env)
         self.runtime = Runtime(settings=settings, clients=self.clients)
         handlers.set_runtime(self.runtime)
         self.poller = LogsPoller(
@@ -221,7 +224,7 @@ class LocalStack:
         if self.slack is not None:
             self.slack.stop()
         if self._moto is not None:
-            self._moto.stop()
+            _stop_moto(self._moto)
             self._moto = None
         if self.runtime is not None and handlers._runtime is self.runtime:
             handlers.set_runtime(None)
@@ -244,6 +247,24 @@ class LocalStack:
         for k in drop:
             os.environ.pop(k, None)
         os.environ.update(env)
+
+
+def _stop_moto(server: Any) -> None:
+    """`ThreadedMotoServer.stop`, without waiting out its 0.5 s shutdown poll.
+
+    serve_forever checks its shutdown flag when select() returns: every 0.5 s,
+    or at once when a connection arrives, so knock until the thread is gone.
+    """
+    host, port = server.get_host_and_port()
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    deadline = time.monotonic() + 5
+    while stopper.is_alive() and time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError:
+            pass  # already closed: the thread is on its way out
+        stopper.join(0.02)
 
 
 def _post(url: str) -> None:
@@ -317,6 +338,13 @@ def bootstrap(prefix: str, slack_api_url: str | None) -> None:
     res = make_resources(Clients(), Names.for_prefix(prefix), slack_api_url=slack_api_url)
     for what in res.created:
         click.echo(f"created {what}", err=True)
+    if f"secret {res.names.slack_secret}" in res.created:
+        click.echo(
+            "the secret holds a placeholder token; for real Slack store the bot token:\n"
+            f"  aws secretsmanager put-secret-value --secret-id {res.names.slack_secret}"
+            """ --secret-string '{"token": "xoxb-..."}'""",
+            err=True,
+        )
     for what in res.existing:
         click.echo(f"exists  {what}", err=True)
     for line in env_lines(res.env):

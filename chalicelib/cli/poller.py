@@ -97,7 +97,9 @@ class LogsPoller:
     cannot serve, since events arrive with older timestamps than ones already
     stored and moto returns them sorted by timestamp. The token is read before
     the events, so a write that races a poll changes the token again and is
-    picked up by the next poll; the id sets make that re-read harmless.
+    picked up by the next poll; the id sets make that re-read harmless. They
+    grow with the stored events, as moto's own store does (which keeps the
+    messages too), so they cost a fraction of what the local stack holds anyway.
     """
 
     def __init__(
@@ -142,7 +144,7 @@ class LogsPoller:
             try:
                 self.poll()
             except Exception as e:  # moto answering mid-shutdown, a group deleted under us
-                self.errors.append(f"{type(e).__name__}: {e}")
+                self.errors = [*self.errors[-99:], f"{type(e).__name__}: {e}"]  # the last 100
             self._stop.wait(self.interval_s)
 
     # ------------------------------------------------------------- progress
@@ -222,8 +224,9 @@ class LogsPoller:
                 {"id": e["eventId"], "timestamp": e["timestamp"], "message": e["message"]}
                 for e in batch
             ]
-            outcome = self._invoke(group, stream, subscription_event(group, stream, log_events))
-            outcome.events = len(batch)
+            outcome = self._invoke(
+                group, stream, len(batch), subscription_event(group, stream, log_events)
+            )
             # Marked delivered whatever the outcome: after its retries Lambda
             # discards an async event too, and the outcome records the error.
             seen.update(e["eventId"] for e in batch)
@@ -236,7 +239,7 @@ class LogsPoller:
             n += len(batch)
         return n
 
-    def _invoke(self, group: str, stream: str, event: dict[str, Any]) -> Outcome:
+    def _invoke(self, group: str, stream: str, n: int, event: dict[str, Any]) -> Outcome:
         # One request id across the attempts, as Lambda keeps it for async retries
         # (the archive's object keys derive from it, so a retry overwrites).
         request_id = str(uuid.uuid4())
@@ -249,8 +252,8 @@ class LogsPoller:
                 if attempt + 1 < ATTEMPTS and not self._stop.wait(self.retry_pause_s * 2**attempt):
                     continue
                 break
-            return Outcome(group, stream, 0, result=result)
-        return Outcome(group, stream, 0, error=error)
+            return Outcome(group, stream, n, result=result)
+        return Outcome(group, stream, n, error=error)
 
 
 def _id_order(event_id: str) -> tuple[int, int | str]:
