@@ -48,8 +48,22 @@ def _closing_quote(s: str, start: int) -> int:
     return -1
 
 
+# Lines of one batch mostly share their second: the last stamp read is kept
+# (2 µs to read, 0.1 to compare), as format_time keeps its last second.
+_last_clf: tuple[str, int | None] = ("", None)
+
+
 def clf_time_ms(s: str) -> int | None:
     """`10/Oct/2000:13:55:36 -0700` -> epoch ms, or None."""
+    global _last_clf
+    if s == _last_clf[0]:
+        return _last_clf[1]
+    ms = _clf_time_ms(s)
+    _last_clf = (s, ms)
+    return ms
+
+
+def _clf_time_ms(s: str) -> int | None:
     if len(s) != 26 or s[2] != "/" or s[6] != "/" or s[11] != ":" or s[20] != " ":
         return None
     if s[14] != ":" or s[17] != ":" or s[21] not in "+-":

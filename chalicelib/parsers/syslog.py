@@ -211,8 +211,35 @@ def parse_5424(text: str) -> dict[str, Any]:
 # ---- RFC 3164 ---------------------------------------------------------------
 
 
+_Clock = tuple[int, int, int, int, int, int]  # month, day, hour, minute, second, index after
+# Lines of one batch mostly share their second: the last stamp read is kept.
+_last_bsd: tuple[str, _Clock | None] = ("", None)
+
+
 def _bsd_time(s: str, now_ms: int) -> tuple[int, int] | None:
     """`Mmm dd HH:MM:SS` (day space- or zero-padded, or not) -> (epoch ms, index after)."""
+    global _last_bsd
+    key = s[:17]  # every character _bsd_clock can read
+    if key == _last_bsd[0]:
+        clock = _last_bsd[1]
+    else:
+        clock = _bsd_clock(s)
+        _last_bsd = (key, clock)
+    if clock is None:
+        return None
+    month, d, hh, mm, ss, after = clock
+    year = _time.gmtime(now_ms // 1000).tm_year
+    # The latest year that is not more than a day ahead: next year only for a
+    # sender east of UTC already past midnight on 1 January; Feb 29 may be up
+    # to eight years back (2096 -> 2104 skips a leap year).
+    for y in range(year + 1 if month == 1 else year, year - 9, -1):
+        ms = civil_ms(y, month, d, hh, mm, ss)
+        if ms is not None and ms <= now_ms + _DAY_MS:
+            return ms, after
+    return None
+
+
+def _bsd_clock(s: str) -> _Clock | None:
     month = MONTHS.get(s[:3])
     if month is None or s[3:4] != " ":
         return None
@@ -226,16 +253,7 @@ def _bsd_time(s: str, now_ms: int) -> tuple[int, int] | None:
         return None
     if s[k + 9 : k + 10] not in ("", " "):
         return None
-    d, hh, mm, ss = int(day), int(clock[0:2]), int(clock[3:5]), int(clock[6:8])
-    year = _time.gmtime(now_ms // 1000).tm_year
-    # The latest year that is not more than a day ahead: next year only for a
-    # sender east of UTC already past midnight on 1 January; Feb 29 may be up
-    # to eight years back (2096 -> 2104 skips a leap year).
-    for y in range(year + 1, year - 9, -1):
-        ms = civil_ms(y, month, d, hh, mm, ss)
-        if ms is not None and ms <= now_ms + _DAY_MS:
-            return ms, k + 9
-    return None
+    return month, int(day), int(clock[0:2]), int(clock[3:5]), int(clock[6:8]), k + 9
 
 
 def _header_time(s: str, now_ms: int) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.parsers import apache as apache_module
 from chalicelib.parsers import registry
 from chalicelib.parsers.apache import (
     clf_time_ms,
@@ -305,3 +306,14 @@ def test_round_trip(addr, user, method, path, status, size, referer, agent):
     expected |= {"referer": referer} if referer != "-" else {}
     expected |= {"user_agent": agent} if agent != "-" else {}
     assert {k: rec.get(k) for k in expected} == expected
+
+
+@given(st.lists(st.sampled_from([*LINES, HEAD + '"GET / HTTP/1.1" 200 1 "-" "-"']), max_size=8))
+def test_time_cache_is_invisible(lines):
+    """Reading lines in any order gives each the record it gets when read alone."""
+    alone = {}
+    for line in set(lines):
+        apache_module._last_clf = ("", None)
+        alone[line] = parse_nginx(line)
+    for line in lines:
+        assert parse_nginx(line) == alone[line]

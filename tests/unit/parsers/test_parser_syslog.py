@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.parsers import registry
+from chalicelib.parsers import syslog as syslog_module
 from chalicelib.parsers.syslog import (
     parse_3164,
     parse_5424,
@@ -390,3 +391,17 @@ def test_sd_values_round_trip(params, msg):
     rec = parse_5424(f"<14>1 - host app - - {sd} {msg}")
     assert rec["sd"] == {"x@1": params}
     assert rec["message"] == msg.removeprefix(BOM).rstrip("\r\n")
+
+
+_ODD_STAMPS = ["<13>Oct  111:22:33:44x", "Oct 1 22:14:15x", "<13>Oct  1 22:14:15 h a: x"]
+
+
+@given(st.lists(st.sampled_from([*RFC3164, *_ODD_STAMPS]), max_size=8))
+def test_time_cache_is_invisible(lines):
+    """Reading lines in any order gives each the time it gets when read alone."""
+    alone = {}
+    for line in set(lines):
+        syslog_module._last_bsd = ("", None)
+        alone[line] = parse_3164(line, now_ms=NOW)
+    for line in lines:
+        assert parse_3164(line, now_ms=NOW) == alone[line]
