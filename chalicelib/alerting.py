@@ -171,7 +171,8 @@ class Throttle:
                     note = f"{note}; {extra}" if note else extra
                 out.firings.append(Firing(evs, note))
             else:
-                state.add(pk, "suppressed", "suppressed", len(evs), ttl_s=7 * 86400)
+                # The note reports suppressed alerts (messages), not the events in them.
+                state.add(pk, "suppressed", "suppressed", 1, ttl_s=7 * 86400)
                 out.suppressed += len(evs)
         return out
 
