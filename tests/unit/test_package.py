@@ -1,0 +1,220 @@
+"""`make package`: Chalice's CloudFormation and Terraform output with infra/ merged in.
+
+Runs infra/package.py once per module (about 15 s; the first run on a fresh clone
+also downloads the Lambda wheels), without AWS credentials, then lints and
+inspects what it wrote.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.functional
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str) -> ModuleType:
+    """A script of infra/ as a module (infra/ is not a package; package.py imports iam)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+iam = _load("iam")
+package = _load("package")
+
+
+def app_functions() -> list[str]:
+    from app import app
+
+    return sorted(app.handler_map)
+
+
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both stages packaged into a temporary directory, with no credentials in reach."""
+    target = tmp_path_factory.mktemp("package")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
+    env.update(
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_DEFAULT_REGION="eu-west-1",
+    )
+    subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(target)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def sam(out: Path, stage: str) -> dict[str, Any]:
+    return yaml.safe_load((out / stage / "cloudformation" / "sam.yaml").read_text())
+
+
+def cfn_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CFN_LINT), *map(str, paths)], capture_output=True, text=True, check=False
+    )
+
+
+# ---------------------------------------------------------------- CloudFormation
+def test_cloudformation_output_is_cfn_lint_clean(out: Path) -> None:
+    """cfn-lint finds no error (exit bit 2) in either stage's template."""
+    result = cfn_lint(*(out / s / "cloudformation" / "sam.yaml" for s in iam.STAGES))
+    assert result.returncode & 2 == 0, result.stdout
+    assert result.returncode == 0, result.stdout  # and, today, no warning either
+
+
+def test_resources_template_deploys_alone_cleanly() -> None:
+    """infra/resources.yaml (the chalice deploy path's stack) is cfn-lint clean by itself."""
+    result = cfn_lint(ROOT / "infra" / "resources.yaml")
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("stage", iam.STAGES)
+def test_every_role_gets_exact_arns(out: Path, stage: str) -> None:
+    """Each function role's policy is infra/iam.py's exact one, not the `*`-account file."""
+    res = sam(out, stage)["Resources"]
+    for fn in app_functions():
+        role = res[f"{package.logical_id(fn)}Role"]["Properties"]
+        assert role["Policies"] == [
+            {"PolicyName": "sluice", "PolicyDocument": iam.policy(stage, fn, "cfn")}
+        ]
+        assert ":*:*:" not in json.dumps(role["Policies"])
+        assert role["RoleName"] == {"Fn::Sub": f"sluice-${{Stage}}-{fn}"}
+
+
+@pytest.mark.parametrize("stage", iam.STAGES)
+def test_functions_are_named_and_wired_to_the_stack(out: Path, stage: str) -> None:
+    """Functions get Sluice's names and settings that reference the stack's own resources."""
+    t = sam(out, stage)
+    assert t["Parameters"]["Stage"]["AllowedValues"] == [stage]
+    for fn in app_functions():
+        props = t["Resources"][package.logical_id(fn)]["Properties"]
+        assert props["FunctionName"] == {"Fn::Sub": f"sluice-${{Stage}}-{fn}"}
+        env = props["Environment"]["Variables"]
+        assert env["SLUICE_DLQ_URL"] == {"Ref": "DeadLetterQueue"}
+        assert env["SLUICE_ARCHIVE_BUCKET"] == {"Ref": "ArchiveBucket"}
+        assert env["SLUICE_RULES_TTL"] == "60"  # Chalice's own values stay
+
+
+def test_event_sources_gain_properties_and_keep_their_arns(out: Path) -> None:
+    """Partial batch responses are switched on; the ARNs are still the ones Chalice wrote."""
+    res = sam(out, "prod")["Resources"]
+    kin = res["KinesisRecords"]["Properties"]["Events"]["KinesisRecordsKinesisEventSource"]
+    sqs = res["S3Objects"]["Properties"]["Events"]["S3ObjectsSqsEventSource"]
+    for ev in (kin, sqs):
+        assert ev["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert kin["Properties"]["Stream"]["Fn::Sub"].endswith(":stream/sluice-fan-in")
+    assert kin["Properties"]["BatchSize"] == 100
+    assert sqs["Properties"]["Queue"]["Fn::Sub"].endswith(":sluice-objects")
+    assert res["KinesisRecords"]["Condition"] == "KinesisEnabled"
+
+
+def test_logs_may_invoke_cloudwatch_logs(out: Path) -> None:
+    """The template lets CloudWatch Logs invoke cloudwatch_logs from this account's groups."""
+    perm = sam(out, "prod")["Resources"]["CloudWatchLogsInvokePermission"]["Properties"]
+    assert perm["Principal"] == "logs.amazonaws.com"
+    assert perm["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert perm["SourceArn"]["Fn::Sub"].endswith(":log-group:*")
+
+
+def test_account_policy_excludes_every_sluice_group(out: Path) -> None:
+    """The optional account-level subscription excludes each of Sluice's log groups."""
+    policy = sam(out, "prod")["Resources"]["AccountSubscriptionPolicy"]
+    assert policy["Condition"] == "AccountPolicyOn"
+    criteria = policy["Properties"]["SelectionCriteria"]["Fn::Sub"]
+    names = set(re.findall(r'"(/aws/lambda/[^"]+)"', criteria))
+    assert names == {f"/aws/lambda/sluice-${{Stage}}-{fn}" for fn in app_functions()}
+
+
+def test_sam_translation_then_cfn_lint(out: Path, tmp_path: Path) -> None:
+    """AWS SAM accepts the template and its plain CloudFormation is cfn-lint clean."""
+    pytest.importorskip("samtranslator")
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    t = sam(out, "prod")
+    for r in t["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"  # `cloudformation package`
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    plain = transform(t, {}, NoManagedPolicies())
+    path = tmp_path / "prod.json"
+    path.write_text(json.dumps(plain, default=str))
+    result = cfn_lint(path)
+    assert result.returncode == 0, result.stdout
+    esm = plain["Resources"]["KinesisRecordsKinesisRecordsKinesisEventSource"]
+    assert esm["Condition"] == "KinesisEnabled"
+    assert esm["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+# ---------------------------------------------------------------- Terraform
+def tf(out: Path, stage: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    d = out / stage / "terraform"
+    return (
+        json.loads((d / "chalice.tf.json").read_text()),
+        json.loads((d / "sluice.tf.json").read_text()),
+    )
+
+
+@pytest.mark.parametrize("stage", iam.STAGES)
+def test_terraform_pins_accept_current_terraform(out: Path, stage: str) -> None:
+    """Chalice's `< 1.4` and `< 5` pins are gone: Terraform 1.5+ and AWS provider 5/6 accept it."""
+    main, _ = tf(out, stage)
+    pins = main["terraform"]
+    assert "<" not in pins["required_version"]
+    assert pins["required_providers"]["aws"]["version"] == package.AWS_PROVIDER
+    assert pins["required_providers"]["aws"]["source"] == "hashicorp/aws"
+
+
+@pytest.mark.parametrize("stage", iam.STAGES)
+def test_terraform_is_complete_and_consistent(out: Path, stage: str) -> None:
+    """Every `${type.name...}` reference resolves; mappings report batch failures; roles exact."""
+    main, extra = tf(out, stage)
+    declared = {
+        f"{kind}.{name}"
+        for doc in (main, extra)
+        for kind, rs in doc["resource"].items()
+        for name in rs
+    }
+    declared |= {f"data.{kind}.{name}" for kind, rs in main["data"].items() for name in rs}
+    declared |= {f"var.{name}" for name in extra["variable"]}
+    text = json.dumps([main, extra])
+    refs = set(re.findall(r"\b((?:data\.)?aws_[a-z_]+\.[A-Za-z0-9_-]+|var\.[a-z_]+)", text))
+    missing = {r for r in refs if r not in declared and not r.startswith("aws_cloudformation")}
+    assert not missing
+    assert "aws_cloudformation_stack.resources" in declared
+    for esm in main["resource"]["aws_lambda_event_source_mapping"].values():
+        assert esm["function_response_types"] == ["ReportBatchItemFailures"]
+    for name, pol in main["resource"]["aws_iam_role_policy"].items():
+        assert json.loads(pol["policy"]) == iam.policy(stage, name.removesuffix("_role"), "tf")
+    assert (out / stage / "terraform" / "resources.yaml").read_text() == (
+        ROOT / "infra" / "resources.yaml"
+    ).read_text()
