@@ -251,7 +251,13 @@ def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> di
         try:
             work = s3.parse_sqs_body(body if isinstance(body, str) else "")
         except DecodeError as e:
-            ledger.merge(pipeline.reject(_raw(body), e, inv, {"message_id": mid}))
+            try:
+                ledger.merge(pipeline.reject(_raw(body), e, inv, {"message_id": mid}))
+            except Exception as dlq_error:  # the DLQ failed: return this message, not the batch
+                failed.append(mid)
+                extra.setdefault("errors", []).append(
+                    f"{mid}: dead-letter failed: {type(dlq_error).__name__}: {dlq_error}"
+                )
             continue
         arn = str(rec.get("eventSourceARN", ""))
         if arn not in queue_urls:

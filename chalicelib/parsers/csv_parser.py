@@ -59,6 +59,10 @@ def csv_parser(opts: dict[str, Any]) -> Parser:
     unknown = sorted(set(types) - set(columns))
     if unknown:
         raise ValueError(f"types name fields that are not columns: {', '.join(unknown)}")
+    if quote == delimiter:
+        raise ValueError("quote and delimiter must differ")
+    # Any dialect the csv module refuses is refused here, not on every line.
+    csv.reader([], delimiter=delimiter, quotechar=quote, strict=True)
     convert = typer(types)
     expected = len(columns)
 

@@ -84,7 +84,7 @@ def _unquote(raw: str) -> str:
         value = orjson.loads(f'"{raw}"')
     except orjson.JSONDecodeError:
         # Not JSON-escaped (a raw tab, say): undo only the escapes that framed it.
-        return raw.replace("\\\\", "\x00").replace('\\"', '"').replace("\x00", "\\")
+        return "\\".join(part.replace('\\"', '"') for part in raw.split("\\\\"))
     return value if type(value) is str else raw
 
 

@@ -30,9 +30,13 @@ from xml.parsers import expat
 from chalicelib.normalise import normalise
 from chalicelib.parsers.registry import failed, simple
 
+# Glue/Athena read nested structs to a few dozen levels and orjson refuses to
+# write past 254: a deeper document is refused rather than crash the archive.
+MAX_DEPTH = 64
+
 
 class _Refused(Exception):
-    """A construct the parser will not process (DOCTYPE, entity declarations)."""
+    """What the parser will not process: a DOCTYPE, entity declarations, deep nesting."""
 
 
 def _refuse_doctype(*_args: Any) -> None:
@@ -72,6 +76,8 @@ def parse_element(text: str) -> dict[str, Any]:
     root: dict[str, Any] = {}
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        if len(stack) >= MAX_DEPTH:
+            raise _Refused(f"nested over {MAX_DEPTH} levels")
         fields: dict[str, Any] = {}
         for key, value in attrs.items():
             _add(fields, _local(key), value)

@@ -117,6 +117,12 @@ def test_options_rejected_at_configuration(opts, problem):
     assert any(problem in reason for _, reason in problems), problems
 
 
+def test_quote_equal_to_delimiter_refused_by_factory():
+    """A quote character that is also the delimiter stops the parser being built."""
+    with pytest.raises(ValueError, match="must differ"):
+        registry.build("csv", {"columns": ["a"], "delimiter": ",", "quote": ","})
+
+
 def test_types_for_unknown_column_refused_by_factory():
     """Types naming a column that does not exist stop the parser being built."""
     with pytest.raises(ValueError, match="not columns: z"):

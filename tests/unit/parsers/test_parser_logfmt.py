@@ -51,6 +51,7 @@ def test_brief_example_fields_typed_and_normalised():
         pytest.param('e="say \\"hi\\""', {"e": 'say "hi"'}, id="escaped quote"),
         pytest.param('p="C:\\\\temp"', {"p": "C:\\temp"}, id="escaped backslash"),
         pytest.param('u="caf\\u00e9\\n"', {"u": "café\n"}, id="json escapes"),
+        pytest.param('r="a\tb \\"c\\" \\\\ \x00"', {"r": 'a\tb "c" \\ \x00'}, id="raw tab"),
         pytest.param('s="" k=v', {"s": "", "k": "v"}, id="empty quoted value"),
         pytest.param("a=1\tb=2", {"a": 1, "b": 2}, id="tab separated"),
         pytest.param("a=1 a=2", {"a": 2}, id="later duplicate wins"),

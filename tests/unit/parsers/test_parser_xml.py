@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.parsers import registry
-from chalicelib.parsers.xml import parse_xml
+from chalicelib.parsers.xml import MAX_DEPTH, parse_xml
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "parsers"
 SAMPLES = DATA.joinpath("xml.txt").read_text(encoding="utf-8").splitlines()
@@ -139,6 +139,15 @@ def test_refused(text, reason):
     assert parse_xml(text) == {"message": text, "parse_error": reason}
 
 
+def test_depth_limit():
+    """Elements nested deeper than the archive can write are refused; the limit itself is fine."""
+    deep = "<a>" * (MAX_DEPTH + 1) + "x" + "</a>" * (MAX_DEPTH + 1)
+    reason = f"xml: nested over {MAX_DEPTH} levels"
+    assert parse_xml(deep) == {"message": deep, "parse_error": reason}
+    at_limit = "<a>" * MAX_DEPTH + "x" + "</a>" * MAX_DEPTH
+    orjson.dumps(parse_xml(at_limit))
+
+
 def test_registered():
     """`xml` is selectable from the registry."""
     assert registry.build("xml")("<e a='1'/>")["a"] == "1"
@@ -172,9 +181,10 @@ _FRAGMENTS = st.sampled_from(
     ]
 )
 _SOUP = st.lists(_FRAGMENTS, max_size=24).map("".join)
+_NESTED = st.integers(0, 300).map(lambda n: "<a>" * n + "<b c='d'/>" + "</a>" * n)
 
 
-@given(st.one_of(st.text(), _SOUP))
+@given(st.one_of(st.text(), _SOUP, _NESTED))
 def test_never_raises(text):
     """Any text gives a serialisable dict; a failure keeps the text as its message."""
     rec = parse_xml(text)
