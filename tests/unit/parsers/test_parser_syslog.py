@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from chalicelib.parsers import registry
 from chalicelib.parsers import syslog as syslog_module
 from chalicelib.parsers.syslog import (
+    civil_ms,
+    epoch_ms,
     parse_3164,
     parse_5424,
     parse_syslog,
@@ -405,3 +407,20 @@ def test_time_cache_is_invisible(lines):
         alone[line] = parse_3164(line, now_ms=NOW)
     for line in lines:
         assert parse_3164(line, now_ms=NOW) == alone[line]
+
+
+@given(
+    st.integers(1, 9999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 24),
+    st.integers(0, 60),
+    st.integers(0, 60),
+)
+def test_civil_ms_agrees_with_datetime(year, month, day, hour, minute, second):
+    """Calendar arithmetic gives datetime's epoch milliseconds, and None where datetime refuses."""
+    try:
+        expected: int | None = epoch_ms(datetime(year, month, day, hour, minute, second))
+    except ValueError:
+        expected = None
+    assert civil_ms(year, month, day, hour, minute, second) == expected
