@@ -22,6 +22,8 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from chalicelib.errors import DecodeError
 from chalicelib.event import LogEvent
 from chalicelib.parsers import parse_message
@@ -62,15 +64,26 @@ def _record_events(
         raise DecodeError("utf-8", f"record is not UTF-8 text: {e}") from e
     if not text.strip():
         return []
-    lines = [text] if text.lstrip().startswith("{") else text.splitlines()
+    lines = text.splitlines()
+    if len(lines) > 1 and text.lstrip().startswith("{"):
+        # A pretty-printed JSON object is one event; JSON lines (several objects in one
+        # record, as Fluent Bit's aggregation writes them) are one event each.
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            lines = [text]
     events = []
     n = 0
     for line in lines:
         if not line.strip():
             continue
         record, t = parse_message(line)
-        tag = record.pop("tag", None) if "tag" in record else None
-        if not isinstance(tag, str) or not tag:
+        tag = record.get("tag")
+        if isinstance(tag, str) and tag:
+            del record["tag"]
+        else:  # not usable as a tag: it stays a field of the record
             tag = default_tag
         events.append(LogEvent(tag, t if t is not None else ts, record, source, f"{base_id}:{n}"))
         n += 1
