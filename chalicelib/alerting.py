@@ -6,15 +6,19 @@ invocations agree without locks:
 
     throttle#<rule>#<key>   <window>      sent (ADD, conditional on sent < max)
     throttle#<rule>#<key>   suppressed    suppressed (ADD; taken and cleared by the next alert)
-    threshold#<rule>#<key>  <window>      n (ADD), fired (SET once, conditional)
+    threshold#<rule>#<key>  <window>      ids (ADD event-id digests to a set unless fired;
+                                          `n`, a counter, for very large counts),
+                                          fired (SET once, conditional)
     seq#<rule>#<key>        first         time, id, message (deleted, conditionally, by the match)
     alerted#<rule>#<action> <event id>    (an alert for this event went out: retries skip it)
 
-Windows are tumbling, aligned on the epoch, by event time.
+Windows are tumbling, aligned on the epoch: by event time for thresholds, by the
+clock for throttles (an alert budget is spent when alerts are sent).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +29,10 @@ from chalicelib.event import LogEvent, format_time
 from chalicelib.rules.match import compile_where
 
 DEDUPE_TTL_S = 24 * 3600  # an invocation's retries come within minutes; a day is ample
+# Thresholds count distinct event ids as 8-byte digests in a set, which holds at most
+# 2 x count of them (a batch adds at most `count`; none once fired): 20,000 keeps the
+# item near 320 KB, under DynamoDB's 400 KB. Larger counts use a plain counter.
+MAX_DISTINCT_COUNT = 20_000
 
 
 def parse_duration(v: Any) -> int | None:
@@ -105,9 +113,18 @@ class Gate:
         out = GateResult()
         for (key, win), evs in groups.items():
             pk = f"threshold#{self.rule_id}#{key}"
-            n = state.add(pk, str(win), "n", len(evs), ttl_s=2 * window)
-            if n >= need and state.set_once(pk, str(win), "fired", ttl_s=2 * window):
+            if need <= MAX_DISTINCT_COUNT:
+                # Counted by event id, so a retried invocation's matches count once.
+                n = state.add_distinct(pk, str(win), [e.id for e in evs][:need], 2 * window)
+            else:
+                n = state.add(pk, str(win), "n", len(evs), ttl_s=2 * window)
+            if (
+                n is not None
+                and n >= need
+                and state.set_once(pk, str(win), "fired", ttl_s=2 * window)
+            ):
                 start = format_time(win * window * 1000)
+                n = max(n, len(evs))  # only `need` ids of a batch are stored
                 out.firings.append(
                     Firing(evs, f"{n} matches within {spec['window']} (window from {start})")
                 )
@@ -201,6 +218,24 @@ class AlertState:
             ReturnValues="UPDATED_NEW",
         )
         return int(r["Attributes"][attr]["N"])
+
+    def add_distinct(self, pk: str, sk: str, ids: list[str], ttl_s: int) -> int | None:
+        """Add ids to the item's set unless it has `fired`; the set's size (None if fired).
+        Ids already present add nothing, so a re-delivered batch counts once."""
+        digests = [hashlib.blake2b(x.encode(), digest_size=8).digest() for x in dict.fromkeys(ids)]
+        try:
+            r = self.ddb.update_item(
+                TableName=self.table,
+                Key=self._key(pk, sk),
+                UpdateExpression="ADD ids :ids SET expires_at = :e",
+                ConditionExpression="attribute_not_exists(fired)",
+                ExpressionAttributeValues={":ids": {"BS": digests}, ":e": self._exp(ttl_s)},
+                # ALL_NEW: UPDATED_NEW may leave out a set the ADD did not change (moto does).
+                ReturnValues="ALL_NEW",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        return len(r["Attributes"]["ids"]["BS"])
 
     def add_below(self, pk: str, sk: str, attr: str, limit: int, *, ttl_s: int) -> bool:
         """Atomically count one more if the count is below `limit`."""

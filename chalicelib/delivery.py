@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.actions import Invocation
+from chalicelib.actions import AlertAction, Invocation
 from chalicelib.alerting import AlertState, Firing, Gate, Throttle, record_seen
 from chalicelib.errors import ActionError
 from chalicelib.event import Ledger, LogEvent
@@ -116,7 +116,7 @@ def _deliver_one(
         try:
             sent = (
                 act.deliver(batch.events, inv, note=batch.note)
-                if act.alerting
+                if isinstance(act, AlertAction)
                 else act.deliver(batch.events, inv)
             )
         except ActionError as e:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from chalicelib import objects
-from chalicelib.actions import Invocation
+from chalicelib.actions import AlertAction, Invocation
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger
 from chalicelib.observe import report
@@ -153,6 +153,7 @@ def _read_object(
             inv,
             start_line=start,
             margin_ms=margin,
+            max_chars=rt.settings.max_object_chars,
             dead_letter=dead_letter,
         )
     except Exception as e:
@@ -326,7 +327,7 @@ def handle_absence_check(event: Any, context: Any, rt: Runtime | None = None) ->
                         act = rt.action(d.id, idx, adef)
                         sent = (
                             act.deliver([ev], inv, note=None)
-                            if act.alerting
+                            if isinstance(act, AlertAction)
                             else act.deliver([ev], inv)
                         )
                     except ActionError as e:

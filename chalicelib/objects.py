@@ -18,7 +18,7 @@ from chalicelib.actions import Invocation
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.normalise import normalise
-from chalicelib.parsers import parse_message
+from chalicelib.parsers import MAX_MESSAGE_CHARS, cap_message, parse_message
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
 from chalicelib.sources import s3_formats
@@ -94,6 +94,7 @@ def process_object(
     *,
     start_line: int = 0,
     margin_ms: int = DEFAULT_MARGIN_MS,
+    max_chars: int | None = None,
     dead_letter: Callable[[str, int], None],
 ) -> ObjectOutcome:
     """Read `ref` from line `start_line` on; return the ledger and, if the deadline
@@ -117,6 +118,7 @@ def process_object(
         fmt = s3_formats.FORMATS[cfg.format]()
     batch: list[LogEvent] = []
     chunk_start = start_line
+    consumed = 0  # characters of lines handled in this invocation
 
     def flush(next_line: int) -> None:
         nonlocal batch, chunk_start
@@ -136,10 +138,15 @@ def process_object(
                 continue
             if line.number <= start_line or not line.text.strip():
                 continue
+            consumed += len(line.text)
+            if len(line.text) > MAX_MESSAGE_CHARS:
+                text, flags = cap_message(line.text)
+                line = Line(line.number, text, {**(line.flags or {}), **(flags or {})})
             batch.extend(line_events(fmt, line, ref, tag, default_ms, expand))
             if line.number % CHUNK_LINES == 0:
                 flush(line.number)
-                if inv.remaining_ms() < margin_ms:
+                over = max_chars is not None and consumed >= max_chars
+                if margin_ms >= 0 and (over or inv.remaining_ms() < margin_ms):
                     outcome.continuation = Continuation(ref, line.number)
                     break
     except DecodeError as e:

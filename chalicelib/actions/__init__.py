@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
 
-__all__ = ["Action", "Invocation", "Option", "get", "names", "register"]
+__all__ = ["Action", "AlertAction", "Invocation", "Option", "get", "names", "register"]
 
 
 @dataclass(slots=True)
@@ -65,6 +65,18 @@ class Action(ABC):
     @abstractmethod
     def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
         """Deliver a batch; return the number of messages sent. Raise ActionError."""
+
+
+class AlertAction(Action):
+    """An action that tells people (Slack, SNS): throttled, deduplicated by event id,
+    counted in `alerts`; `note` carries what the firing condition adds (a threshold's
+    count, a sequence's first event, alerts suppressed since the last one)."""
+
+    alerting: ClassVar[bool] = True
+
+    @abstractmethod
+    def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
+        """Send one alert for the batch; return messages sent. Raise ActionError."""
 
 
 _registry: dict[str, type[Action]] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from chalicelib.actions import Action, Invocation, Option, register
+from chalicelib.actions import AlertAction, Invocation, Option, register
 from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
@@ -51,9 +51,8 @@ def _check_url(v: str) -> str | None:
 
 
 @register
-class SlackAction(Action):
+class SlackAction(AlertAction):
     name = "slack"
-    alerting = True
     options: ClassVar[dict[str, Option]] = {
         "channel": Option(str, "channel name (#ops) or id", required=True, check=_check_channel),
         "text": Option(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from chalicelib.actions import Action, Invocation, Option, register
+from chalicelib.actions import AlertAction, Invocation, Option, register
 from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
@@ -28,9 +28,8 @@ def _plain(s: str) -> str:
 
 
 @register
-class SnsAction(Action):
+class SnsAction(AlertAction):
     name = "sns"
-    alerting = True
     options: ClassVar[dict[str, Option]] = {
         "topic": Option(
             str,

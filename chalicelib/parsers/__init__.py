@@ -20,6 +20,32 @@ from chalicelib.parsers.lambda_platform import parse_runtime_line as _parse_runt
 # [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]
 _RUNTIME_LEVEL_STARTS = frozenset("DEIWTFC")
 
+# Limits on what one message may become (the archive, Athena and Slack all have
+# their own ceilings; past these the text is kept, flagged, not structured):
+# 256 KiB is CloudWatch's largest event, so nothing CloudWatch sends is cut.
+MAX_MESSAGE_CHARS = 256 * 1024
+# Glue/Athena handle nested structs to a few dozen levels; orjson refuses past 254.
+MAX_DEPTH = 64
+# A record wider than this is almost always data mistaken for a log line.
+MAX_FIELDS = 1000
+
+
+def _depth(v: Any, d: int = 1) -> int:
+    if d > MAX_DEPTH:
+        return d
+    if type(v) is dict:
+        return max((_depth(x, d + 1) for x in v.values()), default=d)
+    if type(v) is list:
+        return max((_depth(x, d + 1) for x in v), default=d)
+    return d - 1
+
+
+def cap_message(message: str) -> tuple[str, dict[str, Any] | None]:
+    """Cut a message above MAX_MESSAGE_CHARS; the flags say it was cut and from what."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message, None
+    return message[:MAX_MESSAGE_CHARS], {"truncated": True, "original_length": len(message)}
+
 
 def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
     """Message text -> (record, event time in epoch ms if the record carries one).
@@ -29,6 +55,9 @@ def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
     """
     if message.endswith("\n"):
         message = message.rstrip("\r\n")
+    if len(message) > MAX_MESSAGE_CHARS:
+        cut, flags = cap_message(message)
+        return {"message": cut, **(flags or {})}, None
     first = message[:1]
     if first == "{":
         try:
@@ -36,6 +65,14 @@ def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
         except orjson.JSONDecodeError as e:
             return {"message": message, "parse_error": f"json: {e}"}, None
         if type(doc) is dict:
+            if len(doc) > MAX_FIELDS:
+                return {"message": message, "parse_error": f"json: over {MAX_FIELDS} fields"}, None
+            # Depth needs at least that many brackets: count them (C speed) before walking.
+            if message.count("{") + message.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
+                return {
+                    "message": message,
+                    "parse_error": f"json: nested over {MAX_DEPTH} levels",
+                }, None
             return normalise(doc)
         return {"message": message}, None
     if first == "[" and message[1:2] in _RUNTIME_LEVEL_STARTS:
