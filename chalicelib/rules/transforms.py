@@ -87,9 +87,12 @@ BUILTIN: dict[str, tuple[str, int, Callable[[str], bool] | None, Callable[[str],
 }
 
 
+# Every key name the `password` text pattern knows, so a field is treated like key=value text.
 _SENSITIVE = (
     "password",
     "passwd",
+    "pwd",
+    "passphrase",
     "secret",
     "token",
     "api_key",
