@@ -33,6 +33,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF = 8192
+# Decompressed bytes taken from zlib at a time: memory follows this, not the ratio.
+OUT_PIECE = CHUNK
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class _Decompressor:
             self.kind = "zstd"
         self._z: Any = self._new()
         self._mid_frame = False  # input consumed into a frame that has not ended
+        self._full = False  # the last gzip piece filled OUT_PIECE: more may be pending
 
     def _new(self) -> Any:
         if self.kind == "gzip":
@@ -165,17 +168,18 @@ class _Decompressor:
             return zstandard.ZstdDecompressor().decompressobj()
         return None
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decompressed bytes of `data`, in pieces. A gzip piece is at most OUT_PIECE
+        bytes: one 1 MiB read of health-check lines (~300:1) would otherwise inflate to
+        300 MB at once, and be copied twice more while split into lines."""
         if self.kind == "plain":
-            return data
-        out = []
+            yield data
+            return
         while data:
-            try:
-                out.append(self._z.decompress(data))
-            except zlib.error as e:
-                raise DecodeError("gzip", str(e)) from e
-            except Exception as e:  # zstandard.ZstdError
-                raise DecodeError(self.kind, str(e)) from e
+            yield self._step(data)
+            # Output stopped at OUT_PIECE: the rest of the input, or output zlib still holds.
+            while self.kind == "gzip" and (self._z.unconsumed_tail or self._full):
+                yield self._step(self._z.unconsumed_tail)
             if self._z.eof:
                 data = self._z.unused_data
                 self._mid_frame = False
@@ -187,7 +191,18 @@ class _Decompressor:
             else:
                 self._mid_frame = True
                 data = b""
-        return b"".join(out)
+
+    def _step(self, data: bytes) -> bytes:
+        try:
+            if self.kind == "gzip":
+                out: bytes = self._z.decompress(data, OUT_PIECE)
+                self._full = len(out) == OUT_PIECE
+                return out
+            return bytes(self._z.decompress(data))
+        except zlib.error as e:
+            raise DecodeError("gzip", str(e)) from e
+        except Exception as e:  # zstandard.ZstdError
+            raise DecodeError(self.kind, str(e)) from e
 
     @property
     def truncated(self) -> bool:
@@ -220,24 +235,25 @@ def iter_lines(body: Any, key: str, chunk: int = CHUNK) -> Iterator[Line]:
     sniffed = False
     data = first
     while data:
-        out = dec.feed(data)
-        if not sniffed and (out or pending):
-            sample = (pending + out)[:SNIFF]
-            if _looks_binary(sample):
-                raise DecodeError("binary", f"object {key!r} is not text (NUL bytes or not UTF-8)")
-            sniffed = True
-            if out.startswith(UTF8_BOM):  # Excel's CSVs: not part of the first column's name
-                out = out[len(UTF8_BOM) :]
-        buf = pending + out
-        parts = buf.split(b"\n")
-        pending = parts.pop()
-        for raw in parts:
-            number += 1
-            yield _line(number, raw, oversize)
-            oversize = 0
-        if len(pending) > MAX_LINE:
-            oversize += len(pending) - MAX_LINE  # bytes of this line dropped so far
-            pending = pending[:MAX_LINE]
+        for out in dec.feed(data):
+            if not sniffed and (out or pending):
+                sample = (pending + out)[:SNIFF]
+                if _looks_binary(sample):
+                    reason = f"object {key!r} is not text (NUL bytes or not UTF-8)"
+                    raise DecodeError("binary", reason)
+                sniffed = True
+                if out.startswith(UTF8_BOM):  # Excel's CSVs: not part of the first column's name
+                    out = out[len(UTF8_BOM) :]
+            buf = pending + out
+            parts = buf.split(b"\n")
+            pending = parts.pop()
+            for raw in parts:
+                number += 1
+                yield _line(number, raw, oversize)
+                oversize = 0
+            if len(pending) > MAX_LINE:
+                oversize += len(pending) - MAX_LINE  # bytes of this line dropped so far
+                pending = pending[:MAX_LINE]
         data = body.read(chunk)
     if dec.truncated:
         # What follows the last newline is a line cut by the damage: not passed off as whole.

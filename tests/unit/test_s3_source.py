@@ -553,3 +553,39 @@ def test_magic_constants_match_the_codecs():
     """The magic bytes Sluice sniffs are what the gzip and zstd encoders write."""
     assert gzip.compress(b"x")[:2] == s3.GZIP_MAGIC
     assert zstd_frame(b"x")[:4] == s3.ZSTD_MAGIC
+
+
+# ---------------------------------------------------------------- bounded decompression
+HEALTH = b'10.0.0.1 - - [26/Nov/2026:10:07:01 +0000] "GET /healthz HTTP/1.1" 200 2 "-" "ELB"\n'
+
+
+def test_gzip_read_inflates_in_bounded_pieces(monkeypatch):
+    """One read of highly compressed lines (health checks, ~300:1) comes out of the
+    decompressor in pieces of at most OUT_PIECE bytes, never all at once."""
+    monkeypatch.setattr(s3, "OUT_PIECE", 64 * 1024)
+    raw = HEALTH * 50_000  # 4.2 MB from ~15 KB of gzip
+    data = gzip.compress(raw)
+    assert len(raw) > 100 * len(data)
+    dec = s3._Decompressor(data)
+    pieces = list(dec.feed(data))
+    assert max(len(p) for p in pieces) <= 64 * 1024
+    assert b"".join(pieces) == raw
+    assert not dec.truncated
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 4096])
+def test_lines_survive_any_piece_size(monkeypatch, piece):
+    """Whatever the piece size, multi-member gzip with CRLF lines reads back line for line."""
+    monkeypatch.setattr(s3, "OUT_PIECE", piece)
+    crlf = TEXT.replace(b"\n", b"\r\n")
+    data = gzip.compress(crlf[:333]) + gzip.compress(crlf[333:])
+    assert texts(data, chunk=100) == LINES
+
+
+def test_truncated_stream_in_pieces_still_fails_after_complete_lines(monkeypatch):
+    """A cut gzip stream read in small pieces yields only complete lines, then DecodeError."""
+    monkeypatch.setattr(s3, "OUT_PIECE", 512)
+    whole = gzip.compress(HEALTH * 2000)
+    got, err = _read_until_error(whole[: len(whole) // 2], chunk=len(whole))
+    assert got and set(got) == {HEALTH.decode().rstrip("\n")}
+    assert err.stage == "gzip"
