@@ -52,7 +52,8 @@ class Auth:
         try:
             raw = self._read(refresh)
         except Exception as e:  # Powertools' GetParameterError wraps the SDK's error
-            cause = e.__cause__ or e
+            # GetParameterError keeps the SDK's error only as the implicit context.
+            cause = e.__cause__ or e.__context__ or e
             code = getattr(cause, "response", {}).get("Error", {}).get("Code")
             raise ActionError(
                 "forward",

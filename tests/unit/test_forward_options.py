@@ -1,0 +1,271 @@
+"""forward: option validation through the rules schema, and the pieces every destination
+shares (record bytes, size-bounded chunks, retry budget, templates, preview)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from chalicelib.actions import forward_common as common
+from chalicelib.actions.forward import ForwardAction
+from chalicelib.errors import RulesInvalid
+from chalicelib.rules.schema import load_rules
+
+from .factories import log_event
+
+
+def problems(opts: Any) -> list[str]:
+    """The schema's errors for one forward action, as 'field: reason'."""
+    try:
+        load_rules({"rules": [{"id": "r", "actions": [{"forward": opts}]}]})
+    except RulesInvalid as e:
+        return [
+            f"{err.field.removeprefix('actions[0].forward.')}: {err.reason}" for err in e.errors
+        ]
+    return []
+
+
+# ---------------------------------------------------------------- schema
+@pytest.mark.parametrize(
+    "opts",
+    [
+        pytest.param({"to": "kinesis", "stream": "app-logs"}, id="kinesis name"),
+        pytest.param(
+            {
+                "to": "kinesis",
+                "stream": "arn:aws:kinesis:eu-west-1:123456789012:stream/app-logs",
+                "partition_key": "{tag}/{user}",
+                "max_retries": 5,
+            },
+            id="kinesis arn",
+        ),
+        pytest.param({"to": "firehose", "delivery_stream": "logs-to-s3"}, id="firehose"),
+        pytest.param({"to": "http", "url": "https://ingest.example/logs"}, id="jsonl"),
+        pytest.param(
+            {
+                "to": "http",
+                "url": "https://search.example",
+                "format": "opensearch",
+                "index": "logs-{tag}-{date}",
+                "op": "create",
+                "secret": "sluice/os",
+                "timeout_s": 2.5,
+            },
+            id="opensearch",
+        ),
+        pytest.param(
+            {
+                "to": "http",
+                "url": "https://loki.example",
+                "format": "loki",
+                "labels": {"app": "{tag}"},
+            },
+            id="loki",
+        ),
+        pytest.param(
+            {
+                "to": "http",
+                "url": "https://hec.example:8088",
+                "format": "splunk",
+                "sourcetype": "sluice",
+                "index": "main",
+                "secret": "/sluice/hec",
+            },
+            id="splunk",
+        ),
+        pytest.param(
+            {"to": "http", "url": "http://127.0.0.1:3100", "format": "loki", "secret": "s"},
+            id="secret over loopback http",
+        ),
+    ],
+)
+def test_valid_forward_options(opts):
+    """Each destination's documented options pass the rules schema."""
+    assert problems(opts) == []
+
+
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        pytest.param({}, ["to: required: destination: kinesis, firehose or http"], id="no to"),
+        pytest.param({"to": "sqs"}, ["to: one of kinesis, firehose, http"], id="unknown to"),
+        pytest.param({"to": "kinesis"}, ["stream: required with to: kinesis"], id="no stream"),
+        pytest.param(
+            {"to": "firehose"}, ["delivery_stream: required with to: firehose"], id="no ds"
+        ),
+        pytest.param({"to": "http"}, ["url: required with to: http"], id="no url"),
+        pytest.param(
+            {"to": "kinesis", "stream": "s", "url": "https://x.example"},
+            ["url: applies to to: http only"],
+            id="url on kinesis",
+        ),
+        pytest.param(
+            {"to": "firehose", "delivery_stream": "d", "partition_key": "{tag}"},
+            ["partition_key: applies to to: kinesis only"],
+            id="partition key on firehose",
+        ),
+        pytest.param(
+            {"to": "http", "url": "https://x.example", "labels": {"a": "b"}},
+            ["labels: applies to format: loki only"],
+            id="labels on jsonl",
+        ),
+        pytest.param(
+            {"to": "http", "url": "https://x.example", "format": "loki", "index": "i"},
+            ["index: applies to format: opensearch or splunk only"],
+            id="index on loki",
+        ),
+        pytest.param(
+            {"to": "http", "url": "https://x.example", "format": "splunk", "index": "{tag}"},
+            ["index: a Splunk index is a fixed name (indexes must exist)"],
+            id="templated splunk index",
+        ),
+        pytest.param(
+            {
+                "to": "http",
+                "url": "https://x.example",
+                "format": "opensearch",
+                "index": "a b-{tag}",
+            },
+            ['index: index names exclude \\ / * ? " < > | space , # : +'],
+            id="bad opensearch index",
+        ),
+        pytest.param(
+            {"to": "http", "url": "http://logs.example", "secret": "s"},
+            ["url: https is required to send a secret (http: loopback only)"],
+            id="secret over plain http",
+        ),
+        pytest.param(
+            {"to": "http", "url": "https://u:p@x.example"},
+            ["url: no credentials in the URL: put them in the secret"],
+            id="credentials in url",
+        ),
+        pytest.param({"to": "http", "url": "ftp://x"}, ["url: an http(s) URL"], id="ftp"),
+        pytest.param({"to": "http", "url": "https://x:99999"}, ["url: an http(s) URL"], id="port"),
+        pytest.param(
+            {
+                "to": "http",
+                "url": "https://x.example",
+                "format": "loki",
+                "labels": {"bad-name": "x"},
+            },
+            ["labels: label name 'bad-name': [a-zA-Z_][a-zA-Z0-9_]*"],
+            id="loki label name",
+        ),
+        pytest.param(
+            {"to": "http", "url": "https://x.example", "timeout_s": True},
+            ["timeout_s: seconds, 1-60"],
+            id="bool timeout",
+        ),
+        pytest.param(
+            {"to": "kinesis", "stream": "bad stream!"},
+            ["stream: a Kinesis stream name or ARN"],
+            id="bad stream",
+        ),
+        pytest.param(
+            {"to": "kinesis", "stream": "s", "max_retries": 11}, ["max_retries: 0-10"], id="retries"
+        ),
+        pytest.param(
+            {"to": "kinesis", "stream": "s", "shards": 2},
+            [
+                "shards: unknown option (allowed: delivery_stream, format, index, labels, "
+                "max_retries, op, partition_key, secret, sourcetype, stream, timeout_s, to, url)"
+            ],
+            id="unknown option",
+        ),
+    ],
+)
+def test_invalid_forward_options_are_located(opts, expected):
+    """Each mistake is reported on the option at fault, with what it expects."""
+    assert problems(opts) == expected
+
+
+# ---------------------------------------------------------------- shared pieces
+def test_envelopes_match_orjson_of_the_envelope():
+    """The pre-encoded record bytes equal orjson.dumps(ev.envelope()) exactly."""
+    events = [log_event("a", user={"id": 7}), log_event("b", tag="x.y", id="ev-2")]
+    encoded, bad = common.envelopes(events)
+    assert bad == []
+    assert [data for _, data in encoded] == [orjson.dumps(ev.envelope()) for ev in events]
+
+
+def test_unserialisable_record_fails_alone():
+    """An integer beyond 64 bits fails its own event, not the batch."""
+    good, bad = log_event("ok"), log_event("huge", id="big", n=2**70)
+    encoded, failures = common.envelopes([good, bad])
+    assert [ev for ev, _ in encoded] == [good]
+    assert [(f.event, f.retryable) for f in failures] == [(bad, False)]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_items", "max_bytes", "expected"),
+    [
+        pytest.param([1] * 5, 2, 100, [2, 2, 1], id="count limit"),
+        pytest.param([40, 60, 1], 10, 100, [2, 1], id="exactly the byte limit"),
+        pytest.param([40, 61], 10, 100, [1, 1], id="one byte over"),
+        pytest.param([150, 10], 10, 100, [1, 1], id="oversized item alone"),
+        pytest.param([], 10, 100, [], id="nothing"),
+    ],
+)
+def test_chunks_respect_count_and_bytes(sizes, max_items, max_bytes, expected):
+    """Runs hold at most max_items items and max_bytes bytes, in order."""
+    runs = list(common.chunks(sizes, lambda n: n, max_items, max_bytes))
+    assert [len(r) for r in runs] == expected
+    assert [n for r in runs for n in r] == sizes
+
+
+def test_retry_budget_counts_attempts_and_honours_at_least(monkeypatch):
+    """Retries stop at max_retries; a Retry-After raises the wait; waits grow but stay capped."""
+    slept: list[float] = []
+    monkeypatch.setattr(common, "sleep", slept.append)
+    retry = common.Retry(3, lambda: 60_000)
+    assert retry.wait(at_least_s=2.0) and slept[-1] >= 2.0
+    assert retry.wait() and retry.wait()
+    assert not retry.wait()
+    assert retry.gave_up() == "after 4 attempts"
+    assert all(s <= max(2.0, common.BACKOFF_CAP_S) for s in slept)
+
+
+def test_retry_budget_keeps_the_reserve(monkeypatch):
+    """No wait may run into the time kept for dead-lettering."""
+    monkeypatch.setattr(common, "sleep", lambda s: None)
+    retry = common.Retry(3, lambda: common.RESERVE_MS + 1_000)
+    assert not retry.wait(at_least_s=1.5)
+    assert retry.gave_up() == "after 1 attempt, invocation time running out"
+    assert retry.timeout_s(10) == 1.0
+
+
+def test_template_renders_tag_date_and_fields():
+    """Templates take {tag}, {date} (UTC, YYYY.MM.DD) and record fields."""
+    ev = log_event(user="ann")
+    assert common.Template("logs-{tag}-{date}")(ev) == "logs-aws.lambda.checkout-api-2026.11.26"
+    assert common.Template("{user}@{tag}")(ev) == "ann@aws.lambda.checkout-api"
+    assert common.Template("static")(ev) == "static"
+
+
+# ---------------------------------------------------------------- preview
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        pytest.param(
+            {"to": "kinesis", "stream": "app-logs"},
+            "kinesis app-logs: partition key 'aws.lambda.checkout-api',",
+            id="kinesis",
+        ),
+        pytest.param(
+            {"to": "firehose", "delivery_stream": "logs-to-s3"},
+            "firehose logs-to-s3:",
+            id="firehose",
+        ),
+        pytest.param(
+            {"to": "http", "url": "https://loki.example", "format": "loki"},
+            'http loki loki.example: {"streams":[{"stream":{"job":"sluice"',
+            id="loki",
+        ),
+    ],
+)
+def test_preview_shows_what_the_destination_receives(opts, expected):
+    """`sluice rules test` shows the first event as the destination would get it, without I/O."""
+    act = ForwardAction("r", opts, None)
+    assert act.preview([log_event()]).startswith(expected)
