@@ -308,3 +308,21 @@ def test_runtime_import_is_light_and_reads_no_environment():
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_ledger_is_reported_once_with_the_result(invoke, load_event, monkeypatch):
+    """The handler reports one ledger (log line and metrics) per invocation, as it returns it."""
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(handlers, "report", lambda *args, **kw: calls.append(args))
+    result = invoke(load_event("cloudwatch_logs"))
+    ((function, ledger, namespace, extra),) = calls
+    assert (function, namespace) == ("cloudwatch_logs", "SluiceTest")
+    assert {**ledger.as_dict(), **extra} == result
+
+
+def test_each_test_starts_without_a_process_wide_runtime():
+    """Isolation: no runtime and no cached settings survive from one test to the next."""
+    from chalicelib.settings import get_settings
+
+    assert handlers._runtime is None
+    assert get_settings.cache_info().currsize == 0
