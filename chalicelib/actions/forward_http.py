@@ -20,7 +20,7 @@ import email.utils
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -30,6 +30,7 @@ from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent
 
 USER_AGENT = "sluice-forward/1"
+Stop = tuple[str, bool]  # why later batches are not tried, and whether a replay may help
 
 
 class Auth:
@@ -130,7 +131,9 @@ class HttpSink:
         self, runtime: Any, url: str, fmt: Format, secret: str | None, timeout_s: float
     ) -> None:
         parts = urlsplit(url)
-        self.url = url.rstrip("/") + fmt.path if parts.path in ("", "/") else url
+        if parts.path in ("", "/") and fmt.path:
+            parts = parts._replace(path=fmt.path)
+        self.url = urlunsplit(parts)
         self.fmt = fmt
         self.name = f"http {fmt.name} {parts.hostname}"
         self.timeout_s = timeout_s
@@ -150,17 +153,18 @@ class HttpSink:
                 out.fail([ev for ev, _ in encoded], e.reason, e.retryable)
                 return out
         self._headers = headers
-        stop: str | None = None
+        stop: Stop | None = None
         batches = chunks(self.fmt.pieces(encoded), _size, 1 << 30, self.fmt.max_body)
         for batch in batches:
             if stop is not None:
-                out.fail([p.event for p in batch], f"not sent: {stop}", True)
+                out.fail([p.event for p in batch], f"not sent: {stop[0]}", stop[1])
                 continue
             stop = self._batch(batch, Retry(retry.max_retries, retry.remaining_ms), out)
         return out
 
-    def _batch(self, pieces: list[Piece], retry: Retry, out: Outcome) -> str | None:
-        """Deliver one batch; return a reason when later batches should not be tried."""
+    def _batch(self, pieces: list[Piece], retry: Retry, out: Outcome) -> Stop | None:
+        """Deliver one batch; return (reason, retryable) when later batches should not
+        be tried: the endpoint refused the request itself, not some of its items."""
         why: dict[int, str] = {}
         refreshed = False
         while pieces:
@@ -187,7 +191,7 @@ class HttpSink:
                 first, second = pieces[:half], pieces[half:]
                 stop = self._batch(first, Retry(retry.max_retries, retry.remaining_ms), out)
                 if stop is not None:
-                    out.fail([p.event for p in second], f"not sent: {stop}", True)
+                    out.fail([p.event for p in second], f"not sent: {stop[0]}", stop[1])
                     return stop
                 return self._batch(second, Retry(retry.max_retries, retry.remaining_ms), out)
             elif status in (401, 403) and self.auth is not None and not refreshed:
@@ -196,7 +200,7 @@ class HttpSink:
                     self._headers["Authorization"] = self.auth.header(refresh=True)
                 except ActionError as e:
                     out.fail([p.event for p in pieces], e.reason, e.retryable)
-                    return e.reason
+                    return e.reason, e.retryable
                 continue
             elif status == 429 or status >= 500:
                 why = dict.fromkeys(map(id, pieces), f"HTTP {status}{self._detail(data)}")
@@ -208,11 +212,11 @@ class HttpSink:
                 elif status == 413:
                     reason = f"HTTP 413: one event of {len(pieces[0].data):,} bytes is too large"
                 out.fail([p.event for p in pieces], reason, False)
-                return None if status == 413 else reason
+                return None if status == 413 else (reason, False)
             if not retry.wait(wait):
                 for p in pieces:
                     out.fail([p.event], f"{why[id(p)]} {retry.gave_up()}", True)
-                return None if status is not None and status < 300 else why[id(pieces[0])]
+                return None if status is not None and status < 300 else (why[id(pieces[0])], True)
         return None
 
     def _post(self, body: bytes, retry: Retry) -> tuple[int | None, Mapping[str, str], bytes, str]:

@@ -294,6 +294,23 @@ def test_batches_stay_under_the_body_limit(rt, endpoint):
     assert ids == [e.id for e in events]
 
 
+def test_format_path_is_added_to_a_bare_url_keeping_its_query(rt, endpoint):
+    """A URL without a path gets the format's endpoint path; its query string stays."""
+    forward(rt, endpoint.url + "?tenant=a", format="loki").deliver([log_event()], INV)
+    assert endpoint.requests[0].path == "/loki/api/v1/push?tenant=a"
+
+
+def test_refused_request_stops_later_batches(rt, endpoint):
+    """A refused request (404) is not repeated for the other batches: they fail unsent."""
+    endpoint.default = lambda req: (404, {}, b"no such route")
+    events = [log_event("x" * 100_000, id=f"e{i}") for i in range(25)]  # 3 HEC batches
+    with pytest.raises(ActionError) as info:
+        forward(rt, endpoint.url, format="splunk").deliver(events, INV)
+    assert len(endpoint.requests) == 1
+    assert info.value.failed == events and info.value.retryable is False
+    assert "not sent: HTTP 404: no such route" in info.value.reason
+
+
 # ---------------------------------------------------------------- retries
 def test_429_waits_for_retry_after_then_delivers(rt, endpoint, waits):
     """429 with Retry-After is retried after at least that many seconds."""
@@ -469,6 +486,16 @@ def test_rotated_secret_is_read_again_after_401(runtime, aws, endpoint):
         "Bearer old-token",
         "Bearer new-token",
     ]
+
+
+def test_401_after_reading_the_secret_again_is_final(runtime, aws, endpoint):
+    """A credential the endpoint still refuses after a fresh read fails the events for good."""
+    name = secret(aws, "sluice/wrong", {"token": "wrong-token"})
+    endpoint.default = lambda req: (401, {}, b"")
+    with pytest.raises(ActionError) as info:
+        forward(runtime, endpoint.url, secret=name).deliver(log_events(2), INV)
+    assert len(endpoint.requests) == 2 and info.value.retryable is False
+    assert "HTTP 401" in info.value.reason
 
 
 def test_secret_never_reaches_the_reason(runtime, aws, endpoint, dlq, apply_rules):
