@@ -134,15 +134,17 @@ def process_object(
             outcome.lines = line.number
             if fmt is None:
                 fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
-            if fmt.header(line.text):
+            header = fmt.header(line.text)  # consumed in continuations too
+            if line.number <= start_line:
                 continue
-            if line.number <= start_line or not line.text.strip():
-                continue
-            consumed += len(line.text)
-            if len(line.text) > MAX_MESSAGE_CHARS:
-                text, flags = cap_message(line.text)
-                line = Line(line.number, text, {**(line.flags or {}), **(flags or {})})
-            batch.extend(line_events(fmt, line, ref, tag, default_ms, expand))
+            if not header and line.text.strip():
+                consumed += len(line.text)
+                if len(line.text) > MAX_MESSAGE_CHARS:
+                    text, flags = cap_message(line.text)
+                    line = Line(line.number, text, {**(line.flags or {}), **(flags or {})})
+                batch.extend(line_events(fmt, line, ref, tag, default_ms, expand))
+            # Every CHUNK_LINES-th line ends a chunk, blank or not: a double-spaced log
+            # must not grow one batch over the whole object, nor skip the deadline check.
             if line.number % CHUNK_LINES == 0:
                 flush(line.number)
                 over = max_chars is not None and consumed >= max_chars

@@ -952,3 +952,49 @@ def test_object_at_the_notified_version_is_read(
     (ev,) = lines_of(archive.lines(), key)
     assert ev["record"]["message"] == "first"
     assert ev["source"]["version"] == v1["VersionId"]
+
+
+def test_blank_lines_on_chunk_boundaries_do_not_stop_chunking(
+    notify, account, rt, archive, reports, small_chunks, monkeypatch
+):
+    """A double-spaced log (every even line blank, so every chunk boundary too) is still read
+    in chunks of CHUNK_LINES lines, each a bounded batch, and continues near the deadline."""
+    from chalicelib.pipeline import Pipeline
+
+    sizes: list[int] = []
+    real = Pipeline.process
+
+    def recording(self: Any, events: list[Any], inv: Any, batch_id: str | None = None) -> Any:
+        sizes.append(len(events))
+        return real(self, events, inv, batch_id=batch_id)
+
+    monkeypatch.setattr(Pipeline, "process", recording)
+    key = "app/double-spaced.log"
+    event = notify((key, "".join(f"entry {i}\n\n" for i in range(1, 31)).encode()))
+    handlers.handle_s3_objects(event, near_deadline_after_first_check(), rt)
+    (body,) = account.queued()
+    assert json.loads(body)["sluice_continuation"]["line"] == 10
+    assert sizes == [5]
+    handlers.handle_s3_objects(sqs_event(event, [body]), Context(), rt)
+    assert max(sizes) <= 10
+    assert [x["record"]["message"] for x in lines_of(archive.lines(), key)] == [
+        f"entry {i}" for i in range(1, 31)
+    ]
+
+
+def test_deadline_is_the_configured_margin(
+    notify, account, aws, archive, reports, small_chunks, monkeypatch
+):
+    """SLUICE_DEADLINE_MARGIN_MS sets how close to the deadline reading stops: with a 3 s
+    margin, 5 s left is enough to keep reading."""
+    from chalicelib.aws import Clients
+    from chalicelib.pipeline import Runtime
+    from chalicelib.settings import Settings
+
+    monkeypatch.setenv("SLUICE_DEADLINE_MARGIN_MS", "3000")
+    short_margin = Runtime(Settings.from_env(), Clients())
+    key = "app/margin.log"
+    event = notify((key, "".join(f"m{i}\n" for i in range(25)).encode()))
+    handlers.handle_s3_objects(event, near_deadline_after_first_check(), short_margin)
+    assert account.queued() == []
+    assert len(lines_of(archive.lines(), key)) == 25
