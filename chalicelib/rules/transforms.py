@@ -31,6 +31,33 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card(digits: str) -> bool:
+    """Luhn-valid and starting like a payment card (2-6: Mastercard, Amex, Diners, JCB,
+    Visa, Discover, UnionPay). The first digit rules out epoch-millisecond times
+    (13 digits starting with 1 until 2033), a tenth of which pass Luhn."""
+    return digits[:1] in ("2", "3", "4", "5", "6") and _luhn(digits)
+
+
+def _card_within(text: str, mark: str) -> str:
+    """A digit run that fails as a whole may still hold a card beside another number
+    ("4111 1111 1111 1111 123": a card and its CVV, "qty 2 4111..."): redact the longest
+    run of whole groups of 13-19 digits that passes."""
+    parts = re.split(r"([ -])", text)  # digit groups and single separators alternate
+    groups = parts[0::2]
+    best: tuple[int, int, int] | None = None
+    for i in range(len(groups)):
+        n = 0
+        for j in range(i, len(groups)):
+            n += len(groups[j])
+            if n > 19:
+                break
+            if n >= 13 and (best is None or n > best[2]) and _card("".join(groups[i : j + 1])):
+                best = (i, j, n)
+    if best is None:
+        return text
+    return "".join(parts[: 2 * best[0]]) + mark + "".join(parts[2 * best[1] + 1 :])
+
+
 # name -> (pattern, group holding the secret (0 = whole match), prefilter, extra check)
 # The prefilter is a test that every match needs, far cheaper than the regex.
 BUILTIN: dict[str, tuple[str, int, Callable[[str], bool] | None, Callable[[str], bool] | None]] = {
@@ -76,7 +103,7 @@ BUILTIN: dict[str, tuple[str, int, Callable[[str], bool] | None, Callable[[str],
         r"\b(?:\d[ -]?){12,18}\d\b",
         0,
         None,
-        lambda m: _luhn(m.replace(" ", "").replace("-", "")),
+        lambda m: _card(m.replace(" ", "").replace("-", "")),
     ),
     "ipv4": (
         r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
@@ -139,10 +166,12 @@ class Redactor:
                 continue
             mark = self.replacement.replace("{name}", name)
 
-            def repl(m: Any, group: int = group, check: Any = check, mark: str = mark) -> str:
+            def repl(
+                m: Any, group: int = group, check: Any = check, mark: str = mark, name: str = name
+            ) -> str:
                 whole = m.group(0)
                 if check is not None and not check(whole):
-                    return whole
+                    return _card_within(whole, mark) if name == "card" else whole
                 if group == 0:
                     return mark
                 start, end = m.start(group) - m.start(0), m.end(group) - m.start(0)
@@ -181,7 +210,12 @@ class Redactor:
             for k in path[:-1]:
                 cur = cur.get(k) if type(cur) is dict else None
             if type(cur) is dict and path[-1] in cur:
-                cur[path[-1]] = self.value(cur[path[-1]])
+                v = cur[path[-1]]
+                # A chosen field named like a secret is replaced whole, as it is when nested.
+                if self.key_mark is not None and type(v) is str and _sensitive(path[-1]):
+                    cur[path[-1]] = self.key_mark
+                else:
+                    cur[path[-1]] = self.value(v)
 
 
 def compile_truncate(spec: dict[str, int]) -> Callable[[dict[str, Any]], None]:
@@ -217,8 +251,10 @@ def compile_rewrite_tag(template: str) -> Callable[[LogEvent], str]:
         def sub(m: re.Match[str]) -> str:
             v = lookup(ev, m.group(1), {})
             s = "unknown" if v is None else str(v)
-            # A tag part from log content: keep it to tag characters.
-            return "".join(c if c.isalnum() or c in "_-" else "_" for c in s)[:128] or "unknown"
+            # A tag part from log content: keep it to tag characters. `{tag}` is a tag
+            # already, so its dots stay (`svc.{tag}` keeps the original's parts).
+            keep = "_-." if m.group(1) == "tag" else "_-"
+            return "".join(c if c.isalnum() or c in keep else "_" for c in s)[:128] or "unknown"
 
         return _FIELD.sub(sub, template)
 
