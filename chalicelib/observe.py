@@ -44,7 +44,10 @@ def report(
         logger().info("ledger", extra=fields)
     try:
         from aws_lambda_powertools.metrics import MetricUnit
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+        if is_metrics_disabled():
+            return  # Powertools would keep the values and print them every 100 anyway
         m = metrics(namespace)
         m.add_dimension(name="function", value=function)
         for name in _COUNTERS:

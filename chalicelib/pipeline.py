@@ -26,6 +26,7 @@ from chalicelib.rules.match import CompiledRule, RuleSet
 from chalicelib.rules.schema import ActionDef
 from chalicelib.rules.store import RuleStore, read_document
 from chalicelib.rules.transforms import keep_sample
+from chalicelib.secrets import Secrets
 from chalicelib.settings import Settings, get_settings
 from chalicelib.state import StateTable
 
@@ -115,7 +116,8 @@ class Runtime:
         self._settings = settings
         self.clients = clients or default_clients
         self._rules: RuleStore | None = None
-        self._slack: Any = None
+        self._slack: tuple[str, Any] | None = None
+        self._secrets: Secrets | None = None
         self._state: StateTable | None = None
         self._actions: dict[tuple[str, int], tuple[ActionDef, Action]] = {}
 
@@ -152,53 +154,48 @@ class Runtime:
             self.clients.get("sqs"), s.dlq_url, self.clients.get("s3"), s.archive_bucket
         )
 
-    def slack_token(self) -> str:
-        """The bot token from Secrets Manager, or SSM when the name starts with `/` or `ssm:`.
+    @property
+    def secrets(self) -> Secrets:
+        if self._secrets is None:
+            self._secrets = Secrets(self.clients)
+        return self._secrets
 
-        Cached by Powertools for 5 minutes, so rotation takes effect without a redeploy.
-        """
-        from aws_lambda_powertools.utilities import parameters
-
+    def slack_token(self, *, force: bool = False) -> str:
+        """The bot token: the secret's value, or its `token` / `bot_token` field."""
         name = self.settings.slack_secret
         if not name:
             raise ActionError("slack", "SLUICE_SLACK_SECRET is not set")
-        value: Any
-        if name.startswith("ssm:") or name.startswith("/"):
-            ssm = parameters.SSMProvider(boto3_client=self.clients.get("ssm"))
-            value = ssm.get(name.removeprefix("ssm:"), decrypt=True, max_age=300)
-        else:
-            secrets = parameters.SecretsProvider(boto3_client=self.clients.get("secretsmanager"))
-            value = secrets.get(name, max_age=300)
-        value = value.decode() if isinstance(value, bytes) else str(value)
+        value = self.secrets.get(name, force=force)
         if value.lstrip().startswith("{"):
             doc = orjson.loads(value)
             value = doc.get("token") or doc.get("bot_token") or ""
         if not value:
             raise ActionError("slack", f"secret {name!r} holds no token")
-        return value
+        return str(value)
 
-    def slack_client(self) -> Any:
-        if self._slack is None:
+    def slack_client(self, *, refresh: bool = False) -> Any:
+        """A WebClient for the current token (rebuilt when the secret rotates)."""
+        token = self.slack_token(force=refresh)
+        if self._slack is None or self._slack[0] != token:
             from slack_sdk import WebClient
-            from slack_sdk.http_retry.builtin_handlers import (
-                ConnectionErrorRetryHandler,
-                RateLimitErrorRetryHandler,
-                ServerErrorRetryHandler,
+            from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+            from chalicelib.actions.slack_retry import (
+                BoundedRateLimitRetryHandler,
+                GatewayErrorRetryHandler,
             )
 
-            kwargs: dict[str, Any] = {"token": self.slack_token(), "timeout": 10}
+            kwargs: dict[str, Any] = {"token": token, "timeout": 10}
             if self.settings.slack_api_url:
                 kwargs["base_url"] = self.settings.slack_api_url.rstrip("/") + "/"
             client = WebClient(**kwargs)
-            # slack_sdk retries only connection errors by default: add 429 (after
-            # Retry-After) and 5xx with backoff.
             client.retry_handlers = [
                 ConnectionErrorRetryHandler(max_retry_count=2),
-                RateLimitErrorRetryHandler(max_retry_count=2),
-                ServerErrorRetryHandler(max_retry_count=2),
+                BoundedRateLimitRetryHandler(max_retry_count=2),
+                GatewayErrorRetryHandler(max_retry_count=2),
             ]
-            self._slack = client
-        return self._slack
+            self._slack = (token, client)
+        return self._slack[1]
 
     def action(self, rule_id: str, index: int, adef: ActionDef) -> Action:
         """The action instance for a rule's action, rebuilt when the rule set changes."""

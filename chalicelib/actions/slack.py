@@ -22,6 +22,7 @@ from chalicelib.event import LogEvent, format_time
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 500
 SECTION_CHARS = 2900  # Block Kit: 3000 characters per section text
+_AUTH_ERRORS = ("invalid_auth", "token_revoked", "token_expired", "not_authed")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
 
@@ -65,37 +66,45 @@ class SlackAction(AlertAction):
     }
 
     def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        blocks, text = self.build(events, note)
+        # A rejected token is refetched once (the secret may have just rotated).
+        for refresh in (False, True):
+            client = self._client(refresh)
+            try:
+                client.chat_postMessage(
+                    channel=self.opts["channel"],
+                    text=text,
+                    blocks=blocks,
+                    link_names=False,
+                    parse="none",
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+                return 1
+            except SlackApiError as e:
+                err = e.response.get("error") if e.response is not None else str(e)
+                if err in _AUTH_ERRORS and not refresh:
+                    continue
+                raise ActionError(
+                    "slack",
+                    f"chat.postMessage: {err}",
+                    retryable=err in ("ratelimited", "service_unavailable", *_AUTH_ERRORS),
+                ) from e
+            except (SlackClientError, OSError) as e:
+                raise ActionError(
+                    "slack", f"chat.postMessage: {type(e).__name__}: {e}", retryable=True
+                ) from e
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _client(self, refresh: bool) -> Any:
         try:
-            client = self.runtime.slack_client()
+            return self.runtime.slack_client(refresh=refresh)
         except ActionError:
             raise
         except Exception as e:  # the token's secret missing or unreadable (GetParameterError)
             raise ActionError("slack", f"token: {type(e).__name__}: {e}", retryable=True) from e
-        blocks, text = self.build(events, note)
-        from slack_sdk.errors import SlackApiError, SlackClientError
-
-        try:
-            client.chat_postMessage(
-                channel=self.opts["channel"],
-                text=text,
-                blocks=blocks,
-                link_names=False,
-                parse="none",
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as e:
-            err = e.response.get("error") if e.response is not None else str(e)
-            raise ActionError(
-                "slack",
-                f"chat.postMessage: {err}",
-                retryable=err in ("ratelimited", "service_unavailable"),
-            ) from e
-        except (SlackClientError, OSError) as e:
-            raise ActionError(
-                "slack", f"chat.postMessage: {type(e).__name__}: {e}", retryable=True
-            ) from e
-        return 1
 
     def preview(self, events: list[LogEvent]) -> str:
         """The message's text line as Slack would receive it (for `sluice rules test`)."""

@@ -134,7 +134,7 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
                 t if t is not None else ts,
                 record,
                 source,
-                str(le.get("id") or f"{log_group}:{ts}:{i}"),
+                str(le["id"]) if le.get("id") is not None else f"{log_group}:{ts}:{i}",
             )
         )
     if maybe_trace:

@@ -130,10 +130,10 @@ def test_logs_are_archived_once_alerted_escaped_and_balanced(
 
 
 def test_slack_outage_dead_letters_the_alert_and_keeps_the_events(stack: LocalStack) -> None:
-    """A Slack 502 sends the alert's events to the DLQ with the reason; they are still archived."""
+    """Slack 5xx past the retries sends the alert's events to the DLQ; they are still archived."""
     assert stack.slack is not None and stack.poller is not None and stack.resources is not None
     stack.apply_rules(RULES)
-    stack.slack.fail_next(status=502)
+    stack.slack.fail_next(status=502, count=3)  # the first try and both retries
 
     written = simulate.write_to_cloudwatch(
         stack.clients.get("logs"), "/e2e/shop", "web-1", [HOSTILE]

@@ -224,8 +224,10 @@ class FakeClient:
 class FakeRuntime:
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.refreshes = 0
 
-    def slack_client(self) -> Any:
+    def slack_client(self, refresh: bool = False) -> Any:
+        self.refreshes += refresh
         if isinstance(self.client, Exception):
             raise self.client
         return self.client
@@ -287,3 +289,27 @@ def test_token_that_cannot_be_read_becomes_an_action_error():
     with pytest.raises(ActionError) as info:
         act.deliver(log_events(1), Invocation("inv"))
     assert "ResourceNotFoundException" in str(info.value)
+
+
+class RotatedTokenClient:
+    """Refuses the first post with invalid_auth (a token rotated under us), then accepts."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+        from slack_sdk.errors import SlackApiError
+
+        self.calls += 1
+        if self.calls == 1:
+            raise SlackApiError("invalid_auth", {"ok": False, "error": "invalid_auth"})
+        return {"ok": True}
+
+
+def test_rejected_token_is_refetched_once_and_the_alert_goes_out():
+    """invalid_auth makes the action refetch the token and post again, once."""
+    client = RotatedTokenClient()
+    rt = FakeRuntime(client)
+    act = SlackAction("r1", {"channel": "#ops"}, rt)
+    assert act.deliver(log_events(1), Invocation("inv")) == 1
+    assert (client.calls, rt.refreshes) == (2, 1)
