@@ -126,6 +126,12 @@ def resources(stage: str, function: str) -> dict[str, Res]:
         # Log groups of transient workloads have names nobody knows in advance:
         # every group of the account and region is the narrowest scope possible.
         "any_log_group": _regional("logs", "log-group:*"),
+        "cloudwatch_logs_function": _regional(
+            "lambda",
+            f"function:{p}-cloudwatch_logs",
+            _arn("CloudwatchLogs"),
+            "${aws_lambda_function.cloudwatch_logs.arn}",
+        ),
         "logs_to_kinesis_role": Res(
             f"arn:aws:iam::*:role/{p}-logs-to-kinesis",
             {"Fn::GetAtt": ["LogsToKinesisRole", "Arn"]},
@@ -267,6 +273,14 @@ def grants(function: str) -> list[Grant]:
                 "SubscribeAnyLogGroup",
                 ("logs:DescribeSubscriptionFilters", "logs:PutSubscriptionFilter"),
                 ("any_log_group",),
+            ),
+            # Backfill: a new group's lines from before its filter took effect are read
+            # back and handed to cloudwatch_logs as subscription payloads.
+            Grant("BackfillAnyLogGroup", ("logs:FilterLogEvents",), ("any_log_group",)),
+            Grant(
+                "BackfillToCloudwatchLogs",
+                ("lambda:InvokeFunction",),
+                ("cloudwatch_logs_function",),
             ),
             # Kinesis fan-in: PutSubscriptionFilter passes the role CloudWatch Logs writes with.
             Grant(

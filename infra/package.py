@@ -187,7 +187,7 @@ def patch_terraform(tf: dict[str, Any], stage: str) -> dict[str, Any]:
             res.setdefault("aws_lambda_function_event_invoke_config", {})[name] = {
                 "function_name": "${aws_lambda_function.%s.function_name}" % name,  # noqa: UP031
                 "maximum_retry_attempts": 2,
-                "maximum_event_age_in_seconds": 3600 if name == "log_group_created" else 21600,
+                "maximum_event_age_in_seconds": 21600,
                 "destination_config": {"on_failure": {"destination": dlq_arn}},
             }
     for name, pol in res.get("aws_iam_role_policy", {}).items():

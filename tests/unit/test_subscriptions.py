@@ -28,6 +28,7 @@ FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sluice-dev-cloudwatc
 CREATED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sluice-dev-log_group_created"
 STREAM_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/sluice-fan-in"
 FOREIGN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:datadog-forwarder"
+T0 = 1795687621000  # 2026-11-26T10:07:01Z, the sample event's time
 SLUICE_GROUPS = [
     "/aws/lambda/sluice-dev-cloudwatch_logs",
     "/aws/lambda/sluice-dev-log_group_created",
@@ -68,6 +69,32 @@ def logs(aws: Any) -> Any:
         StreamName="sluice-fan-in", ShardCount=1
     )
     return boto3.client("logs", region_name=REGION)
+
+
+@pytest.fixture(autouse=True)
+def no_settle_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backfill waits for a new filter to take effect; moto's take effect at once."""
+    monkeypatch.setattr(subs, "BACKFILL_SETTLE_S", 0)
+
+
+class Invocations:
+    """Stands in for the Lambda client: records asynchronous invocations (moto would run Docker)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(kw)
+        return {"StatusCode": 202}
+
+
+def write_lines(logs: Any, group: str, stream: str, messages: list[str]) -> None:
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": T0 + i, "message": m} for i, m in enumerate(messages)],
+    )
 
 
 def lambda_dest() -> Destination:
@@ -530,3 +557,69 @@ def test_destination_follows_the_function_arn() -> None:
     assert d.arn == "arn:aws-cn:lambda:cn-north-1:210987654321:function:sluice-prod-cloudwatch_logs"
     with pytest.raises(SubscriptionError):
         Destination.from_function_arn("arn:aws:lambda:us-east-1:1:function:other", "lambda")
+
+
+# ---------------------------------------------------------------- backfill
+def test_lines_written_before_the_subscription_are_backfilled(
+    logs: Any, aws: Any, load_event: Any
+) -> None:
+    """A job's first lines, logged before its group was subscribed, reach cloudwatch_logs."""
+    from chalicelib.aws import Clients
+    from chalicelib.sources import cloudwatch
+
+    save_config(aws, patterns=("/aws/lambda/*",))
+    logs.create_log_group(logGroupName="/aws/lambda/checkout-api")
+    write_lines(logs, "/aws/lambda/checkout-api", "2026/11/26/[$LATEST]a", ["START", "charged"])
+    write_lines(logs, "/aws/lambda/checkout-api", "2026/11/26/[$LATEST]b", ["declined"])
+    clients, lam = Clients(), Invocations()
+    clients.set("lambda", lam)
+    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx(), clients)
+    assert (out["status"], out["backfilled"]) == ("subscribed", 3)
+    assert {c["FunctionName"] for c in lam.calls} == {FUNCTION_ARN}
+    assert {c["InvocationType"] for c in lam.calls} == {"Event"}
+    batches = [cloudwatch.decode(json.loads(c["Payload"]), REGION) for c in lam.calls]
+    by_stream = {b.source["log_stream"]: [e.record["message"] for e in b.events] for b in batches}
+    assert by_stream == {
+        "2026/11/26/[$LATEST]a": ["START", "charged"],
+        "2026/11/26/[$LATEST]b": ["declined"],
+    }
+    assert all(b.source["subscription_filters"] == ["sluice-dev-backfill"] for b in batches)
+
+
+def test_backfill_splits_payloads_under_the_async_limit(logs: Any) -> None:
+    """Large backlogs go out in several payloads, each under the 256 KB async invoke quota."""
+    make_groups(logs, "/ci/build-7")
+    write_lines(logs, "/ci/build-7", "s", [f"{i:05d} " + "x" * 2000 for i in range(400)])
+    sent: list[dict[str, Any]] = []
+    n, truncated = subs.backfill(logs, "/ci/build-7", sent.append, owner=ACCOUNT, filter_name="f")
+    assert (n, truncated) == (400, False)
+    assert len(sent) > 1
+    assert all(len(json.dumps(p)) < 256 * 1024 for p in sent)
+
+
+def test_backfill_stops_at_its_cap_and_says_so(logs: Any) -> None:
+    """A group that wrote more than the cap is backfilled up to it and reported truncated."""
+    make_groups(logs, "/ci/build-8")
+    write_lines(logs, "/ci/build-8", "s", [f"line {i}" for i in range(30)])
+    sent: list[dict[str, Any]] = []
+    n, truncated = subs.backfill(
+        logs, "/ci/build-8", sent.append, owner=ACCOUNT, filter_name="f", max_events=10
+    )
+    assert (n, truncated) == (10, True)
+
+
+def test_nothing_is_backfilled_into_a_group_not_subscribed(
+    logs: Any, aws: Any, load_event: Any
+) -> None:
+    """A blocked group's lines are not read back: Sluice does not cover it."""
+    from chalicelib.aws import Clients
+
+    save_config(aws, patterns=("/aws/lambda/*",))
+    logs.create_log_group(logGroupName="/aws/lambda/checkout-api")
+    write_lines(logs, "/aws/lambda/checkout-api", "s", ["hello"])
+    add_foreign(logs, "/aws/lambda/checkout-api", "a")
+    add_foreign(logs, "/aws/lambda/checkout-api", "b")
+    clients, lam = Clients(), Invocations()
+    clients.set("lambda", lam)
+    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx(), clients)
+    assert (out["status"], out["backfilled"], lam.calls) == ("blocked", 0, [])
