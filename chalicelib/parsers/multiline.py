@@ -16,8 +16,8 @@ continue a trace:
 
 The joined event keeps the first event's id, time, tag and source; its record is
 a copy with the lines joined by `\\n` in `message`, `multiline_count` (how many
-input events it stands for) and `multiline_ids` (the ids of the events folded
-into it, after its own). The ledger counts it as `multiline_count` events, so
+input events it stands for, also its `count`) and `multiline_ids` (the ids of
+the events folded into it, after its own). The ledger counts it by `count`, so
 nothing disappears from the accounting. Events that are not joined are returned
 as they came (the same objects); joined ones are new objects.
 
@@ -129,18 +129,17 @@ def join_multiline(
     ids: list[str] = []
     state = _NONE
     size = 0
+    count = 0  # input events the open candidate stands for (an input may stand for several)
 
     def close() -> None:
         if ids:
             first = out[head]
             record: dict[str, Any] = {
                 "message": "\n".join(lines),
-                "multiline_count": len(ids) + 1,
+                "multiline_count": count,
                 "multiline_ids": list(ids),
             }
-            out[head] = LogEvent(
-                first.tag, first.time, record, first.source, first.id, count=len(ids) + 1
-            )
+            out[head] = LogEvent(first.tag, first.time, record, first.source, first.id, count=count)
 
     for ev in events:
         text = _plain(ev)
@@ -153,6 +152,7 @@ def join_multiline(
                 ids.append(ev.id)
                 state = nxt
                 size += len(line) + 1
+                count += ev.count
                 continue
         close()
         out.append(ev)
@@ -165,5 +165,6 @@ def join_multiline(
         lines.append(first)
         state = _PY if first.strip() == PY_START else _NONE
         size = len(first)
+        count = ev.count
     close()
     return out

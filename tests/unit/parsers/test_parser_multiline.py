@@ -49,6 +49,7 @@ def test_trace_between_platform_lines_joined(name):
         "multiline_count": len(lines),
         "multiline_ids": [f"id-{i}" for i in range(2, len(lines) + 1)],
     }
+    assert joined.count == len(lines)
     assert joined.time == batch[1].time
     assert joined.source is batch[1].source
     assert out[0] is batch[0] and out[2] is batch[-1]
@@ -115,6 +116,14 @@ def test_json_record_ends_a_trace():
     batch = events([*java[:3], '{"level": "info", "message": "unrelated"}', *java[3:]])
     out = join_multiline(batch)
     assert [ev.record.get("multiline_count") for ev in out] == [3, None, len(java) - 3]
+
+
+def test_count_adds_up_parts_that_stand_for_several():
+    """Joining events that already stand for several inputs counts all of those inputs."""
+    batch = events(trace("java_trace.txt"))
+    batch[1].count = 3
+    (joined,) = join_multiline(batch)
+    assert joined.count == joined.record["multiline_count"] == len(batch) + 2
 
 
 def test_limits_split_very_long_traces():
@@ -197,6 +206,6 @@ def test_nothing_disappears(items):
         seen.append(ev.id)
         seen.extend(ev.record.get("multiline_ids", []))
         count = ev.record.get("multiline_count", 1)
-        assert count == 1 + len(ev.record.get("multiline_ids", []))
+        assert count == ev.count == 1 + len(ev.record.get("multiline_ids", []))
     assert seen == [ev.id for ev in batch]
-    assert sum(ev.record.get("multiline_count", 1) for ev in out) == len(batch)
+    assert sum(ev.count for ev in out) == len(batch)
