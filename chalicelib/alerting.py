@@ -331,7 +331,8 @@ class AlertState:
 
 
 # ---------------------------------------------------------------- absence (heartbeats)
-#   seen#<rule>   <tag>   last_seen (epoch ms, only ever raised), alerted (set once per silence)
+#   seen#<rule>   <tag>   last_seen (epoch ms, only ever raised), alerted (set once per silence),
+#                         unseen (a listed tag watched since last_seen that has never logged)
 
 
 def record_seen(state: AlertState, rule_id: str, events: list[LogEvent]) -> None:
@@ -345,7 +346,7 @@ def record_seen(state: AlertState, rule_id: str, events: list[LogEvent]) -> None
             state.ddb.update_item(
                 TableName=state.table,
                 Key=state._key(f"seen#{rule_id}", tag),
-                UpdateExpression="SET last_seen = :t REMOVE alerted",
+                UpdateExpression="SET last_seen = :t REMOVE alerted, unseen",
                 ConditionExpression="attribute_not_exists(last_seen) OR last_seen < :t",
                 ExpressionAttributeValues={":t": {"N": str(t)}},
             )
@@ -391,7 +392,8 @@ def silent_tags(
             )
         except state.ddb.exceptions.ConditionalCheckFailedException:
             continue  # another run alerted, or the tag spoke meanwhile
-        out.append((tag, last))
+        # A listed tag that never logged reports 0 ("never"), not when the watch began.
+        out.append((tag, 0 if "unseen" in it else last))
     return out
 
 
@@ -399,7 +401,7 @@ def _start_watch(state: AlertState, pk: str, tag: str, now_ms: int) -> None:
     try:
         state.ddb.put_item(
             TableName=state.table,
-            Item={**state._key(pk, tag), "last_seen": {"N": str(now_ms)}},
+            Item={**state._key(pk, tag), "last_seen": {"N": str(now_ms)}, "unseen": {"BOOL": True}},
             ConditionExpression="attribute_not_exists(pk)",
         )
     except state.ddb.exceptions.ConditionalCheckFailedException:
