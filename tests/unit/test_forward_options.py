@@ -236,6 +236,34 @@ def test_retry_budget_keeps_the_reserve(monkeypatch):
     assert retry.timeout_s(10) == 1.0
 
 
+@pytest.mark.parametrize(
+    ("header", "low", "high"),
+    [
+        pytest.param(None, 0, 0, id="absent"),
+        pytest.param("7", 7, 7, id="delta seconds"),
+        pytest.param("soon", 0, 0, id="garbage"),
+        pytest.param("Wed, 21 Oct 2015 07:28:00 GMT", 0, 0, id="date in the past"),
+        pytest.param("in-the-future", 0, 0, id="unparseable date"),
+    ],
+)
+def test_retry_after_header_forms(header, low, high):
+    """Retry-After is read as delta-seconds or an HTTP date; anything else means no wait."""
+    from chalicelib.actions.forward_http import retry_after
+
+    assert low <= retry_after(header) <= high
+
+
+def test_retry_after_http_date_in_the_future():
+    """An HTTP-date Retry-After waits until that moment."""
+    import email.utils
+    import time
+
+    from chalicelib.actions.forward_http import retry_after
+
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= retry_after(when) <= 30
+
+
 def test_template_renders_tag_date_and_fields():
     """Templates take {tag}, {date} (UTC, YYYY.MM.DD) and record fields."""
     ev = log_event(user="ann")
