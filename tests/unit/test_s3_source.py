@@ -149,6 +149,24 @@ def test_sqs_bodies_name_the_objects_to_read(load_event, event, index, expected)
     assert parse_sqs_body(body_of(load_event(event), index)) == expected
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("app/café/Müller 2026+11.log", id="UTF-8, space and plus"),
+        pytest.param("app/a%b/100%.log", id="percent sign"),
+        pytest.param("app/(1) copy.log", id="parentheses"),
+    ],
+)
+def test_any_key_survives_s3_url_encoding(load_event, key):
+    """Whatever the key holds, decoding what S3 writes into the notification gives it back."""
+    from urllib.parse import quote_plus
+
+    doc = json.loads(body_of(load_event("s3_objects_sqs")))
+    doc["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    (ref,) = parse_sqs_body(json.dumps(doc))
+    assert ref.key == key
+
+
 def test_eventbridge_event_through_sqs_keeps_its_key_as_written(load_event):
     """An EventBridge `Object Created` event queued to SQS is read with its key not decoded."""
     doc = load_event("s3_object_created_eventbridge")
