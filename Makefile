@@ -20,7 +20,7 @@ bench: setup
 # under out/package/<stage>/; no AWS credentials needed. See docs/deployment.md.
 package: setup
 	$(PY) infra/package.py --out out/package
-	$(VENV)/bin/cfn-lint out/package/*/cloudformation/sam.yaml
+	$(VENV)/bin/cfn-lint --non-zero-exit-code error out/package/*/cloudformation/sam.yaml
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -84,14 +84,14 @@ def cfn_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
 def test_cloudformation_output_is_cfn_lint_clean(out: Path) -> None:
     """cfn-lint finds no error (exit bit 2) in either stage's template."""
     result = cfn_lint(*(out / s / "cloudformation" / "sam.yaml" for s in iam.STAGES))
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
     assert result.returncode & 2 == 0, result.stdout
-    assert result.returncode == 0, result.stdout  # and, today, no warning either
 
 
 def test_resources_template_deploys_alone_cleanly() -> None:
     """infra/resources.yaml (the chalice deploy path's stack) is cfn-lint clean by itself."""
     result = cfn_lint(ROOT / "infra" / "resources.yaml")
-    assert result.returncode == 0, result.stdout
+    assert result.returncode & 2 == 0, result.stdout
 
 
 @pytest.mark.parametrize("stage", iam.STAGES)
@@ -169,7 +169,7 @@ def test_sam_translation_then_cfn_lint(out: Path, tmp_path: Path) -> None:
     path = tmp_path / "prod.json"
     path.write_text(json.dumps(plain, default=str))
     result = cfn_lint(path)
-    assert result.returncode == 0, result.stdout
+    assert result.returncode & 2 == 0, result.stdout
     esm = plain["Resources"]["KinesisRecordsKinesisRecordsKinesisEventSource"]
     assert esm["Condition"] == "KinesisEnabled"
     assert esm["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
