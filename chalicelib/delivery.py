@@ -126,6 +126,8 @@ def _deliver_one(
             counts["failed"] += len(undelivered)
             if act.alerting:
                 ledger.alerts += e.sent
+            else:
+                counts["forwarded"] += e.sent
             continue
         if act.alerting:
             ledger.alerts += sent

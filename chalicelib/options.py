@@ -32,7 +32,10 @@ def check_options(opts: Any, spec: dict[str, Option], path: str) -> list[tuple[s
                 problems.append((f"{path}.{key}", f"required: {option.description}"))
             continue
         value = opts[key]
-        bad_bool = isinstance(value, bool) and option.type in (int, float)
+        types = option.type if isinstance(option.type, tuple) else (option.type,)
+        bad_bool = (
+            isinstance(value, bool) and bool not in types and (int in types or float in types)
+        )
         if bad_bool or not isinstance(value, option.type):
             problems.append((f"{path}.{key}", f"wrong type: {option.description}"))
         elif option.check is not None and (problem := option.check(value)):

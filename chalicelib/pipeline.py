@@ -236,7 +236,7 @@ class Pipeline:
                 **kw,
             )
 
-        result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id)
+        result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id, rules.version)
         ledger.archived += result.archived
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")

@@ -58,9 +58,15 @@ def group(events: Iterable[LogEvent]) -> dict[tuple[str, int], list[LogEvent]]:
     return groups
 
 
-def encode_lines(events: list[LogEvent]) -> tuple[bytes, list[tuple[LogEvent, str]]]:
-    """JSON lines for events of one tag; events that cannot be encoded are returned."""
+def encode_lines(
+    events: list[LogEvent], rules_version: str = ""
+) -> tuple[bytes, list[tuple[LogEvent, str]]]:
+    """JSON lines for events of one tag; events that cannot be encoded are returned.
+
+    `rules_version` (the rules that routed these events) ends each line when set.
+    """
     dumps = orjson.dumps
+    end = b',"rules_version":' + dumps(rules_version) + b"}\n" if rules_version else b"}\n"
     tag_part = b'{"tag":' + dumps(events[0].tag) + b',"time":"'
     source_cache: dict[int, bytes] = {}
     out: list[bytes] = []
@@ -83,7 +89,7 @@ def encode_lines(events: list[LogEvent]) -> tuple[bytes, list[tuple[LogEvent, st
                     rec,
                     src,
                     dumps(ev.id),
-                    b"}\n",
+                    end,
                 )
             )
         )
@@ -96,13 +102,13 @@ def gzip_bytes(body: bytes, level: int) -> bytes:
 
 
 def build_objects(
-    events: list[LogEvent], invocation_id: str, level: int
+    events: list[LogEvent], invocation_id: str, level: int, rules_version: str = ""
 ) -> tuple[list[ArchiveObject], list[tuple[LogEvent, str]]]:
     objects: list[ArchiveObject] = []
     bad_all: list[tuple[LogEvent, str]] = []
     groups = group(events)
     for n, ((tag, _hour), evs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0])):
-        body, bad = encode_lines(evs)
+        body, bad = encode_lines(evs, rules_version)
         if bad:
             bad_ids = {id(e) for e, _ in bad}
             evs = [e for e in evs if id(e) not in bad_ids]
@@ -120,11 +126,13 @@ class Archiver:
         self.bucket = bucket
         self.gzip_level = gzip_level
 
-    def write(self, events: list[LogEvent], invocation_id: str) -> ArchiveResult:
+    def write(
+        self, events: list[LogEvent], invocation_id: str, rules_version: str = ""
+    ) -> ArchiveResult:
         result = ArchiveResult()
         if not events:
             return result
-        objects, bad = build_objects(events, invocation_id, self.gzip_level)
+        objects, bad = build_objects(events, invocation_id, self.gzip_level, rules_version)
         for ev, reason in bad:
             result.failed.append(([ev], reason))
         for obj in objects:

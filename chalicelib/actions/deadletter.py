@@ -55,7 +55,7 @@ class DeadLetters:
         size = base
         sent = 0
         for ev in events:
-            line = orjson.dumps(ev.envelope(), option=orjson.OPT_NON_STR_KEYS, default=str)
+            line = _dumps(ev.envelope())
             if chunk and size + len(line) > MAX_BODY:
                 sent += self._send_chunk(head, chunk)
                 chunk, size = [], base
@@ -145,9 +145,20 @@ class DeadLetters:
 
     def _spill(self, invocation: str, data: bytes) -> str:
         self._n += 1
-        key = f"{PREFIX}/{time.strftime('%Y-%m-%d')}/{invocation}-{self._n}.bin"
+        key = f"{PREFIX}/{time.strftime('%Y-%m-%d', time.gmtime())}/{invocation}-{self._n}.bin"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         return key
 
     def _put(self, body: bytes) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body.decode())
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    """orjson, or the standard library for what orjson refuses (integers beyond 64
+    bits a transform set): the dead-letter queue must take anything the archive refused."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:
+        import json
+
+        return json.dumps(doc, default=str, ensure_ascii=False).encode()

@@ -61,7 +61,8 @@ class SnsAction(AlertAction):
         level = severity(events)
         extra = {"count": len(events), "rule": self.rule_id, "level": level}
         subject = _NOT_SUBJECT.sub("?", render(self.opts["subject"], first, extra, _plain))
-        subject = clip(subject, 99).replace("…", "~")
+        # SNS refuses an empty subject or one starting with a space.
+        subject = clip(subject.strip(), 99).replace("…", "~") or f"Sluice alert: {self.rule_id}"
         lines = [clip(render(self.opts["text"], first, extra, _plain), FIRST_LINE_CHARS), ""]
         lines.append(f"Rule: {self.rule_id}   Events: {len(events)}   Level: {level}")
         lines.append(f"First: {format_time(first.time)}   Last: {format_time(events[-1].time)}")
@@ -76,7 +77,7 @@ class SnsAction(AlertAction):
             lines.append(f"... and {len(events) - MAX_LINES} more")
         attrs = {
             "rule": {"DataType": "String", "StringValue": self.rule_id},
-            "severity": {"DataType": "String", "StringValue": level},
+            "severity": {"DataType": "String", "StringValue": clip(level, 64) or "INFO"},
             "tag": {"DataType": "String", "StringValue": clip(first.tag, 256)},
         }
         return subject, "\n".join(lines), attrs

@@ -79,15 +79,63 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
 
     from chalicelib.rules.store import write_document
 
-    result = write_document(boto3.client("dynamodb"), _table_name(table), doc)
+    result = write_document(boto3.client("dynamodb"), _table_name(table), doc, source=file)
     console.print(
-        f"applied {file}: {len(result.written)} written, {len(result.unchanged)} unchanged, "
-        f"{len(result.removed)} removed"
+        f"applied {file} as version {result.version}: {len(result.written)} written, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} removed"
     )
     for rid in result.written:
         console.print(f"  [green]+[/] {rid}")
     for rid in result.removed:
         console.print(f"  [red]-[/] {rid}")
+
+
+@rules.command("versions")
+@click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
+def versions_cmd(table: str | None) -> None:
+    """Every applied version of the rules, newest last; the current one marked."""
+    import boto3
+
+    from chalicelib.rules.store import current_version, list_versions
+
+    ddb = boto3.client("dynamodb")
+    name = _table_name(table)
+    current = current_version(ddb, name)
+    t = Table(title=f"rules versions (current: {current or 'none'})")
+    for col in ("version", "applied at", "rules", "source"):
+        t.add_column(col)
+    for v in list_versions(ddb, name):
+        mark = " *" if v["version"] == current else ""
+        t.add_row(f"{v['version']}{mark}", v["applied_at"], str(v["rules"]), v["source"])
+    console.print(t)
+
+
+@rules.command("rollback")
+@click.option(
+    "--to", "to_version", type=int, help="version to restore (default: the one before current)"
+)
+@click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
+def rollback_cmd(to_version: int | None, table: str | None) -> None:
+    """Restore an earlier version's rules, as a new version (the history stays whole)."""
+    import boto3
+
+    from chalicelib.rules.store import current_version, read_version, write_document
+
+    ddb = boto3.client("dynamodb")
+    name = _table_name(table)
+    current = current_version(ddb, name)
+    target = to_version if to_version is not None else current - 1
+    if target < 1 or target > current:
+        raise click.ClickException(f"no version {target} to roll back to (current: {current})")
+    try:
+        raw, _meta = read_version(ddb, name, target)
+    except KeyError as e:
+        raise click.ClickException(str(e)) from e
+    result = write_document(ddb, name, load_document(raw), source=f"rollback to version {target}")
+    console.print(
+        f"rolled back to version {target}: now version {result.version} "
+        f"({len(result.written)} written, {len(result.removed)} removed)"
+    )
 
 
 @rules.command("list")

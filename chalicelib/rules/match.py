@@ -183,9 +183,7 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
         want = cond["exists"]
         return lambda r: (get(r) is not _MISSING) is want
     if "equals" in cond:
-        target = cond["equals"]
-        target_s = str(target)
-        return lambda r: (v := get(r)) == target or (v is not _MISSING and str(v) == target_s)
+        return _equals(get, cond["equals"])
     if "in" in cond:
         allowed = set(map(str, cond["in"]))
         return lambda r: (v := get(r)) is not _MISSING and str(v) in allowed
@@ -203,6 +201,29 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
             (s := _text(get(r))) is not None and needle in s.casefold() and search(s) is not None
         )
     return lambda r: (s := _text(get(r))) is not None and needle in s and search(s) is not None
+
+
+def _equals(get: Callable[[dict[str, Any]], Any], target: Any) -> Predicate:
+    """Equality without Python's surprises: `true` is not 1, `null` is not the text
+    "None"; a number in the record equals its text in the rule ("500" and 500)."""
+    if target is None:
+        return lambda r: get(r) is None
+    if type(target) is bool:
+        return lambda r: get(r) is target
+    if type(target) in (int, float):
+        return lambda r: (
+            (type(v := get(r)) in (int, float) and v == target)
+            or (type(v) is str and v == str(target))
+        )
+    text = str(target)
+
+    def eq(r: dict[str, Any]) -> bool:
+        v = get(r)
+        if type(v) is str:
+            return v == text
+        return type(v) in (int, float) and str(v) == text
+
+    return eq
 
 
 def compile_where(conds: list[dict[str, Any]]) -> Predicate | None:

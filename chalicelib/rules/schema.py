@@ -11,7 +11,7 @@
             - {field: message, regex: "(?i)computer"}
             - {not: {field: level, in: [DEBUG, TRACE]}}
         transform: {rename: {event: message}, set: {transformed: true}, remove: [password]}
-        actions: [drop | archive | {slack: {...}} | {sns: {...}}]
+        actions: [drop | archive | {slack: {...}} | {sns: {...}} | {forward: {...}}]
         stop: false                # true: no later rule sees the event
 
 Conditions: `field` (dotted path into the record) with exactly one of
@@ -84,6 +84,7 @@ class RulesDocument:
     rules: list[RuleDef]
     inputs: list[InputDef] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)  # document-level, as written
+    version: int = 0  # the stored version it was read from (0: not from a version)
 
 
 def load_rules(doc: Any) -> list[RuleDef]:

@@ -1,14 +1,21 @@
 """Rules in DynamoDB, loaded by the functions and cached in memory.
 
 Table layout (keys `pk`, `sk`, both strings):
-    pk="rules"  sk=<rule id>  body=<rule as JSON>  priority=<n>  updated_at=<iso>
-One item per rule, so `sluice rules apply` writes only what changed and removes
-rules no longer in the file.
+    pk="rules"    sk=<rule id>   body=<rule as JSON>  priority  updated_at
+    pk="config"   sk=<section>   body=<inputs | redact as JSON>
+    pk="version"  sk=<00000042>  doc=<gzip of the whole document as JSON>  applied_at  source
+    pk="config"   sk="version"   current=<n>
+Every `sluice rules apply` writes a new version (the whole document in one item)
+and moves `current` to it with a conditional write, so two operators applying at
+once cannot interleave. Functions read `current` and that one version item: a
+consistent snapshot even while an apply is writing. The per-rule items mirror the
+current version for people and `sluice rules list`.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +35,65 @@ def read_rule_defs(ddb: Any, table: str) -> list[RuleDef]:
     return read_document(ddb, table).rules
 
 
+def current_version(ddb: Any, table: str) -> int:
+    item = ddb.get_item(TableName=table, Key=_VERSION_KEY, ConsistentRead=True).get("Item")
+    return int(item["current"]["N"]) if item else 0
+
+
+def read_version(ddb: Any, table: str, version: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the document as written, metadata) of one version."""
+    key = {"pk": {"S": "version"}, "sk": {"S": f"{version:08d}"}}
+    item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    if item is None:
+        raise KeyError(f"rules version {version} not found")
+    doc = orjson.loads(zlib.decompress(item["doc"]["B"]))
+    meta = {
+        "version": version,
+        "applied_at": item.get("applied_at", {}).get("S", ""),
+        "source": item.get("source", {}).get("S", ""),
+        "rules": int(item.get("rules", {}).get("N", "0")),
+    }
+    return doc, meta
+
+
+def list_versions(ddb: Any, table: str) -> list[dict[str, Any]]:
+    out = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "version"}},
+        "ProjectionExpression": "sk, applied_at, #s, #r",
+        "ExpressionAttributeNames": {"#s": "source", "#r": "rules"},
+    }
+    while True:
+        page = ddb.query(**kwargs)
+        for it in page.get("Items", []):
+            out.append(
+                {
+                    "version": int(it["sk"]["S"]),
+                    "applied_at": it.get("applied_at", {}).get("S", ""),
+                    "source": it.get("source", {}).get("S", ""),
+                    "rules": int(it.get("rules", {}).get("N", "0")),
+                }
+            )
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def read_document(ddb: Any, table: str) -> RulesDocument:
-    """Rules and inputs from the table, validated as one document."""
+    """The current rules document: the current version's snapshot, or (for a table
+    written without versions) the per-rule items and sections."""
+    version = current_version(ddb, table)
+    if version:
+        raw, _ = read_version(ddb, table, version)
+        doc = load_document(raw)
+        doc.version = version
+        return doc
+    return _read_items(ddb, table)
+
+
+def _read_items(ddb: Any, table: str) -> RulesDocument:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": table,
@@ -61,8 +125,51 @@ def _section_key(section: str) -> dict[str, Any]:
     return {"pk": {"S": "config"}, "sk": {"S": section}}
 
 
-def write_document(ddb: Any, table: str, doc: RulesDocument) -> ApplyResult:
-    """Make the table hold exactly the document's rules and sections (already validated)."""
+_VERSION_KEY = {"pk": {"S": "config"}, "sk": {"S": "version"}}
+
+
+class ConcurrentApply(Exception):
+    """Another apply moved the current version while this one was writing."""
+
+
+def write_document(ddb: Any, table: str, doc: RulesDocument, *, source: str = "") -> ApplyResult:
+    """Write `doc` (already validated) as a new version and make it current."""
+    raw: dict[str, Any] = {"rules": [r.raw for r in doc.rules], **doc.sections}
+    previous = current_version(ddb, table)
+    version = previous + 1
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": "version"},
+                "sk": {"S": f"{version:08d}"},
+                "doc": {"B": zlib.compress(orjson.dumps(raw), 6)},
+                "applied_at": {"S": now},
+                "source": {"S": source[:500]},
+                "rules": {"N": str(len(doc.rules))},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ddb.exceptions.ConditionalCheckFailedException as e:
+        raise ConcurrentApply(f"version {version} was written by another apply; apply again") from e
+    result = _write_current(ddb, table, doc)
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key=_VERSION_KEY,
+            UpdateExpression="SET #c = :v",
+            ConditionExpression="attribute_not_exists(#c) OR #c = :p",
+            ExpressionAttributeNames={"#c": "current"},
+            ExpressionAttributeValues={":v": {"N": str(version)}, ":p": {"N": str(previous)}},
+        )
+    except ddb.exceptions.ConditionalCheckFailedException as e:
+        raise ConcurrentApply(f"another apply made a version after {previous}; apply again") from e
+    result.version = version
+    return result
+
+
+def _write_current(ddb: Any, table: str, doc: RulesDocument) -> ApplyResult:
     result = write_rule_defs(ddb, table, doc.rules)
     for section in SECTIONS:
         value = doc.sections.get(section)
@@ -81,6 +188,7 @@ class ApplyResult:
     written: list[str]
     unchanged: list[str]
     removed: list[str]
+    version: int = 0
 
 
 def write_rule_defs(ddb: Any, table: str, rules: list[RuleDef]) -> ApplyResult:
@@ -156,7 +264,10 @@ class RuleStore:
         else:
             if isinstance(defs, RulesDocument):
                 self._rules = RuleSet(
-                    defs.rules, inputs=defs.inputs, redact=defs.sections.get("redact")
+                    defs.rules,
+                    version=str(defs.version or ""),
+                    inputs=defs.inputs,
+                    redact=defs.sections.get("redact"),
                 )
             else:
                 self._rules = RuleSet(defs)

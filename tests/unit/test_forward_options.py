@@ -155,7 +155,7 @@ def test_valid_forward_options(opts):
         ),
         pytest.param(
             {"to": "http", "url": "https://x.example", "timeout_s": True},
-            ["timeout_s: seconds, 1-60"],
+            ["timeout_s: wrong type: seconds per HTTP request (default 10)"],
             id="bool timeout",
         ),
         pytest.param(
