@@ -87,9 +87,6 @@ def csv_parser(opts: dict[str, Any]) -> Parser:
         rec: dict[str, Any] = dict(zip(columns, values, strict=True))
         if convert is not None and (problem := convert(rec)):
             return failed(text, "csv", problem)
-        rec = normalise(rec)[0]
-        if "message" not in rec:
-            rec["message"] = text
-        return rec
+        return normalise(rec)[0]
 
     return parse

@@ -129,7 +129,4 @@ def parse_logfmt(text: str) -> dict[str, Any]:
         return failed(text, "logfmt", str(e))
     if not pairs:
         return failed(text, "logfmt", "no key=value pair")
-    rec = normalise(rec)[0]
-    if "message" not in rec:
-        rec["message"] = text
-    return rec
+    return normalise(rec)[0]

@@ -3,8 +3,10 @@
 RE2 because log text is untrusted: matching is linear in the text, whatever the
 pattern (no backreferences or lookarounds, which RE2 refuses at configuration
 time). The pattern is searched (unanchored): anchor it with `^`/`$` when needed.
-Groups that did not take part in the match are absent; a record without a
-`message` keeps the whole text there.
+Groups that did not take part in the match are absent. Like the other field
+parsers (logfmt, csv, xml), it adds no `message` of its own: a rule's parse step
+merges the fields into a record that already has one, and a copy of the parsed
+text would overwrite it when the rule parses some other field.
 
 Also home of the `types` option shared with the CSV parser: field values are
 text unless the operator declares `int`, `float` or `bool`.
@@ -212,10 +214,7 @@ def regex_parser(opts: dict[str, Any]) -> Parser:
         rec = {name: v for i, name in named if (v := values[i]) is not None}
         if convert is not None and (problem := convert(rec)):
             return failed(text, "regex", problem)
-        rec = normalise(rec)[0]
-        if "message" not in rec:
-            rec["message"] = text
-        return rec
+        return normalise(rec)[0]
 
     return parse
 

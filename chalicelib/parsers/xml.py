@@ -6,8 +6,7 @@
 A child with neither attributes nor children becomes its text; one with either
 becomes a nested dict (its own text under `text`); a repeated name becomes a
 list; the root's own text goes under `text`. Namespaces are dropped from names
-(`{urn:x}Event` and `e:Event` are both `Event`); values stay text. A record
-without a `message` keeps the whole text there.
+(`{urn:x}Event` and `e:Event` are both `Event`); values stay text.
 
 Safety. Log text is untrusted. Entity attacks (billion laughs, quadratic
 blow-up, external entities) all need a DOCTYPE to declare their entities, and a
@@ -121,7 +120,4 @@ def parse_xml(text: str) -> dict[str, Any]:
         return failed(text, "xml", str(e))
     except ValueError as e:  # text expat cannot take as UTF-8 (lone surrogates)
         return failed(text, "xml", f"not encodable: {e}")
-    rec = normalise(rec)[0]
-    if "message" not in rec:
-        rec["message"] = text
-    return rec
+    return normalise(rec)[0]
