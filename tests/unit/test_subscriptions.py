@@ -74,7 +74,9 @@ def logs(aws: Any) -> Any:
 @pytest.fixture(autouse=True)
 def no_settle_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backfill waits for a new filter to take effect; moto's take effect at once."""
-    monkeypatch.setattr(subs, "BACKFILL_SETTLE_S", 0)
+    from chalicelib.subscriptions import created
+
+    monkeypatch.setattr(created, "BACKFILL_SETTLE_S", 0)
 
 
 class Invocations:

@@ -1,0 +1,146 @@
+"""Which log groups Sluice subscribes: glob patterns, excludes, and the loop guard."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from chalicelib.errors import SluiceError
+
+# Loop guard. Sluice's functions log to /aws/lambda/sluice-<stage>-<function>;
+# subscribing those groups feeds Sluice its own ledger lines, and each invocation
+# then logs more. Every stage is excluded, not only this one: two stages that
+# subscribe each other's groups loop just the same.
+SLUICE_GROUPS = ("/aws/lambda/sluice-*",)
+# Roles Sluice's functions run as (Chalice names them <app>-<stage>-<function>):
+# a CreateLogGroup made by one of them is a Sluice function creating its own group.
+_SLUICE_ROLE = re.compile(r"(?:assumed-role|role)/sluice-[^/]*")
+# Log group names: letters, digits and _ - / . # (CreateLogGroup API reference).
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_\-/.#*?{},]+")
+
+
+class SubscriptionError(SluiceError):
+    """A subscription pattern, setting or destination that cannot be used."""
+
+
+def _glob(pattern: str) -> str:
+    """A log group pattern as a regex: `*` one path part, `**` any number, `{a,b}` either."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            before = i == 0 or pattern[i - 1] == "/"
+            after = i + 2 == n or pattern[i + 2] == "/"
+            if before and after and i + 2 < n:  # `a/**/b` and `**/b`: zero or more parts
+                out.append("(?:.*/)?")
+                i += 3
+            elif before and i > 0 and i + 2 == n:  # trailing `a/**`: `a` itself too
+                out[-1:] = ["(?:/.*)?"]
+                i += 2
+            else:
+                out.append(".*")
+                i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "{":
+            end = pattern.find("}", i)
+            if end < 0:
+                raise SubscriptionError(f"pattern {pattern!r}: '{{' without '}}'")
+            alts = pattern[i + 1 : end].split(",")
+            out.append("(?:" + "|".join(_glob(a) for a in alts) + ")")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part before the first wildcard: what DescribeLogGroups can filter on."""
+    m = re.search(r"[*?{]", pattern)
+    return pattern if m is None else pattern[: m.start()]
+
+
+def check_pattern(pattern: str) -> str:
+    if not pattern or not _NAME_CHARS.fullmatch(pattern):
+        raise SubscriptionError(
+            f"pattern {pattern!r}: log group names take letters, digits and _ - / . # only"
+        )
+    return pattern
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Which log groups Sluice subscribes: any include, no exclude, never its own."""
+
+    include: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    own_function: str | None = None  # the running function's name, guarded too
+
+    def __post_init__(self) -> None:
+        if not self.include:
+            raise SubscriptionError("at least one pattern is needed")
+        for p in (*self.include, *self.exclude):
+            check_pattern(p)
+
+    @cached_property
+    def _include(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{_glob(p)})" for p in self.include))
+
+    @cached_property
+    def _excludes(self) -> list[tuple[str, re.Pattern[str]]]:
+        return [(p, re.compile(_glob(p))) for p in self.exclude]
+
+    def skip_reason(self, name: str) -> str | None:
+        """None when `name` is to be subscribed, else why not (loop guard first)."""
+        return loop_guard_reason(name, self.own_function) or self.selection_reason(name)
+
+    def selection_reason(self, name: str) -> str | None:
+        """The patterns alone, without the loop guard (removing Sluice's filter is always safe)."""
+        for p, rx in self._excludes:
+            if rx.fullmatch(name):
+                return f"excluded by {p!r}"
+        if not self._include.fullmatch(name):
+            return "no pattern matches"
+        return None
+
+    def prefixes(self) -> list[str]:
+        """The fewest DescribeLogGroups prefixes that cover every include ('' = all)."""
+        found = sorted({literal_prefix(p) for p in self.include})
+        out: list[str] = []
+        for p in found:
+            if not any(p.startswith(q) for q in out):
+                out.append(p)
+        return out
+
+
+_GUARD = [re.compile(_glob(p)) for p in SLUICE_GROUPS]
+
+
+def loop_guard_reason(name: str, own_function: str | None = None) -> str | None:
+    """Why `name` must never be subscribed (Sluice's own logs), or None."""
+    if any(rx.fullmatch(name) for rx in _GUARD) or (
+        own_function and name == f"/aws/lambda/{own_function}"
+    ):
+        return "Sluice's own function logs (loop guard)"
+    return None
+
+
+def is_sluice_log_group(name: str) -> bool:
+    """For the pipeline: a payload from one of Sluice's own groups must not be routed."""
+    return loop_guard_reason(name) is not None
+
+
+def caused_by_sluice(detail: dict[str, Any]) -> bool:
+    """Whether a CloudTrail record's caller is one of Sluice's function roles."""
+    ident = detail.get("userIdentity") or {}
+    issuer = (ident.get("sessionContext") or {}).get("sessionIssuer") or {}
+    arns = (ident.get("arn"), issuer.get("arn"))
+    return any(isinstance(a, str) and _SLUICE_ROLE.search(a) for a in arns)
