@@ -241,7 +241,8 @@ def ensure_logs_permission(lam: Any, function_arn: str) -> bool:
             raise
         policy = {"Statement": []}
     for st in policy.get("Statement", []):
-        principal = (st.get("Principal") or {}).get("Service")
+        principal = st.get("Principal")
+        principal = principal.get("Service") if isinstance(principal, dict) else principal
         if principal == "logs.amazonaws.com" and st.get("Effect") == "Allow":
             return False
     try:
