@@ -60,6 +60,8 @@ def deliver(
                 )
                 firings = gated.firings
                 counts["suppressed"] += gated.suppressed
+        if state is None and d.throttle:
+            ledger.errors.append(f"rule {rule_id}: throttle needs SLUICE_STATE_TABLE (not applied)")
         for idx, _ in actions:
             adef = d.actions[idx]
             try:

@@ -46,7 +46,12 @@ def format_time(ms: int) -> str:
     s, frac = divmod(ms, 1000)
     cached_s, prefix = _second_cache
     if s != cached_s:
-        prefix = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(s))
+        t = _time.gmtime(s)
+        # Built by hand: strftime's %Y does not zero-pad years below 1000.
+        prefix = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
         _second_cache = (s, prefix)
     return f"{prefix}.{frac:03d}Z"
 

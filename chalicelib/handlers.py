@@ -17,6 +17,7 @@ from chalicelib.event import Ledger
 from chalicelib.observe import report
 from chalicelib.pipeline import Pipeline, Runtime
 from chalicelib.sources import cloudwatch, kinesis, s3
+from chalicelib.subscriptions.patterns import is_sluice_log_group
 
 _runtime: Runtime | None = None
 
@@ -48,6 +49,11 @@ def handle_cloudwatch_logs(event: Any, context: Any, rt: Runtime | None = None) 
         if batch.is_control:
             ledger = Ledger()
             extra["control_message"] = True
+        elif is_sluice_log_group(batch.source["log_group"]):
+            # Loop guard: Sluice's own logs are never routed; counted as dropped, not lost.
+            ledger = Ledger(received=len(batch.events))
+            ledger.drop("loop_guard", len(batch.events))
+            extra["loop_guard"] = batch.source["log_group"]
         else:
             ledger = pipeline.process(batch.events, inv)
             extra["log_group"] = batch.source["log_group"]
@@ -85,7 +91,13 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
     for rec in recs:
         res = kinesis.decode_record(rec, rt.settings.region)
         if res.error is None:
-            events.extend(res.events)
+            group = res.events[0].source.get("log_group") if res.events else None
+            if isinstance(group, str) and is_sluice_log_group(group):
+                # Loop guard: Sluice's own logs arriving through the fan-in stream.
+                ledger.received += len(res.events)
+                ledger.drop("loop_guard", len(res.events))
+            else:
+                events.extend(res.events)
             ok_sequences.append(res.sequence)
             continue
         origin = {

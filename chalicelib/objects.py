@@ -86,6 +86,17 @@ def line_events(
     return out
 
 
+def _capped(events: list[LogEvent]) -> list[LogEvent]:
+    """Cut messages above MAX_MESSAGE_CHARS (after parsing, so documents expand first)."""
+    for ev in events:
+        m = ev.record.get("message")
+        if type(m) is str and len(m) > MAX_MESSAGE_CHARS:
+            cut, flags = cap_message(m)
+            ev.record["message"] = cut
+            ev.record.update(flags or {})
+    return events
+
+
 def process_object(
     s3: Any,
     pipeline: Pipeline,
@@ -139,10 +150,19 @@ def process_object(
                 continue
             if not header and line.text.strip():
                 consumed += len(line.text)
-                if len(line.text) > MAX_MESSAGE_CHARS:
-                    text, flags = cap_message(line.text)
-                    line = Line(line.number, text, {**(line.flags or {}), **(flags or {})})
-                batch.extend(line_events(fmt, line, ref, tag, default_ms, expand))
+                if line.flags and line.flags.get("truncated") and line.text.lstrip()[:1] in "{[":
+                    # A JSON document longer than s3.MAX_LINE: its events cannot be read from
+                    # a cut copy. The object stays in S3; the reason says where.
+                    outcome.ledger.received += 1
+                    outcome.ledger.dead_letter("decode:too-large", 1)
+                    size = line.flags.get("original_bytes")
+                    dead_letter(
+                        f"line {line.number} is a JSON document of {size} bytes, over the "
+                        f"line limit (s3://{ref.bucket}/{ref.key})",
+                        line.number,
+                    )
+                else:
+                    batch.extend(_capped(line_events(fmt, line, ref, tag, default_ms, expand)))
             # Every CHUNK_LINES-th line ends a chunk, blank or not: a double-spaced log
             # must not grow one batch over the whole object, nor skip the deadline check.
             if line.number % CHUNK_LINES == 0:

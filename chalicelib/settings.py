@@ -24,6 +24,8 @@ class Settings:
     objects_queue_url: str | None = None
     deadline_margin_ms: int = 20_000
     max_object_chars: int = 2 * 1024**3
+    # Fan-in stream (name or ARN) log_group_created subscribes to in Kinesis mode.
+    kinesis_stream: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,6 +65,7 @@ class Settings:
             objects_queue_url=e.get("SLUICE_OBJECTS_QUEUE_URL") or None,
             deadline_margin_ms=margin_ms,
             max_object_chars=max_object_chars,
+            kinesis_stream=e.get("SLUICE_KINESIS_STREAM") or None,
         )
 
 

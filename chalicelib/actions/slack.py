@@ -33,6 +33,15 @@ def escape(text: str) -> str:
     return text
 
 
+_MARKS = str.maketrans({c: c + "\u2060" for c in "*_~`"})
+
+
+def escape_mrkdwn(text: str) -> str:
+    """`escape`, and Slack's formatting marks (`*_~` and backticks) followed by a word
+    joiner so log text shows as written instead of turning bold or into code."""
+    return escape(text).translate(_MARKS)
+
+
 def code_block(text: str, limit: int = SECTION_CHARS) -> str:
     """Escaped text in a code block of at most `limit` characters, cut inside the fences
     (escaping can grow text 5x, and a block cut through its closing fence stays open)."""
@@ -118,7 +127,7 @@ class SlackAction(AlertAction):
         count = len(events)
         level = severity(events)
         extra = {"count": count, "rule": self.rule_id, "level": first.record.get("level", level)}
-        headline = clip(render(self.opts["text"], first, extra, escape), SECTION_CHARS)
+        headline = clip(render(self.opts["text"], first, extra, escape_mrkdwn), SECTION_CHARS)
         title = self.opts.get("title") or self.rule_id
         tags = sorted({e.tag for e in events})
         header = f"{title}: {count} event{'s' if count != 1 else ''} · {level}"
@@ -128,8 +137,11 @@ class SlackAction(AlertAction):
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*Tag*\n{escape(clip(', '.join(tags), 300))}"},
-                    {"type": "mrkdwn", "text": f"*Level*\n{escape(str(level))}"},
+                    {
+                        "type": "mrkdwn",
+                        "text": f"*Tag*\n{escape_mrkdwn(clip(', '.join(tags), 300))}",
+                    },
+                    {"type": "mrkdwn", "text": f"*Level*\n{escape_mrkdwn(str(level))}"},
                     {"type": "mrkdwn", "text": f"*First*\n{format_time(first.time)}"},
                     {"type": "mrkdwn", "text": f"*Last*\n{format_time(last.time)}"},
                 ],
@@ -150,7 +162,7 @@ class SlackAction(AlertAction):
             )
         if note:
             blocks.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(note)}]}
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(note)}]}
             )
         context = [
             f"rule `{escape(self.rule_id)}`",

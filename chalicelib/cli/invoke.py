@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 import orjson
 
-FUNCTIONS = {"cloudwatch_logs": "handle_cloudwatch_logs"}
+FUNCTIONS = {
+    "cloudwatch_logs": "handle_cloudwatch_logs",
+    "kinesis_records": "handle_kinesis_records",
+    "s3_objects": "handle_s3_objects",
+    "s3_object_created": "handle_s3_object_created",
+    "absence_check": "handle_absence_check",
+    "log_group_created": "handle_log_group_created",
+}
 
 
 class LocalContext:
@@ -39,8 +46,9 @@ def invoke(function: str, event_file: str) -> None:
     AWS calls go wherever the SDK is configured (AWS_ENDPOINT_URL for the local
     stack); the function's settings come from the SLUICE_* environment.
     """
-    from chalicelib import handlers
+    from chalicelib import handlers, subscriptions
 
     event = orjson.loads(Path(event_file).read_bytes())
-    result = getattr(handlers, FUNCTIONS[function])(event, LocalContext(function))
+    module = subscriptions if function == "log_group_created" else handlers
+    result = getattr(module, FUNCTIONS[function])(event, LocalContext(function))
     click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -47,7 +47,9 @@ def cap_message(message: str) -> tuple[str, dict[str, Any] | None]:
     return message[:MAX_MESSAGE_CHARS], {"truncated": True, "original_length": len(message)}
 
 
-def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
+def parse_message(
+    message: str, max_chars: int | None = MAX_MESSAGE_CHARS
+) -> tuple[dict[str, Any], int | None]:
     """Message text -> (record, event time in epoch ms if the record carries one).
 
     Never raises: a message that looks like JSON but is not keeps its text in
@@ -55,7 +57,7 @@ def parse_message(message: str) -> tuple[dict[str, Any], int | None]:
     """
     if message.endswith("\n"):
         message = message.rstrip("\r\n")
-    if len(message) > MAX_MESSAGE_CHARS:
+    if max_chars is not None and len(message) > max_chars:
         cut, flags = cap_message(message)
         return {"message": cut, **(flags or {})}, None
     first = message[:1]

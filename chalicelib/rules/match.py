@@ -237,7 +237,7 @@ def compile_where(conds: list[dict[str, Any]]) -> Predicate | None:
 
 # ---------------------------------------------------------------- transforms
 def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | None:
-    """Record-level transforms, applied in this order: rename, set, remove, truncate, redact."""
+    """Record-level transforms, applied in this order: rename, set, remove, redact, truncate."""
     from chalicelib.rules.transforms import Redactor, compile_truncate
 
     rename = list((t.get("rename") or {}).items())
@@ -257,10 +257,11 @@ def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | N
             r[k] = v
         for k in remove:
             r.pop(k, None)
-        if truncate is not None:
-            truncate(r)
+        # Redact before cutting: a cut can split a secret so its pattern no longer matches.
         if redactor is not None:
             redactor(r)
+        if truncate is not None:
+            truncate(r)
 
     return apply
 
@@ -282,6 +283,9 @@ def compile_parse(spec: dict[str, Any] | None) -> Callable[[dict[str, Any]], Non
         if type(text) is not str:
             return
         fields = parser(text)
+        if field_name != "message" and "message" in r:
+            # Parsing another field adds its fields; the record's own message stays.
+            fields.pop("message", None)
         if "parse_error" in fields:
             r["parse_error"] = fields["parse_error"]
             return

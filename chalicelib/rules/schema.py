@@ -337,6 +337,11 @@ def _parse(spec: Any, err: Any) -> dict[str, Any] | None:
         return None
     opts = {k: v for k, v in spec.items() if k not in ("format", "field")}
     problems = check_options(opts, registry.spec(fmt).options, "parse")
+    if not problems:
+        try:  # checks across options (a typed field the pattern lacks) live in the factory
+            registry.build(fmt, opts)
+        except ValueError as e:
+            problems = [("parse", str(e))]
     for fld, reason in problems:
         err(fld, reason)
     return None if problems else dict(spec)

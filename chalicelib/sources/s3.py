@@ -27,8 +27,10 @@ from chalicelib.errors import DecodeError
 
 CHUNK = 1024 * 1024
 # A single line above this is cut (and flagged) so an object with no newlines
-# cannot take the function's memory. 1 MiB is 4x CloudWatch's largest event.
-MAX_LINE = 1024 * 1024
+# cannot take the function's memory. 32 MiB holds a large CloudTrail file (one JSON
+# document on one line, expanded into events) and, parsed, stays within a 512 MB
+# function; a JSON document cut at this size is dead-lettered, never half-read.
+MAX_LINE = 32 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UTF8_BOM = b"\xef\xbb\xbf"

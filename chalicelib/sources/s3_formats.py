@@ -111,7 +111,9 @@ class JsonLines(LineFormat):
     def record(self, line: str) -> dict[str, Any]:
         # The record as the CloudWatch path makes it: its time field kept as written (the
         # reader takes the event time from it again).
-        return parse_message(line)[0]
+        # No cut before parsing: a JSON document (CloudTrail's Records) may be far larger
+        # than one message; the reader caps what remains a single message afterwards.
+        return parse_message(line, max_chars=None)[0]
 
 
 @register

@@ -326,3 +326,30 @@ def test_each_test_starts_without_a_process_wide_runtime():
 
     assert handlers._runtime is None
     assert get_settings.cache_info().currsize == 0
+
+
+def test_sluice_own_log_group_is_never_routed_back(invoke, archive, load_data):
+    """A payload from Sluice's own function log group is counted as dropped by the loop guard,
+    never archived or alerted (a subscription of everything must not feed on itself)."""
+    import base64
+    import gzip
+    import json
+
+    doc = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/lambda/sluice-prod-cloudwatch_logs",
+        "logStream": "2026/11/26/[$LATEST]0123456789abcdef",
+        "subscriptionFilters": ["sluice"],
+        "logEvents": [
+            {"id": str(i), "timestamp": 1795687200000 + i, "message": '{"message":"ledger"}'}
+            for i in range(3)
+        ],
+    }
+    event = {
+        "awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()}
+    }
+    result = invoke(event)
+    assert (result["received"], result["dropped"], result["lost"]) == (3, 3, 0)
+    assert result["dropped_by"] == {"loop_guard": 3}
+    assert archive.lines() == []

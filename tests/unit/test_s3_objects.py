@@ -918,11 +918,11 @@ def test_invalid_utf8_and_over_long_lines_are_flagged_in_the_record(
     assert got[2]["record"] == {"message": "y" * 100, "truncated": True, "original_bytes": 250}
 
 
-def test_json_document_above_max_line_is_flagged_not_lost(
-    notify, rt, archive, reports, lambda_context, monkeypatch
+def test_json_document_above_max_line_is_dead_lettered_not_half_read(
+    notify, rt, archive, dlq, reports, lambda_context, monkeypatch
 ):
-    """A single-line JSON document longer than MAX_LINE cannot be expanded: it is archived
-    as one event, cut, flagged truncated and with the JSON error, never dropped."""
+    """A single-line JSON document longer than MAX_LINE cannot be expanded: it goes to the
+    dead-letter queue with its address and size, and no cut copy is archived."""
     monkeypatch.setattr(s3_source, "MAX_LINE", 1000)
     key = "ct/AWSLogs/big_CloudTrail.json.gz"
     doc = {
@@ -930,11 +930,31 @@ def test_json_document_above_max_line_is_flagged_not_lost(
             {"eventName": f"Call{i}", "eventTime": "2023-07-19T21:17:28Z"} for i in range(100)
         ]
     }
-    handlers.handle_s3_objects(notify((key, gz(json.dumps(doc).encode()))), lambda_context, rt)
-    (ev,) = lines_of(archive.lines(), key)
-    assert ev["record"]["truncated"] is True
-    assert ev["record"]["original_bytes"] == len(json.dumps(doc))
-    assert ev["record"]["parse_error"].startswith("json: ")
+    result = handlers.handle_s3_objects(
+        notify((key, gz(json.dumps(doc).encode()))), lambda_context, rt
+    )
+    assert result == {"batchItemFailures": []}
+    assert lines_of(archive.lines(), key) == []
+    (msg,) = dlq.messages()
+    assert f"JSON document of {len(json.dumps(doc))} bytes, over the line limit" in msg["reason"]
+    assert msg["origin"]["key"] == key
+
+
+def test_cloudtrail_file_larger_than_a_message_is_expanded(
+    notify, rt, archive, reports, lambda_context
+):
+    """A CloudTrail file over 256 KiB (the message cap) still becomes one event per record."""
+    key = "ct/AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/big.json.gz"
+    records = [
+        {"eventName": f"Call{i}", "eventTime": "2026-11-26T09:00:00Z", "pad": "x" * 400}
+        for i in range(1000)
+    ]
+    body = json.dumps({"Records": records}).encode()
+    assert len(body) > 256 * 1024
+    handlers.handle_s3_objects(notify((key, gz(body))), lambda_context, rt)
+    got = lines_of(archive.lines(), key)
+    assert len(got) == 1000
+    assert {g["record"]["eventName"] for g in got} == {f"Call{i}" for i in range(1000)}
 
 
 def test_object_at_the_notified_version_is_read(
