@@ -2,8 +2,11 @@
 
 `LocalStack` runs everything in one process on 127.0.0.1: moto's server (the
 AWS APIs), `SlackServer` (the Slack Web API), the resources from
-`resources.bootstrap`, a `Runtime` installed for the handlers, and a
-`poller.LogsPoller`, which plays CloudWatch Logs' subscription delivery.
+`resources.bootstrap`, a `Runtime` installed for the handlers, and the event
+sources: `poller.LogsPoller` plays CloudWatch Logs' subscription delivery,
+`sources_local.KinesisPoller` Lambda's Kinesis mapping for watched streams,
+`sources_local.BucketWatcher` S3's notifications for watched buckets and
+`sources_local.QueuePoller` Lambda's SQS mapping of the objects queue.
 Commands: `sluice local up`, `sluice bootstrap` and `sluice demo` (the
 scenario itself is `scenario.py`).
 """
@@ -16,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from chalicelib.cli.poller import REGION, LambdaContext, LogsPoller, Outcome
 from chalicelib.cli.resources import Names, Resources, env_lines, local_token
 from chalicelib.cli.resources import bootstrap as make_resources
 from chalicelib.cli.slack_server import SlackServer
+from chalicelib.cli.sources_local import BucketWatcher, KinesisPoller, QueuePoller
 
 DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented dummies
 
@@ -96,12 +100,55 @@ class EndpointClients(Clients):
         self._bound.clear()
 
 
+class LedgerTap:
+    """Keeps the ledger each handler reports, so the stack can show and check it.
+
+    `handle_kinesis_records` and `handle_s3_objects` answer only with
+    `batchItemFailures` (what their event source mappings read) and log their
+    ledger; the tap wraps `handlers.report`, the call that logs it, and hands the
+    ledger of the invocation that just ran to the stack. Invocations run one at a
+    time under the stack's lock, so "the last one reported" is the caller's.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, Any] | None = None
+        self._original: Any = None
+
+    def install(self) -> None:
+        from chalicelib import handlers
+
+        self._original = handlers.report
+        handlers.report = self._report
+
+    def uninstall(self) -> None:
+        from chalicelib import handlers
+
+        if self._original is not None and handlers.report == self._report:
+            handlers.report = self._original
+        self._original = None
+
+    def _report(self, function: str, ledger: Any, namespace: str, extra: Any = None) -> None:
+        self._last = {**ledger.as_dict(), **(extra or {})}
+        self._original(function, ledger, namespace, extra)
+
+    def take(self) -> dict[str, Any]:
+        last, self._last = self._last, None
+        return last or {}
+
+
 class LocalStack:
-    """moto + Slack endpoint + resources + runtime + poller, on 127.0.0.1.
+    """moto + Slack endpoint + resources + runtime + event sources, on 127.0.0.1.
 
     Sets the process environment (AWS_ENDPOINT_URL, dummy credentials, region,
     the SLUICE_* settings) while it runs and restores it on exit, since boto3,
     the CLI and the handlers all read their endpoint from there.
+
+    `kinesis_streams` are created (with `kinesis_shards` shards) and delivered to
+    `kinesis_records`; `watch_buckets` are created and their new objects reach
+    `s3_objects` through the objects queue (more with `watch_stream` and
+    `watch_bucket` while running). Handler calls take one lock: every function
+    shares this process's Powertools logger and metrics, which Lambda would keep
+    apart in separate sandboxes.
     """
 
     def __init__(
@@ -113,6 +160,11 @@ class LocalStack:
         poll_interval_s: float = 0.1,
         rules_ttl_s: float = 2.0,
         on_outcome: Callable[[Outcome], None] | None = None,
+        kinesis_streams: Sequence[str] = (),
+        kinesis_shards: int = 1,
+        watch_buckets: Sequence[str] = (),
+        retry_pause_s: float = 0.2,
+        object_retry_s: int = 1,
     ) -> None:
         self.port = port
         self.slack_port = slack_port
@@ -120,6 +172,16 @@ class LocalStack:
         self.poll_interval_s = poll_interval_s
         self.rules_ttl_s = rules_ttl_s  # short, so `sluice rules apply` shows at once
         self.on_outcome = on_outcome
+        self.kinesis_streams = tuple(kinesis_streams)
+        self.kinesis_shards = kinesis_shards
+        self.watch_buckets = tuple(watch_buckets)
+        self.retry_pause_s = retry_pause_s
+        self.object_retry_s = object_retry_s  # visibility of a failed objects-queue message
+        self.kinesis: KinesisPoller | None = None
+        self.objects: QueuePoller | None = None
+        self.watcher: BucketWatcher | None = None
+        self._invoke_lock = threading.Lock()
+        self._tap = LedgerTap()
         self._saved_env: dict[str, str | None] = {}
         self._moto: Any = None
         self.slack: SlackServer | None = None
@@ -186,19 +248,120 @@ class LocalStack:
         settings = Settings.from_env(env)
         self.runtime = Runtime(settings=settings, clients=self.clients)
         handlers.set_runtime(self.runtime)
+        self._tap.install()
         self.poller = LogsPoller(
             self.clients.get("logs"),
             self.invoke_cloudwatch_logs,
             interval_s=self.poll_interval_s,
             on_outcome=self.on_outcome,
+            retry_pause_s=self.retry_pause_s,
+        ).start()
+        self.kinesis = KinesisPoller(
+            self.clients.get("kinesis"),
+            self.invoke_kinesis_records,
+            interval_s=self.poll_interval_s,
+            on_outcome=self.on_outcome,
+            on_failure=self._dead_letter,
+            retry_pause_s=self.retry_pause_s,
+        )
+        for name in self.kinesis_streams:
+            self.watch_stream(name, self.kinesis_shards)
+        self.kinesis.start()
+        self.watcher = BucketWatcher(
+            self.clients.get("s3"), self.clients.get("sqs"), self.resources.objects_queue_url
+        )
+        for bucket in self.watch_buckets:
+            self.watch_bucket(bucket)
+        self.objects = QueuePoller(
+            self.clients.get("sqs"),
+            self.resources.objects_queue_url,
+            self.invoke_s3_objects,
+            watcher=self.watcher,
+            interval_s=self.poll_interval_s,
+            retry_visibility_s=self.object_retry_s,
+            on_outcome=self.on_outcome,
         ).start()
 
+    # ------------------------------------------------------------- sources
+    def watch_stream(self, name: str, shards: int = 1) -> str:
+        """Create Kinesis stream `name` if missing and deliver its records; returns its ARN.
+
+        A stream created here is read from its first record; one that existed is
+        read from now on (Chalice's starting position, LATEST).
+        """
+        assert self.kinesis is not None, "start() first"
+        kinesis = self.clients.get("kinesis")
+        try:
+            kinesis.create_stream(StreamName=name, ShardCount=shards)
+        except Exception as e:
+            if _code(e) != "ResourceInUseException":
+                raise
+            created = False
+        else:
+            created = True
+        kinesis.get_waiter("stream_exists").wait(
+            StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        return self.kinesis.watch(name, from_start=created)
+
+    def watch_bucket(self, name: str) -> None:
+        """Create bucket `name` if missing and deliver its new objects to `s3_objects`."""
+        assert self.watcher is not None and self.resources is not None, "start() first"
+        if name == self.names.archive_bucket:
+            # s3_objects writes the archive: reading it back would loop forever.
+            raise click.ClickException(f"{name} is the archive bucket; watch another bucket")
+        s3 = self.clients.get("s3")
+        try:
+            s3.head_bucket(Bucket=name)
+        except Exception as e:
+            if _code(e) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            s3.create_bucket(Bucket=name)
+        self.watcher.watch(name)
+
+    @property
+    def pollers(self) -> list[Any]:
+        return [p for p in (self.poller, self.kinesis, self.objects) if p is not None]
+
+    def poll_all(self) -> int:
+        """One synchronous pass of every source: what is stored now gets delivered."""
+        return sum(p.poll() for p in self.pollers)
+
+    def _dead_letter(self, record: dict[str, Any]) -> None:
+        """The on-failure destination of the Kinesis mapping (infra/: the dead-letter queue)."""
+        import json
+
+        assert self.resources is not None
+        self.clients.get("sqs").send_message(
+            QueueUrl=self.resources.dlq_url, MessageBody=json.dumps(record)
+        )
+
+    # ------------------------------------------------------------- functions
     def invoke_cloudwatch_logs(
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
         from chalicelib import handlers
 
-        return handlers.handle_cloudwatch_logs(event, context, self.runtime)
+        with self._invoke_lock:
+            return handlers.handle_cloudwatch_logs(event, context, self.runtime)
+
+    def invoke_kinesis_records(
+        self, event: dict[str, Any], context: LambdaContext
+    ) -> dict[str, Any]:
+        from chalicelib import handlers
+
+        with self._invoke_lock:
+            self._tap.take()
+            result = handlers.handle_kinesis_records(event, context, self.runtime)
+            return {**self._tap.take(), **result}
+
+    def invoke_s3_objects(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        from chalicelib import handlers
+
+        with self._invoke_lock:
+            self._tap.take()
+            result = handlers.handle_s3_objects(event, context, self.runtime)
+            return {**self._tap.take(), **result}
 
     def apply_rules(self, doc_or_path: dict[str, Any] | str | Path) -> Any:
         """Validate and write a rules document (dict or YAML file), then reload at once."""
@@ -219,8 +382,8 @@ class LocalStack:
     def stop(self) -> None:
         from chalicelib import handlers
 
-        if self.poller is not None:
-            self.poller.stop()
+        for poller in self.pollers:
+            poller.stop()
         if self.slack is not None:
             self.slack.stop()
         if self._moto is not None:
@@ -228,6 +391,7 @@ class LocalStack:
             self._moto = None
         if self.runtime is not None and handlers._runtime is self.runtime:
             handlers.set_runtime(None)
+        self._tap.uninstall()
         for k, v in self._saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -247,6 +411,10 @@ class LocalStack:
         for k in drop:
             os.environ.pop(k, None)
         os.environ.update(env)
+
+
+def _code(e: Exception) -> str:
+    return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def _stop_moto(server: Any) -> None:
@@ -284,29 +452,47 @@ def local() -> None:
 @local.command("up")
 @click.option("--port", default=4599, show_default=True, help="moto (AWS APIs) port")
 @click.option("--slack-port", default=4598, show_default=True, help="local Slack Web API port")
-def up(port: int, slack_port: int) -> None:
+@click.option(
+    "--kinesis-stream",
+    "streams",
+    multiple=True,
+    metavar="NAME",
+    help="create Kinesis stream NAME and deliver its records to kinesis_records (repeatable; "
+    "app.py's stream is sluice-fan-in)",
+)
+@click.option(
+    "--kinesis-shards", default=1, show_default=True, help="shards of each stream created"
+)
+@click.option(
+    "--watch-bucket",
+    "buckets",
+    multiple=True,
+    metavar="NAME",
+    help="create bucket NAME and deliver its new objects to s3_objects through the "
+    "objects queue (repeatable)",
+)
+def up(
+    port: int,
+    slack_port: int,
+    streams: tuple[str, ...],
+    kinesis_shards: int,
+    buckets: tuple[str, ...],
+) -> None:
     """Run the local stack until Ctrl-C; prints the environment to export."""
     import signal
 
     from rich.console import Console
-    from rich.markup import escape
 
     err = Console(stderr=True)
 
-    def show(o: Outcome) -> None:
-        r = o.result or {}
-        err.print(
-            f"[dim]{escape(o.group)}[/] {escape(o.stream)}: "
-            + (
-                f"[red]failed[/] {escape(o.error or '')}"
-                if o.error
-                else f"received={r.get('received')} archived={r.get('archived')} "
-                f"dropped={r.get('dropped')} dead_lettered={r.get('dead_lettered')} "
-                f"alerts={r.get('alerts')}"
-            )
-        )
-
-    stack = LocalStack(port, slack_port, on_outcome=show)
+    stack = LocalStack(
+        port,
+        slack_port,
+        on_outcome=lambda o: err.print(describe(o)),
+        kinesis_streams=streams,
+        kinesis_shards=kinesis_shards,
+        watch_buckets=buckets,
+    )
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     with stack:
         for line in env_lines(stack.env):
@@ -315,12 +501,49 @@ def up(port: int, slack_port: int) -> None:
         slack_url = stack.slack.url if stack.slack else ""
         err.print(f"[green]sluice local stack up[/]: AWS {stack.endpoint}, Slack {slack_url}")
         err.print(f"Slack messages received: GET {slack_url.replace('/api/', '/_local/messages')}")
-        err.print("delivering new CloudWatch Logs events to cloudwatch_logs; Ctrl-C to stop")
+        err.print("delivering new CloudWatch Logs events to cloudwatch_logs")
+        if streams:
+            err.print(f"delivering Kinesis records of {', '.join(streams)} to kinesis_records")
+        else:
+            err.print("[dim]no Kinesis stream watched (--kinesis-stream NAME)[/]")
+        if buckets:
+            err.print(
+                f"delivering new objects of {', '.join(buckets)} to s3_objects "
+                f"through {stack.names.objects_queue}"
+            )
+        else:
+            err.print(
+                f"[dim]no bucket watched (--watch-bucket NAME); messages sent to "
+                f"{stack.names.objects_queue} still reach s3_objects[/]"
+            )
+        err.print("Ctrl-C to stop")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             err.print("stopping")
+
+
+def describe(o: Outcome) -> str:
+    """One line of console markup per delivery: where from, and the handler's ledger."""
+    from rich.markup import escape
+
+    where = {
+        "kinesis": f"[dim]kinesis {escape(o.group)}[/] {escape(o.stream)}",
+        "sqs": f"[dim]sqs {escape(o.group)}[/]",
+    }.get(o.source, f"[dim]{escape(o.group)}[/] {escape(o.stream)}")
+    if o.error:
+        return f"{where}: [red]failed[/] {escape(o.error)}"
+    r = o.result or {}
+    line = (
+        f"{where}: received={r.get('received')} archived={r.get('archived')} "
+        f"dropped={r.get('dropped')} dead_lettered={r.get('dead_lettered')} "
+        f"alerts={r.get('alerts')}"
+    )
+    failed = r.get("batchItemFailures")
+    if failed:
+        line += f" [yellow]retrying {len(failed)}[/]"
+    return line
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -35,6 +35,10 @@ ATTEMPTS = 3
 RETRY_PAUSE_S = 0.2
 
 
+def function_arn(function: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sluice-dev-{function}"
+
+
 @dataclass(slots=True)
 class LambdaContext:
     """What the handlers read from Lambda's context object."""
@@ -45,6 +49,16 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     timeout_ms: int = 60_000  # Chalice's default lambda_timeout
     started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def of(cls, function: str, timeout_ms: int, request_id: str | None = None) -> LambdaContext:
+        """The context of another of Sluice's functions (timeouts: .chalice/config.json)."""
+        return cls(
+            aws_request_id=request_id or str(uuid.uuid4()),
+            function_name=function,
+            invoked_function_arn=function_arn(function),
+            timeout_ms=timeout_ms,
+        )
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))
@@ -71,14 +85,128 @@ Deliver = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 @dataclass(slots=True)
 class Outcome:
+    """One delivery: where from, how many items, and what the handler answered.
+
+    `group`/`stream` name the origin per source: log group and stream
+    (cloudwatch), stream and shard (kinesis), queue and "" (sqs).
+    """
+
     group: str
     stream: str
-    events: int
+    events: int  # items delivered: log events, Kinesis records, SQS messages
     result: dict[str, Any] | None = None  # the handler's ledger dict
-    error: str | None = None  # set when every attempt raised
+    error: str | None = None  # set when every attempt raised (or retries ran out)
+    source: str = "cloudwatch"
 
 
-class LogsPoller:
+class Poller:
+    """A background thread that polls a source and hands batches to a handler.
+
+    Subclasses implement `poll()` (one pass; returns items delivered) and call
+    `_record` per delivery. Progress is observable from other threads:
+    `delivered`, `wait_delivered`, `results`, `wait_received`.
+    """
+
+    thread_name = "poller"
+
+    def __init__(
+        self,
+        *,
+        interval_s: float = 0.1,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        retry_pause_s: float = RETRY_PAUSE_S,
+    ) -> None:
+        self.interval_s = interval_s
+        self.retry_pause_s = retry_pause_s
+        self.on_outcome = on_outcome
+        self.outcomes: list[Outcome] = []
+        self.errors: list[str] = []  # polling errors (retried on the next poll)
+        self._poll_lock = threading.Lock()  # one poll at a time: no double delivery
+        self._cond = threading.Condition()
+        self._delivered = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as e:  # moto answering mid-shutdown, a resource deleted under us
+                self.errors = [*self.errors[-99:], f"{type(e).__name__}: {e}"]  # the last 100
+            self._stop.wait(self.interval_s)
+
+    def poll(self) -> int:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- progress
+    def _record(self, outcome: Outcome) -> None:
+        with self._cond:
+            self.outcomes.append(outcome)
+            self._delivered += outcome.events
+            self._cond.notify_all()
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    @property
+    def delivered(self) -> int:
+        """Items handed to the handler (whatever it did with them)."""
+        with self._cond:
+            return self._delivered
+
+    def wait_delivered(self, n: int, timeout: float = 10.0) -> int:
+        """Block until at least `n` items were delivered; TimeoutError after `timeout` s."""
+        self._wait(
+            lambda: self._delivered >= n,
+            timeout,
+            lambda: f"{self._delivered} of {n} items delivered",
+        )
+        return self.delivered
+
+    def received(self) -> int:
+        """Events the handler's ledgers say they received, over every delivery."""
+        with self._cond:
+            return self._received()
+
+    def _received(self) -> int:
+        return sum(int(o.result.get("received", 0)) for o in self.outcomes if o.result)
+
+    def wait_received(self, n: int, timeout: float = 10.0) -> int:
+        """Block until the handler's ledgers count at least `n` received events."""
+        self._wait(
+            lambda: self._received() >= n,
+            timeout,
+            lambda: f"{self._received()} of {n} events received",
+        )
+        return self.received()
+
+    def _wait(self, done: Callable[[], bool], timeout: float, what: Callable[[], str]) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{what()} after {timeout}s; poll errors: {self.errors[-3:]}"
+                    )
+                self._cond.wait(left)
+
+    def results(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [o.result for o in self.outcomes if o.result is not None]
+
+
+class LogsPoller(Poller):
     """Delivers what is written to CloudWatch Logs to the `cloudwatch_logs` handler.
 
     Why polling instead of moto's own subscription delivery (put_subscription_filter
@@ -102,6 +230,8 @@ class LogsPoller:
     messages too), so they cost a fraction of what the local stack holds anyway.
     """
 
+    thread_name = "logs-poller"
+
     def __init__(
         self,
         logs: Any,
@@ -112,64 +242,12 @@ class LogsPoller:
         on_outcome: Callable[[Outcome], None] | None = None,
         retry_pause_s: float = RETRY_PAUSE_S,
     ) -> None:
+        super().__init__(interval_s=interval_s, on_outcome=on_outcome, retry_pause_s=retry_pause_s)
         self.logs = logs
         self.deliver = deliver
-        self.interval_s = interval_s
-        self.retry_pause_s = retry_pause_s
         self.exclude_prefixes = exclude_prefixes
-        self.on_outcome = on_outcome
-        self.outcomes: list[Outcome] = []
-        self.errors: list[str] = []  # polling errors (retried on the next poll)
         self._seen: dict[tuple[str, str], set[str]] = {}
         self._tokens: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._poll_lock = threading.Lock()  # one poll at a time: no double delivery
-        self._cond = threading.Condition()
-        self._delivered = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------- lifecycle
-    def start(self) -> LogsPoller:
-        self._thread = threading.Thread(target=self._run, name="logs-poller", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll()
-            except Exception as e:  # moto answering mid-shutdown, a group deleted under us
-                self.errors = [*self.errors[-99:], f"{type(e).__name__}: {e}"]  # the last 100
-            self._stop.wait(self.interval_s)
-
-    # ------------------------------------------------------------- progress
-    @property
-    def delivered(self) -> int:
-        """Events handed to the handler (whatever it did with them)."""
-        with self._cond:
-            return self._delivered
-
-    def wait_delivered(self, n: int, timeout: float = 10.0) -> int:
-        """Block until at least `n` events were delivered; TimeoutError after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._delivered < n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"{self._delivered} of {n} events delivered after {timeout}s"
-                    )
-                self._cond.wait(left)
-            return self._delivered
-
-    def results(self) -> list[dict[str, Any]]:
-        with self._cond:
-            return [o.result for o in self.outcomes if o.result is not None]
 
     # ------------------------------------------------------------- polling
     def poll(self) -> int:
@@ -230,12 +308,7 @@ class LogsPoller:
             # Marked delivered whatever the outcome: after its retries Lambda
             # discards an async event too, and the outcome records the error.
             seen.update(e["eventId"] for e in batch)
-            with self._cond:
-                self.outcomes.append(outcome)
-                self._delivered += len(batch)
-                self._cond.notify_all()
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
+            self._record(outcome)
             n += len(batch)
         return n
 

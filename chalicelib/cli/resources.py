@@ -17,7 +17,16 @@ from typing import Any, Protocol
 # globally unique, hence `Names.for_prefix` (e.g. "sluice-dev-123456789012").
 DEFAULT_PREFIX = "sluice-local"
 ALERT_TOPIC = "sluice-alerts"
+# app.py wires s3_objects to this queue by name (@app.on_sqs_message), as infra/ does.
+OBJECTS_QUEUE = "sluice-objects"
 STATE_TTL_ATTRIBUTE = "expires_at"
+# As infra/resources.yaml: 14 days (the SQS maximum), and 5 receives before a message
+# that keeps failing moves to the objects dead-letter queue.
+RETENTION_S = 14 * 24 * 3600
+OBJECTS_MAX_RECEIVES = 5
+# AWS guidance for Lambda event sources: at least 6x the function timeout (s3_objects:
+# 300 s in .chalice/config.json). The local stack's poller shortens it per failed message.
+OBJECTS_VISIBILITY_S = 1800
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +37,8 @@ class Names:
     dlq: str
     alert_topic: str
     slack_secret: str
+    objects_queue: str = OBJECTS_QUEUE
+    objects_dlq: str = f"{DEFAULT_PREFIX}-objects-dlq"
 
     @classmethod
     def for_prefix(cls, prefix: str = DEFAULT_PREFIX) -> Names:
@@ -38,6 +49,8 @@ class Names:
             dlq=f"{prefix}-dlq",
             alert_topic=ALERT_TOPIC,
             slack_secret=f"{prefix}/slack-bot-token",
+            objects_queue=OBJECTS_QUEUE,
+            objects_dlq=f"{prefix}-objects-dlq",
         )
 
 
@@ -51,6 +64,8 @@ class Resources:
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     slack_api_url: str | None = None
+    objects_queue_url: str = ""
+    objects_dlq_url: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -61,6 +76,8 @@ class Resources:
             "SLUICE_DLQ_URL": self.dlq_url,
             "SLUICE_SLACK_SECRET": self.names.slack_secret,
         }
+        if self.objects_queue_url:  # where s3_objects queues its continuations
+            env["SLUICE_OBJECTS_QUEUE_URL"] = self.objects_queue_url
         if self.slack_api_url:  # local stack only: real deployments talk to slack.com
             env["SLUICE_SLACK_API_URL"] = self.slack_api_url
         return env
@@ -84,7 +101,11 @@ def bootstrap(
     slack_token: str | None = None,
     slack_api_url: str | None = None,
 ) -> Resources:
-    """Create tables, bucket, queue, topic and the Slack secret unless they exist.
+    """Create tables, bucket, queues, topic and the Slack secret unless they exist.
+
+    Queues: the dead-letter queue, and the objects queue `sluice-objects` (S3
+    notifications and continuations for `s3_objects`) with its own dead-letter
+    queue after OBJECTS_MAX_RECEIVES receives, as infra/ declares them.
 
     `slack_token`: stored in the secret when it is created; when the secret
     exists, replaced only if given and different (so rerunning keeps a token an
@@ -97,11 +118,30 @@ def bootstrap(
     _table(ddb, names.state_table, res, ttl_attribute=STATE_TTL_ATTRIBUTE)
     _bucket(clients.get("s3"), names.archive_bucket, res)
     # create_queue / create_topic are idempotent for identical attributes.
-    res.dlq_url = clients.get("sqs").create_queue(
+    sqs = clients.get("sqs")
+    res.dlq_url = sqs.create_queue(
         QueueName=names.dlq,
         # 14 days, SQS's maximum: dead letters wait for an operator's replay.
-        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+        Attributes={"MessageRetentionPeriod": str(RETENTION_S)},
     )["QueueUrl"]
+    res.objects_dlq_url = _queue(
+        sqs, names.objects_dlq, {"MessageRetentionPeriod": str(RETENTION_S)}, res
+    )
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=res.objects_dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    res.objects_queue_url = _queue(
+        sqs,
+        names.objects_queue,
+        {
+            "VisibilityTimeout": str(OBJECTS_VISIBILITY_S),
+            "MessageRetentionPeriod": str(RETENTION_S),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": OBJECTS_MAX_RECEIVES}
+            ),
+        },
+        res,
+    )
     res.topic_arn = clients.get("sns").create_topic(Name=names.alert_topic)["TopicArn"]
     _secret(clients.get("secretsmanager"), names.slack_secret, slack_token, res)
     return res
@@ -109,6 +149,25 @@ def bootstrap(
 
 def _code(e: Exception) -> str:
     return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _queue(sqs: Any, name: str, attributes: dict[str, str], res: Resources) -> str:
+    """A queue's URL, creating it first if missing.
+
+    Looked up before creating: create_queue answers QueueAlreadyExists when an
+    existing queue's attributes differ (one an operator tuned, or infra/'s).
+    """
+    try:
+        url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except Exception as e:
+        if _code(e) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise
+    else:
+        res.existing.append(f"queue {name}")
+        return url
+    url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    res.created.append(f"queue {name}")
+    return url
 
 
 def _table(ddb: Any, name: str, res: Resources, ttl_attribute: str | None = None) -> None:
