@@ -125,7 +125,7 @@ def bootstrap(
         Attributes={"MessageRetentionPeriod": str(RETENTION_S)},
     )["QueueUrl"]
     res.objects_dlq_url = _queue(
-        sqs, names.objects_dlq, {"MessageRetentionPeriod": str(RETENTION_S)}, res
+        sqs, names.objects_dlq, {"MessageRetentionPeriod": str(RETENTION_S)}
     )
     dlq_arn = sqs.get_queue_attributes(QueueUrl=res.objects_dlq_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -140,7 +140,6 @@ def bootstrap(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": OBJECTS_MAX_RECEIVES}
             ),
         },
-        res,
     )
     res.topic_arn = clients.get("sns").create_topic(Name=names.alert_topic)["TopicArn"]
     _secret(clients.get("secretsmanager"), names.slack_secret, slack_token, res)
@@ -151,11 +150,13 @@ def _code(e: Exception) -> str:
     return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
 
 
-def _queue(sqs: Any, name: str, attributes: dict[str, str], res: Resources) -> str:
+def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:
     """A queue's URL, creating it first if missing.
 
     Looked up before creating: create_queue answers QueueAlreadyExists when an
     existing queue's attributes differ (one an operator tuned, or infra/'s).
+    Like the dead-letter queue and the topic, queues are not listed in
+    `created`/`existing`.
     """
     try:
         url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
@@ -163,11 +164,8 @@ def _queue(sqs: Any, name: str, attributes: dict[str, str], res: Resources) -> s
         if _code(e) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
             raise
     else:
-        res.existing.append(f"queue {name}")
         return url
-    url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
-    res.created.append(f"queue {name}")
-    return url
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
 
 
 def _table(ddb: Any, name: str, res: Resources, ttl_attribute: str | None = None) -> None:
