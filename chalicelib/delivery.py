@@ -33,6 +33,8 @@ def deliver(
     dead_letter: DeadLetter,
 ) -> None:
     defs = {r.id: r for r in rules.defs}
+    # Half the reader's margin: by now the archive is written; only sends remain.
+    margin_ms = rt.settings.deadline_margin_ms // 2
     state_table = rt.state()
     state = AlertState(state_table.ddb, state_table.table) if state_table is not None else None
     by_rule: dict[str, list[tuple[int, list[LogEvent]]]] = {}
@@ -64,6 +66,19 @@ def deliver(
             ledger.errors.append(f"rule {rule_id}: throttle needs SLUICE_STATE_TABLE (not applied)")
         for idx, _ in actions:
             adef = d.actions[idx]
+            if inv.remaining_ms() < margin_ms:
+                # Near the deadline: hand the deliveries to the dead-letter queue (replayed
+                # with `sluice dlq replay`) rather than be killed halfway through a send.
+                for f in firings:
+                    dead_letter(
+                        f.events,
+                        f"{adef.name}: deadline: {inv.remaining_ms()} ms left",
+                        "action",
+                        action=adef.name,
+                        rule=rule_id,
+                    )
+                    ledger.actions_failed += 1
+                continue
             try:
                 act = rt.action(rule_id, idx, adef)
             except Exception as e:  # a bad secret, a missing option: the events still count

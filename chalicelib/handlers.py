@@ -88,6 +88,10 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
     events = []
     failed: list[str] = []
     ok_sequences: list[str] = []
+    if inv.remaining_ms() < rt.settings.deadline_margin_ms:
+        # Too little time to do the batch safely: hand it back whole, untouched.
+        report("kinesis_records", ledger, rt.settings.metrics_namespace, {"deadline": True})
+        return {"batchItemFailures": [{"itemIdentifier": _sequence(r)} for r in recs]}
     for rec in recs:
         res = kinesis.decode_record(rec, rt.settings.region)
         if res.error is None:
@@ -359,6 +363,11 @@ def handle_absence_check(event: Any, context: Any, rt: Runtime | None = None) ->
                         ledger.rule(d.id)["alerted"] += sent
     report("absence_check", ledger, rt.settings.metrics_namespace, extra)
     return {**ledger.as_dict(), **extra}
+
+
+def _sequence(rec: Any) -> str:
+    k = rec.get("kinesis") if isinstance(rec, dict) else None
+    return str(k.get("sequenceNumber", "")) if isinstance(k, dict) else ""
 
 
 def _raw(event: Any) -> bytes:
