@@ -11,7 +11,7 @@ from chalicelib.handlers import handle_cloudwatch_logs, handle_kinesis_records
 def test_kinesis_batch_near_the_deadline_is_handed_back_whole(
     runtime: Any, lambda_context: Any, load_event: Any, archive: Any
 ) -> None:
-    """With less time left than the margin, every record is a batch item failure; nothing written."""
+    """With less time left than the margin, every record is handed back; nothing is written."""
     event = load_event("kinesis_records")
     lambda_context.remaining_ms = 1_000  # below SLUICE_DEADLINE_MARGIN_MS (20 s)
     result = handle_kinesis_records(event, lambda_context, runtime)
