@@ -76,6 +76,7 @@ def deliver(
                         "action",
                         action=adef.name,
                         rule=rule_id,
+                        action_index=idx,
                     )
                     ledger.actions_failed += 1
                 continue
@@ -84,7 +85,12 @@ def deliver(
             except Exception as e:  # a bad secret, a missing option: the events still count
                 for f in firings:
                     dead_letter(
-                        f.events, f"{adef.name}: {e}", "action", action=adef.name, rule=rule_id
+                        f.events,
+                        f"{adef.name}: {e}",
+                        "action",
+                        action=adef.name,
+                        rule=rule_id,
+                        action_index=idx,
                     )
                     ledger.actions_failed += 1
                 continue
@@ -138,7 +144,7 @@ def _deliver_one(
             )
         except ActionError as e:
             undelivered = batch.events if e.failed is None else e.failed
-            dead_letter(undelivered, str(e), "action", action=name, rule=rule_id)
+            dead_letter(undelivered, str(e), "action", action=name, rule=rule_id, action_index=idx)
             ledger.actions_failed += 1
             counts["failed"] += len(undelivered)
             if act.alerting:

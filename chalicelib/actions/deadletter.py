@@ -45,9 +45,12 @@ class DeadLetters:
         function: str,
         action: str | None = None,
         rule: str | None = None,
+        action_index: int | None = None,
     ) -> int:
         """Dead-letter events; returns the number of SQS messages sent."""
         head = self._head(reason, stage, invocation, function, action, rule)
+        if action_index is not None:
+            head["action_index"] = action_index  # which of the rule's actions, for replay
         # The envelope around the lines counts too: without it a chunk filled to
         # MAX_BODY came out a few hundred bytes over and was spilled to S3 whole.
         base = len(orjson.dumps({**head, "count": len(events)})) + len(',"events":[]')

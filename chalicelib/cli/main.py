@@ -30,6 +30,9 @@ def _register() -> None:
     cli.add_command(subs.subscribe)
     cli.add_command(subs.unsubscribe)
     cli.add_command(subs.subscriptions)
+    from chalicelib.cli import dlq
+
+    cli.add_command(dlq.dlq)
 
 
 def main() -> None:
