@@ -6,6 +6,7 @@ injected Runtime; `app.py` only wires them to Chalice.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -114,7 +115,12 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
             failed.append(res.sequence)
             extra.setdefault("errors", []).append(f"dead-letter failed: {type(e).__name__}: {e}")
     try:
-        ledger.merge(pipeline.process(events, inv))
+        # Archive keys from the batch's records, not the invocation: Lambda retries a
+        # failed Kinesis batch in a new invocation, and the same records must land on
+        # the same keys (overwritten, never duplicated).
+        ids = ",".join(_sequence(r) for r in recs).encode()
+        batch_id = "kinesis-" + hashlib.sha256(ids).hexdigest()[:24]
+        ledger.merge(pipeline.process(events, inv, batch_id=batch_id))
     except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
         failed.extend(ok_sequences)
         extra.setdefault("errors", []).append(f"batch failed: {type(e).__name__}: {e}")

@@ -363,3 +363,17 @@ def test_empty_batch_is_a_no_op(runtime, archive, reports, lambda_context):
     }
     assert archive.keys() == []
     assert reports[-1][0].received == 0
+
+
+def test_a_retried_batch_rewrites_the_same_archive_objects(runtime, load_event, archive):
+    """The same records in a new invocation (Lambda's retry) land on the same archive keys."""
+    from chalicelib.handlers import handle_kinesis_records
+    from tests.conftest import LambdaContext
+
+    event = load_event("kinesis_records")
+    handle_kinesis_records(event, LambdaContext(aws_request_id="first-try"), runtime)
+    keys = archive.keys()
+    handle_kinesis_records(event, LambdaContext(aws_request_id="second-try"), runtime)
+    assert archive.keys() == keys
+    ids = [line["id"] for line in archive.lines()]
+    assert len(ids) == len(set(ids))
