@@ -45,7 +45,8 @@ def set_env(slack_url: str) -> dict[str, str]:
 def child_env(slack_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUB}
     env.update(lambda_env(slack_url))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench"), str(ROOT)])
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench"), str(ROOT), *extra])
     return env
 
 
