@@ -47,8 +47,24 @@ def _part_matcher(part: str) -> Callable[[str], bool]:
     if "*" not in part:
         return part.__eq__
     # `*` inside a part matches any characters but '.'; the part never holds a dot.
-    rx = re.compile("".join(".*" if c == "*" else re.escape(c) for c in part) + r"\Z", re.S)
-    return lambda s: rx.match(s) is not None
+    # String methods, not a regex: `re` backtracks, and `*a*a*a*a*b` against a 300-character
+    # tag (tags come from log content) took 12 s. The literals between stars are taken
+    # leftmost-first, which is exact for `*`-only globs and linear in the tag.
+    first, *middle, last = part.split("*")
+    least = len(first) + len(last) + sum(map(len, middle))
+
+    def match(s: str) -> bool:
+        if len(s) < least or not s.startswith(first) or not s.endswith(last):
+            return False
+        pos, end = len(first), len(s) - len(last)
+        for lit in middle:
+            i = s.find(lit, pos, end)
+            if i < 0:
+                return False
+            pos = i + len(lit)
+        return True
+
+    return match
 
 
 class TagPattern:
