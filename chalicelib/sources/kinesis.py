@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,13 @@ from chalicelib.event import LogEvent
 from chalicelib.parsers import parse_message
 from chalicelib.sources import kpl
 from chalicelib.sources.cloudwatch import batch_from_document, decode_data_bytes
+
+
+# A record's own tag names its archive path (`archive/tag=<tag>/dt=…`): a `/`, a control
+# character or a space there would let log content choose partitions (`x/dt=2001-01-01`).
+# Tags are the characters of log group names and rule patterns, at most 512 like log group
+# names; any other `tag` stays a field of the record.
+_TAG = re.compile(r"[\w.:@#$=+-]{1,512}")
 
 
 @dataclass(slots=True)
@@ -64,7 +72,9 @@ def _record_events(
         raise DecodeError("utf-8", f"record is not UTF-8 text: {e}") from e
     if not text.strip():
         return []
-    lines = text.splitlines()
+    # Lines end at "\n" (and "\r\n") only: str.splitlines also breaks at U+2028, form feeds
+    # and other separators that JSON strings and log text may hold, which cut one event in two.
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
     if len(lines) > 1 and text.lstrip().startswith("{"):
         # A pretty-printed JSON object is one event; JSON lines (several objects in one
         # record, as Fluent Bit's aggregation writes them) are one event each.
@@ -81,7 +91,7 @@ def _record_events(
             continue
         record, t = parse_message(line)
         tag = record.get("tag")
-        if isinstance(tag, str) and tag:
+        if isinstance(tag, str) and _TAG.fullmatch(tag):
             del record["tag"]
         else:  # not usable as a tag: it stays a field of the record
             tag = default_tag
@@ -106,7 +116,11 @@ def decode_record(rec: Any, region: str) -> KinesisRecordResult:
         arn = str(rec.get("eventSourceARN", ""))
         stream = stream_name(arn)
         shard = str(rec.get("eventID", "")).split(":", 1)[0]
-        ts = int(float(k.get("approximateArrivalTimestamp") or 0) * 1000)
+        arrival = k.get("approximateArrivalTimestamp") or 0
+        try:
+            ts = int(float(arrival) * 1000)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise DecodeError("shape", f"approximateArrivalTimestamp {arrival!r}: {e}") from e
         parts = arn.split(":")
         source = {
             "kind": "kinesis",
