@@ -57,6 +57,9 @@ def gunzip(data: bytes, *, limit: int = MAX_DECOMPRESSED) -> bytes:
         raise DecodeError("gzip", f"decompressed payload larger than {limit} bytes")
     if not d.eof:
         raise DecodeError("gzip", "truncated gzip stream")
+    if d.unused_data:
+        # A second gzip member or junk: its events would vanish unread and uncounted.
+        raise DecodeError("gzip", f"{len(d.unused_data)} bytes after the end of the gzip stream")
     return out
 
 
