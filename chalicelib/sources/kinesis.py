@@ -31,7 +31,6 @@ from chalicelib.parsers import parse_message
 from chalicelib.sources import kpl
 from chalicelib.sources.cloudwatch import batch_from_document, decode_data_bytes
 
-
 # A record's own tag names its archive path (`archive/tag=<tag>/dt=…`): a `/`, a control
 # character or a space there would let log content choose partitions (`x/dt=2001-01-01`).
 # Tags are the characters of log group names and rule patterns, at most 512 like log group
