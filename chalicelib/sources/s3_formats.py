@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from chalicelib.errors import DecodeError
 from chalicelib.event import format_time
 from chalicelib.normalise import to_epoch_ms
 from chalicelib.parsers import parse_message
@@ -131,7 +132,11 @@ class Csv(LineFormat):
 
     def header(self, line: str) -> bool:
         if self.columns is None:
-            self.columns = [c.strip() for c in self._split(line)]
+            try:
+                names = self._split(line)
+            except csv.Error as e:  # a bare CR (old Mac line ends): the rows cannot be named
+                raise DecodeError(self.name, f"header line: {e}") from e
+            self.columns = [c.strip() for c in names]
             return True
         return False
 
