@@ -13,6 +13,7 @@ Parsed with str.split: no regex on the hot path.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chalicelib.parsers.registry import failed, simple
@@ -37,13 +38,17 @@ _REPORT_FIELDS = {
 
 
 def _number(text: str) -> int | float | None:
+    """A number the archive can write (64-bit integer, finite float), else None (the
+    text stays in `message`: an application can print a REPORT-looking line itself)."""
     try:
-        return int(text)
+        n = int(text)
     except ValueError:
         try:
-            return float(text)
+            f = float(text)
         except ValueError:
             return None
+        return f if math.isfinite(f) else None
+    return n if -(2**63) <= n < 2**64 else None
 
 
 @simple("lambda_platform", description="AWS Lambda START/END/REPORT/INIT_START lines")

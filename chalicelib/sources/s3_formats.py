@@ -9,6 +9,7 @@ Field lists are from the AWS documentation of each log type.
 from __future__ import annotations
 
 import csv
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -51,12 +52,15 @@ def _num(v: str) -> Any:
     if v in ("-", ""):
         return None
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
         try:
-            return float(v)
+            f = float(v)
         except ValueError:
             return v
+        return f if math.isfinite(f) else v
+    # The archive (orjson) writes integers of 64 bits at most: a longer one stays text.
+    return n if -(2**63) <= n < 2**64 else v
 
 
 class LineFormat(ABC):
