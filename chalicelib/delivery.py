@@ -156,6 +156,14 @@ def _deliver_one(
             ledger.alerts += sent
             counts["alerted"] += sent
             if state is not None:
-                state.mark_alerted(rule_id, idx, [e.id for e in batch.events])
+                try:
+                    state.mark_alerted(rule_id, idx, [e.id for e in batch.events])
+                except Exception as e:  # throttled past the SDK's retries, table gone...
+                    # The alert is out: failing the invocation now would make Lambda's
+                    # retry post it again. Only the dedupe record is missing; say so.
+                    ledger.errors.append(
+                        f"rule {rule_id}: alert sent, dedupe record not written: "
+                        f"{type(e).__name__}: {e}"[:500]
+                    )
         else:
             counts["forwarded"] += len(batch.events)
