@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench lint clean package
+.PHONY: setup demo test faults bench lint clean package
 
 setup:
 	@scripts/venv.sh
@@ -12,6 +12,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The fault-injection suite alone; its summary line comes last (tests/faults/run.py).
+faults: setup
+	$(PY) tests/faults/run.py
 
 bench: setup
 	$(PY) bench/run.py
