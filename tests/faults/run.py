@@ -1,6 +1,6 @@
-"""`make faults`: the fault-injection suite alone, then its summary as the very last line:
-
-    faults: scenarios=N passed=N events_in=N archived=N dropped=N dead_lettered=N lost=0 duplicates=0
+"""`make faults`: the fault-injection suite alone, then its summary as the very last line,
+`faults: scenarios=N passed=N events_in=N archived=N dropped=N dead_lettered=N lost=0
+duplicates=0` (one line).
 
 `scenarios` counts the scenario tests that ran to a verdict (passed or failed), `passed`
 those that passed; the figures are what each scenario read back (`settle`, readback.py),
