@@ -114,3 +114,47 @@ def test_spill_of_a_large_dead_letter_retried_by_the_sdk(
     (msg,) = figures.dlq_messages
     assert msg["events_s3"].startswith("s3://sluice-archive-test/deadletter/")
     assert figures.dead_lettered == 1
+
+
+def test_source_object_unreadable_returns_the_message_and_redelivery_reads_once(
+    runtime, faults, context, aws, apply_rules, load_event, settle, make_runtime
+):
+    """GetObject failing past the SDK's retries sends the messages back with their claims
+    released; SQS's redelivery (a new invocation) reads each object once."""
+    apply_rules(RULES)
+    aws.s3.create_bucket(Bucket=OBJECTS_BUCKET)
+    event, inputs = s3_objects_event(load_event("s3_objects_sqs"), aws.s3, ["oa", "ho"])
+    faults.down("s3", "GetObject")
+    first = handle_s3_objects(event, context(function_name="sluice-dev-s3_objects"), runtime)
+    assert [f["itemIdentifier"] for f in first["batchItemFailures"]] == [
+        r["messageId"] for r in event["Records"]
+    ]
+    again = handle_s3_objects(event, context(aws_request_id="redelivered"), make_runtime())
+    assert again == {"batchItemFailures": []}
+    figures = settle(inputs)
+    assert (figures.archived, figures.dropped) == (3, 1)
+    assert figures.alerted == {"evt-0002": 1}
+
+
+def test_source_object_access_denied_is_dead_lettered_by_address_once(
+    runtime, faults, context, aws, apply_rules, load_event, settle, make_runtime
+):
+    """AccessDenied on one object will not heal by retrying: its address goes to the
+    dead-letter queue (stage read) once, a redelivery skips it, the other object is read."""
+    apply_rules(RULES)
+    aws.s3.create_bucket(Bucket=OBJECTS_BUCKET)
+    event, inputs = s3_objects_event(load_event("s3_objects_sqs"), aws.s3, ["oa", "oo"])
+    denied = "web-1.jsonl.gz"
+    faults.error("s3", "GetObject", "AccessDenied", status=403, when=body_has(denied))
+    ctx = context(function_name="sluice-dev-s3_objects")
+    assert handle_s3_objects(event, ctx, runtime) == {"batchItemFailures": []}
+    again = handle_s3_objects(event, context(aws_request_id="redelivered"), make_runtime())
+    assert again == {"batchItemFailures": []}
+    # The denied object's lines never became events: it counts as one unit, by address.
+    for token in ("evt-0001", "evt-0002"):
+        del inputs.units[inputs.tokens.pop(token)]
+    inputs.raw_units = 1
+    figures = settle(inputs)
+    (msg,) = figures.dlq_messages
+    assert (msg["stage"], msg["origin"]["key"]) == ("read", "app/2026/11/26/10/web-1.jsonl.gz")
+    assert figures.archived == 2 and not figures.alerted
