@@ -126,12 +126,13 @@ class Account:
         ctx: Context | None = None,
         *,
         parse: bool = True,
+        runtime: Any = None,
     ) -> Outcome:
         """`handler(event, context, runtime)`, then collect and clear what it left. With
         `parse=False` archive lines are counted and only the first and last decoded (a
         million dicts cost seconds of the garbage collector's time, not Sluice's)."""
         first = len(self.reports)
-        result = handler(event, ctx or self.context(), self.runtime)
+        result = handler(event, ctx or self.context(), runtime or self.runtime)
         ledgers = [led for _, led, _ in self.reports[first:]]
         keys = self.keys("archive/")
         lines: list[dict[str, Any]] = []
@@ -157,7 +158,11 @@ class Account:
         return [line for line in zlib.decompress(body, 47).split(b"\n") if line]
 
     def drain(self, url: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+        """The queue's messages, decoded from JSON, received and deleted."""
+        return [json.loads(b) for b in self.drain_bodies(url)]
+
+    def drain_bodies(self, url: str) -> list[str]:
+        out: list[str] = []
         while True:
             msgs = self.sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
@@ -165,7 +170,7 @@ class Account:
             if not msgs:
                 return out
             for m in msgs:
-                out.append(json.loads(m["Body"]))
+                out.append(m["Body"])
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     def apply_rules(self, doc: dict[str, Any]) -> None:

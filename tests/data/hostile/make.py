@@ -10,6 +10,7 @@ list of cases, one per hostile shape:
 Text recipes (`text(spec)`):
     "literal"                                   the string itself
     {"repeat": "ab", "times": 3}                "ababab"
+    {"numbered": "line {i}\n", "times": 2}      "line 1\nline 2\n"
     {"concat": [spec, ...]}                     the pieces joined
     {"json": value}                             value as compact JSON, where
                                                 {"json_number": "123..."} is that number
@@ -67,6 +68,8 @@ def text(spec: Any) -> str:
         return spec
     if "repeat" in spec:
         return str(spec["repeat"]) * int(spec["times"])
+    if "numbered" in spec:
+        return "".join(str(spec["numbered"]).format(i=i) for i in range(1, int(spec["times"]) + 1))
     if "concat" in spec:
         return "".join(text(s) for s in spec["concat"])
     if "json" in spec:
@@ -231,6 +234,42 @@ def kinesis_event(case: dict[str, Any]) -> dict[str, Any]:
             out.append(kinesis_record(data(r["data"]), n, **r["kinesis"]))
         else:
             out.append(kinesis_record(data(r), n))
+    return {"Records": out}
+
+
+# ---------------------------------------------------------------- S3 through SQS
+S3_BUCKET = "app-logs-example"
+OBJECTS_QUEUE = "sluice-objects"
+
+
+def _sqs_template() -> dict[str, Any]:
+    return dict(event({"sample": "s3_objects_sqs"})["Records"][0])
+
+
+def s3_notification(key: str, etag: str, size: int, bucket: str = S3_BUCKET) -> str:
+    """The sample notification body pointed at `key`, URL-encoded as S3 writes it
+    (form encoding: a space is `+`, `+` is `%2B`, `%` is `%25`; `/` stays)."""
+    from urllib.parse import quote_plus
+
+    doc = json.loads(_sqs_template()["body"])
+    rec = doc["Records"][0]["s3"]
+    rec["bucket"]["name"] = bucket
+    rec["object"].update(key=quote_plus(key, safe="/"), eTag=etag, size=size)
+    return json.dumps(doc)
+
+
+def sqs_event(bodies: list[Any]) -> dict[str, Any]:
+    """An SQS event, one record per body, shaped like the sample's first record."""
+    base = _sqs_template()
+    out = []
+    for i, body in enumerate(bodies):
+        rec = json.loads(json.dumps(base))
+        rec["messageId"] = f"2e1424d4-f796-459a-8184-{i:012d}"
+        if body is None:
+            rec.pop("body")
+        else:
+            rec["body"] = body
+        out.append(rec)
     return {"Records": out}
 
 
