@@ -29,10 +29,22 @@ from chalicelib.event import LogEvent, format_time
 from chalicelib.rules.match import compile_where
 
 DEDUPE_TTL_S = 24 * 3600  # an invocation's retries come within minutes; a day is ample
+ANY_TAKER = "-"  # a take without a batch identity (one-shot, not retry-safe)
 # Thresholds count distinct event ids as 8-byte digests in a set, which holds at most
 # 2 x count of them (a batch adds at most `count`; none once fired): 20,000 keeps the
 # item near 320 KB, under DynamoDB's 400 KB. Larger counts use a plain counter.
 MAX_DISTINCT_COUNT = 20_000
+
+
+def batch_token(events: list[LogEvent]) -> str:
+    """Identity of a batch of events, the same when a retry brings the same events: a
+    spend (throttle budget, threshold firing, consumed precursor) made under a token is
+    granted again to the same token, so a retry after a crash re-sends instead of losing."""
+    h = hashlib.blake2b(digest_size=12)
+    for x in sorted(e.id for e in events):
+        h.update(x.encode())
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def parse_duration(v: Any) -> int | None:
@@ -113,15 +125,18 @@ class Gate:
         out = GateResult()
         for (key, win), evs in groups.items():
             pk = f"threshold#{self.rule_id}#{key}"
+            token = batch_token(evs)
             if need <= MAX_DISTINCT_COUNT:
                 # Counted by event id, so a retried invocation's matches count once.
-                n = state.add_distinct(pk, str(win), [e.id for e in evs][:need], 2 * window)
+                n = state.add_distinct(
+                    pk, str(win), [e.id for e in evs][:need], 2 * window, token=token
+                )
             else:
                 n = state.add(pk, str(win), "n", len(evs), ttl_s=2 * window)
             if (
                 n is not None
                 and n >= need
-                and state.set_once(pk, str(win), "fired", ttl_s=2 * window)
+                and state.set_once(pk, str(win), "fired", ttl_s=2 * window, token=token)
             ):
                 start = format_time(win * window * 1000)
                 n = max(n, len(evs))  # only `need` ids of a batch are stored
@@ -140,7 +155,7 @@ class Gate:
             key = render_key(spec.get("key"), ev)
             pk = f"seq#{self.rule_id}#{key}"
             if self.then(ev.record):
-                first = state.take(pk, "first")
+                first = state.take(pk, "first", token=ev.id)
                 if first is not None and 0 <= ev.time - int(first["time"]) <= within:
                     note = (
                         f"preceded by {first.get('message', '')[:300]!r} at "
@@ -180,7 +195,9 @@ class Throttle:
         win = str(int(time.time()) // self.window)
         for key, evs in groups.items():
             pk = f"throttle#{self.rule_id}#{key}"
-            if state.add_below(pk, win, "sent", self.max, ttl_s=2 * self.window):
+            if state.add_below(
+                pk, win, "sent", self.max, ttl_s=2 * self.window, token=batch_token(evs)
+            ):
                 held = state.take_counter(pk, "suppressed")
                 note = firing.note
                 if held:
@@ -219,17 +236,23 @@ class AlertState:
         )
         return int(r["Attributes"][attr]["N"])
 
-    def add_distinct(self, pk: str, sk: str, ids: list[str], ttl_s: int) -> int | None:
-        """Add ids to the item's set unless it has `fired`; the set's size (None if fired).
-        Ids already present add nothing, so a re-delivered batch counts once."""
+    def add_distinct(
+        self, pk: str, sk: str, ids: list[str], ttl_s: int, *, token: str = ""
+    ) -> int | None:
+        """Add ids to the item's set unless it has `fired` (for another token); the set's
+        size (None if fired). Ids already present add nothing: a retried batch counts once."""
         digests = [hashlib.blake2b(x.encode(), digest_size=8).digest() for x in dict.fromkeys(ids)]
         try:
             r = self.ddb.update_item(
                 TableName=self.table,
                 Key=self._key(pk, sk),
                 UpdateExpression="ADD ids :ids SET expires_at = :e",
-                ConditionExpression="attribute_not_exists(fired)",
-                ExpressionAttributeValues={":ids": {"BS": digests}, ":e": self._exp(ttl_s)},
+                ConditionExpression="attribute_not_exists(fired) OR fired = :tok",
+                ExpressionAttributeValues={
+                    ":ids": {"BS": digests},
+                    ":e": self._exp(ttl_s),
+                    ":tok": {"S": token or "-"},
+                },
                 # ALL_NEW: UPDATED_NEW may leave out a set the ADD did not change (moto does).
                 ReturnValues="ALL_NEW",
             )
@@ -237,34 +260,57 @@ class AlertState:
             return None
         return len(r["Attributes"]["ids"]["BS"])
 
-    def add_below(self, pk: str, sk: str, attr: str, limit: int, *, ttl_s: int) -> bool:
-        """Atomically count one more if the count is below `limit`."""
+    def add_below(
+        self, pk: str, sk: str, attr: str, limit: int, *, ttl_s: int, token: str = ""
+    ) -> bool:
+        """Atomically count one more if the count is below `limit`. A `token` that already
+        spent here is granted again without counting (the retry of the same batch)."""
+        names = {"#a": attr}
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":limit": {"N": str(limit)},
+            ":e": self._exp(ttl_s),
+        }
+        update = "ADD #a :one SET expires_at = :e"
+        condition = "attribute_not_exists(#a) OR #a < :limit"
+        if token:
+            update = "ADD #a :one, spenders :toks SET expires_at = :e"
+            condition = f"({condition}) AND NOT contains(spenders, :tok)"
+            values[":toks"] = {"SS": [token]}
+            values[":tok"] = {"S": token}
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=self._key(pk, sk),
-                UpdateExpression="ADD #a :one SET expires_at = :e",
-                ConditionExpression="attribute_not_exists(#a) OR #a < :limit",
-                ExpressionAttributeNames={"#a": attr},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(limit)},
-                    ":e": self._exp(ttl_s),
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
             return True
         except self.ddb.exceptions.ConditionalCheckFailedException:
-            return False
+            if not token:
+                return False
+            item = self.ddb.get_item(
+                TableName=self.table, Key=self._key(pk, sk), ConsistentRead=True
+            ).get("Item", {})
+            return token in item.get("spenders", {}).get("SS", [])
 
-    def set_once(self, pk: str, sk: str, attr: str, *, ttl_s: int) -> bool:
+    def set_once(self, pk: str, sk: str, attr: str, *, ttl_s: int, token: str = "") -> bool:
+        """Set `attr` once; the same `token` (a retry of the same batch) gets it again."""
+        if token:
+            condition = "attribute_not_exists(#a) OR #a = :t"
+            value: dict[str, Any] = {"S": token}
+        else:
+            condition, value = "attribute_not_exists(#a)", {"BOOL": True}
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=self._key(pk, sk),
                 UpdateExpression="SET #a = :t, expires_at = :e",
-                ConditionExpression="attribute_not_exists(#a)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#a": attr},
-                ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._exp(ttl_s)},
+                ExpressionAttributeValues={":t": value, ":e": self._exp(ttl_s)},
             )
             return True
         except self.ddb.exceptions.ConditionalCheckFailedException:
@@ -288,11 +334,21 @@ class AlertState:
         }
         self.ddb.put_item(TableName=self.table, Item=item)
 
-    def take(self, pk: str, sk: str) -> dict[str, Any] | None:
-        """Delete and return an item; None if absent (or expired) — only one taker wins."""
-        r = self.ddb.delete_item(
-            TableName=self.table, Key=self._key(pk, sk), ReturnValues="ALL_OLD"
-        )
+    def take(self, pk: str, sk: str, *, token: str = ANY_TAKER) -> dict[str, Any] | None:
+        """Consume an item and return it; None if absent, expired or consumed by another
+        token. Only one taker wins; the same token (a retry) wins again."""
+        try:
+            r = self.ddb.update_item(
+                TableName=self.table,
+                Key=self._key(pk, sk),
+                UpdateExpression="SET consumed_by = :tok",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(consumed_by) OR consumed_by = :tok)",
+                ExpressionAttributeValues={":tok": {"S": token}},
+                ReturnValues="ALL_NEW",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return None
         attrs = r.get("Attributes")
         if not attrs or int(attrs.get("expires_at", {}).get("N", "0")) < self.clock():
             return None

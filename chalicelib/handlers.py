@@ -93,7 +93,8 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
         # Too little time to do the batch safely: hand it back whole, untouched.
         report("kinesis_records", ledger, rt.settings.metrics_namespace, {"deadline": True})
         return {"batchItemFailures": [{"itemIdentifier": _sequence(r)} for r in recs]}
-    for rec in recs:
+    taken = recs
+    for i, rec in enumerate(recs):
         res = kinesis.decode_record(rec, rt.settings.region)
         if res.error is None:
             group = res.events[0].source.get("log_group") if res.events else None
@@ -111,14 +112,18 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
         }
         try:
             ledger.merge(pipeline.reject(res.raw or _raw(rec), res.error, inv, origin))
-        except Exception as e:  # the DLQ itself failed: let Lambda retry this record
-            failed.append(res.sequence)
+        except Exception as e:
+            # The DLQ itself failed. Lambda retries the shard from this record on, later
+            # records included: hand them all back now, or the retry archives them twice.
+            failed.extend(_sequence(r) for r in recs[i:])
+            taken = recs[:i]
             extra.setdefault("errors", []).append(f"dead-letter failed: {type(e).__name__}: {e}")
+            break
     try:
         # Archive keys from the batch's records, not the invocation: Lambda retries a
         # failed Kinesis batch in a new invocation, and the same records must land on
         # the same keys (overwritten, never duplicated).
-        ids = ",".join(_sequence(r) for r in recs).encode()
+        ids = ",".join(_sequence(r) for r in taken).encode()
         batch_id = "kinesis-" + hashlib.sha256(ids).hexdigest()[:24]
         ledger.merge(pipeline.process(events, inv, batch_id=batch_id))
     except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe

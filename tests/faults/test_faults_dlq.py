@@ -93,11 +93,6 @@ def test_kinesis_alert_undeliverable_and_queue_down_retry_overwrites_the_archive
     assert figures.archived == 4 and figures.alerted == {"evt-0002": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: with the DLQ down, records after a poison record are archived although "
-    "Lambda retries the shard from the poison record on, so the retry archives them again",
-)
 def test_kinesis_poison_record_with_the_queue_down_leaves_the_rest_of_the_shard_to_the_retry(
     runtime, faults, context, apply_rules, settle, make_runtime
 ):

