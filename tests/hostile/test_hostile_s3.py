@@ -90,8 +90,10 @@ def test_object_case(case: dict[str, Any], object_outcomes: dict[str, Outcome]) 
     if "key_parts" in want:
         assert [k.count("/") + 1 for k in got.keys] == [want["key_parts"]] * len(got.keys)
     if "flags" in want:
-        flags = [{k: x["record"][k] for k in ("invalid_utf8", "truncated") if k in x["record"]}
-                 for x in lines]
+        flags = [
+            {k: x["record"][k] for k in ("invalid_utf8", "truncated") if k in x["record"]}
+            for x in lines
+        ]
         assert flags == want["flags"]
     if "last_message" in want:
         assert lines[-1]["record"]["message"] == want["last_message"]

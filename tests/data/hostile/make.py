@@ -154,9 +154,7 @@ def log_events(messages: list[Any], t0: int = T0) -> list[dict[str, Any]]:
             texts.extend([text(m["repeat_messages"])] * int(m["times"]))
         else:
             texts.append(text(m))
-    return [
-        {"id": f"3791{i:052d}", "timestamp": t0 + i, "message": t} for i, t in enumerate(texts)
-    ]
+    return [{"id": f"3791{i:052d}", "timestamp": t0 + i, "message": t} for i, t in enumerate(texts)]
 
 
 def cloudwatch_doc(
@@ -189,12 +187,14 @@ def tiny_events(n: int, group: str = "/aws/lambda/tiny") -> bytes:
     """A subscription document of `n` events of two-character messages, built as bytes
     (json.dumps of a million dicts takes seconds; this takes a fraction of one)."""
     head = (
-        b'{"messageType":"DATA_MESSAGE","owner":"' + ACCOUNT.encode() + b'","logGroup":'
-        + orjson.dumps(group) + b',"logStream":"s","subscriptionFilters":["sluice"],"logEvents":['
+        b'{"messageType":"DATA_MESSAGE","owner":"'
+        + ACCOUNT.encode()
+        + b'","logGroup":'
+        + orjson.dumps(group)
+        + b',"logStream":"s","subscriptionFilters":["sluice"],"logEvents":['
     )
     body = b",".join(
-        b'{"id":"%d","timestamp":%d,"message":"e%d"}' % (i, T0 + i % 1000, i % 10)
-        for i in range(n)
+        b'{"id":"%d","timestamp":%d,"message":"e%d"}' % (i, T0 + i % 1000, i % 10) for i in range(n)
     )
     return head + body + b"]}"
 
