@@ -26,8 +26,9 @@ class Clients:
                     import boto3  # deferred: see module docstring
                     from botocore.config import Config
 
-                    # Standard retry mode: jittered backoff on throttling and 5xx,
-                    # 3 attempts (the SDK default), bounded connect/read timeouts so a
+                    # Standard retry mode: jittered backoff on throttling and 5xx, 3
+                    # retries after the first attempt (botocore's `max_attempts` counts
+                    # retries: 4 attempts in all), bounded connect/read timeouts so a
                     # stuck endpoint cannot eat the whole invocation.
                     config = Config(
                         retries={"mode": "standard", "max_attempts": 3},

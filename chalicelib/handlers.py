@@ -220,7 +220,9 @@ def _read_object(
 def _client_error_code(e: Exception) -> str | None:
     from botocore.exceptions import ClientError
 
-    if not isinstance(e, ClientError):
+    # Only the object's own read: an AccessDenied from the DLQ or a spill write is not
+    # the object's fault and must release the claim for a retry.
+    if not isinstance(e, ClientError) or e.operation_name not in ("GetObject", "HeadObject"):
         return None
     code = str(e.response.get("Error", {}).get("Code", ""))
     return code if code in _FINAL_S3_ERRORS else None

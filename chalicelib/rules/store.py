@@ -28,6 +28,7 @@ from chalicelib.rules.match import RuleSet
 from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
 
 RULES_PK = "rules"
+COLD_RETRY_S = 5.0
 
 
 def read_rule_defs(ddb: Any, table: str) -> list[RuleDef]:
@@ -274,6 +275,9 @@ class RuleStore:
             self.last_error = None
         self._loaded_at = now
         if self._rules is None:
+            # Never loaded: try again after COLD_RETRY_S rather than a full TTL, so a
+            # short outage at cold start does not leave a minute without rules.
+            self._loaded_at = now - self.ttl_s + min(self.ttl_s, COLD_RETRY_S)
             return RuleSet([])
         return self._rules
 
