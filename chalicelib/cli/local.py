@@ -488,7 +488,7 @@ def up(
     stack = LocalStack(
         port,
         slack_port,
-        on_outcome=lambda o: err.print(describe(o)),
+        on_outcome=lambda o: err.print(describe(o), soft_wrap=True),
         kinesis_streams=streams,
         kinesis_shards=kinesis_shards,
         watch_buckets=buckets,

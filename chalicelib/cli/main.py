@@ -30,6 +30,8 @@ def _register() -> None:
     cli.add_command(subs.subscribe)
     cli.add_command(subs.unsubscribe)
     cli.add_command(subs.subscriptions)
+    cli.add_command(__import__("chalicelib.cli.simulate", fromlist=["simulate"]).simulate)
+    cli.add_command(__import__("chalicelib.cli.replay", fromlist=["replay"]).replay)
     from chalicelib.cli import dlq
 
     cli.add_command(dlq.dlq)

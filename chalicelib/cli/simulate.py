@@ -1,8 +1,12 @@
-"""Simulated applications writing logs into CloudWatch Logs (moto or an account).
+"""Simulated applications writing logs: the demo's apps and `sluice simulate`.
 
-An `App` is a profile: its log group and stream and how it shapes a record
+An `App` (the demo's) is a log group and stream and how it shapes a record
 around a message. Messages come from `corpus/messages.txt`, drawn with a seeded
 `random.Random`, so a run is reproducible line for line.
+
+`sluice simulate` draws entries from the profiles of `profiles.py` and writes
+them with `targets.py` to CloudWatch Logs, Kinesis, S3 or a file, wherever the
+SDK points (AWS_ENDPOINT_URL: the local stack).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import click
 
 CORPUS = Path(__file__).with_name("corpus") / "messages.txt"
 
@@ -237,3 +243,175 @@ def run_app(
         if sent < n and pause_s:
             stop.wait(pause_s)
     return accepted
+
+
+# ---------------------------------------------------------------- sluice simulate
+TARGETS = ("cloudwatch", "kinesis", "s3", "file")
+DEFAULT_STREAM = "sluice-fan-in"  # app.py's kinesis_records stream
+
+
+def target_options(f: Any) -> Any:
+    """The options `simulate` and `replay` share: where to write, and how."""
+    options = [
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            type=click.Choice(TARGETS),
+            help="where to write (repeatable; default cloudwatch, or file with --out)",
+        ),
+        click.option(
+            "--log-group",
+            default=None,
+            help="CloudWatch log group for every application (default: one per application)",
+        ),
+        click.option(
+            "--stream",
+            default=DEFAULT_STREAM,
+            show_default=True,
+            help="Kinesis stream (it must exist: `sluice local up --kinesis-stream NAME`)",
+        ),
+        click.option("--kpl", is_flag=True, help="Kinesis: KPL-aggregate the records"),
+        click.option("--bucket", default=None, help="S3 bucket (it must exist)"),
+        click.option("--prefix", default="", help="S3 key prefix, e.g. logs/"),
+        click.option("--gzip", "gzip_", is_flag=True, help="S3: gzip the objects (.gz)"),
+        click.option("--out", default=None, help="file target: append to FILE (- for stdout)"),
+        click.option("--no-progress", is_flag=True, help="no progress bar"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def parse_rate(text: str) -> float:
+    """`100`, `100/s`, `6000/m` or `2/h` -> entries per second."""
+    number, _, unit = text.strip().partition("/")
+    per = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}.get(unit.strip().lower())
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if per is None or not value > 0:
+        raise click.BadParameter(f"{text!r}: a positive number of entries, as N, N/s, N/m or N/h")
+    return value / per
+
+
+def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0 <= value <= 1:
+        raise click.BadParameter("a share between 0 and 1 (0.05 is 5%)")
+    return value
+
+
+@click.command()
+@click.option(
+    "--profile",
+    "profile_names",
+    multiple=True,
+    metavar="NAME",
+    help="application profile (repeatable; default: all; --list-profiles shows them)",
+)
+@click.option("--list-profiles", is_flag=True, help="list the profiles and exit")
+@click.option("--rate", default="10/s", show_default=True, help="entries per second: N, N/s, N/m")
+@click.option("--duration", type=float, default=None, help="stop after S seconds")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="stop after N entries")
+@click.option("--seed", type=int, default=None, help="random seed (default: random, printed)")
+@click.option(
+    "--errors",
+    type=float,
+    default=0.05,
+    show_default=True,
+    callback=_share,
+    help="share of ERROR entries",
+)
+@click.option(
+    "--precursors",
+    type=float,
+    default=0.01,
+    show_default=True,
+    callback=_share,
+    help="share of precursor warnings, each followed 2-10 s later by an error burst on its host",
+)
+@click.option(
+    "--corpus",
+    "corpus_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="messages to draw from, one per line (default: the corpus Sluice ships)",
+)
+@click.option(
+    "--group-prefix", default="/sim/", show_default=True, help="CloudWatch: group = PREFIX + app"
+)
+@target_options
+def simulate(
+    profile_names: tuple[str, ...],
+    list_profiles: bool,
+    rate: str,
+    duration: float | None,
+    count: int | None,
+    seed: int | None,
+    errors: float,
+    precursors: float,
+    corpus_file: Path | None,
+    group_prefix: str,
+    **target: Any,
+) -> None:
+    """Write synthetic application logs at a given rate until --count, --duration or Ctrl-C.
+
+    \b
+    sluice simulate --rate 50/s --duration 60
+    sluice simulate --profile frontend --profile payments --target kinesis --kpl --count 10000
+    sluice simulate --target s3 --bucket app-logs --gzip --rate 200/s
+    sluice simulate --target file --out app.log --errors 0.2 --seed 7
+
+    Ctrl-C writes the batches in progress, prints what was written and exits 130.
+    """
+    from chalicelib.aws import Clients
+    from chalicelib.cli import profiles, targets
+
+    if list_profiles:
+        for p in profiles.PROFILES.values():
+            click.echo(f"{p.name:<10} {p.fmt:<7} weight {p.weight:>4g}  {p.description}")
+        return
+    unknown = [n for n in profile_names if n not in profiles.PROFILES]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}; known: {', '.join(profiles.PROFILES)}", param_hint="--profile"
+        )
+    chosen = [profiles.PROFILES[n] for n in dict.fromkeys(profile_names)] or list(
+        profiles.PROFILES.values()
+    )
+    per_s = parse_rate(rate)
+    corpus = load_corpus(corpus_file) if corpus_file else load_corpus()
+    if not corpus:
+        raise click.BadParameter("no message in the file", param_hint="--corpus")
+    seed = random.randrange(2**31) if seed is None else seed
+    out = targets.build_targets(
+        Clients(),
+        target.pop("targets"),
+        group_prefix=group_prefix,
+        **{k: v for k, v in target.items() if k != "no_progress"},
+    )
+    start_ms = int(time.time() * 1000)
+    gen = profiles.Generator(
+        chosen,
+        corpus,
+        rate=per_s,
+        seed=seed,
+        errors=errors,
+        precursors=precursors,
+        start_ms=start_ms,
+    )
+    timeline = (((e.time_ms - start_ms) / 1000, e) for e in gen)
+    click.echo(
+        f"simulating {', '.join(p.name for p in chosen)} at {per_s:g}/s, seed {seed}", err=True
+    )
+    status = targets.execute(
+        timeline,
+        out,
+        label="simulate",
+        count=count,
+        duration_s=duration,
+        show_progress=not target["no_progress"],
+    )
+    if status:
+        raise SystemExit(status)
