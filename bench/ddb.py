@@ -4,7 +4,8 @@ The alert gates (dedupe, throttle, thresholds) decide with conditional writes an
 atomic counters, so a stub that answered "OK" to everything would let every
 alert through and hide the cost of the suppressed path. This store keeps items
 per (table, pk, sk) and evaluates the expressions the runtime writes:
-UpdateExpression `SET a = :v, ...` / `ADD a :n` (with `#names`), and
+UpdateExpression `SET a = :v, ...` / `ADD a :n` (numbers and sets) / `REMOVE a` /
+`DELETE a :set` (with `#names`), and
 ConditionExpression with attribute_exists / attribute_not_exists, comparisons,
 AND / OR / NOT and parentheses. A failed condition answers HTTP 400
 ConditionalCheckFailedException, which botocore turns into the modelled exception.
@@ -94,7 +95,7 @@ def _update(item: Item, expr: str, names: dict[str, str], values: Item) -> set[s
     """Apply `SET a = :v, b = :w ADD c :n` to item; return the attribute names touched."""
     touched: set[str] = set()
     for clause, body in re.findall(
-        r"(SET|ADD|REMOVE)\s+(.*?)(?=\s+(?:SET|ADD|REMOVE)\s|$)", expr, re.S
+        r"(SET|ADD|REMOVE|DELETE)\s+(.*?)(?=\s+(?:SET|ADD|REMOVE|DELETE)\s|$)", expr, re.S
     ):
         for part in (p.strip() for p in body.split(",")):
             if clause == "SET":
@@ -104,8 +105,25 @@ def _update(item: Item, expr: str, names: dict[str, str], values: Item) -> set[s
             elif clause == "ADD":
                 lhs, rhs = part.split()
                 name = names.get(lhs, lhs)
-                old = _num(item[name]) if name in item else 0
-                item[name] = {"N": str(old + _num(values[rhs]))}
+                add = values[rhs]
+                kind = next(iter(add))
+                if kind in ("SS", "NS", "BS"):  # set union, first-seen order
+                    have = item.get(name, {kind: []})[kind]
+                    item[name] = {kind: list(dict.fromkeys([*have, *add[kind]]))}
+                else:
+                    old = _num(item[name]) if name in item else 0
+                    item[name] = {"N": str(old + _num(add))}
+                touched.add(name)
+            elif clause == "DELETE":
+                lhs, rhs = part.split()
+                name = names.get(lhs, lhs)
+                kind = next(iter(values[rhs]))
+                gone = set(values[rhs][kind])
+                left = [x for x in item.get(name, {kind: []})[kind] if x not in gone]
+                if left:
+                    item[name] = {kind: left}
+                else:
+                    item.pop(name, None)
                 touched.add(name)
             else:
                 item.pop(names.get(part, part), None)
