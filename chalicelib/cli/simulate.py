@@ -296,6 +296,18 @@ def parse_rate(text: str) -> float:
     return value / per
 
 
+def parse_lead(text: str) -> tuple[float, float]:
+    """`2-10` or `5` (seconds) -> (shortest, longest) delay from precursor to burst."""
+    low, _, high = text.partition("-")
+    try:
+        lead = (float(low), float(high or low))
+    except ValueError:
+        lead = (-1.0, -1.0)
+    if not 0 <= lead[0] <= lead[1]:
+        raise click.BadParameter(f"{text!r}: seconds as MIN-MAX (2-10) or one number")
+    return lead
+
+
 def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if not 0 <= value <= 1:
         raise click.BadParameter("a share between 0 and 1 (0.05 is 5%)")
@@ -329,7 +341,14 @@ def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
     default=0.01,
     show_default=True,
     callback=_share,
-    help="share of precursor warnings, each followed 2-10 s later by an error burst on its host",
+    help="share of precursor warnings, each followed --lead seconds later by an error burst "
+    "on its host",
+)
+@click.option(
+    "--lead",
+    default="2-10",
+    show_default=True,
+    help="seconds from a precursor to its burst: MIN-MAX or one number",
 )
 @click.option(
     "--corpus",
@@ -351,6 +370,7 @@ def simulate(
     seed: int | None,
     errors: float,
     precursors: float,
+    lead: str,
     corpus_file: Path | None,
     group_prefix: str,
     **target: Any,
@@ -381,6 +401,7 @@ def simulate(
         profiles.PROFILES.values()
     )
     per_s = parse_rate(rate)
+    lead_s = parse_lead(lead)
     corpus = load_corpus(corpus_file) if corpus_file else load_corpus()
     if not corpus:
         raise click.BadParameter("no message in the file", param_hint="--corpus")
@@ -400,6 +421,7 @@ def simulate(
         errors=errors,
         precursors=precursors,
         start_ms=start_ms,
+        lead_s=lead_s,
     )
     timeline = (((e.time_ms - start_ms) / 1000, e) for e in gen)
     click.echo(
