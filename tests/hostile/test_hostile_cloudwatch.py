@@ -170,3 +170,19 @@ def test_a_million_tiny_events_in_one_payload_are_all_archived(account: Account)
     first, last = got.lines
     assert (first["id"], first["record"]) == ("0", {"message": "e0"})
     assert (last["id"], last["record"]) == (str(MILLION - 1), {"message": "e9"})
+
+
+# ---------------------------------------------------------------- the skeleton's samples
+def test_every_malformed_sample_is_a_hostile_case() -> None:
+    """Each malformed trigger event in events/malformed/ is a case of the hostile corpus
+    (CloudWatch payloads, Kinesis records or S3 notifications), so a new one is not
+    forgotten here."""
+    root = make.HERE.parents[2] / "events" / "malformed"
+    samples = {f"malformed/{p.stem}" for p in root.glob("*.json")}
+    used = {
+        c["event"]["sample"]
+        for name in ("cloudwatch_payloads", "kinesis_records", "s3_notifications")
+        for c in make.cases(name)
+        if "sample" in c.get("event", {})
+    }
+    assert samples and samples <= used, sorted(samples - used)

@@ -271,10 +271,10 @@ TEXT_BODY = st.text(
 )
 def test_s3_iter_lines_splits_text_at_line_feeds_only(text: str, framing: tuple[str, int]) -> None:
     """A UTF-8 text body comes back line for line: split at LF only, a CR before it
-    dropped, nothing else lost or added, whatever the read boundaries of a plain body.
-    (Compressed bodies are read as the runtime reads them, 1 MiB at a time: the binary
-    sniff judges the first decompressed piece, which a one-byte read would leave as a
-    lone UTF-8 lead byte.)"""
+    dropped, nothing else lost or added, whatever the read boundaries of a plain body."""
+    # Compressed bodies are read as the runtime reads them, 1 MiB at a time: the binary
+    # sniff judges the first decompressed piece, which a one-byte read could leave as a
+    # lone UTF-8 lead byte (refused as binary).
     kind, chunk = framing
     body = io.BytesIO(wrapped(kind, text.encode()))
     lines = [ln.text for ln in s3.iter_lines(body, "k", chunk)]
