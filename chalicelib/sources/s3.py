@@ -313,6 +313,10 @@ def _whole_chars(raw: bytes) -> bytes:
 def tag_for(bucket: str, key: str) -> str:
     """`bucket/app/2026/...` -> `s3.bucket.app`; a key without `/` -> `s3.bucket`."""
     first = key.split("/", 1)[0] if "/" in key else ""
+    # The tag names the archive path, and S3 refuses keys over 1,024 bytes: a first part
+    # near that size would leave the events dead-lettered on every read. 256 bytes of it.
+    if len(first) > 64:
+        first = first.encode()[:256].decode("utf-8", "ignore")
     parts = ["s3", bucket.replace(".", "_")]
     if first:
         parts.append(first.replace(".", "_"))

@@ -189,3 +189,40 @@ def test_text_over_the_invocation_cap_continues_in_the_next(account: Account) ->
         event = make.sqs_event([body_text])
     assert continuations == [5_000, 10_000]
     assert seen == [f"line {i}" for i in range(1, 12_001)]
+
+
+# ---------------------------------------------------------------- S3's key length limit
+def refuse_long_keys(params: dict[str, Any], **_: Any) -> None:
+    """S3 refuses keys over 1,024 bytes (KeyTooLongError); moto does not check."""
+    from botocore.exceptions import ClientError
+
+    if len(params["Key"].encode()) > 1024:
+        error = {"Error": {"Code": "KeyTooLongError", "Message": "Your key is too long"}}
+        raise ClientError(error, "PutObject")
+
+
+@pytest.mark.parametrize(
+    "first_part",
+    [
+        pytest.param("x" * 1000, id="1,000 ASCII characters"),
+        pytest.param("日" * 330, id="330 CJK characters (990 bytes)"),
+    ],
+)
+def test_a_long_first_key_part_still_gives_an_archivable_tag(
+    account: Account, first_part: str
+) -> None:
+    """An object whose key starts with a part near S3's 1,024-byte limit is archived: its
+    tag takes at most 256 bytes of that part, so the archive key stays within the limit
+    S3 enforces and the events are not dead-lettered on every read."""
+    s3 = account.runtime.clients.get("s3")
+    s3.meta.events.register("before-parameter-build.s3.PutObject", refuse_long_keys)
+    try:
+        key = f"{first_part}/app.log"
+        got = account.run(handle_s3_objects, announce(account, key, b"hello\n"))
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.PutObject", refuse_long_keys)
+    assert got.balanced() and got.ledger == (1, 1, 0, 0), got.dead_letters
+    (line,) = got.lines
+    assert line["source"]["key"] == key
+    assert first_part.startswith(line["tag"].removeprefix(f"s3.{BUCKET}."))
+    assert all(len(k.encode()) <= 1024 for k in got.keys)
