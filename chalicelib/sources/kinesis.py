@@ -33,9 +33,10 @@ from chalicelib.sources.cloudwatch import batch_from_document, decode_data_bytes
 
 # A record's own tag names its archive path (`archive/tag=<tag>/dt=…`): a `/`, a control
 # character or a space there would let log content choose partitions (`x/dt=2001-01-01`).
-# Tags are the characters of log group names and rule patterns, at most 512 like log group
-# names; any other `tag` stays a field of the record.
-_TAG = re.compile(r"[\w.:@#$=+-]{1,512}")
+# Tags are the ASCII characters of log group names and rule patterns, at most 512 like log
+# group names (so the archive key stays under S3's 1,024 bytes); any other `tag` stays a
+# field of the record.
+_TAG = re.compile(r"[\w.:@#$=+-]{1,512}", re.ASCII)
 
 
 @dataclass(slots=True)
