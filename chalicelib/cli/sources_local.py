@@ -24,6 +24,7 @@ the objects dead-letter queue after 5 receives are SQS's behaviour, not ours.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -60,10 +61,23 @@ def _pause(base: float, attempt: int) -> float:
 
 
 # ================================================================ Kinesis
-def kinesis_event_record(stream_arn: str, shard: str, rec: dict[str, Any]) -> dict[str, Any]:
+def wire_sequence(stream_arn: str, shard: str, moto_seq: str) -> str:
+    """A 56-digit sequence number, unique per stream and shard, ordered as moto's within one.
+
+    "49" + 6 digits of the stream ARN's digest + the shard's index (6) + moto's
+    counter (42), like the numbers Kinesis hands out (events/kinesis_records.json).
+    """
+    salt = int(hashlib.sha256(stream_arn.encode()).hexdigest()[:8], 16) % 1_000_000
+    index = int(shard.rsplit("-", 1)[-1]) if shard.rsplit("-", 1)[-1].isdigit() else 0
+    return f"49{salt:06d}{index % 1_000_000:06d}{int(moto_seq):042d}"
+
+
+def kinesis_event_record(
+    stream_arn: str, shard: str, rec: dict[str, Any], seq: str | None = None
+) -> dict[str, Any]:
     """One GetRecords record as Lambda hands it over (events/kinesis_records.json)."""
     arrival = rec.get("ApproximateArrivalTimestamp")
-    seq = str(rec["SequenceNumber"])
+    seq = seq or str(rec["SequenceNumber"])
     return {
         "kinesis": {
             "kinesisSchemaVersion": "1.0",
@@ -86,7 +100,8 @@ def kinesis_event_record(stream_arn: str, shard: str, rec: dict[str, Any]) -> di
 class _Shard:
     checkpoint: str | None = None  # last sequence number handled; None: from the start
     attempts: int = 0  # failed attempts at the current checkpoint
-    limit: int = BATCH_SIZE  # halved after a function error (bisect), reset on success
+    limit: int = BATCH_SIZE  # halved after a function error (bisect)
+    bisect_end: str | None = None  # the failed batch's last record: smaller reads until past it
     retry_at: float = 0.0  # monotonic time before which a failed shard waits
 
 
@@ -99,13 +114,17 @@ class KinesisPoller(Poller):
     when the handler names failed records, to just before the lowest of them, so
     the next batch starts there, as Lambda does. An itemIdentifier that is not in
     the batch fails the whole batch (Lambda's rule too). A handler that raises is
-    retried with half the batch (BisectBatchOnFunctionError). After `max_retries`
+    retried with half the batch, and smaller reads go on until the shard is past
+    the batch that failed (BisectBatchOnFunctionError). After `max_retries`
     failed attempts at one position the batch is given up: a Lambda-shaped
     on-failure record goes to `on_failure` (the stack sends it to the dead-letter
     queue, infra/'s OnFailure destination) and the shard moves on.
 
-    moto numbers records "1", "2", ... per shard where Kinesis uses 56-digit
-    numbers; both are decimal and compared as integers.
+    Sequence numbers: moto counts "1", "2", ... in every shard, where Kinesis
+    hands out 56-digit numbers that differ across shards. The handler gets
+    56-digit numbers (`wire_sequence`: a digest of the stream, the shard's index
+    and moto's counter), so batches of two shards never look alike (the runtime
+    derives archive keys from them); positions stay moto's own.
     """
 
     thread_name = "kinesis-poller"
@@ -219,32 +238,47 @@ class KinesisPoller(Poller):
     def _deliver(
         self, stream: str, arn: str, shard: str, state: _Shard, records: list[dict[str, Any]]
     ) -> int:
-        event = {"Records": [kinesis_event_record(arn, shard, r) for r in records]}
         seqs = [str(r["SequenceNumber"]) for r in records]
+        wire = [wire_sequence(arn, shard, s) for s in seqs]
+        event = {
+            "Records": [
+                kinesis_event_record(arn, shard, r, w) for r, w in zip(records, wire, strict=True)
+            ]
+        }
         ctx = LambdaContext.of("kinesis_records", KINESIS_TIMEOUT_MS)
         error: str | None = None
         result: dict[str, Any] | None = None
         try:
             result = self.deliver(event, ctx)
-            failed = _failed_items(result, seqs)
+            to_moto = dict(zip(wire, seqs, strict=True))
+            failed = [to_moto[w] for w in _failed_items(result, wire)]
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             failed = seqs
             state.limit = max(1, len(records) // 2)  # bisect: the bad record ends up alone
+            if state.bisect_end is None or int(seqs[-1]) > int(state.bisect_end):
+                state.bisect_end = seqs[-1]
         handled = seqs if not failed else seqs[: seqs.index(min(failed, key=int))]
         self._record(Outcome(stream, shard, len(records), result, error, source="kinesis"))
         if handled:
             state.checkpoint = handled[-1]
             state.attempts = 0
         if not failed:
-            state.limit = self.batch_size
+            if state.bisect_end is None or int(seqs[-1]) >= int(state.bisect_end):
+                state.limit, state.bisect_end = self.batch_size, None
             return len(records)
         state.attempts += 1
         if state.attempts > self.max_retries:
             # Retries exhausted: the batch goes to the on-failure destination, the shard moves on.
             if self.on_failure is not None:
-                self.on_failure(_failure_record(arn, shard, records, ctx, error or "failed items"))
-            state.checkpoint, state.attempts, state.limit = seqs[-1], 0, self.batch_size
+                self.on_failure(
+                    _failure_record(
+                        arn, shard, records, ctx, error or "failed items", state.attempts
+                    )
+                )
+            state.checkpoint, state.attempts = seqs[-1], 0
+            if state.bisect_end is None or int(seqs[-1]) >= int(state.bisect_end):
+                state.limit, state.bisect_end = self.batch_size, None
             return len(records)
         # Retried on a later pass, so other shards and streams keep flowing meanwhile.
         state.retry_at = time.monotonic() + _pause(self.retry_pause_s, state.attempts - 1)
@@ -272,7 +306,12 @@ def _failed_items(result: Any, seqs: list[str]) -> list[str]:
 
 
 def _failure_record(
-    arn: str, shard: str, records: list[dict[str, Any]], ctx: LambdaContext, reason: str
+    arn: str,
+    shard: str,
+    records: list[dict[str, Any]],
+    ctx: LambdaContext,
+    reason: str,
+    attempts: int,
 ) -> dict[str, Any]:
     """What Lambda sends an on-failure destination for a Kinesis batch it gave up on."""
 
@@ -285,7 +324,7 @@ def _failure_record(
             "requestId": ctx.aws_request_id,
             "functionArn": ctx.invoked_function_arn,
             "condition": "RetryAttemptsExhausted",
-            "approximateInvokeCount": MAX_RETRIES + 1,
+            "approximateInvokeCount": attempts,
         },
         "responseContext": {
             "statusCode": 200,
