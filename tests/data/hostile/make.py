@@ -1,11 +1,14 @@
-"""Builds the hostile corpus's inputs from the small recipes in this directory's JSON files.
+r"""Builds the hostile corpus's inputs from the small recipes in this directory's JSON files.
 
-Big inputs (a million events, a 40 MB line, a gzip bomb) are never committed: a case
+Big inputs (a million events, a 40 MiB line, a gzip bomb) are never committed: a case
 describes them and this module makes them at test time. Each `*.json` file here is a
 list of cases, one per hostile shape:
 
-    {"id": "...", "what": "what the input is", "why": "what it attacks",
+    {"id": "...", "what": "what the input is", "why": "what it attacks (optional)",
      <input recipe>, "expect": {<the outcome that must follow>}}
+
+(rules_*.json and slack.json state the outcome in the case itself: RE2's `reason` for a
+refused pattern, whether an accepted one `matches`, what Slack must `never` show.)
 
 Text recipes (`text(spec)`):
     "literal"                                   the string itself
@@ -15,7 +18,7 @@ Text recipes (`text(spec)`):
     {"json": value}                             value as compact JSON, where
                                                 {"json_number": "123..."} is that number
                                                 and {"text_of": spec} that text
-    {"nested": 65, "open": "{\\"a\\":", "leaf": "1", "close": "}"}
+    {"nested": 65, "open": "{\"a\":", "leaf": "1", "close": "}"}
                                                 open*n + leaf + close*n (defaults shown)
     {"wide": 1001}                              {"f0":0,...,"f1000":1000}
 
