@@ -401,9 +401,13 @@ def redact_problems(spec: Any, path: str, err: Any) -> None:
     else:
         for c in custom:
             try:
-                compile_regex(c)
+                rx = compile_regex(c)
             except RegexError as e:
                 err(f"{path}.custom", f"invalid RE2 pattern {c!r}: {e}")
+                continue
+            if rx.search("") is not None:
+                # It would insert the replacement between every two characters.
+                err(f"{path}.custom", f"{c!r} matches empty text; a redaction must match something")
     fields = spec.get("fields", [])
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         err(f"{path}.fields", "a list of field names (dotted for nested)")

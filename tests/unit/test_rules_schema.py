@@ -410,3 +410,14 @@ def test_duplicate_ids_are_reported_once_per_extra_copy():
 def test_malformed_documents_are_located(doc, located):
     """A document that is not a mapping with a `rules` list says so."""
     assert located in errors_of(doc)
+
+
+def test_a_redaction_that_matches_empty_text_is_refused():
+    """A custom redaction pattern that can match nothing (`x*`) is refused at validation:
+    it would put the replacement between every two characters of every message."""
+    from chalicelib.errors import RulesInvalid
+    from chalicelib.rules.schema import load_rules
+
+    with pytest.raises(RulesInvalid) as e:
+        load_rules({"rules": [{"id": "r", "transform": {"redact": {"custom": ["x*"]}}}]})
+    assert "matches empty text" in str(e.value)
