@@ -33,6 +33,7 @@ from chalicelib.cli.slack_server import SlackServer
 from chalicelib.cli.sources_local import BucketWatcher, KinesisPoller, QueuePoller
 
 DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented dummies
+SIGNAL_CHECK_S = 0.2  # how soon the main thread notices a signal another thread received
 
 
 # ---------------------------------------------------------------- the stack
@@ -519,7 +520,10 @@ def up(
         err.print("Ctrl-C to stop")
         try:
             while True:
-                time.sleep(3600)
+                # Short naps, not one long sleep: the kernel may deliver SIGINT to any
+                # thread (the pollers'), and Python then raises KeyboardInterrupt only
+                # when the main thread next runs; a sleep(3600) would hold it for an hour.
+                time.sleep(SIGNAL_CHECK_S)
         except KeyboardInterrupt:
             err.print("stopping")
 

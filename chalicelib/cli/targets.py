@@ -42,6 +42,7 @@ KINESIS_MAX_RECORD = 1024 * 1024
 # The KPL's AggregationMaxSize default: user records are packed up to 51,200 bytes.
 KPL_MAX_BYTES = 51_200
 KINESIS_ATTEMPTS = 4  # the first put and three retries of the records it refused
+SIGNAL_CHECK_S = 0.2  # longest wait between two looks at the stop event
 
 
 @dataclass(slots=True)
@@ -338,7 +339,9 @@ def run(
                 wait = t0 + offset - now
                 if wait <= 0:
                     break
-                stop.wait(min([wait, *(at - now for at in due.values())]))
+                # In slices: a signal the kernel hands to another thread (rich's refresh
+                # thread) runs our handler only when the main thread next runs Python.
+                stop.wait(min([wait, SIGNAL_CHECK_S, *(at - now for at in due.values())]))
             if stop.is_set():
                 result.interrupted = True
                 break

@@ -189,7 +189,7 @@ def test_ctrl_c_during_a_replay_writes_what_was_due_and_exits_130(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from chalicelib.cli.main import main; main()", "replay",
-         str(src), "--out", str(out), "--no-progress"],
+         str(src), "--out", str(out)],  # with the progress bar: its thread may get the signal
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
