@@ -273,7 +273,7 @@ class KinesisPoller(Poller):
             if self.on_failure is not None:
                 self.on_failure(
                     _failure_record(
-                        arn, shard, records, ctx, error or "failed items", state.attempts
+                        arn, shard, records, wire, ctx, error is not None, state.attempts
                     )
                 )
             state.checkpoint, state.attempts = seqs[-1], 0
@@ -309,16 +309,21 @@ def _failure_record(
     arn: str,
     shard: str,
     records: list[dict[str, Any]],
+    wire: list[str],
     ctx: LambdaContext,
-    reason: str,
+    raised: bool,
     attempts: int,
 ) -> dict[str, Any]:
-    """What Lambda sends an on-failure destination for a Kinesis batch it gave up on."""
+    """What Lambda sends an on-failure destination for a Kinesis batch it gave up on
+    (Lambda developer guide, "Retaining records of asynchronous invocations")."""
 
     def arrival(r: dict[str, Any]) -> str:
         t = r.get("ApproximateArrivalTimestamp")
         return _iso(t.timestamp() if t else time.time())
 
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if raised:
+        response["functionError"] = "Unhandled"
     return {
         "requestContext": {
             "requestId": ctx.aws_request_id,
@@ -326,17 +331,13 @@ def _failure_record(
             "condition": "RetryAttemptsExhausted",
             "approximateInvokeCount": attempts,
         },
-        "responseContext": {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": reason,
-        },
+        "responseContext": response,
         "version": "1.0",
         "timestamp": _iso(time.time()),
         "KinesisBatchInfo": {
             "shardId": shard,
-            "startSequenceNumber": str(records[0]["SequenceNumber"]),
-            "endSequenceNumber": str(records[-1]["SequenceNumber"]),
+            "startSequenceNumber": wire[0],
+            "endSequenceNumber": wire[-1],
             "approximateArrivalOfFirstRecord": arrival(records[0]),
             "approximateArrivalOfLastRecord": arrival(records[-1]),
             "batchSize": len(records),

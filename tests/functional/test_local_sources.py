@@ -342,7 +342,11 @@ def test_a_crashing_record_is_isolated_by_halving_then_sent_to_on_failure(
     [failure] = failures
     info = failure["KinesisBatchInfo"]
     assert info["batchSize"] == 1 and info["startSequenceNumber"] == info["endSequenceNumber"]
+    assert (
+        info["startSequenceNumber"] == capture.events[5]["Records"][0]["kinesis"]["sequenceNumber"]
+    )
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["responseContext"]["functionError"] == "Unhandled"
     assert [o.error is not None for o in poller.outcomes].count(True) == 7
     assert capture.payloads(len(capture.events) - 1) == ["r7"]
 
