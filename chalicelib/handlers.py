@@ -123,7 +123,9 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
         # Archive keys from the batch's records, not the invocation: Lambda retries a
         # failed Kinesis batch in a new invocation, and the same records must land on
         # the same keys (overwritten, never duplicated).
-        ids = ",".join(_sequence(r) for r in taken).encode()
+        # Stream and shard too: a sequence number is unique only within its shard, and
+        # one function may read several streams.
+        ids = ",".join(_record_key(r) for r in taken).encode()
         batch_id = "kinesis-" + hashlib.sha256(ids).hexdigest()[:24]
         ledger.merge(pipeline.process(events, inv, batch_id=batch_id))
     except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
@@ -381,6 +383,13 @@ def handle_absence_check(event: Any, context: Any, rt: Runtime | None = None) ->
 def _sequence(rec: Any) -> str:
     k = rec.get("kinesis") if isinstance(rec, dict) else None
     return str(k.get("sequenceNumber", "")) if isinstance(k, dict) else ""
+
+
+def _record_key(rec: Any) -> str:
+    """`<stream ARN>/<shardId-...:sequence>`: a record's identity across shards and streams."""
+    if not isinstance(rec, dict):
+        return ""
+    return f"{rec.get('eventSourceARN', '')}/{rec.get('eventID') or _sequence(rec)}"
 
 
 def _raw(event: Any) -> bytes:

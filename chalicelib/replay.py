@@ -88,6 +88,10 @@ def replay_dead_letter(
     """Replay one dead-letter message; `done` means it may be deleted from the queue."""
     from chalicelib import handlers
 
+    if "KinesisBatchInfo" in body:
+        # The records are in the stream, not here: re-read the shard range (or let the
+        # retention window run out); the letter stays until someone does.
+        return ReplayOutcome(False, "a Kinesis batch record: re-read the shard range it names")
     if "requestPayload" in body and "requestContext" in body:
         fn = str(body["requestContext"].get("functionArn", "")).rsplit(":", 1)[-1]
         return _reinvoke(rt, fn, body["requestPayload"], inv)

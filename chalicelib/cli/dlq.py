@@ -84,10 +84,7 @@ def release(sqs: Any, url: str, msgs: list[dict[str, Any]]) -> None:
 
 def describe(body: dict[str, Any]) -> tuple[str, str, str, int, str]:
     """(stage, function, action/rule, count, reason) of any dead letter, Sluice's or Lambda's."""
-    if "requestContext" in body:  # a Lambda on-failure destination record
-        ctx = body["requestContext"]
-        fn = str(ctx.get("functionArn", "")).rsplit(":", 1)[-1]
-        return ("invoke", fn, "-", 1, str(ctx.get("condition", "failed invocation")))
+    # Kinesis on-failure records carry requestContext too: test this shape first.
     if "KinesisBatchInfo" in body:
         info = body["KinesisBatchInfo"]
         return (
@@ -97,6 +94,10 @@ def describe(body: dict[str, Any]) -> tuple[str, str, str, int, str]:
             int(info.get("batchSize", 0)),
             f"shard {info.get('shardId')} {info.get('startSequenceNumber')}..",
         )
+    if "requestContext" in body:  # a Lambda on-failure destination record
+        ctx = body["requestContext"]
+        fn = str(ctx.get("functionArn", "")).rsplit(":", 1)[-1]
+        return ("invoke", fn, "-", 1, str(ctx.get("condition", "failed invocation")))
     target = "/".join(x for x in (body.get("rule"), body.get("action")) if x) or "-"
     return (
         str(body.get("stage", "?")),
