@@ -164,6 +164,55 @@ def required_literal(pattern: str) -> tuple[str, bool] | None:
     return best, False
 
 
+def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
+    """A string test equivalent to, or necessary for, an RE2 search of `pattern`:
+    (test, exact). Exact plans (a literal, `^lit`, `lit$`, `^lit$`, `a|b|c`, without
+    `(?i)`) replace the regex; the others only prefilter it. None when the pattern
+    has no such shape (then `required_literal`, or RE2 alone)."""
+    try:
+        parsed = re._parser.parse(pattern)  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    from re import _constants as C  # type: ignore[attr-defined]
+
+    folded = bool(parsed.state.flags & re.IGNORECASE)
+    data = list(parsed.data)
+    if len(data) == 1 and data[0][0] is C.SUBPATTERN and not data[0][1][1] and not data[0][1][2]:
+        data = list(data[0][1][3])  # one plain group around everything: look inside
+
+    def literal(seq: list[Any]) -> str | None:
+        if not all(op is C.LITERAL for op, _ in seq):
+            return None
+        return "".join(chr(av) for _, av in seq)
+
+    if len(data) == 1 and data[0][0] is C.BRANCH:
+        alts = [literal(list(b)) for b in data[0][1][1]]
+        if any(a is None or a == "" for a in alts):
+            return None
+        words = tuple(a for a in alts if a is not None)
+        if folded:
+            if not all(w.isascii() for w in words):
+                return None
+            lowered = tuple(w.casefold() for w in words)
+            return (lambda s: any(w in s.casefold() for w in lowered)), False
+        return (lambda s: any(w in s for w in words)), True
+    start = bool(data) and data[0] == (C.AT, C.AT_BEGINNING)
+    end = bool(data) and data[-1] == (C.AT, C.AT_END)
+    body = literal(data[int(start) : len(data) - int(end)])
+    if body is None or (folded and not body.isascii()):
+        return None
+    if folded:  # prefilter only: casefold is not RE2's simple case folding
+        low = body.casefold()
+        return (lambda s: low in s.casefold()), False
+    if start and end:
+        return body.__eq__, True
+    if start:
+        return (lambda s: s.startswith(body)), True
+    if end:
+        return (lambda s: s.endswith(body)), True
+    return (lambda s: body in s), True
+
+
 def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
     if "." not in path:
         return lambda r: r.get(path, _MISSING)
@@ -194,7 +243,12 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
     if "not" in cond:
         inner = compile_condition(cond["not"])
         return lambda r: not inner(r)
-    get = _getter(cond["field"])
+    field_name = cond["field"]
+    if "." not in field_name:
+        fast = _compile_simple(cond, field_name)
+        if fast is not None:
+            return fast
+    get = _getter(field_name)
     if "exists" in cond:
         want = cond["exists"]
         return lambda r: (get(r) is not _MISSING) is want
@@ -217,6 +271,63 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
             (s := _text(get(r))) is not None and needle in s.casefold() and search(s) is not None
         )
     return lambda r: (s := _text(get(r))) is not None and needle in s and search(s) is not None
+
+
+def _compile_simple(cond: dict[str, Any], f: str) -> Predicate | None:
+    """The common conditions on a top-level field, with the lookup inlined (`r.get` is a
+    C call; a getter closure was a second Python call per rule and event, ~0.1 µs).
+    Text values take the first branch; anything else falls back to `str()` as the
+    general form does."""
+    if "equals" in cond and type(cond["equals"]) is str:
+        text = cond["equals"]
+        return lambda r: (
+            (v if type(v := r.get(f)) is str else (type(v) in (int, float) and str(v))) == text
+        )
+    if "in" in cond:
+        allowed = frozenset(map(str, cond["in"]))
+        return lambda r: (
+            (v := r.get(f, _MISSING)) is not _MISSING
+            and ((v if type(v) is str else str(v)) in allowed)
+        )
+    if "contains" in cond:
+        needle = cond["contains"]
+        return lambda r: (v := r.get(f)) is not None and needle in (v if type(v) is str else str(v))
+    if "regex" in cond:
+        search = compile_regex(cond["regex"]).search
+        plan = literal_plan(cond["regex"])
+        if plan is not None:
+            test, exact = plan
+            if exact:
+                return lambda r: (
+                    (v := r.get(f)) is not None and test(v if type(v) is str else str(v))
+                )
+            return lambda r: (
+                (v := r.get(f)) is not None
+                and test(s := v if type(v) is str else str(v))
+                and search(s) is not None
+            )
+        lit = required_literal(cond["regex"])
+        if lit is None:
+            return lambda r: (
+                (v := r.get(f)) is not None and search(v if type(v) is str else str(v)) is not None
+            )
+        needle, folded = lit
+        if folded:
+            return lambda r: (
+                (v := r.get(f)) is not None
+                and needle in (s := v if type(v) is str else str(v)).casefold()
+                and search(s) is not None
+            )
+        return lambda r: (
+            (v := r.get(f)) is not None
+            and needle in (s := v if type(v) is str else str(v))
+            and search(s) is not None
+        )
+    if "exists" in cond:
+        if cond["exists"]:
+            return lambda r: f in r
+        return lambda r: f not in r
+    return None
 
 
 def _equals(get: Callable[[dict[str, Any]], Any], target: Any) -> Predicate:

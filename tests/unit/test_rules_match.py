@@ -321,3 +321,39 @@ def test_drop_stop_and_actions_are_compiled():
     assert rule.drop is True
     assert rule.stop is True
     assert [(i, a.name) for i, a in rule.actions] == [(0, "slack"), (2, "sns")]
+
+
+LITERAL_PATTERNS = [
+    "^METRIC ",
+    "timeout|refused",
+    "(?i)(bot|crawler|spider)",
+    "^/api/v1/",
+    "computer$",
+    "^abc$",
+    "(?i)computer",
+    "(foo)",
+    "x|yz|",
+    "(?i)straße",
+    "a.b",
+    "^$",
+]
+
+
+@given(
+    st.sampled_from(LITERAL_PATTERNS), st.text(alphabet="abcxyzMETRICfooßSs/api1 $^", max_size=20)
+)
+def test_literal_plans_agree_with_re2(pattern: str, text: str) -> None:
+    """An exact literal plan gives RE2's answer; a prefilter never rejects an RE2 match."""
+    import re2
+
+    from chalicelib.rules.match import literal_plan
+
+    plan = literal_plan(pattern)
+    truth = re2.compile(pattern).search(text) is not None
+    if plan is None:
+        return
+    test, exact = plan
+    if exact:
+        assert test(text) is truth
+    else:
+        assert test(text) or not truth
