@@ -193,3 +193,20 @@ def test_epoch_ms_agrees_with_calendar():
         calendar.timegm(time.strptime("2026-11-26 10:07:01", "%Y-%m-%d %H:%M:%S")) * 1000 + 201
     )
     assert to_epoch_ms("2026-11-26T10:07:01.201Z") == expected == T
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_fast_utc_path_agrees_with_the_general_one(dt):
+    """`…Z` times read through the per-second cache equal the general ISO reading."""
+    from chalicelib import normalise
+
+    for text in (
+        dt.strftime("%Y-%m-%dT%H:%M:%S") + "Z",
+        dt.isoformat(timespec="milliseconds") + "Z",
+        dt.isoformat(timespec="microseconds") + "Z",
+    ):
+        if len(text) != len(text.strip()) or not text[:4].isdigit():
+            continue
+        fast = normalise._utc_fast(text)
+        general = normalise.to_epoch_ms(text.replace("Z", "+00:00"))
+        assert fast == general, text
