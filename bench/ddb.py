@@ -6,9 +6,10 @@ alert through and hide the cost of the suppressed path. This store keeps items
 per (table, pk, sk) and evaluates the expressions the runtime writes:
 UpdateExpression `SET a = :v, ...` / `ADD a :n` (numbers and sets) / `REMOVE a` /
 `DELETE a :set` (with `#names`), and
-ConditionExpression with attribute_exists / attribute_not_exists, comparisons,
-AND / OR / NOT and parentheses. A failed condition answers HTTP 400
-ConditionalCheckFailedException, which botocore turns into the modelled exception.
+ConditionExpression with attribute_exists / attribute_not_exists / contains /
+begins_with, comparisons, AND / OR / NOT and parentheses (anything else fails
+loudly). A failed condition answers HTTP 400 ConditionalCheckFailedException,
+which botocore turns into the modelled exception.
 Answers are dicts in DynamoDB's wire shape; `stubs.py` serialises them.
 """
 
@@ -79,6 +80,18 @@ class _Cond:
             v = self.expr()
             assert self.take() == ")"
             return v
+        if t in ("contains", "begins_with"):
+            assert self.take() == "("
+            a = self.item.get(self.path(self.take()))
+            assert self.take() == ","
+            b = self.operand(self.take())
+            assert self.take() == ")"
+            if a is None:
+                return False
+            have = next(iter(a.values()))
+            if t == "begins_with":
+                return isinstance(have, str) and have.startswith(b)
+            return b in have  # a substring of S, or a member of SS/NS/BS
         if t in ("attribute_exists", "attribute_not_exists"):
             assert self.take() == "("
             p = self.path(self.take())
@@ -138,15 +151,17 @@ class MemoryDynamoDB:
         return key["pk"]["S"], key.get("sk", {}).get("S", "")
 
     def _check(self, q: dict[str, Any], item: Item | None) -> None:
-        if (
-            q.get("ConditionExpression")
-            and not _Cond(
-                q["ConditionExpression"],
-                q.get("ExpressionAttributeNames", {}),
-                q.get("ExpressionAttributeValues", {}),
-                item,
-            ).expr()
-        ):
+        expr = q.get("ConditionExpression")
+        if not expr:
+            return
+        names = q.get("ExpressionAttributeNames", {})
+        cond = _Cond(expr, names, q.get("ExpressionAttributeValues", {}), item)
+        ok = cond.expr()
+        # Anything left unparsed is an expression this store does not understand: fail
+        # loudly (the bench's gates then see a dead-lettered alert), never guess.
+        if cond.peek() is not None:
+            raise KeyError(f"condition not understood: {expr!r}")
+        if not ok:
             raise ConditionFailed
 
     @staticmethod
