@@ -255,16 +255,36 @@ def archived_events(
             if pattern.matches(tag):
                 tags.append(tag)
     hour_ms = 3_600_000
+    first_hour, last_hour = since_ms // hour_ms, (until_ms - 1) // hour_ms
     for tag in sorted(tags):
-        for h in range(since_ms // hour_ms, (until_ms - 1) // hour_ms + 1):
-            t = datetime.fromtimestamp(h * 3600, UTC)
-            prefix = f"{ARCHIVE_PREFIX}/tag={tag}/dt={t:%Y-%m-%d}/hour={t:%H}/"
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                for obj in page.get("Contents", []):
-                    body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                    for ev in events_from_envelopes(read_lines(body)):
-                        if since_ms <= ev.time < until_ms:
-                            yield ev
+        # List the days that exist (one delimited listing), not every hour of the range:
+        # `--since` a year ago is 8,760 hours, most of them empty.
+        for day in _prefixes(s3, bucket, f"{ARCHIVE_PREFIX}/tag={tag}/"):
+            for hour_prefix in _prefixes(s3, bucket, day):
+                try:
+                    d = hour_prefix.split("dt=", 1)[1][:10]
+                    h = int(hour_prefix.rstrip("/").rsplit("hour=", 1)[1])
+                    t = int(datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+                except (IndexError, ValueError):
+                    continue  # not a partition Sluice wrote
+                if not first_hour <= t // 3600 + h <= last_hour:
+                    continue
+                for page in s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=hour_prefix
+                ):
+                    for obj in page.get("Contents", []):
+                        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                        for ev in events_from_envelopes(read_lines(body)):
+                            if since_ms <= ev.time < until_ms:
+                                yield ev
+
+
+def _prefixes(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    ):
+        for p in page.get("CommonPrefixes", []):
+            yield p["Prefix"]
 
 
 def replay_archive(

@@ -142,3 +142,39 @@ def test_archive_replay_realerts_without_archiving_again(
     assert len(read()) == 1
     assert aws.keys("archive/") == keys_before
     assert list(archived_events(runtime, "other.**", since, until)) == []
+
+
+def test_cli_replays_the_archive_through_a_chosen_rules_version(
+    aws: Any, runtime: Any, archive: Any, load_event: Any, invoke: Any
+) -> None:
+    """`sluice replay --from-archive --rules-version V` alerts under version V's rules and
+    writes no archive object."""
+    from chalicelib.cli.replay import replay
+    from chalicelib.rules.schema import load_document
+    from chalicelib.rules.store import write_document
+
+    invoke(load_event("cloudwatch_logs"))
+    keys_before = aws.keys("archive/")
+    topic = aws.sns.create_topic(Name="late-topic")["TopicArn"]
+    read = read_topic(aws, topic)
+    write_document(aws.dynamodb, aws.rules_table, load_document(PAGER))  # version 1: pages
+    write_document(aws.dynamodb, aws.rules_table, load_document({"rules": []}))  # version 2
+    args = ["--from-archive", "--tag", "aws.lambda.**", "--since", "2000-01-01T00:00:00Z"]
+    quiet = CliRunner().invoke(replay, args)
+    assert quiet.exit_code == 0, quiet.output
+    assert "alerts=0" in quiet.output
+    loud = CliRunner().invoke(replay, [*args, "--rules-version", "1"])
+    assert loud.exit_code == 0, loud.output
+    assert f"replayed {len(archive.lines())} archived event(s)" in loud.output
+    assert "alerts=1" in loud.output
+    assert len(read()) == 1
+    assert aws.keys("archive/") == keys_before
+
+
+def test_cli_replay_needs_a_file_or_the_archive() -> None:
+    """Without FILE or --from-archive, replay says what it needs."""
+    from chalicelib.cli.replay import replay
+
+    result = CliRunner().invoke(replay, [])
+    assert result.exit_code == 2
+    assert "--from-archive" in result.output
