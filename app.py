@@ -4,7 +4,9 @@ from chalice import Chalice
 
 from chalicelib import handlers
 
-app = Chalice(app_name="sluice")
+# configure_logs=False: Chalice would add a plain stdout handler to the `sluice` logger,
+# which is Powertools' logger too, and every ledger line would be written twice.
+app = Chalice(app_name="sluice", configure_logs=False)
 
 
 @app.lambda_function(name="cloudwatch_logs")

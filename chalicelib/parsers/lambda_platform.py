@@ -40,6 +40,12 @@ _REPORT_FIELDS = {
 def _number(text: str) -> int | float | None:
     """A number the archive can write (64-bit integer, finite float), else None (the
     text stays in `message`: an application can print a REPORT-looking line itself)."""
+    if "." in text:  # REPORT durations (102.25): int() would raise and be caught first
+        try:
+            f = float(text)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
     try:
         n = int(text)
     except ValueError:

@@ -255,8 +255,9 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
     if "equals" in cond:
         return _equals(get, cond["equals"])
     if "in" in cond:
-        allowed = set(map(str, cond["in"]))
-        return lambda r: (v := get(r)) is not _MISSING and str(v) in allowed
+        # Each item compared as `equals` compares it: `null` is not "None", `true` not 1.
+        tests = [_equals(get, x) for x in cond["in"]]
+        return lambda r: any(t(r) for t in tests)
     if "contains" in cond:
         needle = cond["contains"]
         return lambda r: (s := _text(get(r))) is not None and needle in s
@@ -283,11 +284,11 @@ def _compile_simple(cond: dict[str, Any], f: str) -> Predicate | None:
         return lambda r: (
             (v if type(v := r.get(f)) is str else (type(v) in (int, float) and str(v))) == text
         )
-    if "in" in cond:
-        allowed = frozenset(map(str, cond["in"]))
+    if "in" in cond and all(type(x) is str for x in cond["in"]):
+        allowed = frozenset(cond["in"])
         return lambda r: (
-            (v := r.get(f, _MISSING)) is not _MISSING
-            and ((v if type(v) is str else str(v)) in allowed)
+            ((t := type(v := r.get(f))) is str and v in allowed)
+            or ((t is int or t is float) and str(v) in allowed)
         )
     if "contains" in cond:
         needle = cond["contains"]
