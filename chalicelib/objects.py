@@ -58,7 +58,13 @@ def line_events(
     default_ms: int,
     expand: str | None,
 ) -> list[LogEvent]:
-    rec = fmt.record(line.text)
+    t: int | None
+    if fmt.name == "jsonl":
+        # parse_message normalises and finds the time once; normalising again costs ~0.7 µs.
+        rec, t = parse_message(line.text, max_chars=None)
+        normalised = True
+    else:
+        rec, t, normalised = fmt.record(line.text), None, False
     if line.flags:
         rec.update(line.flags)
     source = {
@@ -72,7 +78,8 @@ def line_events(
     base = f"{ref.object_id}:{line.number}"
     items = _expand(rec, expand)
     if items is None:
-        rec, t = normalise(rec)
+        if not normalised:
+            rec, t = normalise(rec)
         return [LogEvent(tag, t if t is not None else default_ms, rec, source, base)]
     out = []
     for i, item in enumerate(items):

@@ -18,6 +18,7 @@ import hashlib
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -39,6 +40,12 @@ SNIFF = 8192
 OUT_PIECE = CHUNK
 
 
+@lru_cache(maxsize=64)
+def _object_id(bucket: str, key: str, version: str) -> str:
+    """Cached: every line's event id starts with it (a SHA-256 per line was 0.5 µs)."""
+    return hashlib.sha256(f"{bucket}/{key}#{version}".encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
     bucket: str
@@ -50,8 +57,7 @@ class ObjectRef:
     @property
     def object_id(self) -> str:
         """Stable across re-deliveries of the same object version (ids and archive keys)."""
-        ident = f"{self.bucket}/{self.key}#{self.version or self.etag or ''}"
-        return hashlib.sha256(ident.encode()).hexdigest()[:20]
+        return _object_id(self.bucket, self.key, self.version or self.etag or "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
