@@ -124,6 +124,9 @@ def chalice(*args: str) -> None:
     env = dict(os.environ)
     # `chalice package` builds offline from AWS's point of view but botocore wants a region.
     env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1"))
+    # Without credentials botocore would look for them at the instance metadata
+    # service (169.254.169.254): packaging needs none, so it must not reach out.
+    env.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     subprocess.run([str(exe), *args], cwd=ROOT, env=env, check=True)  # noqa: S603
 
 

@@ -119,6 +119,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "AWS_SECURITY_TOKEN": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
+        # Never the instance metadata service (a link-local address, not loopback).
+        "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_REGION": REGION,
         # An empty file: no ~/.aws config or credentials of the machine running the tests.
         "AWS_CONFIG_FILE": os.devnull,

@@ -1,8 +1,9 @@
 """`make package`: Chalice's CloudFormation and Terraform output with infra/ merged in.
 
-Runs infra/package.py once per module (about 15 s; the first run on a fresh clone
-also downloads the Lambda wheels), without AWS credentials, then lints and
-inspects what it wrote.
+Runs infra/package.py once per module (about 15 s), without AWS credentials, on a
+copy of the project whose requirements.txt is empty: the templates do not depend on
+the wheels, and `chalice package` would otherwise download them (tests reach no
+network but loopback; `make package` itself bundles the real dependencies).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,15 +56,24 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both stages packaged into a temporary directory, with no credentials in reach."""
     target = tmp_path_factory.mktemp("package")
+    project = tmp_path_factory.mktemp("project")
+    for name in ("app.py", "chalicelib", ".chalice", "infra"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, project / name)
+    (project / "requirements.txt").write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     env.update(
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         AWS_DEFAULT_REGION="eu-west-1",
+        AWS_EC2_METADATA_DISABLED="true",
     )
     subprocess.run(
-        [sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(target)],
-        cwd=ROOT,
+        [sys.executable, str(project / "infra" / "package.py"), "--out", str(target)],
+        cwd=project,
         env=env,
         check=True,
         capture_output=True,
