@@ -160,24 +160,36 @@ class Runtime:
             self._secrets = Secrets(self.clients)
         return self._secrets
 
-    def slack_token(self, *, force: bool = False) -> str:
-        """The bot token: the secret's value, or its `token` / `bot_token` field."""
+    def slack_credential(self, *, force: bool = False) -> tuple[str, str]:
+        """("token", bot token) or ("webhook", incoming-webhook URL) from the secret: its
+        value is a token, or JSON with `token` / `bot_token`, or with `webhook_url`."""
         name = self.settings.slack_secret
         if not name:
             raise ActionError("slack", "SLUICE_SLACK_SECRET is not set")
         value = self.secrets.get(name, force=force)
         if value.lstrip().startswith("{"):
             doc = orjson.loads(value)
+            if doc.get("webhook_url"):
+                url = str(doc["webhook_url"])
+                if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
+                    raise ActionError("slack", f"secret {name!r}: webhook_url must be https")
+                return "webhook", url
             value = doc.get("token") or doc.get("bot_token") or ""
         if not value:
             raise ActionError("slack", f"secret {name!r} holds no token")
-        return str(value)
+        return "token", str(value)
+
+    def slack_token(self, *, force: bool = False) -> str:
+        kind, value = self.slack_credential(force=force)
+        if kind != "token":
+            raise ActionError("slack", "the Slack secret holds a webhook, not a bot token")
+        return value
 
     def slack_client(self, *, refresh: bool = False) -> Any:
-        """A WebClient for the current token (rebuilt when the secret rotates)."""
-        token = self.slack_token(force=refresh)
-        if self._slack is None or self._slack[0] != token:
-            from slack_sdk import WebClient
+        """A WebClient for the current token, or a WebhookClient for an incoming webhook
+        (rebuilt when the secret rotates). Both retry 429 (short waits) and 5xx."""
+        kind, value = self.slack_credential(force=refresh)
+        if self._slack is None or self._slack[0] != value:
             from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
             from chalicelib.actions.slack_retry import (
@@ -185,16 +197,25 @@ class Runtime:
                 GatewayErrorRetryHandler,
             )
 
-            kwargs: dict[str, Any] = {"token": token, "timeout": 10}
-            if self.settings.slack_api_url:
-                kwargs["base_url"] = self.settings.slack_api_url.rstrip("/") + "/"
-            client = WebClient(**kwargs)
-            client.retry_handlers = [
+            handlers = [
                 ConnectionErrorRetryHandler(max_retry_count=2),
                 BoundedRateLimitRetryHandler(max_retry_count=2),
                 GatewayErrorRetryHandler(max_retry_count=2),
             ]
-            self._slack = (token, client)
+            client: Any
+            if kind == "webhook":
+                from slack_sdk.webhook import WebhookClient
+
+                client = WebhookClient(value, timeout=10, retry_handlers=handlers)
+            else:
+                from slack_sdk import WebClient
+
+                kwargs: dict[str, Any] = {"token": value, "timeout": 10}
+                if self.settings.slack_api_url:
+                    kwargs["base_url"] = self.settings.slack_api_url.rstrip("/") + "/"
+                client = WebClient(**kwargs)
+                client.retry_handlers = handlers
+            self._slack = (value, client)
         return self._slack[1]
 
     def action(self, rule_id: str, index: int, adef: ActionDef) -> Action:
@@ -238,6 +259,8 @@ class Pipeline:
 
         result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id, rules.version)
         ledger.archived += result.archived
+        inv.archive_bucket = self.rt.settings.archive_bucket
+        inv.archive_keys.update(result.by_group)
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")
             ledger.dead_letter("archive", sum(ev.count for ev in evs))

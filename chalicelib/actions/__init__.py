@@ -27,6 +27,21 @@ class Invocation:
     account: str = "000000000000"
     region: str = "us-east-1"
     remaining_ms: Callable[[], int] = field(default=lambda: 900_000)
+    # Where this invocation archived each (tag, hour): alerts link to the object.
+    archive_bucket: str = ""
+    archive_keys: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def archive_url(self, tag: str, time_ms: int) -> str | None:
+        """The S3 console address of the archive object holding an event, if written."""
+        key = self.archive_keys.get((tag, time_ms // 3_600_000))
+        if not key or not self.archive_bucket:
+            return None
+        from urllib.parse import quote
+
+        return (
+            f"https://s3.console.aws.amazon.com/s3/object/{self.archive_bucket}"
+            f"?region={self.region}&prefix={quote(key, safe='')}"
+        )
 
     @classmethod
     def from_context(cls, context: Any, region: str) -> Invocation:

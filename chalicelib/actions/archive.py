@@ -32,6 +32,7 @@ class ArchiveObject:
     key: str
     body: bytes
     events: list[LogEvent]
+    group: tuple[str, int] = ("", 0)  # (tag, hour since the epoch)
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class ArchiveResult:
     archived: int = 0
     keys: list[str] = field(default_factory=list)
     failed: list[tuple[list[LogEvent], str]] = field(default_factory=list)
+    by_group: dict[tuple[str, int], str] = field(default_factory=dict)  # (tag, hour) -> key
 
 
 def partition_key(tag: str, ms: int) -> str:
@@ -119,7 +121,7 @@ def build_objects(
     objects: list[ArchiveObject] = []
     bad_all: list[tuple[LogEvent, str]] = []
     groups = group(events)
-    for n, ((tag, _hour), evs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0])):
+    for n, ((tag, hour), evs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0])):
         body, bad = encode_lines(evs, rules_version)
         if bad:
             bad_ids = {id(e) for e, _ in bad}
@@ -128,7 +130,7 @@ def build_objects(
         if not evs:
             continue
         key = f"{partition_key(tag, evs[0].time)}/{invocation_id}-{n}.jsonl.gz"
-        objects.append(ArchiveObject(key, gzip_bytes(body, level), evs))
+        objects.append(ArchiveObject(key, gzip_bytes(body, level), evs, (tag, hour)))
     return objects, bad_all
 
 
@@ -161,6 +163,7 @@ class Archiver:
             else:
                 result.archived += sum(ev.count for ev in obj.events)
                 result.keys.append(obj.key)
+                result.by_group[obj.group] = obj.key
         return result
 
 

@@ -77,10 +77,12 @@ class SlackAction(AlertAction):
     def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        blocks, text = self.build(events, note)
+        blocks, text = self.build(events, note, inv.archive_url(events[0].tag, events[0].time))
         # A rejected token is refetched once (the secret may have just rotated).
         for refresh in (False, True):
             client = self._client(refresh)
+            if not hasattr(client, "chat_postMessage"):
+                return self._send_webhook(client, text, blocks)
             try:
                 client.chat_postMessage(
                     channel=self.opts["channel"],
@@ -107,6 +109,21 @@ class SlackAction(AlertAction):
                 ) from e
         raise AssertionError("unreachable")  # the loop returns or raises
 
+    def _send_webhook(self, client: Any, text: str, blocks: list[dict[str, Any]]) -> int:
+        """An incoming webhook posts to the channel it was made for. WebhookClient never
+        raises on an HTTP error, so the status is checked here."""
+        try:
+            resp = client.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
+        except OSError as e:
+            raise ActionError("slack", f"webhook: {type(e).__name__}: {e}", retryable=True) from e
+        if resp.status_code != 200:
+            raise ActionError(
+                "slack",
+                f"webhook: HTTP {resp.status_code}: {str(resp.body)[:200]}",
+                retryable=resp.status_code == 429 or resp.status_code >= 500,
+            )
+        return 1
+
     def _client(self, refresh: bool) -> Any:
         try:
             return self.runtime.slack_client(refresh=refresh)
@@ -121,7 +138,7 @@ class SlackAction(AlertAction):
         return f"{self.opts['channel']}: {blocks[1]['text']['text']}"
 
     def build(
-        self, events: list[LogEvent], note: str | None = None
+        self, events: list[LogEvent], note: str | None = None, archive_url: str | None = None
     ) -> tuple[list[dict[str, Any]], str]:
         first, last = events[0], events[-1]
         count = len(events)
@@ -168,6 +185,8 @@ class SlackAction(AlertAction):
             f"rule `{escape(self.rule_id)}`",
             f"source {escape(str(first.source.get('log_group') or first.source.get('kind')))}",
         ]
+        if archive_url and not any(c in archive_url for c in "<>| "):
+            context.insert(0, f"<{archive_url}|Archived>")
         if self.opts.get("runbook"):
             context.insert(0, f"<{self.opts['runbook']}|Runbook>")
         blocks.append(

@@ -119,7 +119,10 @@ def test_injection_attempts_arrive_escaped(apply_rules, invoke, slack):
     assert "&amp; done" in headline
     # the only link in the message is the operator's runbook
     links = [m for t in texts for m in re.findall(r"<([^>]*)>", t)]
-    assert links == ["https://wiki.example/computer|Runbook"]
+    # The only links are Sluice's own: the rule's runbook and the archived object.
+    assert links[0] == "https://wiki.example/computer|Runbook"
+    assert len(links) == 2 and links[1].startswith("https://s3.console.aws.amazon.com/s3/object/")
+    assert links[1].endswith(".jsonl.gz|Archived")
     assert (msg["params"]["link_names"], msg["params"]["parse"]) == (False, "none")
     assert (msg["params"]["unfurl_links"], msg["params"]["unfurl_media"]) == (False, False)
 

@@ -313,3 +313,63 @@ def test_rejected_token_is_refetched_once_and_the_alert_goes_out():
     act = SlackAction("r1", {"channel": "#ops"}, rt)
     assert act.deliver(log_events(1), Invocation("inv")) == 1
     assert (client.calls, rt.refreshes) == (2, 1)
+
+
+class WebhookServer:
+    """A loopback incoming-webhook endpoint answering the statuses it is given."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        import http.server
+        import threading
+
+        self.statuses = statuses
+        self.bodies: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                n = int(self.headers.get("Content-Length", "0"))
+                outer.bodies.append(json.loads(self.rfile.read(n)))
+                status = outer.statuses.pop(0) if outer.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"error")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T/B/X"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("statuses", "delivered"),
+    [
+        pytest.param([], True, id="accepted"),
+        pytest.param([500, 500, 500], False, id="500 past the retries"),
+        pytest.param([404], False, id="webhook revoked"),
+    ],
+)
+def test_incoming_webhook_from_the_secret(aws, runtime, statuses, delivered):
+    """A secret holding {"webhook_url": ...} posts Block Kit through the webhook; an HTTP
+    error (which WebhookClient does not raise) becomes an ActionError for the DLQ."""
+    server = WebhookServer(list(statuses))
+    try:
+        aws.secretsmanager.put_secret_value(
+            SecretId=runtime.settings.slack_secret,
+            SecretString=json.dumps({"webhook_url": server.url}),
+        )
+        act = SlackAction("r1", {"channel": "#ops"}, runtime)
+        if delivered:
+            assert act.deliver(log_events(2), Invocation("inv")) == 1
+            assert server.bodies[0]["blocks"][0]["type"] == "header"
+        else:
+            with pytest.raises(ActionError) as e:
+                act.deliver(log_events(2), Invocation("inv"))
+            assert "webhook: HTTP" in str(e.value)
+    finally:
+        server.close()
