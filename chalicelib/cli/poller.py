@@ -15,6 +15,7 @@ import json
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -99,7 +100,7 @@ class Outcome:
     source: str = "cloudwatch"
 
 
-class Poller:
+class Poller(ABC):
     """A background thread that polls a source and hands batches to a handler.
 
     Subclasses implement `poll()` (one pass; returns items delivered) and call
@@ -146,8 +147,9 @@ class Poller:
                 self.errors = [*self.errors[-99:], f"{type(e).__name__}: {e}"]  # the last 100
             self._stop.wait(self.interval_s)
 
+    @abstractmethod
     def poll(self) -> int:
-        raise NotImplementedError
+        """Deliver what is new since the last call; return how many events went."""
 
     # ------------------------------------------------------------- progress
     def _record(self, outcome: Outcome) -> None:

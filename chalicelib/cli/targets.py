@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class Tally:
     failed: int = 0  # lines refused by the service after retries
 
 
-class Target:
+class Target(ABC):
     name = "target"
     unit = "items"
     flush_s = 0.2  # a batch waits at most this long for more entries
@@ -65,10 +66,11 @@ class Target:
     def __init__(self) -> None:
         self.tally = Tally()
 
+    @abstractmethod
     def write(self, entries: list[Entry]) -> None:
-        raise NotImplementedError
+        """Send one batch of entries, counting what the service accepted and refused."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook: most targets hold nothing)
         """Release what the target holds (files); called once at the end."""
 
     def describe(self) -> str:
