@@ -22,7 +22,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib.actions.template import lookup
 from chalicelib.event import LogEvent, format_time
@@ -179,7 +179,18 @@ class Gate:
 
 
 class Throttle:
-    """An alert budget: at most `max` alert messages per window, per key."""
+    """An alert budget: at most `max` alert messages per window, per key.
+
+    Once the table refuses a window, the batches that spent it are final for that
+    window, so a warm function remembers (window, spenders) and suppresses later
+    batches itself: a throttled rule then costs one counter update per invocation
+    instead of four DynamoDB calls (dedupe read, conditional spend, its read-back,
+    counter). A retry of a spender is still recognised by its token.
+    """
+
+    # throttle#<rule>#<key> -> (window, tokens that spent it); bounded, per container
+    _exhausted: ClassVar[dict[str, tuple[str, frozenset[str]]]] = {}
+    MAX_MEMO = 10_000
 
     def __init__(self, rule_id: str, spec: dict[str, Any]) -> None:
         self.rule_id = rule_id
@@ -187,17 +198,45 @@ class Throttle:
         self.max = int(spec.get("max", 1))
         self.key = spec.get("key")
 
-    def apply(self, firing: Firing, state: Any) -> GateResult:
+    def _groups(self, events: list[LogEvent]) -> dict[str, list[LogEvent]]:
         groups: dict[str, list[LogEvent]] = {}
-        for ev in firing.events:
+        for ev in events:
             groups.setdefault(render_key(self.key, ev), []).append(ev)
+        return groups
+
+    def _known_exhausted(self, pk: str, win: str, token: str) -> bool:
+        memo = Throttle._exhausted.get(pk)
+        return memo is not None and memo[0] == win and token not in memo[1]
+
+    def suppress_if_exhausted(self, firing: Firing, state: Any) -> int | None:
+        """If every key of the firing is known spent for this window, count the alerts as
+        suppressed (in the table, for the next alert's note) and return the events held
+        back; None when the table must be asked."""
+        win = str(int(time.time()) // self.window)
+        groups = self._groups(firing.events)
+        pks = {f"throttle#{self.rule_id}#{key}": evs for key, evs in groups.items()}
+        if not all(self._known_exhausted(pk, win, batch_token(evs)) for pk, evs in pks.items()):
+            return None
+        for pk in pks:
+            state.add(pk, "suppressed", "suppressed", 1, ttl_s=7 * 86400)
+        return len(firing.events)
+
+    def apply(self, firing: Firing, state: Any) -> GateResult:
+        groups = self._groups(firing.events)
         out = GateResult()
         win = str(int(time.time()) // self.window)
         for key, evs in groups.items():
             pk = f"throttle#{self.rule_id}#{key}"
-            if state.add_below(
-                pk, win, "sent", self.max, ttl_s=2 * self.window, token=batch_token(evs)
-            ):
+            token = batch_token(evs)
+            allowed = not self._known_exhausted(pk, win, token) and state.add_below(
+                pk, win, "sent", self.max, ttl_s=2 * self.window, token=token
+            )
+            if not allowed and getattr(state, "last_spenders", None) is not None:
+                if len(Throttle._exhausted) >= Throttle.MAX_MEMO:
+                    Throttle._exhausted.clear()
+                Throttle._exhausted[pk] = (win, state.last_spenders)
+                state.last_spenders = None
+            if allowed:
                 held = state.take_counter(pk, "suppressed")
                 note = firing.note
                 if held:
@@ -218,6 +257,8 @@ class AlertState:
         self.ddb = ddb
         self.table = table
         self.clock = clock
+        # Set by a refused tokened `add_below`: the tokens that spent that window.
+        self.last_spenders: frozenset[str] | None = None
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
@@ -294,7 +335,11 @@ class AlertState:
             item = self.ddb.get_item(
                 TableName=self.table, Key=self._key(pk, sk), ConsistentRead=True
             ).get("Item", {})
-            return token in item.get("spenders", {}).get("SS", [])
+            spenders = frozenset(item.get("spenders", {}).get("SS", []))
+            if token in spenders:
+                return True
+            self.last_spenders = spenders
+            return False
 
     def set_once(self, pk: str, sk: str, attr: str, *, ttl_s: int, token: str = "") -> bool:
         """Set `attr` once; the same `token` (a retry of the same batch) gets it again."""

@@ -125,6 +125,11 @@ def _deliver_one(
 ) -> None:
     batches = [firing]
     if act.alerting and state is not None:
+        if throttle:
+            held = Throttle(rule_id, throttle).suppress_if_exhausted(firing, state)
+            if held is not None:  # the window's budget is known spent: no table reads
+                counts["suppressed"] += held
+                return
         seen = state.already_alerted(rule_id, idx, [e.id for e in firing.events])
         evs = [e for e in firing.events if e.id not in seen]
         counts["suppressed"] += len(firing.events) - len(evs)

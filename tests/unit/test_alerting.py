@@ -588,3 +588,28 @@ def test_a_retried_threshold_batch_fires_again_for_itself_only(state):
     assert state.set_once("th", "w", "fired", ttl_s=60, token="x") is True
     assert state.set_once("th", "w", "fired", ttl_s=60, token="x") is True
     assert state.set_once("th", "w", "fired", ttl_s=60, token="y") is False
+
+
+def test_a_known_spent_window_is_suppressed_without_asking_the_table(state, aws, clock):
+    """After the table refuses a window, later batches of that window are suppressed by the
+    container's memo (one counter update, no conditional spend); a spender's retry is not."""
+    from chalicelib.alerting import Firing, Throttle, batch_token
+    from chalicelib.event import LogEvent
+
+    def firing(i: int) -> Firing:
+        return Firing([LogEvent("app.x", 0, {"message": f"m{i}"}, {}, f"id-{i}")])
+
+    t = Throttle("r", {"window": "5m", "max": 1})
+    first = firing(1)
+    assert len(t.apply(first, state).firings) == 1  # spends the budget
+    assert t.apply(firing(2), state).suppressed == 1  # refused by the table: memo filled
+    calls: list[str] = []
+    aws.dynamodb.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **kw: calls.append(model.name)
+    )
+    assert t.suppress_if_exhausted(firing(3), state) == 1
+    assert calls == ["UpdateItem"]  # the suppressed counter only
+    assert t.suppress_if_exhausted(first, state) is None  # the spender's retry asks the table
+    assert batch_token(first.events) in Throttle._exhausted["throttle#r#-"][1]
+    clock.t += 300  # the next window: the memo no longer applies
+    assert t.suppress_if_exhausted(firing(4), state) is None
