@@ -18,6 +18,7 @@ clock for throttles (an alert budget is spent when alerts are sent).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -443,7 +444,8 @@ def record_seen(state: AlertState, rule_id: str, events: list[LogEvent]) -> None
         if ev.time > latest.get(ev.tag, -1):
             latest[ev.tag] = ev.time
     for tag, t in latest.items():
-        try:
+        # A refused condition means a newer sighting is recorded already: nothing to do.
+        with contextlib.suppress(state.ddb.exceptions.ConditionalCheckFailedException):
             state.ddb.update_item(
                 TableName=state.table,
                 Key=state._key(f"seen#{rule_id}", tag),
@@ -451,8 +453,6 @@ def record_seen(state: AlertState, rule_id: str, events: list[LogEvent]) -> None
                 ConditionExpression="attribute_not_exists(last_seen) OR last_seen < :t",
                 ExpressionAttributeValues={":t": {"N": str(t)}},
             )
-        except state.ddb.exceptions.ConditionalCheckFailedException:
-            pass  # a newer event was recorded already
 
 
 def silent_tags(

@@ -13,6 +13,7 @@ scenario itself is `scenario.py`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -429,10 +430,9 @@ def _stop_moto(server: Any) -> None:
     stopper.start()
     deadline = time.monotonic() + 5
     while stopper.is_alive() and time.monotonic() < deadline:
-        try:
+        # A refused connection means the server is closed already: the thread is on its way out.
+        with contextlib.suppress(OSError):
             socket.create_connection((host, port), timeout=0.5).close()
-        except OSError:
-            pass  # already closed: the thread is on its way out
         stopper.join(0.02)
 
 

@@ -16,6 +16,7 @@ as is the token as a `token` form field (Slack allows it there too).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -178,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the recorder is the log; stderr stays the demo's
+        """Silent: the recorder is the log, and stderr stays the demo's."""
 
     # ------------------------------------------------------------- HTTP verbs
     def do_GET(self) -> None:
@@ -298,7 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
         data = json.dumps(doc).encode()
-        try:
+        # A broken pipe: the client gave up (a hung request past its timeout), nothing to tell it.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
@@ -306,5 +308,3 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a hung request past its timeout): nothing to tell it
