@@ -271,7 +271,7 @@ def test_kinesis_records_failing_every_attempt_are_dead_lettered_alone(
 
 def test_kinesis_retries_stop_when_the_invocation_runs_out_of_time(runtime, kinesis, waits):
     """With less than the reserve left, failed records are reported at once, retryable."""
-    inv = Invocation(request_id="late", remaining_ms=lambda: common.RESERVE_MS + 10)
+    inv = Invocation(request_id="late", remaining_ms=lambda: common.RESERVE_MS - 1)
     stuck = failing({"ev-000000"}, "InternalFailure")
     Calls(runtime.clients.get("kinesis"), "PutRecords", [stuck] * 5)
     with pytest.raises(ActionError) as info:
