@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from chalicelib.actions.template import lookup
+from chalicelib.aws import query_items
 from chalicelib.event import LogEvent, format_time
 from chalicelib.rules.match import compile_where
 
@@ -461,20 +462,16 @@ def silent_tags(
     """Tags of an absence rule silent for longer than the window and not yet alerted;
     each is claimed (alerted set) so one scheduled run alerts once per silence."""
     pk = f"seen#{rule_id}"
-    items: dict[str, dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {
-        "TableName": state.table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": pk}},
-        "ConsistentRead": True,
+    items = {
+        it["sk"]["S"]: it
+        for it in query_items(
+            state.ddb,
+            TableName=state.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )
     }
-    while True:
-        page = state.ddb.query(**kwargs)
-        for it in page.get("Items", []):
-            items[it["sk"]["S"]] = it
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     for tag in expected:
         if tag not in items:  # never seen: start watching now
             _start_watch(state, pk, tag, now_ms)

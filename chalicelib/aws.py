@@ -9,6 +9,7 @@ so the same code runs against moto or AWS.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -47,3 +48,13 @@ class Clients:
 
 
 clients = Clients()
+
+
+def query_items(ddb: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a DynamoDB Query, page after page (LastEvaluatedKey)."""
+    while True:
+        page = ddb.query(**kwargs)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -66,33 +66,25 @@ def deliver(
             ledger.errors.append(f"rule {rule_id}: throttle needs SLUICE_STATE_TABLE (not applied)")
         for idx, _ in actions:
             adef = d.actions[idx]
-            if inv.remaining_ms() < margin_ms:
+
+            left = inv.remaining_ms()
+            if left < margin_ms:
                 # Near the deadline: hand the deliveries to the dead-letter queue (replayed
                 # with `sluice dlq replay`) rather than be killed halfway through a send.
-                for f in firings:
-                    dead_letter(
-                        f.events,
-                        f"{adef.name}: deadline: {inv.remaining_ms()} ms left",
-                        "action",
-                        action=adef.name,
-                        rule=rule_id,
-                        action_index=idx,
-                    )
-                    ledger.actions_failed += 1
+                _give_up(
+                    firings,
+                    f"deadline: {left} ms left",
+                    adef.name,
+                    rule_id,
+                    idx,
+                    ledger,
+                    dead_letter,
+                )
                 continue
             try:
                 act = rt.action(rule_id, idx, adef)
             except Exception as e:  # a bad secret, a missing option: the events still count
-                for f in firings:
-                    dead_letter(
-                        f.events,
-                        f"{adef.name}: {e}",
-                        "action",
-                        action=adef.name,
-                        rule=rule_id,
-                        action_index=idx,
-                    )
-                    ledger.actions_failed += 1
+                _give_up(firings, str(e), adef.name, rule_id, idx, ledger, dead_letter)
                 continue
             for firing in firings:
                 _deliver_one(
@@ -108,6 +100,23 @@ def deliver(
                     counts,
                     dead_letter,
                 )
+
+
+def _give_up(
+    firings: list[Firing],
+    reason: str,
+    name: str,
+    rule_id: str,
+    idx: int,
+    ledger: Ledger,
+    dead_letter: DeadLetter,
+) -> None:
+    """Dead-letter every firing of one action, unsent, with the reason."""
+    for f in firings:
+        dead_letter(
+            f.events, f"{name}: {reason}", "action", action=name, rule=rule_id, action_index=idx
+        )
+        ledger.actions_failed += 1
 
 
 def _deliver_one(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.event import format_time
+from chalicelib.parsers.fields import closing_quote as _closing_quote
 from chalicelib.parsers.registry import failed, simple
 from chalicelib.parsers.syslog import MONTHS, civil_ms
 
@@ -33,19 +34,6 @@ def _unescape(value: str) -> str:
     if "\\" not in value:
         return value
     return "\\".join(part.replace('\\"', '"') for part in value.split("\\\\"))
-
-
-def _closing_quote(s: str, start: int) -> int:
-    """Index of the `"` closing a field whose content begins at `start`, or -1."""
-    q = start
-    while (q := s.find('"', q)) != -1:
-        b = q - 1
-        while b >= start and s[b] == "\\":
-            b -= 1
-        if (q - 1 - b) % 2 == 0:  # an even run of backslashes escapes nothing
-            return q
-        q += 1
-    return -1
 
 
 # Lines of one batch mostly share their second: the last stamp read is kept

@@ -13,9 +13,9 @@ Parsed with str.split: no regex on the hot path.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from chalicelib.parsers.fields import number as _number
 from chalicelib.parsers.registry import failed, simple
 
 PREFIXES: tuple[str, ...] = (
@@ -35,26 +35,6 @@ _REPORT_FIELDS = {
     "Restore Duration": ("restore_duration_ms", " ms"),
     "Billed Restore Duration": ("billed_restore_duration_ms", " ms"),
 }
-
-
-def _number(text: str) -> int | float | None:
-    """A number the archive can write (64-bit integer, finite float), else None (the
-    text stays in `message`: an application can print a REPORT-looking line itself)."""
-    if "." in text:  # REPORT durations (102.25): int() would raise and be caught first
-        try:
-            f = float(text)
-        except ValueError:
-            return None
-        return f if math.isfinite(f) else None
-    try:
-        n = int(text)
-    except ValueError:
-        try:
-            f = float(text)
-        except ValueError:
-            return None
-        return f if math.isfinite(f) else None
-    return n if -(2**63) <= n < 2**64 else None
 
 
 @simple("lambda_platform", description="AWS Lambda START/END/REPORT/INIT_START lines")

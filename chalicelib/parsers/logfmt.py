@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from chalicelib.normalise import normalise
+from chalicelib.parsers.fields import closing_quote
 from chalicelib.parsers.regex import to_float, to_int
 from chalicelib.parsers.registry import failed, simple
 
@@ -64,17 +65,10 @@ def _pairs(tokens: list[str], rec: dict[str, Any]) -> int:
 
 def _closing_quote(text: str, start: int) -> int:
     """Index of the `"` ending a quoted value whose content begins at `start`."""
-    q = start
-    while True:
-        q = text.find('"', q)
-        if q == -1:
-            raise _Malformed("unterminated quoted value")
-        b = q - 1
-        while b >= start and text[b] == "\\":
-            b -= 1
-        if (q - 1 - b) % 2 == 0:  # an even run of backslashes escapes nothing
-            return q
-        q += 1
+    q = closing_quote(text, start)
+    if q == -1:
+        raise _Malformed("unterminated quoted value")
+    return q
 
 
 def _unquote(raw: str) -> str:

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.event import format_time
+from chalicelib.parsers.fields import closing_quote as _closing_quote
 from chalicelib.parsers.registry import failed, simple
 
 LEVELS = ("EMERG", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG")
@@ -117,18 +118,6 @@ def _unescape_sd(raw: str) -> str:
         i = j + 2
     out.append(raw[i:])
     return "".join(out)
-
-
-def _closing_quote(s: str, start: int) -> int:
-    q = start
-    while (q := s.find('"', q)) != -1:
-        b = q - 1
-        while b >= start and s[b] == "\\":
-            b -= 1
-        if (q - 1 - b) % 2 == 0:
-            return q
-        q += 1
-    return -1
 
 
 def parse_sd(s: str) -> tuple[dict[str, dict[str, Any]], int] | None:

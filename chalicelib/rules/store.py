@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from chalicelib.aws import query_items
 from chalicelib.errors import RulesInvalid
 from chalicelib.rules.match import RuleSet
 from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
@@ -58,28 +59,34 @@ def read_version(ddb: Any, table: str, version: int) -> tuple[dict[str, Any], di
 
 
 def list_versions(ddb: Any, table: str) -> list[dict[str, Any]]:
-    out = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": "version"}},
-        "ProjectionExpression": "sk, applied_at, #s, #r",
-        "ExpressionAttributeNames": {"#s": "source", "#r": "rules"},
-    }
-    while True:
-        page = ddb.query(**kwargs)
-        for it in page.get("Items", []):
-            out.append(
-                {
-                    "version": int(it["sk"]["S"]),
-                    "applied_at": it.get("applied_at", {}).get("S", ""),
-                    "source": it.get("source", {}).get("S", ""),
-                    "rules": int(it.get("rules", {}).get("N", "0")),
-                }
-            )
-        if "LastEvaluatedKey" not in page:
-            return out
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = query_items(
+        ddb,
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "version"}},
+        ProjectionExpression="sk, applied_at, #s, #r",
+        ExpressionAttributeNames={"#s": "source", "#r": "rules"},
+    )
+    return [
+        {
+            "version": int(it["sk"]["S"]),
+            "applied_at": it.get("applied_at", {}).get("S", ""),
+            "source": it.get("source", {}).get("S", ""),
+            "rules": int(it.get("rules", {}).get("N", "0")),
+        }
+        for it in items
+    ]
+
+
+def _rule_items(ddb: Any, table: str) -> Iterator[dict[str, Any]]:
+    """The per-rule items (pk="rules"), read consistently."""
+    return query_items(
+        ddb,
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": RULES_PK}},
+        ConsistentRead=True,
+    )
 
 
 def read_document(ddb: Any, table: str) -> RulesDocument:
@@ -95,20 +102,7 @@ def read_document(ddb: Any, table: str) -> RulesDocument:
 
 
 def _read_items(ddb: Any, table: str) -> RulesDocument:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": RULES_PK}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = ddb.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    raw = [orjson.loads(it["body"]["S"]) for it in items]
+    raw = [orjson.loads(it["body"]["S"]) for it in _rule_items(ddb, table)]
     raw.sort(key=lambda r: (r.get("priority", 100), r.get("id", "")))
     doc: dict[str, Any] = {"rules": raw}
     for section in SECTIONS:
@@ -194,20 +188,7 @@ class ApplyResult:
 
 def write_rule_defs(ddb: Any, table: str, rules: list[RuleDef]) -> ApplyResult:
     """Make the table hold exactly `rules` (already validated)."""
-    current: dict[str, str] = {}
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": RULES_PK}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = ddb.query(**kwargs)
-        for it in page.get("Items", []):
-            current[it["sk"]["S"]] = it["body"]["S"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    current = {it["sk"]["S"]: it["body"]["S"] for it in _rule_items(ddb, table)}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     result = ApplyResult([], [], [])
     for r in rules:

@@ -9,7 +9,6 @@ Field lists are from the AWS documentation of each log type.
 from __future__ import annotations
 
 import csv
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ from chalicelib.errors import DecodeError
 from chalicelib.event import format_time
 from chalicelib.normalise import to_epoch_ms
 from chalicelib.parsers import parse_message
+from chalicelib.parsers.fields import number
 
 
 def split_quoted(line: str) -> list[str]:
@@ -49,18 +49,12 @@ def split_quoted(line: str) -> list[str]:
 
 
 def _num(v: str) -> Any:
+    """A typed number, absent for `-`, or the text itself when it is no number the
+    archive can write (an integer beyond 64 bits stays text)."""
     if v in ("-", ""):
         return None
-    try:
-        n = int(v)
-    except ValueError:
-        try:
-            f = float(v)
-        except ValueError:
-            return v
-        return f if math.isfinite(f) else v
-    # The archive (orjson) writes integers of 64 bits at most: a longer one stays text.
-    return n if -(2**63) <= n < 2**64 else v
+    n = number(v)
+    return v if n is None else n
 
 
 class LineFormat(ABC):
