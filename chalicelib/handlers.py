@@ -244,18 +244,23 @@ _FINAL_S3_ERRORS = {
 
 
 def _queue_url(rt: Runtime, arn: str) -> str | None:
-    """The URL of the queue a message came from (for continuations)."""
+    """The URL of the queue a message came from (for continuations); looked up once per
+    warm function, not per invocation (a GetQueueUrl call each time)."""
+    if arn in rt.queue_urls:
+        return rt.queue_urls[arn]
     parts = arn.split(":")
     if len(parts) < 6:
         return rt.settings.objects_queue_url
     try:
-        return str(
+        url = str(
             rt.clients.get("sqs").get_queue_url(
                 QueueName=parts[5], QueueOwnerAWSAccountId=parts[4]
             )["QueueUrl"]
         )
-    except Exception:
+    except Exception:  # not cached: the next invocation asks again
         return rt.settings.objects_queue_url
+    rt.queue_urls[arn] = url
+    return url
 
 
 def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
@@ -273,7 +278,6 @@ def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> di
         report("s3_objects", ledger, rt.settings.metrics_namespace, {"decode_error": str(err)})
         return {"batchItemFailures": []}
     failed: list[str] = []
-    queue_urls: dict[str, str | None] = {}
     for rec in records:
         mid = str(rec.get("messageId", "")) if isinstance(rec, dict) else ""
         if inv.remaining_ms() < rt.settings.deadline_margin_ms:
@@ -292,11 +296,9 @@ def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> di
                 )
             continue
         arn = str(rec.get("eventSourceARN", ""))
-        if arn not in queue_urls:
-            queue_urls[arn] = _queue_url(rt, arn)
         try:
             for item in work:
-                part, info = _read_object(rt, pipeline, item, inv, queue_urls[arn])
+                part, info = _read_object(rt, pipeline, item, inv, _queue_url(rt, arn))
                 ledger.merge(part)
                 extra["objects"].append(info)
         except Exception as e:

@@ -118,6 +118,7 @@ class Runtime:
         self._rules: RuleStore | None = None
         self._slack: tuple[str, Any] | None = None
         self._secrets: Secrets | None = None
+        self.queue_urls: dict[str, str] = {}  # SQS ARN -> URL, for S3 continuations
         self._state: StateTable | None = None
         self._actions: dict[tuple[str, int], tuple[ActionDef, Action]] = {}
 
