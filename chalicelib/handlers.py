@@ -208,6 +208,8 @@ def _read_object(
         info["error"] = reason
         return ledger, info
     info.update(lines=outcome.lines, format=outcome.format)
+    if outcome.control_messages:
+        info["control_messages"] = outcome.control_messages
     if outcome.continuation is not None:
         assert queue_url is not None
         rt.clients.get("sqs").send_message(

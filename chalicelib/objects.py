@@ -21,8 +21,9 @@ from chalicelib.normalise import normalise
 from chalicelib.parsers import MAX_MESSAGE_CHARS, cap_message, parse_message
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
-from chalicelib.sources import s3_formats
+from chalicelib.sources import firehose, s3_formats
 from chalicelib.sources.s3 import Continuation, Line, ObjectRef, iter_lines, tag_for
+from chalicelib.subscriptions.patterns import is_sluice_log_group
 
 # 5,000 lines of ~200 bytes is ~1 MB of events in memory per batch: far below a
 # 512 MB function's memory, large enough that per-batch costs (S3 puts) stay small.
@@ -38,15 +39,17 @@ class ObjectOutcome:
     continuation: Continuation | None = None
     lines: int = 0
     format: str = ""
+    control_messages: int = 0  # CloudWatch Logs' checks in a Firehose object: no events
 
 
-def _expand(rec: dict[str, Any], field_name: str | None) -> list[Any] | None:
+def _expand(rec: dict[str, Any], field_name: str | None) -> tuple[list[Any], str] | None:
+    """The list to expand and its field's name, or None."""
     if field_name is not None:
         v = rec.get(field_name)
-        return v if isinstance(v, list) else None
+        return (v, field_name) if isinstance(v, list) else None
     v = rec.get("Records")  # CloudTrail's shape, expanded without being asked
     if isinstance(v, list) and (not v or isinstance(v[0], dict)):
-        return v
+        return v, "Records"
     return None
 
 
@@ -57,7 +60,11 @@ def line_events(
     tag: str,
     default_ms: int,
     expand: str | None,
+    context_key: str | None = None,
 ) -> list[LogEvent]:
+    """One line's events. An expanded document's other fields (a CloudWatch document's
+    `logGroup`, `logStream`, `owner`...) stay with each element: in `source.document`,
+    and under `context_key` in the record when the input declares one."""
     t: int | None
     if fmt.name == "jsonl":
         # parse_message normalises and finds the time once; normalising again costs ~0.7 µs.
@@ -67,7 +74,7 @@ def line_events(
         rec, t, normalised = fmt.record(line.text), None, False
     if line.flags:
         rec.update(line.flags)
-    source = {
+    source: dict[str, Any] = {
         "kind": "s3",
         "bucket": ref.bucket,
         "key": ref.key,
@@ -76,11 +83,15 @@ def line_events(
         "line": line.number,
     }
     base = f"{ref.object_id}:{line.number}"
-    items = _expand(rec, expand)
-    if items is None:
+    found = _expand(rec, expand)
+    if found is None:
         if not normalised:
             rec, t = normalise(rec)
         return [LogEvent(tag, t if t is not None else default_ms, rec, source, base)]
+    items, list_field = found
+    context = {k: v for k, v in rec.items() if k != list_field}
+    if context:
+        source["document"] = context  # one dict shared by the line's events (read-only)
     out = []
     for i, item in enumerate(items):
         if isinstance(item, dict):
@@ -89,8 +100,35 @@ def line_events(
             r, t = parse_message(item)
         else:
             r, t = {"message": item}, None
+        if context_key is not None and context and context_key not in r:
+            r[context_key] = dict(context)  # a copy: transforms may change a record
         out.append(LogEvent(tag, t if t is not None else default_ms, r, source, f"{base}:{i}"))
     return out
+
+
+def document_events(
+    line: Line, region: str, outcome: ObjectOutcome, dead_letter: Callable[[str, int], None]
+) -> list[LogEvent]:
+    """A CloudWatch Logs subscription document from a Firehose object -> its events, as
+    the `cloudwatch_logs` trigger makes them. Control messages are acknowledged (counted,
+    no events); Sluice's own log groups are dropped by the loop guard; a document that
+    cannot be read is dead-lettered by reference (it stays in the object)."""
+    try:
+        batch = firehose.document_batch(line.text, region)
+    except DecodeError as e:
+        outcome.ledger.received += 1
+        outcome.ledger.dead_letter(f"decode:{e.stage}", 1)
+        dead_letter(f"document {line.number}: {e}", line.number)
+        return []
+    if batch.is_control:
+        outcome.control_messages += 1
+        return []
+    if is_sluice_log_group(batch.source["log_group"]):
+        n = sum(ev.count for ev in batch.events)
+        outcome.ledger.received += n
+        outcome.ledger.drop("loop_guard", n)
+        return []
+    return batch.events
 
 
 def _capped(events: list[LogEvent]) -> list[LogEvent]:
@@ -131,9 +169,13 @@ def process_object(
     cfg = input_for(rules.inputs, ref.bucket, ref.key)
     tag = (cfg.tag if cfg and cfg.tag else None) or tag_for(ref.bucket, ref.key)
     expand = cfg.expand if cfg else None
+    context_key = cfg.context if cfg else None
     fmt: s3_formats.LineFormat | None = None
+    documents: bool | None = None  # split subscription documents: decided from the content
     if cfg and cfg.format != "auto":
         fmt = s3_formats.FORMATS[cfg.format]()
+        documents = True if cfg.format == "cloudwatch" else None if cfg.format == "jsonl" else False
+    region = pipeline.rt.settings.region
     batch: list[LogEvent] = []
     chunk_start = start_line
     consumed = 0  # characters of lines handled in this invocation
@@ -148,7 +190,7 @@ def process_object(
         chunk_start = next_line
 
     try:
-        for line in iter_lines(resp["Body"], ref.key):
+        for line in iter_lines(resp["Body"], ref.key, documents=documents):
             outcome.lines = line.number
             if fmt is None:
                 fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
@@ -168,11 +210,16 @@ def process_object(
                         f"line limit (s3://{ref.bucket}/{ref.key})",
                         line.number,
                     )
+                elif fmt.name == "cloudwatch":
+                    batch.extend(document_events(line, region, outcome, dead_letter))
                 else:
-                    batch.extend(_capped(line_events(fmt, line, ref, tag, default_ms, expand)))
+                    batch.extend(
+                        _capped(line_events(fmt, line, ref, tag, default_ms, expand, context_key))
+                    )
             # Every CHUNK_LINES-th line ends a chunk, blank or not: a double-spaced log
             # must not grow one batch over the whole object, nor skip the deadline check.
-            if line.number % CHUNK_LINES == 0:
+            # So does a batch of CHUNK_LINES events (a line may expand into many).
+            if line.number % CHUNK_LINES == 0 or len(batch) >= CHUNK_LINES:
                 flush(line.number)
                 over = max_chars is not None and consumed >= max_chars
                 if margin_ms >= 0 and (over or inv.remaining_ms() < margin_ms):

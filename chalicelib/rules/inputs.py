@@ -4,8 +4,10 @@ inputs:
   - bucket: my-alb-logs            # optional: any bucket when absent
     prefix: AWSLogs/               # optional: longest matching prefix wins
     format: alb                    # auto (default) | jsonl | text | csv | tsv | alb | elb
-                                   # | vpcflow | cloudfront
-    expand: Records                # a list field whose elements become one event each
+                                   # | vpcflow | cloudfront | cloudwatch (Firehose archives)
+    expand: Records                # a list field whose elements become one event each; the
+                                   # document's other fields go to each event's source.document
+    context: doc                   # and also into each record under this key
     tag: aws.alb.shop              # instead of s3.<bucket>.<first key segment>
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from chalicelib.errors import RuleError
 
-INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "tag"}
+INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "context", "tag"}
 _TAG = re.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
 
 
@@ -29,6 +31,7 @@ class InputDef:
     format: str = "auto"
     expand: str | None = None
     tag: str | None = None
+    context: str | None = None
 
     def matches(self, bucket: str, key: str) -> bool:
         return (self.bucket is None or self.bucket == bucket) and key.startswith(self.prefix)
@@ -55,7 +58,7 @@ def load_inputs(items: Any, errors: list[RuleError]) -> list[InputDef]:
             errors.append(
                 RuleError(iid, key, f"unknown key (allowed: {', '.join(sorted(INPUT_KEYS))})")
             )
-        for key in ("bucket", "prefix", "expand", "tag"):
+        for key in ("bucket", "prefix", "expand", "context", "tag"):
             if key in it and not isinstance(it[key], str):
                 errors.append(RuleError(iid, key, "must be text"))
         fmt = it.get("format", "auto")
@@ -74,6 +77,7 @@ def load_inputs(items: Any, errors: list[RuleError]) -> list[InputDef]:
                     fmt,
                     it.get("expand"),
                     it.get("tag"),
+                    it.get("context"),
                 )
             )
     return out

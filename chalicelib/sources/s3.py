@@ -25,6 +25,7 @@ from urllib.parse import unquote_plus
 import orjson
 
 from chalicelib.errors import DecodeError
+from chalicelib.sources.firehose import DocumentSplitter, looks_like_documents
 
 CHUNK = 1024 * 1024
 # A single line above this is cut (and flagged) so an object with no newlines
@@ -36,6 +37,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF = 8192
+DOCUMENT_SNIFF = 512
 # Decompressed bytes taken from zlib at a time: memory follows this, not the ratio.
 OUT_PIECE = CHUNK
 
@@ -224,54 +226,123 @@ class Line:
     flags: dict[str, Any] | None = None  # invalid_utf8, truncated
 
 
-def iter_lines(body: Any, key: str, chunk: int = CHUNK) -> Iterator[Line]:
+class _Pieces:
+    """The decompressed bytes of an S3 body, in pieces, sniffed for binary content;
+    `truncated` tells, once exhausted, whether the compressed stream was cut."""
+
+    def __init__(self, body: Any, key: str, chunk: int) -> None:
+        self.body, self.key, self.chunk = body, key, chunk
+        self.kind = "plain"
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        body, chunk = self.body, self.chunk
+        first = body.read(chunk)
+        # A short first read (a socket may return a few bytes) must not hide the magic bytes.
+        while 0 < len(first) < len(ZSTD_MAGIC):
+            more = body.read(chunk)
+            if not more:
+                break
+            first += more
+        if not first:
+            return
+        dec = _Decompressor(first)
+        self.kind = dec.kind
+        sniffed = False
+        data = first
+        while data:
+            for out in dec.feed(data):
+                if not sniffed and out:
+                    out = self._sniffed(out)
+                    sniffed = True
+                yield out
+            data = body.read(chunk)
+        self.truncated = dec.truncated
+
+    def _sniffed(self, head: bytes) -> bytes:
+        if _looks_binary(head[:SNIFF]):
+            raise DecodeError("binary", f"object {self.key!r} is not text (NUL bytes or not UTF-8)")
+        # Excel's CSVs: the BOM is not part of the first column's name.
+        return head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
+
+
+def iter_lines(
+    body: Any, key: str, chunk: int = CHUNK, *, documents: bool | None = None
+) -> Iterator[Line]:
     """Lines of an S3 body (a file-like with .read(n)); raises DecodeError on binary or
-    truncated content after yielding every complete line before the damage."""
-    first = body.read(chunk)
-    # A short first read (a socket may return a few bytes) must not hide the magic bytes.
-    while 0 < len(first) < len(ZSTD_MAGIC):
-        more = body.read(chunk)
-        if not more:
-            break
-        first += more
-    if not first:
+    truncated content after yielding every complete line before the damage.
+
+    Objects of CloudWatch Logs subscription documents (written by Firehose, often with
+    no separator between documents) are split into documents instead, one per `Line`
+    (`documents=None` decides from the content; True or False forces it)."""
+    pieces = _Pieces(body, key, chunk)
+    it = iter(pieces)
+    first = next(it, None)
+    if first is None:
+        if pieces.truncated:
+            raise DecodeError(pieces.kind, f"truncated {pieces.kind} stream after line 0")
         return
-    dec = _Decompressor(first)
+    if documents is None:
+        # Enough of the head to recognise a subscription document's first keys.
+        while len(first) < DOCUMENT_SNIFF and first.lstrip()[:1] == b"{":
+            more = next(it, None)
+            if more is None:
+                break
+            first += more
+        documents = looks_like_documents(first)
+    if documents:
+        yield from _document_lines(first, it, pieces)
+    else:
+        yield from _text_lines(first, it, pieces)
+
+
+def _document_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterator[Line]:
+    splitter = DocumentSplitter(MAX_LINE)
+    number = 0
+    for data in _chain(first, rest):
+        for raw, dropped in splitter.feed(data):
+            number += 1
+            yield _line(number, raw, dropped)
+    if pieces.truncated:
+        raise DecodeError(pieces.kind, f"truncated {pieces.kind} stream after document {number}")
+    for raw, dropped in splitter.finish():
+        number += 1
+        yield _line(number, raw, dropped)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterator[Line]:
     number = 0
     pending = b""
     oversize = 0
-    sniffed = False
-    data = first
-    while data:
-        for out in dec.feed(data):
-            if not sniffed and (out or pending):
-                sample = (pending + out)[:SNIFF]
-                if _looks_binary(sample):
-                    reason = f"object {key!r} is not text (NUL bytes or not UTF-8)"
-                    raise DecodeError("binary", reason)
-                sniffed = True
-                if out.startswith(UTF8_BOM):  # Excel's CSVs: not part of the first column's name
-                    out = out[len(UTF8_BOM) :]
-            if oversize and b"\n" not in out:
-                # Still inside a line already cut at MAX_LINE: count the bytes, copy nothing
-                # (joining them to the 32 MiB kept made a 200 MB line take 8.5 s instead of 0.9).
-                oversize += len(out)
-                continue
-            buf = pending + out
-            parts = buf.split(b"\n")
-            pending = parts.pop()
-            for raw in parts:
-                number += 1
-                yield _line(number, raw, oversize)
-                oversize = 0
-            if len(pending) > MAX_LINE:
-                oversize += len(pending) - MAX_LINE  # bytes of this line dropped so far
-                pending = pending[:MAX_LINE]
-        data = body.read(chunk)
-    if dec.truncated:
+    for out in _chain(first, rest):
+        if oversize and b"\n" not in out:
+            # Still inside a line already cut at MAX_LINE: count the bytes, copy nothing
+            # (joining them to the 32 MiB kept made a 200 MB line take 8.5 s instead of 0.9).
+            oversize += len(out)
+            continue
+        buf = pending + out
+        parts = buf.split(b"\n")
+        pending = parts.pop()
+        for raw in parts:
+            number += 1
+            yield _line(number, raw, oversize)
+            oversize = 0
+        if len(pending) > MAX_LINE:
+            oversize += len(pending) - MAX_LINE  # bytes of this line dropped so far
+            pending = pending[:MAX_LINE]
+    if pieces.truncated:
         # What follows the last newline is a line cut by the damage: not passed off as whole.
-        rest = f", then {len(pending) + oversize} bytes of an incomplete line" if pending else ""
-        raise DecodeError(dec.kind, f"truncated {dec.kind} stream after line {number}{rest}")
+        rest_note = (
+            f", then {len(pending) + oversize} bytes of an incomplete line" if pending else ""
+        )
+        raise DecodeError(
+            pieces.kind, f"truncated {pieces.kind} stream after line {number}{rest_note}"
+        )
     if pending:
         number += 1
         yield _line(number, pending, oversize)

@@ -18,6 +18,7 @@ from chalicelib.event import format_time
 from chalicelib.normalise import to_epoch_ms
 from chalicelib.parsers import parse_message
 from chalicelib.parsers.fields import number
+from chalicelib.sources.firehose import looks_like_documents
 
 
 def split_quoted(line: str) -> list[str]:
@@ -112,6 +113,18 @@ class JsonLines(LineFormat):
         # reader takes the event time from it again).
         # No cut before parsing: a JSON document (CloudTrail's Records) may be far larger
         # than one message; the reader caps what remains a single message afterwards.
+        return parse_message(line, max_chars=None)[0]
+
+
+@register
+class CloudWatchDocuments(LineFormat):
+    """CloudWatch Logs subscription documents, as Firehose writes them to S3 (concatenated
+    or one per line): each document becomes its log events, tagged and sourced as the
+    `cloudwatch_logs` trigger makes them (the reader splits documents, see firehose.py)."""
+
+    name = "cloudwatch"
+
+    def record(self, line: str) -> dict[str, Any]:
         return parse_message(line, max_chars=None)[0]
 
 
@@ -293,6 +306,8 @@ def detect(first_line: str, key: str) -> str:
     k = key.lower().removesuffix(".gz").removesuffix(".zst")
     if line.startswith("#Version:") or line.startswith("#Fields:"):
         return "cloudfront"
+    if line.startswith("{") and looks_like_documents(line[:4096].encode()):
+        return "cloudwatch"
     if line.startswith("version ") and " srcaddr " in line:
         return "vpcflow"
     head = line.split(" ", 3)
