@@ -160,7 +160,7 @@ def _deliver_one(
             undelivered = batch.events if e.failed is None else e.failed
             dead_letter(undelivered, str(e), "action", action=name, rule=rule_id, action_index=idx)
             ledger.actions_failed += 1
-            counts["failed"] += len(undelivered)
+            counts["failed"] += len(undelivered) if e.failed_count is None else e.failed_count
             if act.alerting:
                 ledger.alerts += e.sent
             else:

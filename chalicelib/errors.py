@@ -45,6 +45,9 @@ class ActionError(SluiceError):
 
     `failed` holds the events that were not delivered when only some were (a
     PutRecords call with per-record failures); None means the whole batch.
+    `failed_count`, when set, is how many of them failed: a destination refused that
+    many without naming them (OTLP partial success), so `failed` holds every event
+    the count may concern.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class ActionError(SluiceError):
         retryable: bool = False,
         failed: list[Any] | None = None,
         sent: int = 0,
+        failed_count: int | None = None,
     ) -> None:
         super().__init__(f"{action}: {reason}")
         self.action = action
@@ -62,6 +66,7 @@ class ActionError(SluiceError):
         self.retryable = retryable
         self.failed = failed
         self.sent = sent  # messages/requests that did go out before the failure
+        self.failed_count = failed_count
 
 
 class SettingsError(SluiceError):

@@ -57,7 +57,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> Waits:
     recorded (so a test can check a Retry-After was honoured without sitting it out)."""
     from slack_sdk.http_retry import builtin_handlers, handler
 
-    from chalicelib.actions import forward_common
+    from chalicelib.actions.forward import common as forward_common
 
     w = Waits()
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.001)

@@ -17,8 +17,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from chalicelib.actions import Invocation
-from chalicelib.actions import forward_common as common
-from chalicelib.actions.forward import ForwardAction
+from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent
 from chalicelib.pipeline import Pipeline

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from chalicelib.actions import Invocation
-from chalicelib.actions import forward_common as common
-from chalicelib.actions.forward import ForwardAction
+from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
 from chalicelib.pipeline import Pipeline

@@ -8,8 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from chalicelib.actions import forward_common as common
-from chalicelib.actions.forward import ForwardAction
+from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import RulesInvalid
 from chalicelib.rules.schema import load_rules
 
@@ -248,7 +247,7 @@ def test_retry_budget_keeps_the_reserve(monkeypatch):
 )
 def test_retry_after_header_forms(header, low, high):
     """Retry-After is read as delta-seconds or an HTTP date; anything else means no wait."""
-    from chalicelib.actions.forward_http import retry_after
+    from chalicelib.actions.forward.http import retry_after
 
     assert low <= retry_after(header) <= high
 
@@ -258,7 +257,7 @@ def test_retry_after_http_date_in_the_future():
     import email.utils
     import time
 
-    from chalicelib.actions.forward_http import retry_after
+    from chalicelib.actions.forward.http import retry_after
 
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 28 <= retry_after(when) <= 30

@@ -1,8 +1,11 @@
-"""What every `forward` destination shares: the record bytes, templates, size-bounded
-chunks, retries with jittered backoff inside the invocation's time, and the outcome.
+"""What every `forward` sink shares: the record bytes, templates, size-bounded chunks,
+retries with jittered backoff inside the invocation's time, and the outcome.
 
 The outcome keeps each undelivered event with its reason, so the action raises one
-ActionError naming exactly those events: only they are dead-lettered.
+ActionError naming exactly those events: only they are dead-lettered. A destination
+that refuses a number of records without saying which (OTLP's partial success) is
+recorded as such: every event of that request is dead-lettered with the count and
+the server's message, and only the count is counted as failed.
 """
 
 from __future__ import annotations
@@ -48,29 +51,55 @@ class Failure:
 
 
 @dataclass(slots=True)
+class Unnamed:
+    """`refused` of `events` (one request) refused by a destination that did not say which."""
+
+    events: list[LogEvent]
+    refused: int
+    reason: str
+
+
+@dataclass(slots=True)
 class Outcome:
     """What one delivery did: events delivered, requests made, events left behind."""
 
     delivered: int = 0
     requests: int = 0
     failures: list[Failure] = field(default_factory=list)
+    unnamed: list[Unnamed] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures) + sum(u.refused for u in self.unnamed)
 
     def fail(self, events: Sequence[LogEvent], reason: str, retryable: bool) -> None:
         self.failures.extend(Failure(ev, reason, retryable) for ev in events)
 
+    def refuse_unnamed(self, events: list[LogEvent], refused: int, reason: str) -> None:
+        """A request whose events were accepted but `refused` of them, not named: the rest
+        count as delivered; all are dead-lettered (not retryable) so none is lost."""
+        refused = max(0, min(refused, len(events)))
+        self.delivered += len(events) - refused
+        if refused:
+            self.unnamed.append(Unnamed(events, refused, reason))
+
     def error(self, action: str, destination: str) -> ActionError:
         """One ActionError for the failures: reasons counted, events named."""
         reasons = Counter(f.reason for f in self.failures)
+        for u in self.unnamed:
+            reasons[f"{u.reason} ({u.refused} of {len(u.events)} refused, not named)"] += u.refused
         summary = "; ".join(f"{n}x {reason}" for reason, n in reasons.most_common(5))
         if len(reasons) > 5:
             summary += f"; {len(reasons) - 5} other reason(s)"
-        total = self.delivered + len(self.failures)
+        failed = self.failed
+        total = self.delivered + failed
         return ActionError(
             action,
-            f"{destination}: {len(self.failures)} of {total} event(s) not delivered: {summary}",
+            f"{destination}: {failed} of {total} event(s) not delivered: {summary}",
             retryable=any(f.retryable for f in self.failures),
-            failed=[f.event for f in self.failures],
+            failed=[f.event for f in self.failures] + [ev for u in self.unnamed for ev in u.events],
             sent=self.delivered,
+            failed_count=failed if self.unnamed else None,
         )
 
 

@@ -1,6 +1,6 @@
-"""Kinesis Data Streams (PutRecords) and Firehose (PutRecordBatch) destinations.
+"""What the AWS sinks (kinesis.py: PutRecords, firehose.py: PutRecordBatch) share.
 
-Both answer a batch call with one result per record, in request order, and a
+Both APIs answer a batch call with one result per record, in request order, and a
 record can fail (throttled, internal failure) while its neighbours succeed. Only
 the failed records are sent again, after a jittered backoff; those still failing
 when retries or time run out are reported with their error code. Records above
@@ -13,16 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from chalicelib.actions.forward_common import (
-    MiB,
-    Outcome,
-    Retry,
-    Template,
-    chunks,
-    envelopes,
-)
+from chalicelib.actions.forward.common import Outcome, Retry, chunks
 from chalicelib.event import LogEvent
 
 
@@ -33,15 +25,6 @@ class Limits:
     max_request_bytes: int
     max_record_bytes: int
 
-
-# Kinesis PutRecords: 500 records and 5 MiB per request, 1 MiB per record, partition
-# keys included (Kinesis Data Streams quotas; moto 5.2 enforces the same). Since
-# late 2025 a stream can be raised to 10 MiB records (UpdateMaxRecordSize), but
-# 1 MiB is every stream's default and stays valid for all of them.
-KINESIS = Limits("Kinesis", 500, 5 * MiB, 1 * MiB)
-# Firehose PutRecordBatch: 500 records, 4 MiB per request, 1,000 KiB per record
-# before base64 (botocore's firehose model: Data max 1024000; API reference).
-FIREHOSE = Limits("Firehose", 500, 4 * MiB, 1_024_000)
 
 # Per-record and whole-call codes worth another attempt (API references of
 # PutRecords/PutRecordBatch list the per-record ones; the rest are throttling and
@@ -136,50 +119,3 @@ def _classify(e: Exception) -> tuple[str, bool]:
     if isinstance(e, BotoCoreError):  # connection errors and timeouts
         return type(e).__name__, True
     raise e  # a bug, not a delivery problem: let it surface
-
-
-class KinesisSink:
-    def __init__(self, client: Any, stream: str, partition_key: str) -> None:
-        self.client = client
-        self.target = {"StreamARN" if stream.startswith("arn:") else "StreamName": stream}
-        self.partition_key = Template(partition_key)
-        self.name = f"kinesis {stream}"
-
-    def send(self, events: list[LogEvent], retry: Retry) -> Outcome:
-        encoded, bad = envelopes(events)
-        out = Outcome(failures=bad)
-        items = []
-        for ev, data in encoded:
-            # 1-256 Unicode characters (PutRecords model); a missing field renders as "-".
-            key = self.partition_key(ev)[:256] or "-"
-            items.append(Item(ev, data, key, len(data) + len(key.encode())))
-        put_all(items, self._put, KINESIS, retry, out)
-        return out
-
-    def _put(self, chunk: list[Item]) -> list[str | None]:
-        resp = self.client.put_records(
-            Records=[{"Data": it.data, "PartitionKey": it.key} for it in chunk], **self.target
-        )
-        return [r.get("ErrorCode") for r in resp["Records"]]
-
-
-class FirehoseSink:
-    def __init__(self, client: Any, delivery_stream: str) -> None:
-        self.client = client
-        self.delivery_stream = delivery_stream
-        self.name = f"firehose {delivery_stream}"
-
-    def send(self, events: list[LogEvent], retry: Retry) -> Outcome:
-        encoded, bad = envelopes(events)
-        out = Outcome(failures=bad)
-        # Newline-terminated: Firehose concatenates records into one S3 object, and
-        # JSON lines is what Athena, Glue and the archive read.
-        items = [Item(ev, data + b"\n", "", len(data) + 1) for ev, data in encoded]
-        put_all(items, self._put, FIREHOSE, retry, out)
-        return out
-
-    def _put(self, chunk: list[Item]) -> list[str | None]:
-        resp = self.client.put_record_batch(
-            DeliveryStreamName=self.delivery_stream, Records=[{"Data": it.data} for it in chunk]
-        )
-        return [r.get("ErrorCode") for r in resp["RequestResponses"]]
