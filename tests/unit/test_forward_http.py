@@ -8,10 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ from chalicelib.event import LogEvent, format_time
 from chalicelib.pipeline import Pipeline
 
 from .factories import log_event, log_events
+from .local_http import Reply, serve
 
 INV = Invocation(request_id="inv-http-1", function_name="cloudwatch_logs", account="123456789012")
 ENVELOPE_KEYS = ["tag", "time", "record", "source", "id"]
@@ -34,9 +33,6 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
-
-
-Reply = tuple[int, dict[str, str], bytes]
 
 
 @dataclass
@@ -86,31 +82,14 @@ def bulk_reply(req: Request, statuses: dict[str, int]) -> Reply:
 def endpoint() -> Iterator[Endpoint]:
     ep = Endpoint()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as urllib3's pool expects
+    def answer(path: str, headers: dict[str, str], body: bytes) -> Reply:
+        req = Request(path, headers, body)
+        ep.requests.append(req)
+        return ep.reply(req)
 
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            req = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            ep.requests.append(req)
-            status, headers, data = ep.reply(req)
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    ep.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield ep
-    server.shutdown()
-    server.server_close()
+    with serve(answer) as url:
+        ep.url = url
+        yield ep
 
 
 # ---------------------------------------------------------------- strict parsers

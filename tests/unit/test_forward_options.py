@@ -3,16 +3,23 @@ shares (record bytes, size-bounded chunks, retry budget, templates, preview)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import orjson
 import pytest
 
+from chalicelib.actions import Invocation
 from chalicelib.actions.forward import ForwardAction, common
-from chalicelib.errors import RulesInvalid
+from chalicelib.actions.forward import sink as sinks
+from chalicelib.actions.forward.sink import Sink
+from chalicelib.errors import ActionError, RulesInvalid
+from chalicelib.options import Option
 from chalicelib.rules.schema import load_rules
 
-from .factories import log_event
+from .factories import log_event, log_events
+
+INV = Invocation(request_id="inv-opts-1")
 
 
 def problems(opts: Any) -> list[str]:
@@ -296,3 +303,88 @@ def test_preview_shows_what_the_destination_receives(opts, expected):
     """`sluice rules test` shows the first event as the destination would get it, without I/O."""
     act = ForwardAction("r", opts, None)
     assert act.preview([log_event()]).startswith(expected)
+
+
+# ---------------------------------------------------------------- the sink registry
+class MemorySink(Sink):
+    """A sink as a module would declare one: destination, own options, send, preview."""
+
+    to = "memory"
+    options: ClassVar[dict[str, Option]] = {
+        "shelf": Option(str, "where to keep events (to: memory)", required=True),
+        "limit": Option(
+            int,
+            "events kept (default 10)",
+            default=10,
+            check=lambda v: None if v > 0 else "above 0",
+        ),
+    }
+    kept: ClassVar[list[str]] = []
+
+    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+        super().__init__(opts, ctx)
+        self.name = f"memory {opts['shelf']}"
+
+    def send(self, events: list[Any], retry: common.Retry) -> common.Outcome:
+        room = self.opts["limit"] - len(self.kept)
+        self.kept.extend(ev.id for ev in events[:room])
+        out = common.Outcome(delivered=min(room, len(events)))
+        out.fail(events[room:], "shelf full", False)
+        return out
+
+    def preview(self, events: list[Any]) -> str:
+        return f"{self.name}: {events[0].id}"
+
+
+@pytest.fixture
+def memory_sink() -> Iterator[type[Sink]]:
+    MemorySink.kept = []
+    sinks.register(MemorySink)
+    yield MemorySink
+    sinks.unregister(MemorySink)
+
+
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        pytest.param({"to": "memory", "shelf": "a"}, [], id="its own options"),
+        pytest.param({"to": "memory"}, ["shelf: required with to: memory"], id="required"),
+        pytest.param(
+            {"to": "memory", "shelf": "a", "limit": 0}, ["limit: above 0"], id="its own check"
+        ),
+        pytest.param(
+            {"to": "memory", "shelf": "a", "url": "https://x.example"},
+            ["url: applies to to: http only"],
+            id="another sink's option",
+        ),
+        pytest.param(
+            {"to": "kinesis", "stream": "s", "shelf": "a"},
+            ["shelf: applies to to: memory only"],
+            id="its option elsewhere",
+        ),
+        pytest.param(
+            {"to": "memory", "shelf": "a", "format": "loki"},
+            ["format: applies to to: http only"],
+            id="no formats",
+        ),
+    ],
+)
+def test_a_registered_sink_joins_the_schema(memory_sink, opts, expected):
+    """A sink module's class and @register are all it takes: the schema knows its `to`,
+    checks its options and refuses them on other sinks."""
+    assert problems(opts) == expected
+
+
+def test_a_registered_sink_delivers_and_leaves(memory_sink):
+    """The action sends through the registered sink; unregistered, `to` refuses it again."""
+    act = ForwardAction("r", {"to": "memory", "shelf": "a", "limit": 2}, None)
+    with pytest.raises(ActionError) as info:
+        act.deliver(log_events(3), INV)
+    assert memory_sink.kept == ["ev-000000", "ev-000001"]
+    assert info.value.sent == 2 and "memory a: 1 of 3 event(s) not delivered" in info.value.reason
+    assert act.preview([log_event(id="x")]) == "memory a: x"
+    with pytest.raises(ValueError, match="registered twice"):
+        sinks.register(MemorySink)
+    sinks.unregister(MemorySink)
+    assert problems({"to": "memory"}) == ["to: one of kinesis, firehose, http"]
+    sinks.register(MemorySink)  # for the fixture's teardown

@@ -166,3 +166,11 @@ class ForwardAction(Action):
     def preview(self, events: list[LogEvent]) -> str:
         """What the destination would receive for the first event (no I/O)."""
         return self.sink().preview(events)
+
+
+def _rebuild() -> None:
+    """A sink registered after import (an extension, a test) joins the option table."""
+    ForwardAction.options = _table()
+
+
+sinks.on_change(_rebuild)

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from chalicelib.actions.forward.common import MiB, Outcome, Retry, chunks, envelopes
+from chalicelib.actions.forward.common import Failure, MiB, Outcome, Retry, chunks, envelopes
 from chalicelib.actions.forward.sink import Sink
 from chalicelib.actions.template import clip
 from chalicelib.errors import ActionError
@@ -211,6 +211,11 @@ class HttpSink(Sink):
         self._headers: dict[str, str] = {}
 
     # ------------------------------------------------------------ format hooks
+    def encode(self, events: list[LogEvent]) -> tuple[list[tuple[LogEvent, bytes]], list[Failure]]:
+        """Each event with its archive envelope (what most formats carry), and the
+        events that cannot be sent at all."""
+        return envelopes(events)
+
     def pieces(self, encoded: list[tuple[LogEvent, bytes]]) -> list[Piece]:
         """Each event's share of a body, sized so batches stay under `max_body`."""
         return [Piece(ev, line + b"\n", (), len(line) + 1) for ev, line in encoded]
@@ -235,7 +240,7 @@ class HttpSink(Sink):
         return data[:400].decode("utf-8", "replace")
 
     def preview(self, events: list[LogEvent]) -> str:
-        encoded, bad = envelopes(events[:1])
+        encoded, bad = self.encode(events[:1])
         if not encoded:
             return f"http: not sendable: {bad[0].reason}"
         body = self.body(self.pieces(encoded)).decode()
@@ -243,7 +248,7 @@ class HttpSink(Sink):
 
     # ------------------------------------------------------------ transport
     def send(self, events: list[LogEvent], retry: Retry) -> Outcome:
-        encoded, bad = envelopes(events)
+        encoded, bad = self.encode(events)
         out = Outcome(failures=bad)
         headers = {"Content-Type": self.content_type, "User-Agent": USER_AGENT}
         if self.content_encoding:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from chalicelib.actions.forward.common import Outcome, Retry
@@ -54,6 +55,7 @@ class Sink(ABC):
 
 
 _sinks: dict[tuple[str, str | None], type[Sink]] = {}
+_listeners: list[Callable[[], None]] = []
 
 
 def register(cls: type[Sink]) -> type[Sink]:
@@ -61,7 +63,25 @@ def register(cls: type[Sink]) -> type[Sink]:
     if key in _sinks:
         raise ValueError(f"forward sink {key} registered twice")
     _sinks[key] = cls
+    changed()
     return cls
+
+
+def unregister(cls: type[Sink]) -> None:
+    """Remove a sink (one a test or an extension registered)."""
+    if _sinks.get((cls.to, cls.format)) is cls:
+        del _sinks[(cls.to, cls.format)]
+        changed()
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call `listener` whenever the set of sinks changes (the action's option table)."""
+    _listeners.append(listener)
+
+
+def changed() -> None:
+    for listener in _listeners:
+        listener()
 
 
 _loaded = False
