@@ -140,15 +140,30 @@ def resources(stage: str, function: str) -> dict[str, Res]:
     }
 
 
+# Deploy-time switches a statement may depend on: the CloudFormation condition's name
+# and the same test over the Terraform variables (infra/terraform.py declares them).
+TF_SWITCHES = {
+    "HasSourceBuckets": "length(var.source_bucket_arns) > 0",
+    "HasForwardStreams": "length(var.forward_stream_arns) > 0",
+    "HasForwardFirehoses": "length(var.forward_firehose_arns) > 0",
+    "UseArchiveKms": 'var.archive_kms_key_arn != ""',
+    "UseKmsKey": 'var.kms_key != ""',
+    "KinesisEnabled": "var.enable_kinesis",
+}
+
+
 @dataclass(frozen=True)
 class Grant:
     sid: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     condition: dict[str, Any] | None = None
-    # A CloudFormation condition the statement depends on (the resource may not exist).
-    cfn_condition: str | None = None
-    modes: tuple[str, ...] = ("deploy", "cfn", "tf")
+    # The deploy-time switch (a key of TF_SWITCHES) the statement depends on: the
+    # resource may not exist, or is only known at deploy time.
+    switch: str | None = None
+    # Whether the static `.chalice/policy-*.json` files hold a switched statement
+    # (they cannot hold one whose resource is only known at deploy time).
+    static: bool = False
 
 
 def _pipeline(*, archive: bool = True) -> list[Grant]:
@@ -181,23 +196,20 @@ def _pipeline(*, archive: bool = True) -> list[Grant]:
             "ForwardStreamsListed",
             ("kinesis:PutRecords",),
             ("listed_streams",),
-            cfn_condition="HasForwardStreams",
-            modes=("cfn",),
+            switch="HasForwardStreams",
         ),
         Grant(
             "ForwardFirehosesListed",
             ("firehose:PutRecordBatch",),
             ("listed_firehoses",),
-            cfn_condition="HasForwardFirehoses",
-            modes=("cfn",),
+            switch="HasForwardFirehoses",
         ),
         # Only when the archive bucket uses a customer managed KMS key (ArchiveKmsKeyArn).
         Grant(
             "ArchiveKmsKey",
             ("kms:Decrypt", "kms:GenerateDataKey"),
             ("archive_kms_key",),
-            cfn_condition="UseArchiveKms",
-            modes=("cfn",),
+            switch="UseArchiveKms",
         ),
     ]
 
@@ -210,8 +222,7 @@ def _read_objects() -> list[Grant]:
             "ReadSourceBuckets",
             ("s3:GetObject", "s3:GetObjectVersion"),
             ("source_objects",),
-            cfn_condition="HasSourceBuckets",
-            modes=("cfn",),
+            switch="HasSourceBuckets",
         ),
         # Continuations of a large object go back on the queue.
         Grant("ContinueObjects", ("sqs:GetQueueUrl", "sqs:SendMessage"), ("objects_queue",)),
@@ -288,7 +299,8 @@ def grants(function: str) -> list[Grant]:
                 ("iam:PassRole",),
                 ("logs_to_kinesis_role",),
                 {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}},
-                cfn_condition="KinesisEnabled",
+                switch="KinesisEnabled",
+                static=True,
             ),
             # Asynchronous invocations that fail every retry land here (EventInvokeConfig).
             Grant("DeadLetters", ("sqs:SendMessage",), ("dlq",)),
@@ -296,54 +308,110 @@ def grants(function: str) -> list[Grant]:
     raise KeyError(function)
 
 
-def _cfn_special(key: str) -> Any:
-    if key == "archive_kms_key":
-        return {"Ref": "ArchiveKmsKeyArn"}
-    if key == "listed_streams":
-        return {"Ref": "ForwardStreamArns"}
-    if key == "listed_firehoses":
-        return {"Ref": "ForwardFirehoseArns"}
-    if key == "source_objects":
-        # "arn:aws:s3:::a,arn:aws:s3:::b" -> ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"]
-        return {
-            "Fn::Split": [
-                ",",
-                {
-                    "Fn::Sub": [
-                        "${Joined}/*",
-                        {"Joined": {"Fn::Join": ["/*,", {"Ref": "SourceBucketArns"}]}},
-                    ]
-                },
-            ]
-        }
-    raise KeyError(key)
+# Resources only known at deploy time (parameters / variables), per mode.
+_CFN_SPECIAL: dict[str, Any] = {
+    "archive_kms_key": {"Ref": "ArchiveKmsKeyArn"},
+    "listed_streams": {"Ref": "ForwardStreamArns"},
+    "listed_firehoses": {"Ref": "ForwardFirehoseArns"},
+    # "arn:aws:s3:::a,arn:aws:s3:::b" -> ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"]
+    "source_objects": {
+        "Fn::Split": [
+            ",",
+            {
+                "Fn::Sub": [
+                    "${Joined}/*",
+                    {"Joined": {"Fn::Join": ["/*,", {"Ref": "SourceBucketArns"}]}},
+                ]
+            },
+        ]
+    },
+}
+_TF_SPECIAL: dict[str, str] = {
+    "archive_kms_key": "${var.archive_kms_key_arn}",
+    "listed_streams": "${var.forward_stream_arns}",
+    "listed_firehoses": "${var.forward_firehose_arns}",
+    "source_objects": '${[for a in var.source_bucket_arns : "${a}/*"]}',
+}
+_TF_LISTS = {_TF_SPECIAL[k] for k in ("listed_streams", "listed_firehoses", "source_objects")}
+
+
+def _statement(g: Grant, res: dict[str, Res], mode: str) -> dict[str, Any]:
+    special = _CFN_SPECIAL if mode == "cfn" else _TF_SPECIAL
+    resource: Any
+    if g.resources[0] in special:
+        resource = special[g.resources[0]]
+    else:
+        arns = [getattr(res[k], mode) for k in g.resources]
+        resource = arns[0] if len(arns) == 1 else arns
+    st: dict[str, Any] = {
+        "Sid": g.sid,
+        "Effect": "Allow",
+        "Action": list(g.actions) if len(g.actions) > 1 else g.actions[0],
+        "Resource": resource,
+    }
+    if g.condition:
+        st["Condition"] = g.condition
+    return st
 
 
 def policy(stage: str, function: str, mode: str) -> dict[str, Any]:
-    """The policy document of `function`'s role for `mode` (deploy, cfn or tf)."""
+    """The policy document of `function`'s role for `mode` (deploy, cfn or tf).
+
+    cfn wraps switched statements in `Fn::If`; deploy keeps only the static ones;
+    tf gives every statement, as with every switch on (`tf_policy_document` is what
+    the Terraform output holds).
+    """
     res = resources(stage, function)
     statements: list[Any] = []
     for g in grants(function):
-        if mode not in g.modes:
+        if mode == "deploy" and g.switch and not g.static:
             continue
-        if mode == "cfn" and g.resources[0] not in res:
-            resource: Any = _cfn_special(g.resources[0])
-        else:
-            arns = [getattr(res[k], mode) for k in g.resources]
-            resource = arns[0] if len(arns) == 1 else arns
-        st: dict[str, Any] = {
-            "Sid": g.sid,
-            "Effect": "Allow",
-            "Action": list(g.actions) if len(g.actions) > 1 else g.actions[0],
-            "Resource": resource,
-        }
-        if g.condition:
-            st["Condition"] = g.condition
-        if mode == "cfn" and g.cfn_condition:
-            statements.append({"Fn::If": [g.cfn_condition, st, {"Ref": "AWS::NoValue"}]})
+        st = _statement(g, res, mode)
+        if mode == "cfn" and g.switch:
+            statements.append({"Fn::If": [g.switch, st, {"Ref": "AWS::NoValue"}]})
         else:
             statements.append(st)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _tf_block(st: dict[str, Any]) -> dict[str, Any]:
+    """One statement as an `aws_iam_policy_document` statement block."""
+    actions, resource = st["Action"], st["Resource"]
+    # A whole-list expression ("${var.x}", "${[for ...]}") stays one string: Terraform
+    # reads it as the list it evaluates to.
+    whole_list = isinstance(resource, str) and resource in _TF_LISTS
+    block: dict[str, Any] = {
+        "sid": st["Sid"],
+        "effect": st["Effect"],
+        "actions": actions if isinstance(actions, list) else [actions],
+        "resources": resource if isinstance(resource, list) or whole_list else [resource],
+    }
+    if "Condition" in st:
+        block["condition"] = [
+            {"test": test, "variable": variable, "values": values}
+            for test, pairs in st["Condition"].items()
+            for variable, values in pairs.items()
+        ]
+    return block
+
+
+def tf_policy_document(stage: str, function: str) -> dict[str, Any]:
+    """`function`'s role policy as an `aws_iam_policy_document` data source: structured
+    (no JSON inside a string), switched statements as `dynamic` blocks."""
+    res = resources(stage, function)
+    static: list[dict[str, Any]] = []
+    dynamic: list[dict[str, Any]] = []
+    for g in grants(function):
+        block = _tf_block(_statement(g, res, "tf"))
+        if g.switch:
+            cond = TF_SWITCHES[g.switch]
+            dynamic.append({"for_each": "${%s ? [1] : []}" % cond, "content": block})  # noqa: UP031
+        else:
+            static.append(block)
+    doc: dict[str, Any] = {"version": "2012-10-17", "statement": static}
+    if dynamic:
+        doc["dynamic"] = {"statement": dynamic}
+    return doc
 
 
 def policy_path(stage: str, function: str) -> Path:

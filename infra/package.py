@@ -10,11 +10,8 @@ For each stage:
 Needs no AWS credentials: `chalice package` only builds. The first run downloads
 the Lambda wheels of requirements.txt from PyPI; later runs reuse Chalice's cache.
 
-Terraform: Chalice's output pins Terraform < 1.4 and the AWS provider < 5, and has
-no merge step. The pins are replaced, event source mappings get the properties
-the CloudFormation path adds, role policies become exact (account and region from
-Chalice's data sources), and the stateful resources come from infra/resources.yaml
-as an `aws_cloudformation_stack` (one definition for both paths).
+Terraform: Chalice's output is patched by infra/terraform.py (current pins, only the
+hashicorp/aws provider, exact role policies, what the CloudFormation path adds).
 """
 
 from __future__ import annotations
@@ -33,13 +30,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import iam  # infra/ holds scripts, not a package
+import terraform
 
 ROOT = iam.ROOT
 INFRA = ROOT / "infra"
-TERRAFORM_VERSION = ">= 1.5.0"
-# 5.40: aws_cloudwatch_event_rule takes `state`.
-AWS_PROVIDER = ">= 5.40, < 7.0"
-NULL_PROVIDER = ">= 3.0"
 
 
 # ---------------------------------------------------------------- CloudFormation YAML
@@ -151,161 +145,14 @@ def package_cloudformation(stage: str, out: Path) -> Path:
 
 
 # ---------------------------------------------------------------- Terraform
-_ASYNC = ("cloudwatch_logs", "s3_object_created", "log_group_created")
-_STACK = "aws_cloudformation_stack.resources"
-_TF_S3 = "arn:${data.aws_partition.chalice.partition}:s3:::"
-_TF_ARN = (
-    "arn:${{data.aws_partition.chalice.partition}}:{service}:${{data.aws_region.chalice.name}}"
-    ":${{data.aws_caller_identity.chalice.account_id}}:{resource}"
-)
-
-
-def _out(name: str) -> str:
-    return "${%s.outputs[%s]}" % (_STACK, json.dumps(name))  # noqa: UP031
-
-
-def patch_terraform(tf: dict[str, Any], stage: str) -> dict[str, Any]:
-    """Chalice's chalice.tf.json made acceptable to current Terraform and complete."""
-    tf["terraform"] = {
-        "required_version": TERRAFORM_VERSION,
-        "required_providers": {
-            "aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER},
-            "null": {"source": "hashicorp/null", "version": NULL_PROVIDER},
-        },
-    }
-    res = tf["resource"]
-    dlq_arn = _TF_ARN.format(service="sqs", resource=f"sluice-{stage}-dlq")
-    for name, fn in res.get("aws_lambda_function", {}).items():
-        fn["environment"]["variables"].update(
-            {
-                "SLUICE_RULES_TABLE": _out("RulesTableName"),
-                "SLUICE_STATE_TABLE": _out("StateTableName"),
-                "SLUICE_ARCHIVE_BUCKET": _out("ArchiveBucketName"),
-                "SLUICE_DLQ_URL": _out("DeadLetterQueueUrl"),
-                "SLUICE_OBJECTS_QUEUE_URL": _out("ObjectsQueueUrl"),
-            }
-        )
-        fn["depends_on"] = [_STACK]
-        if name in _ASYNC:
-            res.setdefault("aws_lambda_function_event_invoke_config", {})[name] = {
-                "function_name": "${aws_lambda_function.%s.function_name}" % name,  # noqa: UP031
-                "maximum_retry_attempts": 2,
-                "maximum_event_age_in_seconds": 21600,
-                "destination_config": {"on_failure": {"destination": dlq_arn}},
-            }
-    for name, pol in res.get("aws_iam_role_policy", {}).items():
-        fn = name.removesuffix("_role")
-        if fn in iam.FUNCTIONS:
-            pol["policy"] = json.dumps(iam.policy(stage, fn, "tf"))
-    for name, esm in res.get("aws_lambda_event_source_mapping", {}).items():
-        esm["function_response_types"] = ["ReportBatchItemFailures"]
-        esm["depends_on"] = [_STACK]
-        if name.startswith("kinesis_records"):
-            esm["count"] = "${var.enable_kinesis ? 1 : 0}"
-            esm["bisect_batch_on_function_error"] = True
-            esm["maximum_retry_attempts"] = 10
-            esm["destination_config"] = {"on_failure": {"destination_arn": dlq_arn}}
-        elif name.startswith("s3_objects"):
-            esm["scaling_config"] = {"maximum_concurrency": 10}
-    for name, rule in res.get("aws_cloudwatch_event_rule", {}).items():
-        # Chalice names rules `<function>-event`: two stages in one account would collide.
-        rule["name"] = f"sluice-{stage}-{name.removesuffix('-event')}"
-    created = res.get("aws_cloudwatch_event_rule", {}).get("s3_object_created-event")
-    if created is not None:
-        # As in CloudFormation: only the listed buckets, off until there is one.
-        # EventBridge refuses empty arrays in patterns: the ingest bucket stands in.
-        ingest = _TF_S3 + _out("IngestBucketName")
-        created["event_pattern"] = (
-            '${jsonencode({"source" = ["aws.s3"], "detail-type" = ["Object Created"], '
-            '"resources" = length(var.source_bucket_arns) > 0 ? var.source_bucket_arns : '
-            f'["{ingest}"]}})}}'
-        )
-        created["state"] = '${length(var.source_bucket_arns) > 0 ? "ENABLED" : "DISABLED"}'
-    return tf
-
-
-def terraform_extras(stage: str) -> dict[str, Any]:
-    """sluice.tf.json: the resources stack, variables, and what Chalice's output lacks."""
-    return {
-        "variable": {
-            "enable_kinesis": {
-                "type": "bool",
-                "default": False,
-                "description": "Create the sluice-fan-in stream and its event source mapping.",
-            },
-            "source_bucket_arns": {
-                "type": "list(string)",
-                "default": [],
-                "description": "Buckets with EventBridge notifications s3_object_created reads.",
-            },
-            "resources_parameters": {
-                "type": "map(string)",
-                "default": {},
-                "description": "More infra/resources.yaml parameters (ArchiveExpireDays...).",
-            },
-        },
-        "resource": {
-            "aws_cloudformation_stack": {
-                "resources": {
-                    "name": f"sluice-{stage}-resources",
-                    "template_body": '${file("${path.module}/resources.yaml")}',
-                    "capabilities": ["CAPABILITY_NAMED_IAM"],
-                    "parameters": (
-                        "${merge(var.resources_parameters, "
-                        f'{{Stage = "{stage}", '
-                        'EnableKinesis = var.enable_kinesis ? "true" : "false"})}'
-                    ),
-                }
-            },
-            # Source buckets (var.source_bucket_arns) for the two S3 functions, as
-            # CloudFormation's ReadSourceBuckets statement; none while the list is empty.
-            "aws_iam_role_policy": {
-                f"{fn}_sources": {
-                    "count": "${length(var.source_bucket_arns) > 0 ? 1 : 0}",
-                    "name": "sluice-sources",
-                    "role": "${aws_iam_role.%s_role.id}" % fn,  # noqa: UP031
-                    "policy": (
-                        '${jsonencode({"Version" = "2012-10-17", "Statement" = [{'
-                        '"Sid" = "ReadSourceBuckets", "Effect" = "Allow", '
-                        '"Action" = ["s3:GetObject", "s3:GetObjectVersion"], '
-                        '"Resource" = [for a in var.source_bucket_arns : "${a}/*"]}]})}'
-                    ),
-                }
-                for fn in ("s3_objects", "s3_object_created")
-            },
-            "aws_lambda_permission": {
-                "cloudwatch_logs_from_logs": {
-                    "function_name": "${aws_lambda_function.cloudwatch_logs.arn}",
-                    "action": "lambda:InvokeFunction",
-                    "principal": "logs.amazonaws.com",
-                    "source_account": "${data.aws_caller_identity.chalice.account_id}",
-                    "source_arn": _TF_ARN.format(service="logs", resource="log-group:*"),
-                }
-            },
-        },
-        "output": {
-            name: {"value": _out(name)}
-            for name in (
-                "RulesTableName",
-                "ArchiveBucketName",
-                "IngestBucketName",
-                "DeadLetterQueueUrl",
-                "AlertTopicArn",
-                "SlackSecretArn",
-                "AthenaWorkGroupName",
-            )
-        },
-    }
-
-
 def package_terraform(stage: str, out: Path) -> Path:
     target = out / "terraform"
     shutil.rmtree(target, ignore_errors=True)
     chalice("package", "--pkg-format", "terraform", "--stage", stage, str(target))
     path = target / "chalice.tf.json"
-    tf = patch_terraform(json.loads(path.read_text()), stage)
+    tf = terraform.patch(json.loads(path.read_text()), stage)
     path.write_text(json.dumps(tf, indent=2) + "\n")
-    (target / "sluice.tf.json").write_text(json.dumps(terraform_extras(stage), indent=2) + "\n")
+    (target / "sluice.tf.json").write_text(json.dumps(terraform.extras(stage), indent=2) + "\n")
     shutil.copyfile(INFRA / "resources.yaml", target / "resources.yaml")
     return path
 

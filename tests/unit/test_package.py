@@ -1,9 +1,8 @@
 """`make package`: Chalice's CloudFormation and Terraform output with infra/ merged in.
 
-Runs infra/package.py once per module (about 15 s), without AWS credentials, on a
-copy of the project whose requirements.txt is empty: the templates do not depend on
-the wheels, and `chalice package` would otherwise download them (tests reach no
-network but loopback; `make package` itself bundles the real dependencies).
+The templates come from the session's `packaged` fixture (tests/unit/conftest.py):
+infra/package.py run once, without credentials or wheels. tests/unit/test_terraform.py
+validates and compares the Terraform output.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,32 +51,9 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Both stages packaged into a temporary directory, with no credentials in reach."""
-    target = tmp_path_factory.mktemp("package")
-    project = tmp_path_factory.mktemp("project")
-    for name in ("app.py", "chalicelib", ".chalice", "infra"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, project / name)
-    (project / "requirements.txt").write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
-    env.update(
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_DEFAULT_REGION="eu-west-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    subprocess.run(
-        [sys.executable, str(project / "infra" / "package.py"), "--out", str(target)],
-        cwd=project,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return target
+def out(packaged: Path) -> Path:
+    """Both stages packaged (tests/unit/conftest.py)."""
+    return packaged
 
 
 def sam(out: Path, stage: str) -> dict[str, Any]:
@@ -201,7 +176,7 @@ def test_terraform_pins_accept_current_terraform(out: Path, stage: str) -> None:
     main, _ = tf(out, stage)
     pins = main["terraform"]
     assert "<" not in pins["required_version"]
-    assert pins["required_providers"]["aws"]["version"] == package.AWS_PROVIDER
+    assert pins["required_providers"]["aws"]["version"] == package.terraform.AWS_PROVIDER
     assert pins["required_providers"]["aws"]["source"] == "hashicorp/aws"
 
 
@@ -225,7 +200,9 @@ def test_terraform_is_complete_and_consistent(out: Path, stage: str) -> None:
     for esm in main["resource"]["aws_lambda_event_source_mapping"].values():
         assert esm["function_response_types"] == ["ReportBatchItemFailures"]
     for name, pol in main["resource"]["aws_iam_role_policy"].items():
-        assert json.loads(pol["policy"]) == iam.policy(stage, name.removesuffix("_role"), "tf")
+        fn = name.removesuffix("_role")
+        assert pol["policy"] == f"${{data.aws_iam_policy_document.{fn}.json}}"
+        assert main["data"]["aws_iam_policy_document"][fn] == iam.tf_policy_document(stage, fn)
     assert (out / stage / "terraform" / "resources.yaml").read_text() == (
         ROOT / "infra" / "resources.yaml"
     ).read_text()
