@@ -126,9 +126,13 @@ def _on_failure(props: dict[str, Any]) -> str | None:
     return dest
 
 
-def cfn_inventory(template: dict[str, Any], stage: str, params: dict[str, str]) -> dict[str, Any]:
+def cfn_inventory(
+    template: dict[str, Any], params: dict[str, str], resources_yaml: dict[str, Any]
+) -> dict[str, Any]:
+    """What the template deploys besides infra/resources.yaml's resources (`resources_yaml`,
+    deployed by Terraform as a stack of its own), evaluated for `params`."""
     template = json.loads(json.dumps(template))
-    own = set(cfn_resources_yaml()["Resources"])
+    own = set(resources_yaml["Resources"])
     res = template["Resources"]
     for r in res.values():
         if r["Type"] == "AWS::Events::Rule" and "Name" not in r["Properties"]:
@@ -138,7 +142,7 @@ def cfn_inventory(template: dict[str, Any], stage: str, params: dict[str, str]) 
     stack = cfn.Stack(template, params, ENV)
     inv: dict[str, Any] = {
         "stack-parameters": {
-            k: v for k, v in stack.params.items() if k in cfn_resources_yaml()["Parameters"]
+            k: v for k, v in stack.params.items() if k in resources_yaml["Parameters"]
         }
     }
     for lid, r in res.items():
@@ -206,14 +210,17 @@ def cfn_inventory(template: dict[str, Any], stage: str, params: dict[str, str]) 
     return inv
 
 
-def cfn_resources_yaml() -> dict[str, Any]:
+def load_cfn(path: Path) -> dict[str, Any]:
     import package
 
-    return package.load_cfn(INFRA / "resources.yaml")
+    template: dict[str, Any] = package.load_cfn(path)
+    return template
 
 
 # ---------------------------------------------------------------- Terraform
-def _tf_scope(docs: list[dict[str, Any]], variables: dict[str, Any]) -> dict[str, Any]:
+def _tf_scope(
+    docs: list[dict[str, Any]], variables: dict[str, Any], resources_yaml: dict[str, Any]
+) -> dict[str, Any]:
     """What the outputs' expressions may reference, resources' attributes included."""
     var = {}
     for doc in docs:
@@ -234,7 +241,7 @@ def _tf_scope(docs: list[dict[str, Any]], variables: dict[str, Any]) -> dict[str
     resources = _resources(docs)
     stack = resources["aws_cloudformation_stack"]["resources"]
     params = hcl.template(stack["parameters"], scope)
-    resources_stack = cfn.Stack(cfn_resources_yaml(), params, ENV)
+    resources_stack = cfn.Stack(resources_yaml, params, ENV)
     outputs = {
         name: resources_stack.eval(o["Value"])
         for name, o in resources_stack.template["Outputs"].items()
@@ -304,8 +311,11 @@ def policy_document(body: dict[str, Any], scope: dict[str, Any]) -> dict[str, An
     return {"Version": version, "Statement": statements}
 
 
-def tf_inventory(docs: list[dict[str, Any]], variables: dict[str, Any]) -> dict[str, Any]:
-    scope = _tf_scope(docs, variables)
+def tf_inventory(
+    docs: list[dict[str, Any]], variables: dict[str, Any], resources_yaml: dict[str, Any]
+) -> dict[str, Any]:
+    """What the Terraform files deploy, `resources_yaml` being the template of its stack."""
+    scope = _tf_scope(docs, variables, resources_yaml)
     resources = _resources(docs)
     # The resources stack's parameters with their defaults, as CloudFormation sees them.
     stack = scope["aws_cloudformation_stack"]["resources"]
@@ -418,16 +428,15 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return out
 
 
-def compare(
-    stage_dir: Path, stage: str, variables: dict[str, Any]
-) -> tuple[dict[str, Any], list[str]]:
+def compare(stage_dir: Path, variables: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(CloudFormation inventory, differences) for one packaged stage and scenario."""
     sam = yaml.safe_load((stage_dir / "cloudformation" / "sam.yaml").read_text())
     plain = sam_to_cloudformation(sam)
-    a = cfn_inventory(plain, stage, cfn_parameters(variables))
     tf_dir = stage_dir / "terraform"
+    resources_yaml = load_cfn(tf_dir / "resources.yaml")
+    a = cfn_inventory(plain, cfn_parameters(variables), resources_yaml)
     docs = [json.loads(p.read_text()) for p in sorted(tf_dir.glob("*.tf.json"))]
-    b = tf_inventory(docs, variables)
+    b = tf_inventory(docs, variables, resources_yaml)
     return a, differences(a, b)
 
 
@@ -436,7 +445,7 @@ def main(argv: list[str]) -> int:
     failed = 0
     for stage_dir in sorted(p for p in out.iterdir() if (p / "terraform").is_dir()):
         for scenario, variables in SCENARIOS.items():
-            inv, diffs = compare(stage_dir, stage_dir.name, variables)
+            inv, diffs = compare(stage_dir, variables)
             roles = [k for k in inv if k.startswith("role ")]
             n_statements = sum(len(inv[k]["statements"]) for k in roles)
             verdict = "same" if not diffs else f"{len(diffs)} differences"

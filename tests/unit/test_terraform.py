@@ -176,7 +176,7 @@ def test_cloudformation_and_terraform_deploy_the_same(out: Path, stage: str, sce
     """Evaluated for one account, both outputs hold the same functions, roles (every IAM
     statement, resources as ARNs), event sources, invoke configs, permissions, rules,
     account policy and stack parameters."""
-    inventory, diffs = parity.compare(out / stage, stage, parity.SCENARIOS[scenario])
+    inventory, diffs = parity.compare(out / stage, parity.SCENARIOS[scenario])
     assert not diffs, "\n".join(diffs)
     roles = [k for k in inventory if k.startswith("role ")]
     assert len(roles) >= 5 and all(inventory[k]["statements"] for k in roles)
@@ -226,11 +226,12 @@ def test_parity_sees_a_difference(
     variables = parity.SCENARIOS["everything"]
     sam = yaml.safe_load((out / "dev" / "cloudformation" / "sam.yaml").read_text())
     params = parity.cfn_parameters(variables)
-    left = parity.cfn_inventory(parity.sam_to_cloudformation(sam), "dev", params)
+    resources_yaml = parity.load_cfn(out / "dev" / "terraform" / "resources.yaml")
+    left = parity.cfn_inventory(parity.sam_to_cloudformation(sam), params, resources_yaml)
     docs = copy.deepcopy(tf_docs(out, "dev"))
     assert docs[0]["resource"].get("aws_lambda_function")  # chalice.tf.json sorts first
     mutate(docs)
-    diffs = parity.differences(left, parity.tf_inventory(docs, variables))
+    diffs = parity.differences(left, parity.tf_inventory(docs, variables, resources_yaml))
     assert diffs and any(expected in d for d in diffs), diffs
 
 
