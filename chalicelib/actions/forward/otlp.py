@@ -256,9 +256,13 @@ class OtlpLogs(HttpSink):
     def pieces(self, encoded: list[tuple[LogEvent, bytes]]) -> list[Piece]:
         observed = str(time.time_ns())
         out = []
+        src: Any = None
+        resource, extra = b"", {}
         for ev, _ in encoded:
-            resource = self._resource(ev.source)
-            data = orjson.dumps(self.log_record(ev, observed, record_source(ev.source)))
+            if ev.source is not src:  # a payload's events share one source dict
+                src = ev.source
+                resource, extra = self._resource(src), record_source(src)
+            data = orjson.dumps(self.log_record(ev, observed, extra))
             # Counted as if each record carried its resource and scope: an upper bound.
             out.append(Piece(ev, data, resource, len(data) + len(resource) + 120))
         return out
