@@ -58,6 +58,4 @@ def s3_object_created(event):
 )
 def log_group_created(event):
     """CloudTrail CreateLogGroup via EventBridge: subscribe the group if saved patterns match."""
-    from chalicelib import subscriptions
-
-    return subscriptions.handle_log_group_created(event.to_dict(), event.context)
+    return handlers.handle_log_group_created(event.to_dict(), event.context)

@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.actions import AlertAction, Invocation
+from chalicelib.actions import AlertAction
 from chalicelib.alerting import AlertState, Firing, Gate, Throttle, record_seen
 from chalicelib.errors import ActionError
 from chalicelib.event import Ledger, LogEvent
+from chalicelib.invocation import Invocation
 from chalicelib.rules.match import RuleSet
+from chalicelib.rules.schema import RuleDef
 
 DeadLetter = Callable[..., None]
 
@@ -33,8 +35,6 @@ def deliver(
     dead_letter: DeadLetter,
 ) -> None:
     defs = {r.id: r for r in rules.defs}
-    # Half the reader's margin: by now the archive is written; only sends remain.
-    margin_ms = rt.settings.deadline_margin_ms // 2
     state_table = rt.state()
     state = AlertState(state_table.ddb, state_table.table) if state_table is not None else None
     by_rule: dict[str, list[tuple[int, list[LogEvent]]]] = {}
@@ -62,44 +62,57 @@ def deliver(
                 )
                 firings = gated.firings
                 counts["suppressed"] += gated.suppressed
-        if state is None and d.throttle:
-            ledger.errors.append(f"rule {rule_id}: throttle needs SLUICE_STATE_TABLE (not applied)")
-        for idx, _ in actions:
-            adef = d.actions[idx]
+        send(d, [idx for idx, _ in actions], firings, rt, inv, state, ledger, dead_letter)
 
-            left = inv.remaining_ms()
-            if left < margin_ms:
-                # Near the deadline: hand the deliveries to the dead-letter queue (replayed
-                # with `sluice dlq replay`) rather than be killed halfway through a send.
-                _give_up(
-                    firings,
-                    f"deadline: {left} ms left",
-                    adef.name,
-                    rule_id,
-                    idx,
-                    ledger,
-                    dead_letter,
-                )
-                continue
-            try:
-                act = rt.action(rule_id, idx, adef)
-            except Exception as e:  # a bad secret, a missing option: the events still count
-                _give_up(firings, str(e), adef.name, rule_id, idx, ledger, dead_letter)
-                continue
-            for firing in firings:
-                _deliver_one(
-                    act,
-                    adef.name,
-                    rule_id,
-                    idx,
-                    firing,
-                    d.throttle,
-                    state,
-                    inv,
-                    ledger,
-                    counts,
-                    dead_letter,
-                )
+
+def send(
+    d: RuleDef,
+    indices: list[int],
+    firings: list[Firing],
+    rt: Any,
+    inv: Invocation,
+    state: AlertState | None,
+    ledger: Ledger,
+    dead_letter: DeadLetter,
+) -> None:
+    """Every firing of rule `d` through its actions at `indices`: throttled and deduplicated
+    when alerting, dead-lettered with the reason when unsent. Routed matches and absence
+    silences both come this way."""
+    rule_id = d.id
+    counts = ledger.rule(rule_id)
+    # Half the reader's margin: by now the archive is written; only sends remain.
+    margin_ms = rt.settings.deadline_margin_ms // 2
+    if state is None and d.throttle:
+        ledger.errors.append(f"rule {rule_id}: throttle needs SLUICE_STATE_TABLE (not applied)")
+    for idx in indices:
+        adef = d.actions[idx]
+        left = inv.remaining_ms()
+        if left < margin_ms:
+            # Near the deadline: hand the deliveries to the dead-letter queue (replayed
+            # with `sluice dlq replay`) rather than be killed halfway through a send.
+            _give_up(
+                firings, f"deadline: {left} ms left", adef.name, rule_id, idx, ledger, dead_letter
+            )
+            continue
+        try:
+            act = rt.action(rule_id, idx, adef)
+        except Exception as e:  # a bad secret, a missing option: the events still count
+            _give_up(firings, str(e), adef.name, rule_id, idx, ledger, dead_letter)
+            continue
+        for firing in firings:
+            _deliver_one(
+                act,
+                adef.name,
+                rule_id,
+                idx,
+                firing,
+                d.throttle,
+                state,
+                inv,
+                ledger,
+                counts,
+                dead_letter,
+            )
 
 
 def _give_up(

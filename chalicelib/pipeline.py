@@ -14,14 +14,16 @@ from typing import Any
 import orjson
 
 from chalicelib import actions as action_registry
-from chalicelib.actions import Action, Invocation
+from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.deadletter import DeadLetters
+from chalicelib.alerting import AlertState, Firing, parse_duration, silence_event, silent_tags
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
-from chalicelib.delivery import deliver
+from chalicelib.delivery import DeadLetter, deliver, send
 from chalicelib.errors import ActionError, DecodeError
 from chalicelib.event import Ledger, LogEvent
+from chalicelib.invocation import Invocation
 from chalicelib.rules.match import CompiledRule, RuleSet
 from chalicelib.rules.schema import ActionDef
 from chalicelib.rules.store import RuleStore, read_document
@@ -244,20 +246,7 @@ class Pipeline:
         for rule_id, n in routed.dropped.items():
             ledger.drop(rule_id, n)
 
-        dlq: DeadLetters | None = None
-
-        def dead_letter(evs: list[LogEvent], reason: str, stage: str, **kw: Any) -> None:
-            nonlocal dlq
-            dlq = dlq or self.rt.dead_letters()
-            dlq.send_events(
-                evs,
-                reason,
-                stage=stage,
-                invocation=inv.request_id,
-                function=inv.function_name,
-                **kw,
-            )
-
+        dead_letter = self._dead_letter(inv)
         result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id, rules.version)
         ledger.archived += result.archived
         inv.archive_bucket = self.rt.settings.archive_bucket
@@ -275,6 +264,49 @@ class Pipeline:
         if routed.deliveries:
             deliver(routed.deliveries, rules, self.rt, inv, ledger, dead_letter)
         return ledger
+
+    def check_absence(self, inv: Invocation, now_ms: int) -> tuple[Ledger, list[dict[str, str]]]:
+        """Absence rules: one alert per silence for each tag a rule expects that has logged
+        nothing matching it for longer than the rule's window (a stopped heartbeat), sent
+        through the rule's actions like any other alert. Returns the ledger and the silences."""
+        ledger = Ledger()
+        silent: list[dict[str, str]] = []
+        table = self.rt.state()
+        rules = self.rt.rules.get()
+        if table is None:
+            ledger.errors.append("absence rules need SLUICE_STATE_TABLE")
+            return ledger, silent
+        state = AlertState(table.ddb, table.table)
+        dead_letter = self._dead_letter(inv)
+        for d in rules.defs:
+            if not d.absence:
+                continue
+            window = d.absence["window"]
+            seconds = parse_duration(window) or 600
+            indices = [i for i, a in enumerate(d.actions) if a.name not in ROUTING_VERBS]
+            for tag, last in silent_tags(state, d.id, seconds, d.absence.get("tags", []), now_ms):
+                ev = silence_event(d.id, tag, last, str(window), now_ms)
+                silent.append({"rule": d.id, "tag": tag})
+                send(d, indices, [Firing([ev])], self.rt, inv, state, ledger, dead_letter)
+        return ledger, silent
+
+    def _dead_letter(self, inv: Invocation) -> DeadLetter:
+        """Dead-letter events on behalf of `inv` (the queue's client built on first use)."""
+        dlq: DeadLetters | None = None
+
+        def dead_letter(evs: list[LogEvent], reason: str, stage: str, **kw: Any) -> None:
+            nonlocal dlq
+            dlq = dlq or self.rt.dead_letters()
+            dlq.send_events(
+                evs,
+                reason,
+                stage=stage,
+                invocation=inv.request_id,
+                function=inv.function_name,
+                **kw,
+            )
+
+        return dead_letter
 
     def reject(
         self, raw: bytes, err: DecodeError, inv: Invocation, origin: dict[str, Any] | None = None

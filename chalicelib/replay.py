@@ -27,13 +27,14 @@ from typing import Any
 
 import orjson
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.archive import PREFIX as ARCHIVE_PREFIX
 from chalicelib.actions.archive import read_lines
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
+from chalicelib.ingest import s3_objects
+from chalicelib.invocation import Invocation
 from chalicelib.normalise import to_epoch_ms
-from chalicelib.pipeline import Runtime, route
+from chalicelib.pipeline import Pipeline, Runtime, route
 from chalicelib.rules.match import RuleSet, TagPattern
 
 
@@ -86,8 +87,6 @@ def replay_dead_letter(
     rt: Runtime, body: dict[str, Any], message_id: str, inv: Invocation
 ) -> ReplayOutcome:
     """Replay one dead-letter message; `done` means it may be deleted from the queue."""
-    from chalicelib import handlers
-
     if "KinesisBatchInfo" in body:
         # The records are in the stream, not here: re-read the shard range (or let the
         # retention window run out); the letter stays until someone does.
@@ -107,7 +106,7 @@ def replay_dead_letter(
             return ReplayOutcome(False, "payload is not JSON: it cannot be sent again as is")
         return _reinvoke(rt, fn, event, inv)
     if stage in ("decode", "read") and "origin" in body and "bucket" in body["origin"]:
-        return _reread_object(rt, body["origin"], inv, handlers)
+        return _reread_object(rt, body["origin"], inv)
     if stage == "archive":
         events = load_events(rt, body)
         batch = "dlq-" + hashlib.sha256(message_id.encode()).hexdigest()[:16]
@@ -173,9 +172,7 @@ def _replay_kinesis_record(
     return ReplayOutcome(True, f"{len(res.events)} event(s) sent back through kinesis_records")
 
 
-def _reread_object(
-    rt: Runtime, origin: dict[str, Any], inv: Invocation, handlers: Any
-) -> ReplayOutcome:
+def _reread_object(rt: Runtime, origin: dict[str, Any], inv: Invocation) -> ReplayOutcome:
     from chalicelib.sources.s3 import ObjectRef
 
     ref = ObjectRef(origin["bucket"], origin["key"], origin.get("version"), origin.get("etag"))
@@ -183,7 +180,7 @@ def _reread_object(
     if state is not None:
         state.release(ref)
     try:
-        ledger, info = handlers._read_object(rt, handlers.Pipeline(rt), ref, inv, None)
+        ledger, info = s3_objects.read_object(Pipeline(rt), ref, inv, None)
     except Exception as e:  # S3 still failing: keep the message
         return ReplayOutcome(False, f"read failed again: {type(e).__name__}: {e}")
     if info.get("error") or ledger.dead_lettered:

@@ -11,9 +11,24 @@ deliveries of the same object (S3 notifications are at-least-once).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from chalicelib.sources.s3 import ObjectRef
+
+class ObjectRef(Protocol):
+    """An S3 object's address, as the state table keys it (sources.s3.ObjectRef is one)."""
+
+    @property
+    def bucket(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+    @property
+    def etag(self) -> str | None: ...
+
 
 # Lambda's longest timeout (15 min) plus slack: a lease older than this belongs
 # to an invocation that is gone.

@@ -8,58 +8,13 @@ batches: all events one rule routed to them in one invocation.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from chalicelib.event import LogEvent
+from chalicelib.invocation import Invocation
 from chalicelib.options import Option
 
-__all__ = ["Action", "AlertAction", "Invocation", "Option", "get", "names", "register"]
-
-
-@dataclass(slots=True)
-class Invocation:
-    """What an action may need to know about the invocation that runs it."""
-
-    request_id: str
-    function_name: str = "local"
-    account: str = "000000000000"
-    region: str = "us-east-1"
-    remaining_ms: Callable[[], int] = field(default=lambda: 900_000)
-    # Where this invocation archived each (tag, hour): alerts link to the object.
-    archive_bucket: str = ""
-    archive_keys: dict[tuple[str, int], str] = field(default_factory=dict)
-
-    def archive_url(self, tag: str, time_ms: int) -> str | None:
-        """The S3 console address of the archive object holding an event, if written."""
-        key = self.archive_keys.get((tag, time_ms // 3_600_000))
-        if not key or not self.archive_bucket:
-            return None
-        from urllib.parse import quote
-
-        return (
-            f"https://s3.console.aws.amazon.com/s3/object/{self.archive_bucket}"
-            f"?region={self.region}&prefix={quote(key, safe='')}"
-        )
-
-    @classmethod
-    def from_context(cls, context: Any, region: str) -> Invocation:
-        if context is None:
-            import uuid
-
-            return cls(request_id=str(uuid.uuid4()), region=region)
-        arn = getattr(context, "invoked_function_arn", "") or ""
-        parts = arn.split(":")
-        account = parts[4] if len(parts) > 4 and parts[4] else "000000000000"
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        return cls(
-            request_id=getattr(context, "aws_request_id", "") or "local",
-            function_name=getattr(context, "function_name", "") or "local",
-            account=account,
-            region=parts[3] if len(parts) > 3 and parts[3] else region,
-            remaining_ms=remaining if callable(remaining) else (lambda: 900_000),
-        )
+__all__ = ["Action", "AlertAction", "Option", "get", "names", "register"]
 
 
 class Action(ABC):

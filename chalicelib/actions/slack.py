@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from chalicelib.actions import AlertAction, Invocation, Option, register
+from chalicelib.actions import AlertAction, Option, register
 from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
+from chalicelib.invocation import Invocation
 
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 500

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from chalicelib.actions import AlertAction, Invocation, Option, register
+from chalicelib.actions import AlertAction, Option, register
 from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
+from chalicelib.invocation import Invocation
 
 MAX_LINES = 20
 # The first line renders the whole message (up to 256 KB, up to 4 bytes a character):

@@ -115,7 +115,7 @@ def cli_invocation(rt: Any) -> Any:
 
     import boto3
 
-    from chalicelib.actions import Invocation
+    from chalicelib.invocation import Invocation
 
     account = boto3.client("sts").get_caller_identity()["Account"]
     return Invocation(f"cli-{uuid.uuid4()}", "sluice-cli", account, rt.settings.region)

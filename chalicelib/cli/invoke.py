@@ -46,9 +46,8 @@ def invoke(function: str, event_file: str) -> None:
     AWS calls go wherever the SDK is configured (AWS_ENDPOINT_URL for the local
     stack); the function's settings come from the SLUICE_* environment.
     """
-    from chalicelib import handlers, subscriptions
+    from chalicelib import handlers
 
     event = orjson.loads(Path(event_file).read_bytes())
-    module = subscriptions if function == "log_group_created" else handlers
-    result = getattr(module, FUNCTIONS[function])(event, LocalContext(function))
+    result = getattr(handlers, FUNCTIONS[function])(event, LocalContext(function))
     click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -19,7 +19,7 @@ from chalicelib.subscriptions.config import (
 )
 from chalicelib.subscriptions.created import (
     backfill,
-    handle_log_group_created,
+    on_created_event,
     on_log_group_created,
 )
 from chalicelib.subscriptions.filters import (
@@ -65,11 +65,11 @@ __all__ = [
     "coverage",
     "describe_filters",
     "ensure_logs_permission",
-    "handle_log_group_created",
     "is_sluice_log_group",
     "iter_log_groups",
     "literal_prefix",
     "loop_guard_reason",
+    "on_created_event",
     "on_log_group_created",
     "read_config",
     "subscribe_group",

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from chalicelib.observe import logger
+from chalicelib.settings import Settings
 from chalicelib.subscriptions.config import read_config
 from chalicelib.subscriptions.filters import (
     Destination,
@@ -151,38 +153,29 @@ def _payload(
     return {"awslogs": {"data": data}}
 
 
-def handle_log_group_created(
-    event: dict[str, Any], context: Any, clients: Any = None
+def on_created_event(
+    event: dict[str, Any], context: Any, clients: Any, settings: Settings
 ) -> dict[str, Any]:
-    """The `log_group_created` function: subscribe the new group, log one line, return it."""
-    import os
-
-    from chalicelib.aws import clients as default_clients
-    from chalicelib.observe import logger
-    from chalicelib.settings import get_settings
-
-    c = clients or default_clients
-    settings = get_settings()
-    # SLUICE_KINESIS_STREAM: optional; the stream app.py's kinesis_records reads by default.
-    stream = getattr(settings, "kinesis_stream", "") or os.environ.get("SLUICE_KINESIS_STREAM")
+    """The `log_group_created` workflow: subscribe the new group, log one line, return it."""
     arn = context.invoked_function_arn
     target = Destination.from_function_arn(arn, "lambda").arn  # cloudwatch_logs
 
     def deliver(payload: dict[str, Any]) -> None:
         # Asynchronous, like CloudWatch Logs' own delivery: failures retry and then
         # reach cloudwatch_logs' on-failure destination (the dead-letter queue).
-        c.get("lambda").invoke(
+        clients.get("lambda").invoke(
             FunctionName=target, InvocationType="Event", Payload=orjson.dumps(payload)
         )
 
     out = on_log_group_created(
         event,
         arn,
-        logs=c.get("logs"),
-        ddb=c.get("dynamodb"),
+        logs=clients.get("logs"),
+        ddb=clients.get("dynamodb"),
         rules_table=settings.rules_table,
         own_function=getattr(context, "function_name", None),
-        stream=stream or None,
+        # SLUICE_KINESIS_STREAM: optional; the stream app.py's kinesis_records reads by default.
+        stream=settings.kinesis_stream,
         deliver=deliver,
     )
     result = {

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from chalicelib import objects
 from chalicelib.actions.slack import SlackAction
 from chalicelib.handlers import handle_cloudwatch_logs, handle_s3_objects
+from chalicelib.ingest import s3_objects as objects
 
 from .inject import Killed, body_has, kill_before
 from .payloads import OBJECTS_BUCKET, RULES, cloudwatch_payload, s3_objects_event

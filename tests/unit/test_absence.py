@@ -286,3 +286,18 @@ def test_absence_check_without_absence_rules_does_nothing(apply_rules, absence_c
     result = absence_check(100)
     assert (result["alerts"], result["silent"]) == (0, [])
     assert slack.messages() == []
+
+
+def test_absence_alerts_pass_the_rules_throttle_like_any_alert(
+    apply_rules, invoke, absence_check, slack
+):
+    """Silence alerts go through the common delivery path: the rule's throttle (one alert an
+    hour) lets the first silent tag's alert out and counts the second as suppressed."""
+    rule = {**RULE, "throttle": {"window": "1h", "max": 1}}
+    apply_rules({"rules": [rule]})
+    invoke(heartbeat_payload(0, 1))
+    absence_check(1)  # billing (never seen) is watched from now on
+    result = absence_check(7)  # checkout silent since 0, billing since 1
+    assert len(result["silent"]) == 2
+    assert (result["alerts"], result["rules"]["heartbeat"]["suppressed"]) == (1, 1)
+    assert len(slack.messages()) == 1

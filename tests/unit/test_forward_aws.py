@@ -16,10 +16,10 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent
+from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Pipeline
 
 from .factories import log_event, log_events

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
+from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Pipeline
 
 from .factories import log_event, log_events

@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.actions.forward import sink as sinks
 from chalicelib.actions.forward.sink import Sink
 from chalicelib.errors import ActionError, RulesInvalid
+from chalicelib.invocation import Invocation
 from chalicelib.options import Option
 from chalicelib.rules.schema import load_rules
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.actions.forward.otlp import severity
 from chalicelib.errors import ActionError, RulesInvalid
 from chalicelib.event import LogEvent
+from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.schema import load_rules
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.actions import Invocation
 from chalicelib.errors import ActionError
+from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Pipeline, route
 from chalicelib.rules.match import RuleSet
 from chalicelib.rules.schema import load_rules

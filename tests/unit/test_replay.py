@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.actions import Invocation
 from chalicelib.cli.dlq import dlq
+from chalicelib.invocation import Invocation
 from chalicelib.replay import archived_events, replay_archive, replay_dead_letter
 
 PAGER = {"rules": [{"id": "pager", "actions": [{"sns": {"topic": "late-topic"}}]}]}

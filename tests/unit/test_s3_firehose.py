@@ -169,7 +169,7 @@ def test_continuation_resumes_at_the_next_document(
 ):
     """Near the deadline, reading stops between documents and the continuation resumes at
     the next one: every log event is archived exactly once."""
-    from chalicelib import objects
+    from chalicelib.ingest import s3_objects as objects
 
     monkeypatch.setattr(objects, "CHUNK_LINES", 2)
     docs = documents() * 3  # 12 documents, 33 log events (the ids repeat: dedupe by key)

@@ -23,7 +23,8 @@ from urllib.parse import quote_plus
 import pytest
 import zstandard
 
-from chalicelib import handlers, objects
+from chalicelib import handlers
+from chalicelib.ingest import s3_objects as objects
 from chalicelib.sources import s3 as s3_source
 from chalicelib.sources.s3 import ObjectRef
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.slack import SECTION_CHARS, SlackAction, escape
 from chalicelib.actions.template import render
 from chalicelib.errors import ActionError
+from chalicelib.invocation import Invocation
 
 from .factories import T0, log_event, log_events
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.actions import Invocation
 from chalicelib.actions.sns import SnsAction
 from chalicelib.errors import ActionError
+from chalicelib.invocation import Invocation
 
 from .factories import log_event, log_events
 

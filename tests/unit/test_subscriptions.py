@@ -18,7 +18,9 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+from chalicelib import handlers
 from chalicelib import subscriptions as subs
+from chalicelib.pipeline import Runtime
 from chalicelib.subscriptions import Destination, Patterns, SubscriptionConfig, SubscriptionError
 
 REGION = "us-east-1"
@@ -46,6 +48,11 @@ class Ctx:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def created(event: dict[str, Any], clients: Any = None) -> dict[str, Any]:
+    """The `log_group_created` handler on a fresh Runtime (default clients unless given)."""
+    return handlers.handle_log_group_created(event, Ctx(), Runtime(clients=clients))
 
 
 @pytest.fixture
@@ -415,14 +422,14 @@ def test_subscribing_everything_does_not_loop(logs: Any, aws: Any, load_event: A
     for group in SLUICE_GROUPS:
         event = copy.deepcopy(load_event("log_group_created"))
         event["detail"]["requestParameters"]["logGroupName"] = group
-        out = subs.handle_log_group_created(event, Ctx())
+        out = created(event)
         assert out["status"] == "skipped" and "loop guard" in out["detail"]
     by_sluice = copy.deepcopy(load_event("log_group_created"))
     by_sluice["detail"]["userIdentity"]["arn"] = (
         f"arn:aws:sts::{ACCOUNT}:assumed-role/sluice-dev-s3_objects/sluice-dev-s3_objects"
     )
     by_sluice["detail"]["requestParameters"]["logGroupName"] = "/aws/lambda/renamed-stack-fn"
-    assert subs.handle_log_group_created(by_sluice, Ctx())["status"] == "skipped"
+    assert created(by_sluice)["status"] == "skipped"
     for group in SLUICE_GROUPS:
         assert filters_of(logs, group) == {}
         assert subs.is_sluice_log_group(group)
@@ -434,7 +441,7 @@ def test_new_matching_group_is_subscribed(logs: Any, aws: Any, load_event: Any) 
     """The sample CreateLogGroup for /aws/lambda/checkout-api subscribes it to cloudwatch_logs."""
     save_config(aws, patterns=("/aws/lambda/*",))
     logs.create_log_group(logGroupName="/aws/lambda/checkout-api")
-    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx())
+    out = created(load_event("log_group_created"))
     assert (out["status"], out["log_group"]) == ("subscribed", "/aws/lambda/checkout-api")
     assert filters_of(logs, "/aws/lambda/checkout-api")["sluice-dev"]["destinationArn"] == (
         FUNCTION_ARN
@@ -480,7 +487,7 @@ def test_events_that_subscribe_nothing(
     make_groups(logs, "/aws/lambda/checkout-api", "/ecs/web")
     event = copy.deepcopy(load_event("log_group_created"))
     event["detail"].update(change)
-    out = subs.handle_log_group_created(event, Ctx())
+    out = created(event)
     assert (out["status"], out["detail"]) == ("skipped", detail)
     assert filters_of(logs, "/ecs/web") == {}
     assert filters_of(logs, "/aws/lambda/checkout-api") == {}
@@ -489,7 +496,7 @@ def test_events_that_subscribe_nothing(
 def test_nothing_is_subscribed_before_config_is_saved(logs: Any, load_event: Any) -> None:
     """Until `sluice subscribe --save` has run, new groups are left alone and the log says why."""
     logs.create_log_group(logGroupName="/aws/lambda/checkout-api")
-    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx())
+    out = created(load_event("log_group_created"))
     assert out["status"] == "skipped" and "--save" in out["detail"]
 
 
@@ -501,7 +508,7 @@ def test_new_group_with_two_foreign_filters_is_blocked(
     logs.create_log_group(logGroupName="/aws/lambda/checkout-api")
     add_foreign(logs, "/aws/lambda/checkout-api", "a")
     add_foreign(logs, "/aws/lambda/checkout-api", "b")
-    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx())
+    out = created(load_event("log_group_created"))
     assert out["status"] == "blocked"
     assert set(filters_of(logs, "/aws/lambda/checkout-api")) == {"a", "b"}
 
@@ -510,7 +517,7 @@ def test_saved_kinesis_destination_targets_the_stream(logs: Any, aws: Any, load_
     """With `destination: kinesis` saved, new groups feed the fan-in stream."""
     save_config(aws, patterns=("**",), destination="kinesis")
     logs.create_log_group(logGroupName="/aws/lambda/checkout-api")
-    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx())
+    out = created(load_event("log_group_created"))
     assert out["status"] == "subscribed"
     f = filters_of(logs, "/aws/lambda/checkout-api")["sluice-dev"]
     assert f["destinationArn"] == STREAM_ARN
@@ -575,7 +582,7 @@ def test_lines_written_before_the_subscription_are_backfilled(
     write_lines(logs, "/aws/lambda/checkout-api", "2026/11/26/[$LATEST]b", ["declined"])
     clients, lam = Clients(), Invocations()
     clients.set("lambda", lam)
-    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx(), clients)
+    out = created(load_event("log_group_created"), clients)
     assert (out["status"], out["backfilled"]) == ("subscribed", 3)
     assert {c["FunctionName"] for c in lam.calls} == {FUNCTION_ARN}
     assert {c["InvocationType"] for c in lam.calls} == {"Event"}
@@ -623,5 +630,5 @@ def test_nothing_is_backfilled_into_a_group_not_subscribed(
     add_foreign(logs, "/aws/lambda/checkout-api", "b")
     clients, lam = Clients(), Invocations()
     clients.set("lambda", lam)
-    out = subs.handle_log_group_created(load_event("log_group_created"), Ctx(), clients)
+    out = created(load_event("log_group_created"), clients)
     assert (out["status"], out["backfilled"], lam.calls) == ("blocked", 0, [])

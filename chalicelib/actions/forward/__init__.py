@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from chalicelib.actions import Action, Invocation, Option, register
+from chalicelib.actions import Action, Option, register
 from chalicelib.actions.forward import sink as sinks
 from chalicelib.actions.forward.common import Retry
 from chalicelib.actions.forward.sink import Sink
 from chalicelib.event import LogEvent
+from chalicelib.invocation import Invocation
 from chalicelib.options import check_options
 
 

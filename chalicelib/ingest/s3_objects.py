@@ -1,11 +1,16 @@
-"""Reading one S3 object through the pipeline, in bounded batches, resumable.
+"""The S3 objects workflow: claims, bounded batches, continuations, final errors.
+
+An object (or a continuation of one) is claimed in the state table, so a
+re-delivered notification reads it at most once; S3 answers that retrying cannot
+change (the object deleted, access denied, replaced) dead-letter its address.
 
 Lines are taken in chunks of CHUNK_LINES; each chunk is one `Pipeline.process`
 call whose archive objects are named after the object and the chunk's first
 line, so a re-delivery or a continuation rewrites the same archive keys instead
 of adding duplicates. Between chunks, when the invocation nears its deadline,
 reading stops and a continuation (object and line reached) is handed back to be
-queued for a fresh invocation.
+queued for a fresh invocation. `ingest_messages` takes an SQS batch of
+notifications and continuations and says which messages Lambda must return.
 """
 
 from __future__ import annotations
@@ -14,15 +19,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.actions import Invocation
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
+from chalicelib.ingest.batch import BatchResponse, raw_bytes
+from chalicelib.invocation import Invocation
 from chalicelib.normalise import normalise
 from chalicelib.parsers import MAX_MESSAGE_CHARS, cap_message, parse_message
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
 from chalicelib.sources import firehose, s3_formats
-from chalicelib.sources.s3 import Continuation, Line, ObjectRef, iter_lines, tag_for
+from chalicelib.sources.s3 import (
+    Continuation,
+    Line,
+    ObjectRef,
+    Work,
+    iter_lines,
+    parse_sqs_body,
+    tag_for,
+)
 from chalicelib.subscriptions.patterns import is_sluice_log_group
 
 # 5,000 lines of ~200 bytes is ~1 MB of events in memory per batch: far below a
@@ -236,3 +250,189 @@ def process_object(
         resp["Body"].close()
     outcome.format = fmt.name if fmt else ""
     return outcome
+
+
+# S3 answers that a retry cannot change: the object is gone (NoSuchKey, NoSuchBucket),
+# unreadable to this function (AccessDenied), replaced since the notification
+# (PreconditionFailed on the ETag), or archived to Glacier (InvalidObjectState).
+FINAL_S3_ERRORS = frozenset(
+    {
+        "NoSuchKey",
+        "404",
+        "NotFound",
+        "AccessDenied",
+        "403",
+        "PreconditionFailed",
+        "412",
+        "NoSuchBucket",
+        "InvalidObjectState",
+    }
+)
+
+
+class ObjectBusy(Exception):
+    """Another invocation holds the object's claim; the message is retried later."""
+
+
+def read_object(
+    pipeline: Pipeline, item: Work, inv: Invocation, queue_url: str | None
+) -> tuple[Ledger, dict[str, Any]]:
+    """One object (or its continuation) through the pipeline, idempotently: claimed
+    first, continued on `queue_url` when the deadline comes (read to the end without
+    one), its final S3 errors dead-lettered. Returns the ledger and what to report."""
+    rt = pipeline.rt
+    ref, start = (item.ref, item.line) if isinstance(item, Continuation) else (item, 0)
+    info: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "from_line": start}
+    state = rt.state()
+    if state is not None:
+        if start == 0:
+            claim = state.claim_object(ref, inv.request_id)
+            if claim == "done":
+                info["skipped"] = "already processed (re-delivery)"
+                return Ledger(), info
+            if claim == "busy":
+                raise ObjectBusy(f"s3://{ref.bucket}/{ref.key} is being read by another invocation")
+        else:
+            state.renew(ref, inv.request_id)
+    origin = {**ref.to_dict(), "from_line": start}
+
+    def dead_letter(reason: str, line: int) -> None:
+        rt.dead_letters().send_reference(
+            reason,
+            stage="decode",
+            invocation=inv.request_id,
+            function=inv.function_name,
+            origin={**origin, "line": line},
+        )
+
+    # Without a queue to continue on, read to the end whatever the clock says.
+    margin = rt.settings.deadline_margin_ms if queue_url else -1
+    try:
+        outcome = process_object(
+            rt.clients.get("s3"),
+            pipeline,
+            ref,
+            inv,
+            start_line=start,
+            margin_ms=margin,
+            max_chars=rt.settings.max_object_chars,
+            dead_letter=dead_letter,
+        )
+    except Exception as e:
+        code = final_error_code(e)
+        if code is None:  # not an S3 answer (throttling, network...): retry the message
+            if state is not None:
+                state.release(ref)
+            raise
+        reason = f"s3 get_object: {code}: s3://{ref.bucket}/{ref.key}"
+        rt.dead_letters().send_reference(
+            reason,
+            stage="read",
+            invocation=inv.request_id,
+            function=inv.function_name,
+            origin=origin,
+        )
+        ledger = Ledger(received=1)
+        ledger.dead_letter(f"read:{code}", 1)
+        if state is not None:
+            state.finish_object(ref)
+        info["error"] = reason
+        return ledger, info
+    info.update(lines=outcome.lines, format=outcome.format)
+    if outcome.control_messages:
+        info["control_messages"] = outcome.control_messages
+    if outcome.continuation is not None:
+        assert queue_url is not None
+        rt.clients.get("sqs").send_message(
+            QueueUrl=queue_url, MessageBody=outcome.continuation.body()
+        )
+        info["continued_at_line"] = outcome.continuation.line
+    elif state is not None:
+        state.finish_object(ref)
+    return outcome.ledger, info
+
+
+def final_error_code(e: Exception) -> str | None:
+    """The S3 error code when `e` is an answer about the object that retrying cannot
+    change (FINAL_S3_ERRORS), else None."""
+    from botocore.exceptions import ClientError  # botocore loads with the first client
+
+    # Only the object's own read: an AccessDenied from the DLQ or a spill write is not
+    # the object's fault and must release the claim for a retry.
+    if not isinstance(e, ClientError) or e.operation_name not in ("GetObject", "HeadObject"):
+        return None
+    code = str(e.response.get("Error", {}).get("Code", ""))
+    return code if code in FINAL_S3_ERRORS else None
+
+
+def queue_url(pipeline: Pipeline, arn: str) -> str | None:
+    """The URL of the queue a message came from (for continuations); looked up once per
+    warm function, not per invocation (a GetQueueUrl call each time)."""
+    rt = pipeline.rt
+    if arn in rt.queue_urls:
+        return rt.queue_urls[arn]
+    parts = arn.split(":")
+    if len(parts) < 6:
+        return rt.settings.objects_queue_url
+    try:
+        url = str(
+            rt.clients.get("sqs").get_queue_url(
+                QueueName=parts[5], QueueOwnerAWSAccountId=parts[4]
+            )["QueueUrl"]
+        )
+    except Exception:  # not cached: the next invocation asks again
+        return rt.settings.objects_queue_url
+    rt.queue_urls[arn] = url
+    return url
+
+
+@dataclass(slots=True)
+class MessagesOutcome:
+    ledger: Ledger
+    response: BatchResponse
+    extra: dict[str, Any]
+
+
+def ingest_messages(pipeline: Pipeline, event: Any, inv: Invocation) -> MessagesOutcome:
+    """An SQS batch of S3 notifications (plain, SNS-wrapped or EventBridge-shaped) and
+    continuations. A message fails (and returns to the queue) only when its objects could
+    not be read or dead-lettered; near the deadline the rest are handed back untouched."""
+    margin_ms = pipeline.rt.settings.deadline_margin_ms
+    response = BatchResponse()
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        err = DecodeError("shape", "not an SQS event (no 'Records' list)")
+        ledger = pipeline.reject(raw_bytes(event), err, inv)
+        return MessagesOutcome(ledger, response, {"decode_error": str(err)})
+    ledger = Ledger()
+    objects: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {"objects": objects}
+    for rec in records:
+        mid = str(rec.get("messageId", "")) if isinstance(rec, dict) else ""
+        if inv.remaining_ms() < margin_ms:
+            response.fail(mid)  # hand it back untouched: a fresh invocation takes it
+            continue
+        body = rec.get("body") if isinstance(rec, dict) else None
+        try:
+            work = parse_sqs_body(body if isinstance(body, str) else "")
+        except DecodeError as e:
+            try:
+                ledger.merge(pipeline.reject(raw_bytes(body), e, inv, {"message_id": mid}))
+            except Exception as dlq_error:  # the DLQ failed: return this message, not the batch
+                response.fail(mid, error=f"{mid}: dead-letter failed: {_brief(dlq_error)}")
+            continue
+        arn = str(rec.get("eventSourceARN", ""))
+        try:
+            for item in work:
+                part, info = read_object(pipeline, item, inv, queue_url(pipeline, arn))
+                ledger.merge(part)
+                objects.append(info)
+        except Exception as e:
+            response.fail(mid, error=f"{mid}: {_brief(e)}")
+    response.report_into(extra)
+    extra["failed_messages"] = len(response)
+    return MessagesOutcome(ledger, response, extra)
+
+
+def _brief(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
