@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.actions import AlertAction
+from chalicelib.actions.context import ArchiveLinks, Delivery
 from chalicelib.alerting import AlertState, Firing, Gate, Throttle, record_seen
 from chalicelib.errors import ActionError
 from chalicelib.event import Ledger, LogEvent
@@ -33,7 +33,10 @@ def deliver(
     inv: Invocation,
     ledger: Ledger,
     dead_letter: DeadLetter,
+    archive: ArchiveLinks | None = None,
 ) -> None:
+    """Each rule's matches through its firing condition and actions; `archive` says where
+    the batch's events were archived (alerts link to it)."""
     defs = {r.id: r for r in rules.defs}
     state_table = rt.state()
     state = AlertState(state_table.ddb, state_table.table) if state_table is not None else None
@@ -62,7 +65,8 @@ def deliver(
                 )
                 firings = gated.firings
                 counts["suppressed"] += gated.suppressed
-        send(d, [idx for idx, _ in actions], firings, rt, inv, state, ledger, dead_letter)
+        indices = [idx for idx, _ in actions]
+        send(d, indices, firings, rt, inv, state, ledger, dead_letter, archive)
 
 
 def send(
@@ -74,6 +78,7 @@ def send(
     state: AlertState | None,
     ledger: Ledger,
     dead_letter: DeadLetter,
+    archive: ArchiveLinks | None = None,
 ) -> None:
     """Every firing of rule `d` through its actions at `indices`: throttled and deduplicated
     when alerting, dead-lettered with the reason when unsent. Routed matches and absence
@@ -112,6 +117,7 @@ def send(
                 ledger,
                 counts,
                 dead_letter,
+                archive,
             )
 
 
@@ -144,6 +150,7 @@ def _deliver_one(
     ledger: Ledger,
     counts: dict[str, int],
     dead_letter: DeadLetter,
+    archive: ArchiveLinks | None,
 ) -> None:
     batches = [firing]
     if act.alerting and state is not None:
@@ -164,11 +171,7 @@ def _deliver_one(
             batches = gated.firings
     for batch in batches:
         try:
-            sent = (
-                act.deliver(batch.events, inv, note=batch.note)
-                if isinstance(act, AlertAction)
-                else act.deliver(batch.events, inv)
-            )
+            sent = act.deliver(Delivery(batch.events, inv, batch.note, archive))
         except ActionError as e:
             undelivered = batch.events if e.failed is None else e.failed
             dead_letter(undelivered, str(e), "action", action=name, rule=rule_id, action_index=idx)

@@ -69,5 +69,14 @@ class ActionError(SluiceError):
         self.failed_count = failed_count
 
 
+class SecretError(SluiceError):
+    """A secret's value is not in a form its consumer can read. Never quotes the value."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"secret {name!r} {reason}")
+        self.name = name
+        self.reason = reason
+
+
 class SettingsError(SluiceError):
     """A required setting is missing or malformed."""

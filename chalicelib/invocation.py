@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 # Lambda's longest timeout: what an invocation without a Lambda context may take.
 NO_DEADLINE_MS = 900_000
@@ -27,19 +26,6 @@ class Invocation:
     account: str = "000000000000"
     region: str = "us-east-1"
     remaining_ms: Callable[[], int] = field(default=_no_deadline)
-    # Where this invocation archived each (tag, hour): alerts link to the object.
-    archive_bucket: str = ""
-    archive_keys: dict[tuple[str, int], str] = field(default_factory=dict)
-
-    def archive_url(self, tag: str, time_ms: int) -> str | None:
-        """The S3 console address of the archive object holding an event, if written."""
-        key = self.archive_keys.get((tag, time_ms // 3_600_000))
-        if not key or not self.archive_bucket:
-            return None
-        return (
-            f"https://s3.console.aws.amazon.com/s3/object/{self.archive_bucket}"
-            f"?region={self.region}&prefix={quote(key, safe='')}"
-        )
 
     @classmethod
     def from_context(cls, context: Any, region: str) -> Invocation:

@@ -11,24 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from chalicelib import actions as action_registry
 from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
+from chalicelib.actions.context import ArchiveLinks, Services
 from chalicelib.actions.deadletter import DeadLetters
 from chalicelib.alerting import AlertState, Firing, parse_duration, silence_event, silent_tags
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
 from chalicelib.delivery import DeadLetter, deliver, send
-from chalicelib.errors import ActionError, DecodeError
+from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
 from chalicelib.rules.match import CompiledRule, RuleSet
 from chalicelib.rules.schema import ActionDef
 from chalicelib.rules.store import RuleStore, read_document
 from chalicelib.rules.transforms import keep_sample
-from chalicelib.secrets import Secrets
 from chalicelib.settings import Settings, get_settings
 from chalicelib.state import StateTable
 
@@ -118,8 +116,7 @@ class Runtime:
         self._settings = settings
         self.clients = clients or default_clients
         self._rules: RuleStore | None = None
-        self._slack: tuple[str, Any] | None = None
-        self._secrets: Secrets | None = None
+        self._services: Services | None = None
         self.queue_urls: dict[str, str] = {}  # SQS ARN -> URL, for S3 continuations
         self._state: StateTable | None = None
         self._actions: dict[tuple[str, int], tuple[ActionDef, Action]] = {}
@@ -158,75 +155,18 @@ class Runtime:
         )
 
     @property
-    def secrets(self) -> Secrets:
-        if self._secrets is None:
-            self._secrets = Secrets(self.clients)
-        return self._secrets
-
-    def slack_credential(self, *, force: bool = False) -> tuple[str, str]:
-        """("token", bot token) or ("webhook", incoming-webhook URL) from the secret: its
-        value is a token, or JSON with `token` / `bot_token`, or with `webhook_url`."""
-        name = self.settings.slack_secret
-        if not name:
-            raise ActionError("slack", "SLUICE_SLACK_SECRET is not set")
-        value = self.secrets.get(name, force=force)
-        if value.lstrip().startswith("{"):
-            doc = orjson.loads(value)
-            if doc.get("webhook_url"):
-                url = str(doc["webhook_url"])
-                if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
-                    raise ActionError("slack", f"secret {name!r}: webhook_url must be https")
-                return "webhook", url
-            value = doc.get("token") or doc.get("bot_token") or ""
-        if not value:
-            raise ActionError("slack", f"secret {name!r} holds no token")
-        return "token", str(value)
-
-    def slack_token(self, *, force: bool = False) -> str:
-        kind, value = self.slack_credential(force=force)
-        if kind != "token":
-            raise ActionError("slack", "the Slack secret holds a webhook, not a bot token")
-        return value
-
-    def slack_client(self, *, refresh: bool = False) -> Any:
-        """A WebClient for the current token, or a WebhookClient for an incoming webhook
-        (rebuilt when the secret rotates). Both retry 429 (short waits) and 5xx."""
-        kind, value = self.slack_credential(force=refresh)
-        if self._slack is None or self._slack[0] != value:
-            from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-
-            from chalicelib.actions.slack_retry import (
-                BoundedRateLimitRetryHandler,
-                GatewayErrorRetryHandler,
-            )
-
-            handlers = [
-                ConnectionErrorRetryHandler(max_retry_count=2),
-                BoundedRateLimitRetryHandler(max_retry_count=2),
-                GatewayErrorRetryHandler(max_retry_count=2),
-            ]
-            client: Any
-            if kind == "webhook":
-                from slack_sdk.webhook import WebhookClient
-
-                client = WebhookClient(value, timeout=10, retry_handlers=handlers)
-            else:
-                from slack_sdk import WebClient
-
-                kwargs: dict[str, Any] = {"token": value, "timeout": 10}
-                if self.settings.slack_api_url:
-                    kwargs["base_url"] = self.settings.slack_api_url.rstrip("/") + "/"
-                client = WebClient(**kwargs)
-                client.retry_handlers = handlers
-            self._slack = (value, client)
-        return self._slack[1]
+    def services(self) -> Services:
+        """What actions may use (settings, clients, secrets): their ActionContext."""
+        if self._services is None:
+            self._services = Services(lambda: self.settings, self.clients)
+        return self._services
 
     def action(self, rule_id: str, index: int, adef: ActionDef) -> Action:
         """The action instance for a rule's action, rebuilt when the rule set changes."""
         cached = self._actions.get((rule_id, index))
         if cached is not None and cached[0] is adef:
             return cached[1]
-        act = action_registry.get(adef.name)(rule_id, adef.opts, self)
+        act = action_registry.get(adef.name)(rule_id, adef.opts, self.services)
         self._actions[(rule_id, index)] = (adef, act)
         return act
 
@@ -249,8 +189,8 @@ class Pipeline:
         dead_letter = self._dead_letter(inv)
         result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id, rules.version)
         ledger.archived += result.archived
-        inv.archive_bucket = self.rt.settings.archive_bucket
-        inv.archive_keys.update(result.by_group)
+        # Alerts link to the archive object holding their first event (this batch's only).
+        links = ArchiveLinks(self.rt.settings.archive_bucket, inv.region, result.by_group)
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")
             ledger.dead_letter("archive", sum(ev.count for ev in evs))
@@ -262,7 +202,7 @@ class Pipeline:
         for rule_id, n in routed.dropped.items():
             ledger.rule(rule_id)["dropped"] += n
         if routed.deliveries:
-            deliver(routed.deliveries, rules, self.rt, inv, ledger, dead_letter)
+            deliver(routed.deliveries, rules, self.rt, inv, ledger, dead_letter, links)
         return ledger
 
     def check_absence(self, inv: Invocation, now_ms: int) -> tuple[Ledger, list[dict[str, str]]]:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from chalicelib.actions import AlertAction, Option, register
+from chalicelib.actions.base import AlertAction, Option, register
+from chalicelib.actions.context import Delivery
+from chalicelib.actions.slack_client import connection
 from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
-from chalicelib.invocation import Invocation
 
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 500
@@ -75,10 +76,10 @@ class SlackAction(AlertAction):
         "title": Option(str, "header text (default: the rule id)"),
     }
 
-    def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
+    def deliver(self, batch: Delivery) -> int:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        blocks, text = self.build(events, note, inv.archive_url(events[0].tag, events[0].time))
+        blocks, text = self.build(batch.events, batch.note, batch.archive_url(batch.events[0]))
         # A rejected token is refetched once (the secret may have just rotated).
         for refresh in (False, True):
             client = self._client(refresh)
@@ -127,7 +128,7 @@ class SlackAction(AlertAction):
 
     def _client(self, refresh: bool) -> Any:
         try:
-            return self.runtime.slack_client(refresh=refresh)
+            return connection(self.ctx).client(refresh=refresh)
         except ActionError:
             raise
         except Exception as e:  # the token's secret missing or unreadable (GetParameterError)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from chalicelib.actions import AlertAction, Option, register
+from chalicelib.actions.base import AlertAction, Option, register
+from chalicelib.actions.context import Delivery
 from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
@@ -83,11 +84,11 @@ class SnsAction(AlertAction):
         }
         return subject, "\n".join(lines), attrs
 
-    def deliver(self, events: list[LogEvent], inv: Invocation, note: str | None = None) -> int:
-        subject, message, attrs = self.build(events, note)
+    def deliver(self, batch: Delivery) -> int:
+        subject, message, attrs = self.build(batch.events, batch.note)
         try:
-            self.runtime.clients.get("sns").publish(
-                TopicArn=self.topic_arn(inv),
+            self.ctx.client("sns").publish(
+                TopicArn=self.topic_arn(batch.invocation),
                 Subject=subject,
                 Message=message[:250_000],
                 MessageAttributes=attrs,

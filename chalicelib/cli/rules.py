@@ -205,6 +205,7 @@ def events_from_file(path: str) -> list[LogEvent]:
 def test_cmd(file: str, event_file: str) -> None:
     """Show, for each event, which rules of FILE match and why, and what the event becomes."""
     from chalicelib.actions import get as get_action
+    from chalicelib.actions.context import Offline
     from chalicelib.rules.explain import explain
     from chalicelib.rules.match import RuleSet
 
@@ -222,7 +223,7 @@ def test_cmd(file: str, event_file: str) -> None:
                 )
         for rule_id, idx in ex.deliveries:
             adef = defs[rule_id].actions[idx]
-            act = get_action(adef.name)(rule_id, adef.opts, None)
+            act = get_action(adef.name)(rule_id, adef.opts, Offline())
             preview = getattr(act, "preview", None)
             if callable(preview):
                 console.print(

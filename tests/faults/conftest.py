@@ -24,6 +24,7 @@ import boto3
 import pytest
 from botocore.retries import standard
 
+from chalicelib.actions.slack_client import connection
 from chalicelib.cli.slack_server import SlackServer
 
 from .inject import Faults
@@ -86,7 +87,7 @@ def make_runtime(aws: Any, slack: SlackServer) -> Callable[[], Any]:
 
     def make() -> Any:
         rt = Runtime(Settings.from_env(), Clients())
-        rt.slack_client().timeout = SLACK_TIMEOUT_S
+        connection(rt.services).client().timeout = SLACK_TIMEOUT_S
         return rt
 
     return make

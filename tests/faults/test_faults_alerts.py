@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from chalicelib.actions.slack_client import connection
 from chalicelib.actions.slack_retry import MAX_RETRY_AFTER_S
 from chalicelib.handlers import handle_cloudwatch_logs
 
@@ -85,7 +86,7 @@ def test_slack_hanging_past_the_timeout_dead_letters_the_alert_without_posting_t
     queue, and the late post is the only message."""
     apply_rules(RULES)
     event, inputs = cloudwatch_payload("ao")
-    runtime.slack_client().timeout = 0.3
+    connection(runtime.services).client().timeout = 0.3
     slack.hang_next(1.0)
     started = time.monotonic()
     result = handle_cloudwatch_logs(event, context(), runtime)

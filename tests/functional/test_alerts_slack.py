@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from chalicelib.actions.slack_client import connection
 from chalicelib.cli.poller import subscription_event
 from chalicelib.cli.rules import rules as rules_cli
 from chalicelib.cli.slack_server import SlackServer
@@ -67,7 +68,7 @@ def runtime(aws: Any, slack: SlackServer) -> Any:
     from chalicelib.settings import Settings
 
     rt = Runtime(Settings.from_env(), Clients())
-    for handler in rt.slack_client().retry_handlers:
+    for handler in connection(rt.services).client().retry_handlers:
         handler.interval_calculator = FixedValueRetryIntervalCalculator(0.01)
     return rt
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from chalicelib.actions.context import Delivery
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent
@@ -84,7 +85,7 @@ def read_firehose_lines(s3: Any) -> list[bytes]:
 
 
 def action(runtime: Any, **opts: Any) -> ForwardAction:
-    return ForwardAction("fwd", opts, runtime)
+    return ForwardAction("fwd", opts, runtime.services)
 
 
 class Calls:
@@ -160,7 +161,7 @@ def test_kinesis_records_are_envelopes_with_tag_partition_keys(runtime, kinesis)
     events = log_events(3) + log_events(2, tag="ecs.web", message="web {i}", time=1)
     for i, ev in enumerate(events):
         ev.id = f"ev-{i}"
-    sent = action(runtime, to="kinesis", stream=STREAM).deliver(events, INV)
+    sent = action(runtime, to="kinesis", stream=STREAM).deliver(Delivery(events, INV))
     assert sent == 5
     records = read_stream(kinesis)
     by_id = {json.loads(r["Data"])["id"]: r for r in records}
@@ -178,7 +179,9 @@ def test_kinesis_stream_arn_and_partition_key_template(runtime, kinesis):
         "StreamARN"
     ]
     events = [log_event("a", user="ann", id="e1"), log_event("b", id="e2")]
-    action(runtime, to="kinesis", stream=arn, partition_key="{tag}/{user}").deliver(events, INV)
+    action(runtime, to="kinesis", stream=arn, partition_key="{tag}/{user}").deliver(
+        Delivery(events, INV)
+    )
     keys = {json.loads(r["Data"])["id"]: r["PartitionKey"] for r in read_stream(kinesis)}
     assert keys == {"e1": "aws.lambda.checkout-api/ann", "e2": "aws.lambda.checkout-api/-"}
 
@@ -187,7 +190,7 @@ def test_kinesis_501_records_take_two_requests(runtime, kinesis):
     """PutRecords takes at most 500 records, so 501 events make requests of 500 and 1."""
     act = action(runtime, to="kinesis", stream=STREAM)
     calls = Calls(runtime.clients.get("kinesis"), "PutRecords")
-    assert act.deliver(log_events(501), INV) == 501
+    assert act.deliver(Delivery(log_events(501), INV)) == 501
     assert [len(r) for r in calls.requests] == [500, 1]
     assert len(read_stream(kinesis)) == 501
 
@@ -200,11 +203,11 @@ def test_kinesis_five_mib_request_boundary(runtime, kinesis):
     act = action(runtime, to="kinesis", stream=STREAM)
     calls = Calls(runtime.clients.get("kinesis"), "PutRecords", store=False)
     exact = [*four, sized_event(MIB - small, 4, len(key)), sized_event(small, 5, len(key))]
-    assert act.deliver(exact, INV) == 6
+    assert act.deliver(Delivery(exact, INV)) == 6
     assert [len(r) for r in calls.requests] == [6]
     calls.requests.clear()
     over = [*four, sized_event(MIB - small + 1, 4, len(key)), sized_event(small, 5, len(key))]
-    assert act.deliver(over, INV) == 6
+    assert act.deliver(Delivery(over, INV)) == 6
     assert [len(r) for r in calls.requests] == [5, 1]
 
 
@@ -214,7 +217,9 @@ def test_kinesis_oversized_record_is_not_sent_and_reported(runtime, kinesis):
     big = sized_event(MIB + 1, 1, len(key))
     small = log_events(3)
     with pytest.raises(ActionError) as info:
-        action(runtime, to="kinesis", stream=STREAM).deliver([small[0], big, *small[1:]], INV)
+        action(runtime, to="kinesis", stream=STREAM).deliver(
+            Delivery([small[0], big, *small[1:]], INV)
+        )
     assert info.value.failed == [big]
     assert info.value.retryable is False
     assert "1,048,577 bytes over the Kinesis limit of 1,048,576 (not sent)" in info.value.reason
@@ -231,7 +236,7 @@ def test_kinesis_retries_only_failed_records(runtime, kinesis, waits):
     ]
     act = action(runtime, to="kinesis", stream=STREAM)
     calls = Calls(runtime.clients.get("kinesis"), "PutRecords", plan)
-    assert act.deliver(events, INV) == 6
+    assert act.deliver(Delivery(events, INV)) == 6
     sent_ids = [[json.loads(d)["id"] for d in req] for req in calls.requests]
     assert sent_ids == [[e.id for e in events], ["ev-000001", "ev-000004"], ["ev-000004"]]
     assert len(waits) == 2
@@ -274,7 +279,7 @@ def test_kinesis_retries_stop_when_the_invocation_runs_out_of_time(runtime, kine
     stuck = failing({"ev-000000"}, "InternalFailure")
     Calls(runtime.clients.get("kinesis"), "PutRecords", [stuck] * 5)
     with pytest.raises(ActionError) as info:
-        action(runtime, to="kinesis", stream=STREAM).deliver(log_events(2), inv)
+        action(runtime, to="kinesis", stream=STREAM).deliver(Delivery(log_events(2), inv))
     assert [e.id for e in info.value.failed] == ["ev-000000"]
     assert info.value.retryable is True
     assert "invocation time running out" in info.value.reason
@@ -285,7 +290,7 @@ def test_kinesis_missing_stream_fails_every_event_without_retry(runtime, aws, wa
     """A refused request (no such stream) is not retried; every event is reported failed."""
     events = log_events(3)
     with pytest.raises(ActionError) as info:
-        action(runtime, to="kinesis", stream="no-such-stream").deliver(events, INV)
+        action(runtime, to="kinesis", stream="no-such-stream").deliver(Delivery(events, INV))
     assert info.value.failed == events
     assert info.value.retryable is False
     assert "ResourceNotFoundException" in info.value.reason
@@ -296,7 +301,9 @@ def test_kinesis_missing_stream_fails_every_event_without_retry(runtime, aws, wa
 def test_firehose_records_are_newline_terminated_envelopes(runtime, firehose, aws):
     """Firehose receives one JSON line per event, readable back from its S3 destination."""
     events = log_events(4)
-    assert action(runtime, to="firehose", delivery_stream=DELIVERY).deliver(events, INV) == 4
+    assert (
+        action(runtime, to="firehose", delivery_stream=DELIVERY).deliver(Delivery(events, INV)) == 4
+    )
     lines = read_firehose_lines(aws.s3)
     assert [json.loads(x) for x in lines] == [json.loads(json.dumps(e.envelope())) for e in events]
 
@@ -305,12 +312,12 @@ def test_firehose_limits_500_records_and_4_mib(runtime, firehose):
     """PutRecordBatch requests hold at most 500 records and 4 MiB."""
     act = action(runtime, to="firehose", delivery_stream=DELIVERY)
     calls = Calls(runtime.clients.get("firehose"), "PutRecordBatch", store=False)
-    act.deliver(log_events(501), INV)
+    act.deliver(Delivery(log_events(501), INV))
     assert [len(r) for r in calls.requests] == [500, 1]
     calls.requests.clear()
     # Five records of 1,000,000 bytes (newline included): 4 fit in 4 MiB, the fifth does not.
     big = [sized_event(999_999, i, 0) for i in range(5)]
-    act.deliver(big, INV)
+    act.deliver(Delivery(big, INV))
     assert [len(r) for r in calls.requests] == [4, 1]
     assert all(sum(map(len, r)) <= 4 * MIB for r in calls.requests)
 
@@ -319,7 +326,9 @@ def test_firehose_oversized_record_is_not_sent(runtime, firehose):
     """A record over 1,000 KiB is reported failed, not sent."""
     big = sized_event(1_024_000, 1, 0)  # plus its newline: 1,024,001 bytes
     with pytest.raises(ActionError) as info:
-        action(runtime, to="firehose", delivery_stream=DELIVERY).deliver([big, log_event()], INV)
+        action(runtime, to="firehose", delivery_stream=DELIVERY).deliver(
+            Delivery([big, log_event()], INV)
+        )
     assert info.value.failed == [big]
     assert "over the Firehose limit of 1,024,000" in info.value.reason
 
@@ -329,7 +338,9 @@ def test_firehose_retries_failed_put_count_records_only(runtime, firehose, aws, 
     events = log_events(5)
     plan: Plan = [failing({"ev-000000", "ev-000003"}, "ServiceUnavailableException")]
     calls = Calls(runtime.clients.get("firehose"), "PutRecordBatch", plan)
-    assert action(runtime, to="firehose", delivery_stream=DELIVERY).deliver(events, INV) == 5
+    assert (
+        action(runtime, to="firehose", delivery_stream=DELIVERY).deliver(Delivery(events, INV)) == 5
+    )
     assert [len(r) for r in calls.requests] == [5, 2]
     ids = sorted(json.loads(x)["id"] for x in read_firehose_lines(aws.s3))
     assert ids == [e.id for e in events]

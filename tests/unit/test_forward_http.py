@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.actions.context import Delivery
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
@@ -172,7 +173,7 @@ def rt() -> Any:
 
 
 def forward(runtime: Any, url: str, **opts: Any) -> ForwardAction:
-    return ForwardAction("fwd", {"to": "http", "url": url, **opts}, runtime)
+    return ForwardAction("fwd", {"to": "http", "url": url, **opts}, runtime.services)
 
 
 def secret(aws: Any, name: str, value: Any) -> str:
@@ -185,7 +186,7 @@ def secret(aws: Any, name: str, value: Any) -> str:
 def test_jsonl_body_is_one_envelope_per_line(rt, endpoint):
     """JSON lines: each event's envelope on its own newline-terminated line, as x-ndjson."""
     events = log_events(3)
-    assert forward(rt, endpoint.url + "/ingest").deliver(events, INV) == 3
+    assert forward(rt, endpoint.url + "/ingest").deliver(Delivery(events, INV)) == 3
     (req,) = endpoint.requests
     assert req.path == "/ingest"
     assert req.headers["content-type"] == "application/x-ndjson"
@@ -197,7 +198,9 @@ def test_jsonl_body_is_one_envelope_per_line(rt, endpoint):
 def test_opensearch_bulk_pairs_with_index_template_and_event_ids(rt, endpoint):
     """_bulk gets index action/document pairs: index from {tag}-{date}, _id the event id."""
     events = [log_event("a", id="e1"), log_event("b", id="e2", tag="ECS.Web:prod")]
-    forward(rt, endpoint.url, format="opensearch", index="logs-{tag}-{date}").deliver(events, INV)
+    forward(rt, endpoint.url, format="opensearch", index="logs-{tag}-{date}").deliver(
+        Delivery(events, INV)
+    )
     (req,) = endpoint.requests
     assert req.path == "/_bulk" and req.headers["content-type"] == "application/x-ndjson"
     pairs = parse_bulk(req.body)
@@ -210,7 +213,9 @@ def test_opensearch_bulk_pairs_with_index_template_and_event_ids(rt, endpoint):
 
 def test_opensearch_create_op_and_default_index(rt, endpoint):
     """`op: create` writes create actions (for data streams); default index sluice-{tag}-{date}."""
-    forward(rt, endpoint.url + "/", format="opensearch", op="create").deliver([log_event()], INV)
+    forward(rt, endpoint.url + "/", format="opensearch", op="create").deliver(
+        Delivery([log_event()], INV)
+    )
     ((action, _),) = parse_bulk(endpoint.requests[0].body)
     assert action["create"]["_index"] == "sluice-aws.lambda.checkout-api-2026.11.26"
 
@@ -222,7 +227,7 @@ def test_loki_push_groups_events_by_label_set(rt, endpoint):
         log_event("web", id="b", tag="ecs.web", level="ERROR"),
         log_event("early", id="c", time=1795687621000),
     ]
-    forward(rt, endpoint.url, format="loki").deliver(events, INV)
+    forward(rt, endpoint.url, format="loki").deliver(Delivery(events, INV))
     (req,) = endpoint.requests
     assert req.path == "/loki/api/v1/push" and req.headers["content-type"] == "application/json"
     streams = parse_loki(req.body)
@@ -239,7 +244,7 @@ def test_loki_labels_template_record_fields(rt, endpoint):
     """Custom labels render {tag} and record fields; a missing field renders as '-'."""
     events = [log_event(id="a", level="ERROR"), log_event(id="b")]
     labels = {"app": "{tag}", "level": "{level}"}
-    forward(rt, endpoint.url, format="loki", labels=labels).deliver(events, INV)
+    forward(rt, endpoint.url, format="loki", labels=labels).deliver(Delivery(events, INV))
     streams = parse_loki(endpoint.requests[0].body)
     assert sorted(s[0]["level"] for s in streams) == ["-", "ERROR"]
 
@@ -248,7 +253,7 @@ def test_splunk_hec_concatenated_events(rt, endpoint):
     """HEC gets concatenated event objects: epoch-second time, source = tag, sourcetype, index."""
     events = [log_event(id="a", time=1795687621204), log_event(id="b", host="web-1")]
     forward(rt, endpoint.url, format="splunk", sourcetype="sluice:json", index="main").deliver(
-        events, INV
+        Delivery(events, INV)
     )
     (req,) = endpoint.requests
     assert req.path == "/services/collector/event"
@@ -265,7 +270,7 @@ def test_splunk_hec_concatenated_events(rt, endpoint):
 def test_batches_stay_under_the_body_limit(rt, endpoint):
     """A batch larger than one request's limit (1 MB for HEC) is split across requests."""
     events = [log_event("x" * 100_000, id=f"e{i}") for i in range(25)]  # ~2.5 MB
-    forward(rt, endpoint.url, format="splunk").deliver(events, INV)
+    forward(rt, endpoint.url, format="splunk").deliver(Delivery(events, INV))
     assert len(endpoint.requests) == 3
     assert all(len(r.body) <= 1_000_000 for r in endpoint.requests)
     ids = [o["event"]["id"] for r in endpoint.requests for o in parse_hec(r.body)]
@@ -274,7 +279,7 @@ def test_batches_stay_under_the_body_limit(rt, endpoint):
 
 def test_format_path_is_added_to_a_bare_url_keeping_its_query(rt, endpoint):
     """A URL without a path gets the format's endpoint path; its query string stays."""
-    forward(rt, endpoint.url + "?tenant=a", format="loki").deliver([log_event()], INV)
+    forward(rt, endpoint.url + "?tenant=a", format="loki").deliver(Delivery([log_event()], INV))
     assert endpoint.requests[0].path == "/loki/api/v1/push?tenant=a"
 
 
@@ -283,7 +288,7 @@ def test_refused_request_stops_later_batches(rt, endpoint):
     endpoint.default = lambda req: (404, {}, b"no such route")
     events = [log_event("x" * 100_000, id=f"e{i}") for i in range(25)]  # 3 HEC batches
     with pytest.raises(ActionError) as info:
-        forward(rt, endpoint.url, format="splunk").deliver(events, INV)
+        forward(rt, endpoint.url, format="splunk").deliver(Delivery(events, INV))
     assert len(endpoint.requests) == 1
     assert info.value.failed == events and info.value.retryable is False
     assert "not sent: HTTP 404: no such route" in info.value.reason
@@ -293,7 +298,7 @@ def test_refused_request_stops_later_batches(rt, endpoint):
 def test_429_waits_for_retry_after_then_delivers(rt, endpoint, waits):
     """429 with Retry-After is retried after at least that many seconds."""
     endpoint.script = [(429, {"Retry-After": "2"}, b"slow down")]
-    assert forward(rt, endpoint.url).deliver(log_events(2), INV) == 2
+    assert forward(rt, endpoint.url).deliver(Delivery(log_events(2), INV)) == 2
     assert len(endpoint.requests) == 2 and endpoint.requests[0].body == endpoint.requests[1].body
     assert waits and waits[0] >= 2
 
@@ -302,7 +307,7 @@ def test_429_waits_for_retry_after_then_delivers(rt, endpoint, waits):
 def test_5xx_is_retried_with_backoff(rt, endpoint, waits, status):
     """Server errors are retried after a jittered backoff until the endpoint accepts."""
     endpoint.script = [(status, {}, b"oops"), (status, {}, b"oops")]
-    assert forward(rt, endpoint.url, format="loki").deliver(log_events(3), INV) == 3
+    assert forward(rt, endpoint.url, format="loki").deliver(Delivery(log_events(3), INV)) == 3
     assert len(endpoint.requests) == 3 and len(waits) == 2
     assert all(0 <= w <= common.BACKOFF_CAP_S for w in waits)
 
@@ -312,7 +317,7 @@ def test_4xx_is_not_retried_and_fails_every_event(rt, endpoint, waits):
     endpoint.default = lambda req: (400, {}, b'{"text":"Invalid data format","code":6}')
     events = log_events(3)
     with pytest.raises(ActionError) as info:
-        forward(rt, endpoint.url, format="splunk").deliver(events, INV)
+        forward(rt, endpoint.url, format="splunk").deliver(Delivery(events, INV))
     assert len(endpoint.requests) == 1 and waits == []
     assert info.value.failed == events and info.value.retryable is False
     assert "HTTP 400" in info.value.reason and "Invalid data format" in info.value.reason
@@ -322,7 +327,7 @@ def test_retries_exhausted_fail_retryable(rt, endpoint, waits):
     """Still 503 after max_retries: the events fail, marked retryable for a later replay."""
     endpoint.default = lambda req: (503, {}, b"")
     with pytest.raises(ActionError) as info:
-        forward(rt, endpoint.url, max_retries=2).deliver(log_events(2), INV)
+        forward(rt, endpoint.url, max_retries=2).deliver(Delivery(log_events(2), INV))
     assert len(endpoint.requests) == 3
     assert info.value.retryable is True and "HTTP 503 after 3 attempts" in info.value.reason
 
@@ -332,7 +337,7 @@ def test_retry_after_beyond_the_invocation_time_is_not_waited(rt, endpoint, wait
     endpoint.script = [(429, {"Retry-After": "30"}, b"")]
     inv = Invocation(request_id="late", remaining_ms=lambda: 20_000)
     with pytest.raises(ActionError) as info:
-        forward(rt, endpoint.url).deliver(log_events(1), inv)
+        forward(rt, endpoint.url).deliver(Delivery(log_events(1), inv))
     assert waits == [] and len(endpoint.requests) == 1
     assert "invocation time running out" in info.value.reason
 
@@ -341,7 +346,7 @@ def test_413_halves_the_batch(rt, endpoint):
     """Payload Too Large splits the batch in two until the endpoint accepts the parts."""
     endpoint.default = lambda req: (413, {}, b"") if req.body.count(b"\n") > 2 else ok(req)
     events = log_events(8)
-    assert forward(rt, endpoint.url).deliver(events, INV) == 8
+    assert forward(rt, endpoint.url).deliver(Delivery(events, INV)) == 8
     accepted = [r for r in endpoint.requests if r.body.count(b"\n") <= 2]
     assert [json.loads(x)["id"] for r in accepted for x in r.body.splitlines()] == [
         e.id for e in events
@@ -351,7 +356,7 @@ def test_413_halves_the_batch(rt, endpoint):
 def test_connection_refused_is_retried_then_reported(rt, waits):
     """No server at all: transport errors are retried, then every event fails retryable."""
     with pytest.raises(ActionError) as info:
-        forward(rt, "http://127.0.0.1:9", max_retries=1).deliver(log_events(2), INV)
+        forward(rt, "http://127.0.0.1:9", max_retries=1).deliver(Delivery(log_events(2), INV))
     assert info.value.retryable is True and len(waits) == 1
     assert "Error" in info.value.reason
 
@@ -362,7 +367,7 @@ def test_bulk_item_errors_retry_only_rejected_items(rt, endpoint, waits):
     endpoint.script = [lambda req: bulk_reply(req, {"ev-000001": 429, "ev-000003": 400})]
     events = log_events(5)
     with pytest.raises(ActionError) as info:
-        forward(rt, endpoint.url, format="opensearch").deliver(events, INV)
+        forward(rt, endpoint.url, format="opensearch").deliver(Delivery(events, INV))
     first, second = (parse_bulk(r.body) for r in endpoint.requests)
     assert len(first) == 5 and [d["id"] for _, d in second] == ["ev-000001"]
     assert [e.id for e in info.value.failed] == ["ev-000003"]
@@ -374,7 +379,10 @@ def test_bulk_409_on_create_counts_as_delivered(rt, endpoint):
     """With op create, a 409 means an earlier attempt indexed the document: not a failure."""
     endpoint.script = [lambda req: bulk_reply(req, {"ev-000000": 409})]
     assert (
-        forward(rt, endpoint.url, format="opensearch", op="create").deliver(log_events(2), INV) == 2
+        forward(rt, endpoint.url, format="opensearch", op="create").deliver(
+            Delivery(log_events(2), INV)
+        )
+        == 2
     )
 
 
@@ -422,7 +430,7 @@ def test_bulk_item_failures_are_dead_lettered_alone(runtime, endpoint, apply_rul
 def test_auth_header_from_secrets_manager(runtime, aws, endpoint, value, fmt, header):
     """The Authorization header comes from the secret, in the form its value calls for."""
     name = secret(aws, "sluice/forward", value)
-    forward(runtime, endpoint.url, format=fmt, secret=name).deliver(log_events(1), INV)
+    forward(runtime, endpoint.url, format=fmt, secret=name).deliver(Delivery(log_events(1), INV))
     assert endpoint.requests[0].headers["authorization"] == header
 
 
@@ -443,8 +451,8 @@ def test_auth_from_ssm_parameter(rt, endpoint):
     ssm = FakeSsm({"/sluice/loki": '{"authorization": "Bearer from-ssm"}'})
     rt.clients.set("ssm", ssm)
     act = forward(rt, endpoint.url, format="loki", secret="/sluice/loki")
-    act.deliver([log_event()], INV)
-    act.deliver([log_event()], INV)
+    act.deliver(Delivery([log_event()], INV))
+    act.deliver(Delivery([log_event()], INV))
     assert [r.headers["authorization"] for r in endpoint.requests] == ["Bearer from-ssm"] * 2
     assert ssm.calls == [{"Name": "/sluice/loki", "WithDecryption": True}]  # cached
 
@@ -453,12 +461,12 @@ def test_rotated_secret_is_read_again_after_401(runtime, aws, endpoint):
     """A 401 re-reads the secret once (bypassing the 5-minute cache), then delivers."""
     name = secret(aws, "sluice/rotating", {"token": "old-token"})
     act = forward(runtime, endpoint.url, secret=name)
-    act.deliver([log_event()], INV)
+    act.deliver(Delivery([log_event()], INV))
     aws.secretsmanager.put_secret_value(SecretId=name, SecretString='{"token": "new-token"}')
     endpoint.default = lambda req: (
         ok(req) if req.headers.get("authorization") == "Bearer new-token" else (401, {}, b"")
     )
-    assert act.deliver([log_event()], INV) == 1
+    assert act.deliver(Delivery([log_event()], INV)) == 1
     assert [r.headers["authorization"] for r in endpoint.requests] == [
         "Bearer old-token",
         "Bearer old-token",
@@ -471,7 +479,7 @@ def test_401_after_reading_the_secret_again_is_final(runtime, aws, endpoint):
     name = secret(aws, "sluice/wrong", {"token": "wrong-token"})
     endpoint.default = lambda req: (401, {}, b"")
     with pytest.raises(ActionError) as info:
-        forward(runtime, endpoint.url, secret=name).deliver(log_events(2), INV)
+        forward(runtime, endpoint.url, secret=name).deliver(Delivery(log_events(2), INV))
     assert len(endpoint.requests) == 2 and info.value.retryable is False
     assert "HTTP 401" in info.value.reason
 
@@ -492,7 +500,7 @@ def test_secret_never_reaches_the_reason(runtime, aws, endpoint, dlq, apply_rule
 def test_missing_secret_fails_without_sending(runtime, aws, endpoint):
     """A secret that does not exist: nothing is sent, the events fail, not retryable."""
     with pytest.raises(ActionError) as info:
-        forward(runtime, endpoint.url, secret="sluice/absent").deliver(log_events(2), INV)
+        forward(runtime, endpoint.url, secret="sluice/absent").deliver(Delivery(log_events(2), INV))
     assert endpoint.requests == [] and info.value.retryable is False
     assert "ResourceNotFoundException" in info.value.reason
 

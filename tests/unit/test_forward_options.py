@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
+from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.actions.forward import sink as sinks
 from chalicelib.actions.forward.sink import Sink
@@ -301,7 +302,7 @@ def test_template_renders_tag_date_and_fields():
 )
 def test_preview_shows_what_the_destination_receives(opts, expected):
     """`sluice rules test` shows the first event as the destination would get it, without I/O."""
-    act = ForwardAction("r", opts, None)
+    act = ForwardAction("r", opts, Offline())
     assert act.preview([log_event()]).startswith(expected)
 
 
@@ -377,9 +378,9 @@ def test_a_registered_sink_joins_the_schema(memory_sink, opts, expected):
 
 def test_a_registered_sink_delivers_and_leaves(memory_sink):
     """The action sends through the registered sink; unregistered, `to` refuses it again."""
-    act = ForwardAction("r", {"to": "memory", "shelf": "a", "limit": 2}, None)
+    act = ForwardAction("r", {"to": "memory", "shelf": "a", "limit": 2}, Offline())
     with pytest.raises(ActionError) as info:
-        act.deliver(log_events(3), INV)
+        act.deliver(Delivery(log_events(3), INV))
     assert memory_sink.kept == ["ev-000000", "ev-000001"]
     assert info.value.sent == 2 and "memory a: 1 of 3 event(s) not delivered" in info.value.reason
     assert act.preview([log_event(id="x")]) == "memory a: x"

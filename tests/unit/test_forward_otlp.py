@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.forward import ForwardAction, common
 from chalicelib.actions.forward.otlp import severity
 from chalicelib.errors import ActionError, RulesInvalid
@@ -226,13 +227,14 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def otlp(url: str, runtime: Any = None, **opts: Any) -> ForwardAction:
-    return ForwardAction("to-otel", {"to": "http", "format": "otlp", "url": url, **opts}, runtime)
+    ctx = runtime.services if runtime is not None else Offline()
+    return ForwardAction("to-otel", {"to": "http", "format": "otlp", "url": url, **opts}, ctx)
 
 
 # ---------------------------------------------------------------- the mapping
 def test_request_is_gzipped_otlp_json_at_v1_logs(endpoint):
     """A bare URL gets /v1/logs; the body is gzip-compressed OTLP/JSON, one record per event."""
-    assert otlp(endpoint.url).deliver(log_events(3), INV) == 3
+    assert otlp(endpoint.url).deliver(Delivery(log_events(3), INV)) == 3
     (req,) = endpoint.requests
     assert req.path == "/v1/logs"
     assert [r.body for r in req.records] == ["event 0", "event 1", "event 2"]
@@ -240,7 +242,7 @@ def test_request_is_gzipped_otlp_json_at_v1_logs(endpoint):
 
 def test_url_with_a_path_is_used_as_given(endpoint):
     """A URL that names its own path (a gateway's route) keeps it, and its query."""
-    otlp(endpoint.url + "/otlp/v1/logs?tenant=a").deliver([log_event()], INV)
+    otlp(endpoint.url + "/otlp/v1/logs?tenant=a").deliver(Delivery([log_event()], INV))
     assert endpoint.requests[0].path == "/otlp/v1/logs?tenant=a"
 
 
@@ -257,7 +259,7 @@ def test_record_fields_become_typed_attributes(endpoint):
         nothing=None,
         nested=[{"a": 1}, [True, "x"]],
     )
-    otlp(endpoint.url).deliver([ev], INV)
+    otlp(endpoint.url).deliver(Delivery([ev], INV))
     (rec,) = endpoint.records()
     assert rec.doc["timeUnixNano"] == str(T0 * 1_000_000)
     assert (rec.doc["severityNumber"], rec.doc["severityText"]) == (17, "ERROR")
@@ -320,7 +322,7 @@ def test_record_fields_become_typed_attributes(endpoint):
 )
 def test_severity_from_level(endpoint, level, number, text):
     """Levels map into OTel's ranges (TRACE 1-4 ... FATAL 21-24), the text kept as sent."""
-    otlp(endpoint.url).deliver([log_event(level=level)], INV)
+    otlp(endpoint.url).deliver(Delivery([log_event(level=level)], INV))
     (rec,) = endpoint.records()
     assert rec.doc.get("severityNumber") == number
     assert rec.doc["severityText"] == text
@@ -346,7 +348,7 @@ def test_non_text_message_and_missing_message(endpoint):
         LogEvent("t", T0, {"message": {"op": "pay", "n": 2}}, SOURCE, "a"),
         LogEvent("t", T0, {"level": 30, "msg": "x"}, SOURCE, "b"),
     ]
-    otlp(endpoint.url).deliver(events, INV)
+    otlp(endpoint.url).deliver(Delivery(events, INV))
     first, second = endpoint.records()
     assert first.body == {"op": "pay", "n": 2}
     assert "body" not in second.doc and second.attributes["level"] == 30
@@ -471,7 +473,7 @@ ECS_SOURCE = {**SOURCE, "log_group": "/ecs/web", "log_stream": "web/app/1"}
 def test_resource_from_the_source(endpoint, source, resource, record_attrs):
     """The source becomes the resource by OTel's semantic conventions; what varies per
     event (line, shard, sequence) stays on the record as sluice.source.* attributes."""
-    otlp(endpoint.url).deliver([log_event(source=source)], INV)
+    otlp(endpoint.url).deliver(Delivery([log_event(source=source)], INV))
     (rec,) = endpoint.records()
     assert rec.resource == resource
     assert {k: v for k, v in rec.attributes.items() if k.startswith("sluice.source.")} == (
@@ -488,7 +490,7 @@ def test_events_are_grouped_by_resource(endpoint):
         log_event("c", id="c"),
         log_event("d", id="d", source=s3_line),
     ]
-    otlp(endpoint.url).deliver(events, INV)
+    otlp(endpoint.url).deliver(Delivery(events, INV))
     (req,) = endpoint.requests
     groups: dict[str, list[str]] = {}
     for r in req.records:
@@ -501,7 +503,7 @@ def test_events_are_grouped_by_resource(endpoint):
 def test_retryable_statuses_are_retried(endpoint, waits, code):
     """429, 502, 503 and 504 are OTLP's retryable codes: sent again until accepted."""
     endpoint.script = [status(code, "busy"), status(code, "busy")]
-    assert otlp(endpoint.url).deliver(log_events(2), INV) == 2
+    assert otlp(endpoint.url).deliver(Delivery(log_events(2), INV)) == 2
     assert len(endpoint.requests) == 3 and len(waits) == 2
     assert endpoint.requests[0].records[0].doc == endpoint.requests[2].records[0].doc
 
@@ -516,7 +518,7 @@ def test_retryable_statuses_are_retried(endpoint, waits, code):
 def test_retry_after_is_honoured(endpoint, waits, code, header):
     """The server's Retry-After sets the least wait before the next attempt."""
     endpoint.script = [status(code, "throttled", {"Retry-After": header})]
-    assert otlp(endpoint.url).deliver(log_events(1), INV) == 1
+    assert otlp(endpoint.url).deliver(Delivery(log_events(1), INV)) == 1
     assert waits and waits[0] >= float(header)
 
 
@@ -538,7 +540,7 @@ def test_other_statuses_are_final(endpoint, waits, code):
     endpoint.default = lambda req: status(code, f"refused with {code}")
     events = log_events(4)
     with pytest.raises(ActionError) as info:
-        otlp(endpoint.url).deliver(events, INV)
+        otlp(endpoint.url).deliver(Delivery(events, INV))
     assert len(endpoint.requests) == 1 and waits == []
     assert info.value.failed == events and info.value.retryable is False
     assert f"HTTP {code}: refused with {code}" in info.value.reason
@@ -548,7 +550,7 @@ def test_retries_exhausted_are_retryable_failures(endpoint, waits):
     """Still 503 after max_retries: every event failed, marked retryable for a replay."""
     endpoint.default = lambda req: status(503, "down")
     with pytest.raises(ActionError) as info:
-        otlp(endpoint.url, max_retries=2).deliver(log_events(2), INV)
+        otlp(endpoint.url, max_retries=2).deliver(Delivery(log_events(2), INV))
     assert len(endpoint.requests) == 3
     assert info.value.retryable is True and "HTTP 503: down after 3 attempts" in info.value.reason
 
@@ -556,7 +558,7 @@ def test_retries_exhausted_are_retryable_failures(endpoint, waits):
 def test_connection_refused_is_retried(waits):
     """No server: the transport error is retried with backoff, then reported retryable."""
     with pytest.raises(ActionError) as info:
-        otlp("http://127.0.0.1:9", max_retries=1).deliver(log_events(2), INV)
+        otlp("http://127.0.0.1:9", max_retries=1).deliver(Delivery(log_events(2), INV))
     assert info.value.retryable is True and len(waits) == 1
 
 
@@ -564,14 +566,14 @@ def test_refused_credentials_are_read_again_for_the_next_request(runtime, aws, e
     """A 401 is final for its request (OTLP), and the next delivery reads the secret afresh."""
     aws.secretsmanager.create_secret(Name="sluice/otel", SecretString='{"token": "old-token"}')
     act = otlp(endpoint.url, runtime, secret="sluice/otel")
-    act.deliver([log_event()], INV)
+    act.deliver(Delivery([log_event()], INV))
     aws.secretsmanager.put_secret_value(SecretId="sluice/otel", SecretString='{"token": "new"}')
     endpoint.default = lambda req: (
         OK if req.headers["authorization"] == "Bearer new" else status(401, "bad token")
     )
     with pytest.raises(ActionError):
-        act.deliver([log_event()], INV)
-    assert act.deliver([log_event()], INV) == 1
+        act.deliver(Delivery([log_event()], INV))
+    assert act.deliver(Delivery([log_event()], INV)) == 1
     assert [r.headers["authorization"] for r in endpoint.requests] == [
         "Bearer old-token",
         "Bearer old-token",
@@ -590,7 +592,7 @@ def test_partial_success_is_reported_not_retried(endpoint, waits, rejected):
     endpoint.script = [partial(rejected, "2 log records had an invalid timestamp")]
     events = log_events(5)
     with pytest.raises(ActionError) as info:
-        otlp(endpoint.url).deliver(events, INV)
+        otlp(endpoint.url).deliver(Delivery(events, INV))
     err = info.value
     assert len(endpoint.requests) == 1 and waits == []
     assert err.failed_count == 2 and err.sent == 3 and err.failed == events
@@ -602,7 +604,7 @@ def test_partial_success_is_reported_not_retried(endpoint, waits, rejected):
 def test_partial_success_with_nothing_rejected_is_success(endpoint):
     """A partialSuccess that only warns (0 rejected, a message) delivers everything."""
     endpoint.script = [partial(0, "attribute limits will apply soon")]
-    assert otlp(endpoint.url).deliver(log_events(3), INV) == 3
+    assert otlp(endpoint.url).deliver(Delivery(log_events(3), INV)) == 3
 
 
 def test_partial_success_is_dead_lettered_and_counted(runtime, endpoint, apply_rules, dlq):

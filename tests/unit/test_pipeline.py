@@ -211,7 +211,7 @@ def test_failed_action_is_dead_lettered_and_events_still_archived(
     """A failed action sends its batch to the DLQ with action and rule; events are archived."""
     apply_rules({"rules": [{"id": "pager", "actions": [SNS]}]})
 
-    def refuse(self, events, inv, **kw):
+    def refuse(self, batch):
         raise ActionError("sns", "publish: AuthorizationError: not allowed", retryable=False)
 
     from chalicelib.actions.sns import SnsAction

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.slack import SECTION_CHARS, SlackAction, escape
 from chalicelib.actions.template import render
 from chalicelib.errors import ActionError
@@ -18,7 +19,7 @@ RUNBOOK = "https://wiki.example/computer"
 
 
 def action(**opts: Any) -> SlackAction:
-    return SlackAction("computer-alerts", {"channel": "#ops", **opts}, runtime=None)
+    return SlackAction("computer-alerts", {"channel": "#ops", **opts}, Offline())
 
 
 def section_texts(blocks: list[dict[str, Any]]) -> list[str]:
@@ -221,23 +222,29 @@ class FakeClient:
         return {"ok": True}
 
 
-class FakeRuntime:
-    def __init__(self, client: Any) -> None:
-        self.client = client
+class FakeSlack:
+    """An action context whose shared Slack connection hands out `answer` (or raises it)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
         self.refreshes = 0
 
-    def slack_client(self, refresh: bool = False) -> Any:
+    def shared(self, key: str, build: Any) -> Any:
+        assert key == "slack"
+        return self
+
+    def client(self, *, refresh: bool = False) -> Any:
         self.refreshes += refresh
-        if isinstance(self.client, Exception):
-            raise self.client
-        return self.client
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
 
 
 def test_deliver_posts_blocks_with_parsing_off():
     """chat.postMessage gets channel, blocks and fallback text, with link names and parsing off."""
     client = FakeClient()
-    act = SlackAction("r1", {"channel": "#ops"}, FakeRuntime(client))
-    assert act.deliver(log_events(2), Invocation("inv")) == 1
+    act = SlackAction("r1", {"channel": "#ops"}, FakeSlack(client))
+    assert act.deliver(Delivery(log_events(2), Invocation("inv"))) == 1
     (call,) = client.calls
     assert call["channel"] == "#ops"
     assert call["link_names"] is False
@@ -261,9 +268,9 @@ def test_slack_api_error_becomes_an_action_error():
         headers={},
         status_code=200,
     )
-    act = SlackAction("r1", {"channel": "#nope"}, FakeRuntime(FakeClient(SlackApiError("x", resp))))
+    act = SlackAction("r1", {"channel": "#nope"}, FakeSlack(FakeClient(SlackApiError("x", resp))))
     with pytest.raises(ActionError) as info:
-        act.deliver(log_events(1), Invocation("inv"))
+        act.deliver(Delivery(log_events(1), Invocation("inv")))
     assert str(info.value) == "slack: chat.postMessage: channel_not_found"
     assert info.value.retryable is False
 
@@ -271,10 +278,10 @@ def test_slack_api_error_becomes_an_action_error():
 def test_connection_error_becomes_a_retryable_action_error():
     """A network failure is a retryable ActionError."""
     act = SlackAction(
-        "r1", {"channel": "#ops"}, FakeRuntime(FakeClient(ConnectionRefusedError(111, "refused")))
+        "r1", {"channel": "#ops"}, FakeSlack(FakeClient(ConnectionRefusedError(111, "refused")))
     )
     with pytest.raises(ActionError) as info:
-        act.deliver(log_events(1), Invocation("inv"))
+        act.deliver(Delivery(log_events(1), Invocation("inv")))
     assert info.value.retryable is True
     assert "ConnectionRefusedError" in str(info.value)
 
@@ -284,10 +291,10 @@ def test_token_that_cannot_be_read_becomes_an_action_error():
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     act = SlackAction(
-        "r1", {"channel": "#ops"}, FakeRuntime(GetParameterError("ResourceNotFoundException"))
+        "r1", {"channel": "#ops"}, FakeSlack(GetParameterError("ResourceNotFoundException"))
     )
     with pytest.raises(ActionError) as info:
-        act.deliver(log_events(1), Invocation("inv"))
+        act.deliver(Delivery(log_events(1), Invocation("inv")))
     assert "ResourceNotFoundException" in str(info.value)
 
 
@@ -309,9 +316,9 @@ class RotatedTokenClient:
 def test_rejected_token_is_refetched_once_and_the_alert_goes_out():
     """invalid_auth makes the action refetch the token and post again, once."""
     client = RotatedTokenClient()
-    rt = FakeRuntime(client)
+    rt = FakeSlack(client)
     act = SlackAction("r1", {"channel": "#ops"}, rt)
-    assert act.deliver(log_events(1), Invocation("inv")) == 1
+    assert act.deliver(Delivery(log_events(1), Invocation("inv"))) == 1
     assert (client.calls, rt.refreshes) == (2, 1)
 
 
@@ -363,13 +370,13 @@ def test_incoming_webhook_from_the_secret(aws, runtime, statuses, delivered):
             SecretId=runtime.settings.slack_secret,
             SecretString=json.dumps({"webhook_url": server.url}),
         )
-        act = SlackAction("r1", {"channel": "#ops"}, runtime)
+        act = SlackAction("r1", {"channel": "#ops"}, runtime.services)
         if delivered:
-            assert act.deliver(log_events(2), Invocation("inv")) == 1
+            assert act.deliver(Delivery(log_events(2), Invocation("inv"))) == 1
             assert server.bodies[0]["blocks"][0]["type"] == "header"
         else:
             with pytest.raises(ActionError) as e:
-                act.deliver(log_events(2), Invocation("inv"))
+                act.deliver(Delivery(log_events(2), Invocation("inv")))
             assert "webhook: HTTP" in str(e.value)
     finally:
         server.close()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.sns import SnsAction
 from chalicelib.errors import ActionError
 from chalicelib.invocation import Invocation
@@ -17,8 +18,8 @@ SNS_MESSAGE_LIMIT = 256 * 1024  # bytes (SNS quotas)
 INV = Invocation(request_id="inv-1", account="123456789012", region="us-east-1")
 
 
-def action(runtime: Any = None, **opts: Any) -> SnsAction:
-    return SnsAction("checkout-errors", {"topic": "ops-pager", **opts}, runtime)
+def action(ctx: Any = None, **opts: Any) -> SnsAction:
+    return SnsAction("checkout-errors", {"topic": "ops-pager", **opts}, ctx or Offline())
 
 
 def test_subject_body_and_attributes():
@@ -93,14 +94,15 @@ class Recorder:
         return {"MessageId": "m-1"}
 
 
-class FakeRuntime:
-    def __init__(self, sns: Any) -> None:
-        class Clients:
-            def get(self, name: str) -> Any:
-                assert name == "sns"
-                return sns
+class FakeContext:
+    """An action context with one client: SNS."""
 
-        self.clients = Clients()
+    def __init__(self, sns: Any) -> None:
+        self.sns = sns
+
+    def client(self, name: str) -> Any:
+        assert name == "sns"
+        return self.sns
 
 
 @pytest.mark.parametrize(
@@ -114,7 +116,7 @@ class FakeRuntime:
 def test_published_message_fits_the_sns_byte_limit(char):
     """A 256 KB log message in any script is cut so the published message fits SNS's 256 KiB."""
     sns = Recorder()
-    action(FakeRuntime(sns)).deliver([log_event(char * (256 * 1024))], INV)
+    action(FakeContext(sns)).deliver(Delivery([log_event(char * (256 * 1024))], INV))
     (call,) = sns.calls
     assert len(call["Message"].encode("utf-8")) <= SNS_MESSAGE_LIMIT
     assert "Rule: checkout-errors   Events: 1   Level: INFO" in call["Message"]
@@ -128,7 +130,7 @@ def test_publish_failure_is_a_retryable_action_error():
             raise TimeoutError("read timed out")
 
     with pytest.raises(ActionError) as info:
-        action(FakeRuntime(Broken())).deliver(log_events(1), INV)
+        action(FakeContext(Broken())).deliver(Delivery(log_events(1), INV))
     assert info.value.retryable is True
     assert str(info.value) == "sns: publish: TimeoutError: read timed out"
 
@@ -143,7 +145,12 @@ def test_publish_reaches_the_topic(aws, runtime):
     aws.sns.subscribe(TopicArn=aws.topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
     events = log_events(2, message="payment failed {i}", level="ERROR")
-    assert SnsAction("checkout-errors", {"topic": "ops-pager"}, runtime).deliver(events, INV) == 1
+    assert (
+        SnsAction("checkout-errors", {"topic": "ops-pager"}, runtime.services).deliver(
+            Delivery(events, INV)
+        )
+        == 1
+    )
 
     (msg,) = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     note = json.loads(msg["Body"])
@@ -160,5 +167,7 @@ def test_publish_reaches_the_topic(aws, runtime):
 def test_missing_topic_is_an_action_error(aws, runtime):
     """Publishing to a topic that does not exist fails as an ActionError, not an exception."""
     with pytest.raises(ActionError) as info:
-        SnsAction("r", {"topic": "no-such-topic"}, runtime).deliver(log_events(1), INV)
+        SnsAction("r", {"topic": "no-such-topic"}, runtime.services).deliver(
+            Delivery(log_events(1), INV)
+        )
     assert "NotFound" in str(info.value)

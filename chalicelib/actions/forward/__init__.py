@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from chalicelib.actions import Action, Option, register
+from chalicelib.actions.base import Action, Option, register
+from chalicelib.actions.context import ActionContext, Delivery
 from chalicelib.actions.forward import sink as sinks
 from chalicelib.actions.forward.common import Retry
 from chalicelib.actions.forward.sink import Sink
 from chalicelib.event import LogEvent
-from chalicelib.invocation import Invocation
 from chalicelib.options import check_options
 
 
@@ -141,8 +141,8 @@ class ForwardAction(Action):
 
     _COMMON: ClassVar[frozenset[str]] = frozenset({"to", "format", "max_retries"})
 
-    def __init__(self, rule_id: str, opts: dict[str, Any], runtime: Any) -> None:
-        super().__init__(rule_id, opts, runtime)
+    def __init__(self, rule_id: str, opts: dict[str, Any], ctx: ActionContext) -> None:
+        super().__init__(rule_id, opts, ctx)
         self._given = dict(opts)
         self._sink: Sink | None = None
 
@@ -151,15 +151,17 @@ class ForwardAction(Action):
         if self._sink is None:
             cls = chosen(self.opts)
             opts = {k: self._given.get(k, o.default) for k, o in cls.options.items()}
-            self._sink = cls(opts, self.runtime)
+            self._sink = cls(opts, self.ctx)
         return self._sink
 
-    def deliver(self, events: list[LogEvent], inv: Invocation) -> int:
+    def deliver(self, batch: Delivery) -> int:
         """Forward the batch; return the number of events delivered."""
-        if not events:
+        if not batch.events:
             return 0
         sink = self.sink()
-        out = sink.send(events, Retry(self.opts["max_retries"], inv.remaining_ms))
+        out = sink.send(
+            batch.events, Retry(self.opts["max_retries"], batch.invocation.remaining_ms)
+        )
         if out.failed:
             raise out.error(self.name, sink.name)
         return out.delivered

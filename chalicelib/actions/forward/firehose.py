@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.aws import Item, Limits, put_all
 from chalicelib.actions.forward.common import MiB, Outcome, Retry, envelopes
 from chalicelib.actions.forward.sink import Sink, register
@@ -40,7 +41,7 @@ class FirehoseSink(Sink):
         ),
     }
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         self.delivery_stream = opts["delivery_stream"]
         self.name = f"firehose {self.delivery_stream}"
@@ -53,7 +54,7 @@ class FirehoseSink(Sink):
         return out
 
     def _put(self, chunk: list[Item]) -> list[str | None]:
-        resp = self.ctx.clients.get("firehose").put_record_batch(
+        resp = self.ctx.client("firehose").put_record_batch(
             DeliveryStreamName=self.delivery_stream, Records=[{"Data": it.data} for it in chunk]
         )
         return [r.get("ErrorCode") for r in resp["RequestResponses"]]

@@ -30,14 +30,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
-
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Failure, MiB, Outcome, Retry, chunks, envelopes
 from chalicelib.actions.forward.sink import Sink
 from chalicelib.actions.template import clip
-from chalicelib.errors import ActionError
+from chalicelib.errors import ActionError, SecretError
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
+from chalicelib.secrets import Secret
 
 USER_AGENT = "sluice-forward/1"
 Stop = tuple[str, bool]  # why later batches are not tried, and whether a replay may help
@@ -93,14 +93,14 @@ class ItemError:
 
 class Auth:
     """The Authorization header from a Secrets Manager secret, or an SSM parameter when
-    the name starts with `/` or `ssm:`, through the context's Secrets (Powertools
+    the name starts with `/` or `ssm:`, through the action's context (Powertools
     parameters, cached 5 minutes per warm function; re-read at once after a 401/403).
 
     Values: `{"authorization": "<header value>"}`, `{"username": .., "password": ..}`
     (Basic), `{"token": ..}` or a bare token (`Splunk <token>` for HEC, else Bearer).
     """
 
-    def __init__(self, ctx: Any, name: str, scheme: str) -> None:
+    def __init__(self, ctx: ActionContext, name: str, scheme: str) -> None:
         self.ctx = ctx
         self.name = name
         self.scheme = scheme
@@ -110,7 +110,9 @@ class Auth:
     def header(self, refresh: bool = False) -> str:
         refresh, self.stale = refresh or self.stale, False
         try:
-            raw = self._read(refresh)
+            secret = self.ctx.secret(self.name, force=refresh)
+        except SecretError as e:
+            raise ActionError("forward", str(e)) from None
         except Exception as e:  # Powertools' GetParameterError, the SDK's error its context
             cause = e.__cause__ or e.__context__ or e
             code = getattr(cause, "response", {}).get("Error", {}).get("Code")
@@ -119,29 +121,19 @@ class Auth:
                 f"secret {self.name!r} could not be read: {code or type(cause).__name__}",
                 retryable=code not in ("ResourceNotFoundException", "ParameterNotFound"),
             ) from None
-        return self._parse(raw)
+        return self._header(secret)
 
-    def _read(self, refresh: bool) -> str:
-        return str(self.ctx.secrets.get(self.name, force=refresh))
-
-    def _parse(self, raw: str) -> str:
-        text = raw.strip()
-        token = text
-        if text.startswith("{"):
-            try:
-                doc = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                doc = None  # the parser's message could quote the secret: say nothing of it
-            if not isinstance(doc, dict):
-                raise ActionError("forward", f"secret {self.name!r} is not a JSON object")
-            if isinstance(doc.get("authorization"), str):
-                value = str(doc["authorization"])
+    def _header(self, secret: Secret) -> str:
+        token = secret.text
+        if secret.fields is not None:
+            value = secret.field("authorization")
+            if value is not None:
                 return self._keep(value, value, *value.split(" ", 1)[1:])
-            user, password = doc.get("username"), doc.get("password")
-            if isinstance(user, str) and isinstance(password, str):
+            user, password = secret.field("username"), secret.field("password")
+            if user is not None and password is not None:
                 basic = base64.b64encode(f"{user}:{password}".encode()).decode()
                 return self._keep(f"Basic {basic}", basic, password)
-            token = str(doc["token"]) if isinstance(doc.get("token"), str) else ""
+            token = secret.field("token") or ""
         if not token:
             raise ActionError(
                 "forward",
@@ -196,7 +188,7 @@ class HttpSink(Sink):
                 return [("url", "https is required to send a secret (http: loopback only)")]
         return []
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         parts = urlsplit(opts["url"])
         if parts.path in ("", "/") and self.path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.aws import Item, Limits, put_all
 from chalicelib.actions.forward.common import MiB, Outcome, Retry, Template, envelopes
 from chalicelib.actions.forward.sink import Sink, register
@@ -43,7 +44,7 @@ class KinesisSink(Sink):
         ),
     }
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         stream = opts["stream"]
         self.target = {"StreamARN" if stream.startswith("arn:") else "StreamName": stream}
@@ -65,7 +66,7 @@ class KinesisSink(Sink):
         return out
 
     def _put(self, chunk: list[Item]) -> list[str | None]:
-        resp = self.ctx.clients.get("kinesis").put_records(
+        resp = self.ctx.client("kinesis").put_records(
             Records=[{"Data": it.data, "PartitionKey": it.key} for it in chunk], **self.target
         )
         return [r.get("ErrorCode") for r in resp["Records"]]

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Template
 from chalicelib.actions.forward.http import HTTP_OPTIONS, HttpSink, Piece
 from chalicelib.actions.forward.sink import register
@@ -53,7 +54,7 @@ class LokiPush(HttpSink):
     content_type = "application/json"
     path = "/loki/api/v1/push"
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         labels = opts.get("labels") or DEFAULT_LABELS
         self.labels = [(k, Template(v)) for k, v in sorted(labels.items())]

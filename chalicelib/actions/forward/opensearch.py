@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Template
 from chalicelib.actions.forward.http import HTTP_OPTIONS, HttpSink, ItemError, Piece
 from chalicelib.actions.forward.sink import register
@@ -61,7 +62,7 @@ class OpenSearchBulk(HttpSink):
     }
     path = "/_bulk"
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         self.index = Template(opts.get("index") or DEFAULT_INDEX)
         self.op = opts.get("op") or "index"

@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Failure
 from chalicelib.actions.forward.http import HttpSink, Piece
 from chalicelib.actions.forward.sink import register
@@ -213,7 +214,7 @@ class OtlpLogs(HttpSink):
     split_too_large = False
     resend_after_reauth = False
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         self._resources: dict[tuple[Any, ...], bytes] = {}
 

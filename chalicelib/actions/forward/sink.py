@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Outcome, Retry
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
@@ -36,7 +37,7 @@ class Sink(ABC):
 
     name: str  # the destination in reasons: "kinesis app-logs", "http loki logs.example"
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         self.opts = opts
         self.ctx = ctx  # what the action was given: clients, secrets (never used by preview)
 

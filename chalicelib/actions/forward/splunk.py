@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.http import HTTP_OPTIONS, HttpSink, ItemError, Piece
 from chalicelib.actions.forward.sink import register
 from chalicelib.event import LogEvent
@@ -39,7 +40,7 @@ class SplunkHec(HttpSink):
     # [http_input] max_content_length); a 413 also splits a batch.
     max_body = 1_000_000
 
-    def __init__(self, opts: dict[str, Any], ctx: Any) -> None:
+    def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
         super().__init__(opts, ctx)
         tail = b',"sourcetype":' + orjson.dumps(opts.get("sourcetype") or "_json")
         if opts.get("index"):
