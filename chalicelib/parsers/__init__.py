@@ -2,7 +2,8 @@
 
 `parse_message` is the automatic path every source uses: JSON objects are
 detected by their first character (no parse attempt on plain text), AWS Lambda's
-platform and runtime lines by their prefix; anything else stays in `message`.
+platform and runtime lines by their prefix (text or JSON log format, every managed
+runtime's text lines, JVM logger headers); anything else stays in `message`.
 Named parsers are selectable per rule.
 """
 
@@ -14,12 +15,18 @@ from typing import Any
 import orjson
 
 from chalicelib.normalise import normalise
+from chalicelib.parsers.lambda_json import is_platform as _is_platform
+from chalicelib.parsers.lambda_json import platform_record as _platform_record
+from chalicelib.parsers.lambda_json import runtime_record as _runtime_record
 from chalicelib.parsers.lambda_platform import PREFIXES as _PLATFORM_PREFIXES
 from chalicelib.parsers.lambda_platform import parse_platform as _parse_platform
 from chalicelib.parsers.lambda_platform import parse_runtime_line as _parse_runtime
+from chalicelib.parsers.lambda_runtime import parse_runtime_text as _parse_runtime_text
 
 # [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]
 _RUNTIME_LEVEL_STARTS = frozenset("DEIWTFC")
+# Node.js, .NET and JVM lines start with a time; Ruby's with a level letter and ", [".
+_RUNTIME_TEXT_STARTS = frozenset("0123456789DIWEFA")
 
 # Limits on what one message may become (the archive, Athena and Slack all have
 # their own ceilings; past these the text is kept, flagged, not structured):
@@ -98,6 +105,11 @@ def parse_message(
                 }, None
             if rounded_integer(doc, message):
                 return {"message": message, "parse_error": "json: integer beyond 64 bits"}, None
+            # Lambda's JSON log format: platform events, and runtime lines' request id.
+            if "record" in doc and _is_platform(doc):
+                return normalise(_platform_record(doc, message))
+            if "timestamp" in doc and ("requestId" in doc or "AWSRequestId" in doc):
+                _runtime_record(doc)
             return normalise(doc)
         return {"message": message}, None
     if first == "[" and message[1:2] in _RUNTIME_LEVEL_STARTS:
@@ -108,4 +120,8 @@ def parse_message(
         rec = _parse_platform(message)
         if rec is not None:
             return rec, None
+    elif first in _RUNTIME_TEXT_STARTS:
+        rec = _parse_runtime_text(message)
+        if rec is not None:
+            return normalise(rec)
     return {"message": message}, None

@@ -6,6 +6,11 @@ Platform lines (written by Lambda, tab-separated):
     REPORT RequestId: 6f8e...\tDuration: 102.25 ms\tBilled Duration: 103 ms\t
         Memory Size: 128 MB\tMax Memory Used: 70 MB\tInit Duration: 180.37 ms
     INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:...
+    REPORT ...\tStatus: timeout            (a timed-out invocation)
+    REPORT ...\tStatus: error\tError Type: Runtime.ExitError
+    INIT_REPORT Init Duration: 10002.61 ms\tPhase: init\tStatus: timeout
+    XRAY TraceId: 1-5e1b4151-5ac6c58f...\tSegmentId: 6a3e7d9c0b1a2f3e\tSampled: true
+        (its own line after REPORT's, in the same event, when tracing is active)
 Runtime lines (Python runtime's default text format):
     [ERROR]\t2026-11-26T10:07:01.123Z\t6f8e...\tsomething failed
 Parsed with str.split: no regex on the hot path.
@@ -16,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.parsers.fields import number as _number
+from chalicelib.parsers.lambda_runtime import parse_runtime_text
 from chalicelib.parsers.registry import failed, simple
 
 PREFIXES: tuple[str, ...] = (
@@ -23,6 +29,8 @@ PREFIXES: tuple[str, ...] = (
     "END RequestId: ",
     "REPORT RequestId: ",
     "INIT_START ",
+    "INIT_REPORT ",
+    "XRAY TraceId: ",
 )
 
 # REPORT field label -> (record key, unit suffix stripped)
@@ -35,6 +43,32 @@ _REPORT_FIELDS = {
     "Restore Duration": ("restore_duration_ms", " ms"),
     "Billed Restore Duration": ("billed_restore_duration_ms", " ms"),
 }
+# Labels whose values stay text (the same names platform.report's JSON gives).
+_TEXT_FIELDS = {
+    "Status": "status",
+    "Error Type": "error_type",
+    "Phase": "phase",
+    "XRAY TraceId": "trace_id",
+    "SegmentId": "segment_id",
+}
+
+
+def _fields(rec: dict[str, Any], parts: list[str]) -> None:
+    """`Label: value` parts (tab-separated, an XRAY line after a newline) into `rec`."""
+    for part in parts:
+        label, sep, value = part.strip().partition(": ")
+        if not sep:
+            continue
+        spec = _REPORT_FIELDS.get(label)
+        if spec is not None:
+            key, unit = spec
+            n = _number(value.removesuffix(unit).strip())
+            if n is not None:
+                rec[key] = n
+        elif label in _TEXT_FIELDS:
+            rec[_TEXT_FIELDS[label]] = value.strip()
+        elif label == "Sampled":
+            rec["sampled"] = value.strip() == "true"
 
 
 @simple("lambda_platform", description="AWS Lambda START/END/REPORT/INIT_START lines")
@@ -48,6 +82,9 @@ def parse_platform(message: str) -> dict[str, Any] | None:
     head, _, rest = message.partition(" ")
     kind = head.lower()
     rec: dict[str, Any] = {"message": message, "level": "INFO", "lambda_event": kind}
+    if kind in ("init_report", "xray"):
+        _fields(rec, (rest if kind == "init_report" else message).rstrip().split("\t"))
+        return rec
     if kind == "init_start":
         for part in rest.split("\t"):
             label, sep, value = part.partition(": ")
@@ -65,21 +102,16 @@ def parse_platform(message: str) -> dict[str, Any] | None:
     if kind == "start" and tail.startswith("Version: "):
         rec["function_version"] = tail[len("Version: ") :]
     elif kind == "report":
-        for part in parts[1:]:
-            label, sep, value = part.partition(": ")
-            spec = _REPORT_FIELDS.get(label)
-            if spec is None or not sep:
-                continue
-            key, unit = spec
-            n = _number(value.removesuffix(unit).strip())
-            if n is not None:
-                rec[key] = n
+        _fields(rec, parts[1:])
     return rec
 
 
-@simple("lambda_runtime", description="the Python runtime's tab-separated [LEVEL] lines")
+@simple(
+    "lambda_runtime",
+    description="managed runtimes' text lines (Python, Node.js, .NET, Ruby, JVM loggers)",
+)
 def parse_runtime_required(message: str) -> dict[str, Any]:
-    rec = parse_runtime_line(message)
+    rec = parse_runtime_line(message) or parse_runtime_text(message)
     return failed(message, "lambda_runtime", "not a runtime line") if rec is None else rec
 
 

@@ -24,7 +24,12 @@ as they came (the same objects); joined ones are new objects.
 Only records that are exactly `{"message": str}` (plain text, as the decoder
 leaves a line that is not JSON or a Lambda line) take part. A JSON line holding
 nothing but `message` decodes to the same record and so counts as plain text:
-the record alone cannot tell them apart. String methods only.
+the record alone cannot tell them apart. A logger's header line (`10:07:01.537
+[main] ERROR c.e.Handler - payment failed`, parsed into time, level, logger) may
+also begin a trace when the caller says which events are such headers: the
+exception line after it (`java.lang.IllegalStateException: ...`), its frames and
+causes are joined onto it, and the joined record keeps the header's fields.
+String methods only.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ _CHAIN = (
 _FIRST_CHARS = frozenset(" \tC.SDT")
 
 # States of an open trace.
-_NONE, _JAVA, _PY, _PY_DONE, _PY_CHAIN = range(5)
+_NONE, _JAVA, _PY, _PY_DONE, _PY_CHAIN, _HEADER = range(6)
+_THROWABLE_ENDS = ("Exception", "Error", "Throwable")
 
 
 def is_continuation(line: str) -> bool:
@@ -76,8 +82,25 @@ def _is_exception_line(line: str) -> bool:
     return bool(name) and not name[0].isdigit() and name.replace(".", "").replace("_", "").isalnum()
 
 
+def is_throwable_line(line: str) -> bool:
+    """`java.lang.IllegalStateException: msg`, `com.example.OrderError`, `Exception in
+    thread "main" ...`: the first line of a JVM trace, strictly (a qualified class name
+    ending like a throwable), so a header never swallows an ordinary next line."""
+    if line.startswith("Exception in thread "):
+        return True
+    name = line.split(": ", 1)[0]
+    if "." not in name or " " in name or not name.endswith(_THROWABLE_ENDS):
+        return False
+    return all(p and p.replace("_", "").replace("$", "").isalnum() for p in name.split("."))
+
+
 def _next_state(state: int, line: str) -> int | None:
     """The open trace's state after `line`, or None if `line` does not continue it."""
+    if state == _HEADER:
+        if is_throwable_line(line):
+            return _JAVA
+        if line.strip() == PY_START:
+            return _PY
     indented = line[:1] in (" ", "\t")
     if state == _PY:
         if indented:
@@ -116,10 +139,13 @@ def join_multiline(
     stream_key: Callable[[LogEvent], Hashable | None] = _stream,
     max_chars: int = MAX_CHARS,
     max_events: int = MAX_EVENTS,
+    header: Callable[[LogEvent], str | None] | None = None,
 ) -> list[LogEvent]:
     """`events` with stack-trace continuations folded into the event that began the trace.
 
-    Only adjacent events with the same (non-None) `stream_key` are joined.
+    Only adjacent events with the same (non-None) `stream_key` are joined. `header(ev)`
+    gives the message of an event that is a logger's header line (it may begin a trace
+    but never continues one), None for any other.
     """
     out: list[LogEvent] = []
     # The open candidate: its index in `out`, stream, lines, ids folded in, state, size.
@@ -135,6 +161,7 @@ def join_multiline(
         if ids:
             first = out[head]
             record: dict[str, Any] = {
+                **first.record,
                 "message": "\n".join(lines),
                 "multiline_count": count,
                 "multiline_ids": list(ids),
@@ -143,8 +170,18 @@ def join_multiline(
 
     for ev in events:
         text = _plain(ev)
+        is_header = False
+        if text is None and header is not None:
+            text = header(ev)
+            is_header = text is not None
         stream = stream_key(ev) if text is not None else None
-        if text is not None and stream is not None and head >= 0 and stream == head_stream:
+        if (
+            text is not None
+            and not is_header
+            and stream is not None
+            and head >= 0
+            and stream == head_stream
+        ):
             line = text.rstrip("\r\n")
             nxt = _next_state(state, line)
             if nxt is not None and size + len(line) < max_chars and len(ids) + 1 < max_events:
@@ -163,7 +200,7 @@ def join_multiline(
         head, head_stream = len(out) - 1, stream
         first = text.rstrip("\r\n")
         lines.append(first)
-        state = _PY if first.strip() == PY_START else _NONE
+        state = _PY if first.strip() == PY_START else _HEADER if is_header else _NONE
         size = len(first)
         count = ev.count
     close()

@@ -120,6 +120,7 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
     # Joining stack traces costs ~0.36 µs/event; it runs only when some message could
     # take part in a trace (an indented line, `Caused by:`, a Python `Traceback`).
     maybe_trace = False
+    headers: set[int] = set()  # text lines parsed into a level: may head a trace
     for i, le in enumerate(log_events):
         if not isinstance(le, dict):
             raise DecodeError("shape", f"logEvents[{i}] is not an object")
@@ -129,6 +130,8 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
             raise DecodeError("shape", f"logEvents[{i}] lacks a string message or int timestamp")
         record, t = parse_message(message)
         c = message[:1]
+        if c != "{" and "level" in record and "lambda_event" not in record:
+            headers.add(id(record))
         if c == " " or c == "\t" or (c in "CT" and message.startswith(_TRACE_STARTS)):
             maybe_trace = True
         append(
@@ -141,7 +144,12 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
             )
         )
     if maybe_trace:
-        events = join_multiline(events)
+
+        def header(ev: LogEvent) -> str | None:
+            m = ev.record.get("message")
+            return m if id(ev.record) in headers and type(m) is str else None
+
+        events = join_multiline(events, header=header)
     return CloudWatchBatch("DATA_MESSAGE", source, tag, events)
 
 

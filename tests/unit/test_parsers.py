@@ -145,7 +145,7 @@ def test_warm_report_line_has_no_init_duration():
 
 
 def test_snapstart_and_xray_report_fields():
-    """SnapStart restore figures are read; X-Ray trace fields are ignored without error."""
+    """SnapStart restore figures are read, and the X-Ray line's trace fields."""
     line = (
         f"REPORT RequestId: {RID}\tDuration: 20.00 ms\tBilled Duration: 120 ms\t"
         "Memory Size: 256 MB\tMax Memory Used: 90 MB\tRestore Duration: 310.22 ms\t"
@@ -155,7 +155,11 @@ def test_snapstart_and_xray_report_fields():
     record, _ = parse_message(line)
     assert record["restore_duration_ms"] == 310.22
     assert record["billed_restore_duration_ms"] == 100
-    assert not any(k.lower().startswith(("xray", "segment", "sampled")) for k in record)
+    assert (record["trace_id"], record["segment_id"], record["sampled"]) == (
+        "1-5e1b4151-5ac6c58f5b5dbd6a3f4a4c1d",
+        "6a3e7d9c0b1a2f3e",
+        True,
+    )
 
 
 def test_init_start_line():

@@ -1,0 +1,179 @@
+"""Text lines of Lambda's managed runtimes (and the JVM loggers functions use).
+
+Each runtime writes its own text format (AWS docs, "Logging ... functions" per runtime):
+    Python   [ERROR]\\t2026-11-26T10:07:01.537Z\\t<request id>\\t<message>
+    Node.js  2026-11-26T10:07:01.537Z\\t<request id>\\tERROR\\t<message>
+    .NET     2026-11-26T10:07:01.537Z\\t<request id>\\tfail\\t<message>   (trce dbug info warn
+             fail crit, the Microsoft.Extensions.Logging labels)
+    Ruby     E, [2026-11-26T10:07:01.537123 #8] ERROR -- <request id>: <message>
+    Java     log4j2 / logback pattern layouts, a header then the message:
+             2026-11-26 10:07:01 <request id> ERROR Handler - <message>   (Lambda's log4j2)
+             10:07:01.537 [main] ERROR c.e.orders.Handler - <message>        (logback default)
+             2026-11-26T10:07:01.537Z ERROR 8 --- [main] c.e.o.Handler : <message>  (Spring)
+    timeout  2026-11-26T10:07:04.012Z <request id> Task timed out after 3.00 seconds
+Every record gets `level` (upper-case, one vocabulary), `time` as written, `request_id`
+when the line has one, and `message`. Only string methods: a prefix test decides before
+any splitting, and nothing here is a regex (log text is untrusted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEVELS = frozenset("TRACE DEBUG INFO NOTICE WARN WARNING ERROR SEVERE FATAL CRITICAL".split())
+# .NET's labels (Amazon.Lambda.RuntimeSupport writes Microsoft.Extensions.Logging's).
+_DOTNET = {
+    "trce": "TRACE",
+    "dbug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARN",
+    "fail": "ERROR",
+    "crit": "CRITICAL",
+}
+_RUBY = {"D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL", "A": "UNKNOWN"}
+_DIGITS = frozenset("0123456789")
+
+
+def parse_runtime_text(message: str) -> dict[str, Any] | None:
+    """A runtime's text line -> fields, or None when it is none of them (cheap to say)."""
+    c = message[:1]
+    if c in _DIGITS:
+        if len(message) > 20 and message[4] == "-" and message[10] == "T":
+            rec = _tabbed(message) or _timed_out(message)
+            if rec is not None:
+                return rec
+        return java_header(message)
+    if c in _RUBY and message[1:4] == ", [":
+        return _ruby(message)
+    return None
+
+
+def _tabbed(message: str) -> dict[str, Any] | None:
+    """Node.js and .NET: `<ISO time>\\t<request id>\\t<level>\\t<message>`."""
+    parts = message.split("\t", 3)
+    if len(parts) != 4:
+        return None
+    time, request_id, label, text = parts
+    level = label if label in LEVELS else _DOTNET.get(label)
+    if level is None or " " in time:
+        return None
+    rec: dict[str, Any] = {"time": time, "level": level}
+    if request_id and request_id != "undefined":  # Node.js outside an invocation
+        rec["request_id"] = request_id
+    rec["message"] = text
+    return rec
+
+
+def _timed_out(message: str) -> dict[str, Any] | None:
+    """`<ISO time> <request id> Task timed out after 3.00 seconds` (written by Lambda)."""
+    parts = message.split(" ", 2)
+    if len(parts) == 3 and parts[2].startswith("Task timed out after "):
+        return {
+            "time": parts[0],
+            "level": "ERROR",
+            "request_id": parts[1],
+            "lambda_event": "timeout",
+            "message": parts[2],
+        }
+    return None
+
+
+def _ruby(message: str) -> dict[str, Any] | None:
+    """Ruby's Logger: `E, [<time> #<pid>] ERROR -- <progname>: <message>`; the Lambda
+    examples log with the request id as progname."""
+    close = message.find("] ", 4)
+    sep = message.find(" -- ", close)
+    if close < 0 or sep < 0:
+        return None
+    stamp, _, pid = message[4:close].partition(" #")
+    level = message[close + 2 : sep].strip()
+    if level not in LEVELS and level not in ("ANY", "UNKNOWN"):
+        return None
+    prog, colon, text = message[sep + 4 :].partition(": ")
+    if not colon:
+        return None
+    rec: dict[str, Any] = {"time": stamp, "level": level}
+    if pid.isdigit():
+        rec["pid"] = int(pid)
+    if prog:
+        rec["request_id" if _uuid(prog) else "progname"] = prog
+    rec["message"] = text
+    return rec
+
+
+def _uuid(s: str) -> bool:
+    return len(s) == 36 and s[8] == s[13] == s[18] == s[23] == "-"
+
+
+def _clock(s: str) -> bool:
+    """`10:07:01`, `10:07:01.537`, `10:07:01,537`."""
+    return len(s) >= 8 and s[2] == ":" and s[5] == ":" and s[:2].isdigit() and s[6:8].isdigit()
+
+
+def java_header(line: str) -> dict[str, Any] | None:
+    """A JVM logger's header line: time, then within a few tokens a level, then the logger
+    and ` - ` or ` : ` before the message. None unless it has that shape."""
+    first_line, nl, rest = line.partition("\n")
+    tokens = first_line.split(" ", 5)  # time (1-2), up to 3 before the level, the rest
+    i = 0
+    if tokens[0][:4].isdigit() and tokens[0][4:5] == "-":  # a date
+        if len(tokens) > 1 and _clock(tokens[1]):
+            time = f"{tokens[0]}T{tokens[1].replace(',', '.')}"
+            i = 2
+        elif "T" in tokens[0]:
+            time, i = tokens[0], 1
+        else:
+            return None
+    elif _clock(tokens[0]):
+        time, i = tokens[0], 1
+    else:
+        return None
+    rec: dict[str, Any] = {"time": time}
+    level = None
+    # Between the time and the level: a request id, a [thread]; the pid after (Spring).
+    for j in range(i, min(i + 3, len(tokens))):
+        t = tokens[j]
+        if t in LEVELS:
+            level, i = t, j + 1
+            break
+        if _uuid(t):
+            rec["request_id"] = t
+        elif t.startswith("[") and t.endswith("]"):
+            rec["thread"] = t[1:-1]
+        elif t:
+            return None
+    if level is None:
+        return None
+    rec["level"] = level
+    body = " ".join(tokens[i:]).lstrip(" ")
+    rec["message"] = _logger(body, rec) + nl + rest
+    return rec
+
+
+def _logger(body: str, rec: dict[str, Any]) -> str:
+    """`[thread] logger - message` or `pid --- [app] [thread] logger : message`: the logger
+    (and thread, pid) into `rec`; the message returned. A body of another shape is the
+    message whole."""
+    dash, colon = body.find(" - "), body.find(" : ")
+    cut = dash if colon < 0 or 0 <= dash < colon else colon
+    if cut < 0:
+        return body
+    head = body[:cut]
+    if "[ " in head:  # Spring pads the thread inside its brackets (`[           main]`)
+        head = "[".join(p.lstrip(" ") for p in head.split("["))
+    words = head.split()
+    found: dict[str, Any] = {}
+    if words and words[0].isdigit() and words[1:2] == ["---"]:  # Spring Boot's pid
+        found["pid"] = int(words[0])
+        words = words[2:]
+    names = []
+    for w in words:
+        if w.startswith("[") and w.endswith("]"):
+            found["thread"] = w[1:-1]  # the last bracketed word: Spring writes [app] [thread]
+        else:
+            names.append(w)
+    if len(names) != 1:
+        return body
+    rec.update(found)
+    rec["logger"] = names[0]
+    return body[cut + 3 :]
