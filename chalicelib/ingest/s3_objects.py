@@ -80,7 +80,7 @@ def line_events(
     `logGroup`, `logStream`, `owner`...) stay with each element: in `source.document`,
     and under `context_key` in the record when the input declares one."""
     t: int | None
-    if fmt.name == "jsonl":
+    if isinstance(fmt, s3_formats.JsonLines):
         # parse_message normalises and finds the time once; normalising again costs ~0.7 µs.
         rec, t = parse_message(line.text, max_chars=None)
         normalised = True
@@ -224,6 +224,8 @@ def process_object(
                         f"line limit (s3://{ref.bucket}/{ref.key})",
                         line.number,
                     )
+                elif not fmt.events:
+                    pass  # a file about other objects (a CloudTrail digest): no events
                 elif fmt.name == "cloudwatch":
                     batch.extend(document_events(line, region, outcome, dead_letter))
                 else:

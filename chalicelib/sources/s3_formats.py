@@ -62,6 +62,8 @@ class LineFormat(ABC):
     name: ClassVar[str]
     # Names of the fields to type as numbers; "-" becomes absent.
     numeric: ClassVar[frozenset[str]] = frozenset()
+    # False for files that describe other objects and hold no log events.
+    events: ClassVar[bool] = True
 
     def header(self, line: str) -> bool:
         """Consume a header line (return True) or not."""
@@ -126,6 +128,27 @@ class CloudWatchDocuments(LineFormat):
 
     def record(self, line: str) -> dict[str, Any]:
         return parse_message(line, max_chars=None)[0]
+
+
+@register
+class CloudTrailInsight(JsonLines):
+    """CloudTrail Insights files: `Records` of Insights events (`eventType`
+    `AwsCloudTrailInsight`, `insightDetails`), expanded like an event file's."""
+
+    name = "cloudtrail_insight"
+
+
+@register
+class CloudTrailDigest(LineFormat):
+    """CloudTrail digest files: signed hashes of the log files delivered in an hour, for
+    integrity validation. Metadata about other objects, not log events: read, reported,
+    and no event is made of them."""
+
+    name = "cloudtrail_digest"
+    events = False
+
+    def record(self, line: str) -> dict[str, Any]:
+        return {"message": line}
 
 
 @register
@@ -238,11 +261,31 @@ VPC_DEFAULT = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
     "start end action log-status"
 ).split()
+# Every field a flow log format may name (VPC docs, "Flow log records", versions 2-8): a
+# custom format's header lists some of them in its own order, `version` first or not.
+VPC_FIELDS = frozenset(
+    VPC_DEFAULT
+    + (
+        "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id "
+        "sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service "
+        "flow-direction traffic-path ecs-cluster-arn ecs-cluster-name "
+        "ecs-container-instance-arn ecs-container-instance-id ecs-container-id "
+        "ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn "
+        "ecs-task-id reject-reason resource-id encryption-status"
+    ).split()
+)
+
+
+def vpc_header(line: str) -> list[str] | None:
+    """The field names of a flow log header line (every word a known field), or None."""
+    names = line.split()
+    return names if len(names) >= 2 and all(n in VPC_FIELDS for n in names) else None
 
 
 @register
 class VpcFlow(LineFormat):
-    """VPC flow logs: a header line names the fields (default format shown in VPC_DEFAULT)."""
+    """VPC flow logs: a header line names the fields, in the order of the log's format
+    (default or custom, any version); without one, VPC_DEFAULT."""
 
     name = "vpcflow"
     numeric = frozenset(
@@ -253,9 +296,9 @@ class VpcFlow(LineFormat):
         self.fields: list[str] | None = None
 
     def header(self, line: str) -> bool:
-        if self.fields is None and line.startswith("version "):
-            self.fields = line.split()
-            return True
+        if self.fields is None:
+            self.fields = vpc_header(line)
+            return self.fields is not None
         return False
 
     def record(self, line: str) -> dict[str, Any]:
@@ -273,7 +316,12 @@ class CloudFront(LineFormat):
     """CloudFront standard logs: `#Version:` then `#Fields:` header, tab-separated rows."""
 
     name = "cloudfront"
-    numeric = frozenset("sc-bytes sc-status cs-bytes time-taken c-port time-to-first-byte".split())
+    # Every count, size, status and duration of the documented fields (standard logging's
+    # field list, and the ones its version 2 adds), so each is a number or absent.
+    numeric = frozenset(
+        "sc-bytes sc-status cs-bytes time-taken c-port time-to-first-byte sc-content-len "
+        "sc-range-start sc-range-end fle-encrypted-fields origin-fbl origin-lbl asn".split()
+    )
 
     def __init__(self) -> None:
         self.fields: list[str] = []
@@ -294,6 +342,19 @@ class CloudFront(LineFormat):
         return rec
 
 
+def cloudtrail_kind(line: str, key: str) -> str | None:
+    """CloudTrail's files other than event files, from their key and first bytes (CloudTrail
+    docs: digest files under `CloudTrail-Digest/`, Insights under `CloudTrail-Insight/`)."""
+    head = line[:4096]
+    if "CloudTrail-Digest" in key and '"digestStartTime"' in head:
+        return "cloudtrail_digest"
+    if head.startswith('{"Records":') and (
+        "CloudTrail-Insight" in key or '"AwsCloudTrailInsight"' in head
+    ):
+        return "cloudtrail_insight"
+    return None
+
+
 def _host_port(field: str) -> bool:
     """`192.168.131.39:2817` (an ELB client), not `worker:` (a logger name in a text line)."""
     host, sep, port = field.rpartition(":")
@@ -308,8 +369,12 @@ def detect(first_line: str, key: str) -> str:
         return "cloudfront"
     if line.startswith("{") and looks_like_documents(line[:4096].encode()):
         return "cloudwatch"
-    if line.startswith("version ") and " srcaddr " in line:
+    if len(line) < 2048 and vpc_header(line) and len(line.split()) >= 3:
         return "vpcflow"
+    if line.startswith("{"):
+        cloudtrail = cloudtrail_kind(line, key)
+        if cloudtrail is not None:
+            return cloudtrail
     head = line.split(" ", 3)
     if len(head) > 1 and head[0] in ("http", "https", "h2", "ws", "wss", "grpcs"):
         if to_epoch_ms(head[1]) is not None:

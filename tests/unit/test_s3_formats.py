@@ -413,7 +413,7 @@ CLOUDFRONT_FIRST = {
     "time-to-first-byte": 0.001,
     "x-edge-detailed-result-type": "Hit",
     "sc-content-type": "text/html",
-    "sc-content-len": "78",
+    "sc-content-len": 78,
 }
 
 
