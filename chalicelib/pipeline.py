@@ -74,7 +74,7 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
                     continue
                 matched[rule.id] = matched.get(rule.id, 0) + 1
                 if rule.transform is not None:
-                    rule.transform(record)
+                    rule.transform(record, ev)
                     transformed[rule.id] = transformed.get(rule.id, 0) + 1
                 if rule.sample is not None and not keep_sample(ev.id, rule.sample):
                     dropped_by = rule.id

@@ -60,7 +60,7 @@ def explain(event: LogEvent, rules: RuleSet) -> Explanation:
             )
             continue
         if rule.transform is not None:
-            rule.transform(ev.record)
+            rule.transform(ev.record, ev)
         v = RuleVerdict(rule.id, True, "tag and all conditions match", [a.name for a in d.actions])
         deliveries.extend((rule.id, i) for i, _ in rule.actions)
         if rule.drop:

@@ -364,12 +364,13 @@ def compile_where(conds: list[dict[str, Any]]) -> Predicate | None:
 
 
 # ---------------------------------------------------------------- transforms
-def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | None:
-    """Record-level transforms, applied in this order: rename, set, remove, redact, truncate."""
-    from chalicelib.rules.transforms import Redactor, compile_truncate
+def compile_transform(t: dict[str, Any]) -> Callable[..., None] | None:
+    """Record-level transforms, applied in this order: rename, set, remove, redact, truncate.
+    Called as `transform(record, event)`: templated `set` values read the event."""
+    from chalicelib.rules.transforms import Redactor, compile_rename, compile_set, compile_truncate
 
-    rename = list((t.get("rename") or {}).items())
-    setv = list((t.get("set") or {}).items())
+    rename = compile_rename(t.get("rename") or {}, t.get("rename_conflict", "keep_both"))
+    setv = compile_set(t["set"]) if t.get("set") else None
     remove = list(t.get("remove") or [])
     truncate = compile_truncate(t["truncate"]) if t.get("truncate") else None
     redact = t.get("redact")
@@ -377,12 +378,11 @@ def compile_transform(t: dict[str, Any]) -> Callable[[dict[str, Any]], None] | N
     if not (rename or setv or remove or truncate or redactor):
         return None
 
-    def apply(r: dict[str, Any]) -> None:
-        for old, new in rename:
-            if old in r:
-                r[new] = r.pop(old)
-        for k, v in setv:
-            r[k] = v
+    def apply(r: dict[str, Any], ev: Any = None) -> None:
+        if rename is not None:
+            rename(r)
+        if setv is not None:
+            setv(r, ev)
         for k in remove:
             r.pop(k, None)
         # Redact before cutting: a cut can split a secret so its pattern no longer matches.
@@ -428,7 +428,7 @@ class CompiledRule:
     id: str
     tags: list[TagPattern]
     where: Predicate | None
-    transform: Callable[[dict[str, Any]], None] | None
+    transform: Callable[..., None] | None  # (record, event)
     parse: Callable[[dict[str, Any]], None] | None
     rewrite_tag: Callable[[Any], str] | None
     sample: int | None

@@ -46,7 +46,16 @@ RULE_KEYS = {
     "absence",
 }
 MATCH_KEYS = {"tag", "where"}
-TRANSFORM_KEYS = {"rename", "set", "remove", "truncate", "redact", "rewrite_tag", "sample"}
+TRANSFORM_KEYS = {
+    "rename",
+    "rename_conflict",
+    "set",
+    "remove",
+    "truncate",
+    "redact",
+    "rewrite_tag",
+    "sample",
+}
 OPERATORS = ("equals", "in", "regex", "contains", "exists")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _TAG_PATTERN = re.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
@@ -355,9 +364,23 @@ def _transform(transform: dict[str, Any], err: Any) -> None:
         isinstance(k, str) and isinstance(v, str) and v for k, v in rename.items()
     ):
         err("transform.rename", "must map field names to new field names")
+    from chalicelib.rules.transforms import RENAME_CONFLICTS, set_template_problem
+
+    conflict = transform.get("rename_conflict", "keep_both")
+    if conflict not in RENAME_CONFLICTS:
+        err(
+            "transform.rename_conflict",
+            f"{conflict!r}: what rename does to an existing target field, one of "
+            f"{', '.join(RENAME_CONFLICTS)} (default keep_both: nothing is lost)",
+        )
     setv = transform.get("set", {})
     if not isinstance(setv, dict) or not all(isinstance(k, str) for k in setv):
         err("transform.set", "must map field names to values")
+    else:
+        for k, v in setv.items():
+            problem = set_template_problem(v)
+            if problem:
+                err(f"transform.set.{k}", problem)
     remove = transform.get("remove", [])
     if not isinstance(remove, list) or not all(isinstance(k, str) for k in remove):
         err("transform.remove", "must be a list of field names")

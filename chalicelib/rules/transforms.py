@@ -1,4 +1,5 @@
-"""Transforms beyond rename/set/remove: redact, truncate, sample, rewrite_tag.
+"""Transforms: rename (with a policy for existing targets), templated set, redact,
+truncate, sample, rewrite_tag.
 
 Each is compiled once per rule set into a closure over a record (or an event, for
 `rewrite_tag`). Redaction patterns are RE2 (linear time: log text is untrusted)
@@ -259,3 +260,129 @@ def compile_rewrite_tag(template: str) -> Callable[[LogEvent], str]:
         return _FIELD.sub(sub, template)
 
     return render
+
+
+# ---------------------------------------------------------------- rename and set
+# What `rename` does when the target field already exists. `keep_both` (the default)
+# loses nothing: the target keeps its value, the renamed value goes to `<target>_1`
+# (or the first free `_2`, `_3`...); `overwrite` replaces it; `skip` leaves both fields
+# as they were.
+RENAME_CONFLICTS = ("keep_both", "overwrite", "skip")
+_MAX_SUFFIX = 1000
+
+
+def _free_name(r: dict[str, Any], name: str) -> str:
+    for i in range(1, _MAX_SUFFIX):
+        candidate = f"{name}_{i}"
+        if candidate not in r:
+            return candidate
+    return f"{name}_{len(r)}"  # beyond _999: a name no field of this size can hold yet
+
+
+def compile_rename(
+    pairs: dict[str, str], conflict: str = "keep_both"
+) -> Callable[[dict[str, Any]], None] | None:
+    items = [(old, new) for old, new in pairs.items() if old != new]
+    if not items:
+        return None
+
+    def apply(r: dict[str, Any]) -> None:
+        for old, new in items:
+            if old not in r:
+                continue
+            if new in r:
+                if conflict == "skip":
+                    continue
+                if conflict == "keep_both":
+                    r[_free_name(r, new)] = r.pop(old)
+                    continue
+            r[new] = r.pop(old)
+
+    return apply
+
+
+# `{tag}`, `{time}`, `{id}`, `{record.x}` / `{x}` (as alert templates), `{tag_parts[N]}`
+# (Fluentd's, N from 0, negative from the end) and `{hostname}`. Operator-written text
+# only; values from events are substituted, never evaluated.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_@.-]+|tag_parts\[-?[0-9]+\])\}")
+_BRACKETED = re.compile(r"\{([^{}]*\[[^{}]*)\}")
+
+
+def set_template_problem(value: Any) -> str | None:
+    """Why a `set` value's template is invalid, or None."""
+    if not isinstance(value, str):
+        return None
+    for m in _BRACKETED.finditer(value):
+        if not _PLACEHOLDER.fullmatch(m.group(0)):
+            return f"{{{m.group(1)}}}: an index is written {{tag_parts[N]}} with N an integer"
+    return None
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and _PLACEHOLDER.search(value) is not None
+
+
+def _resolve(ev: LogEvent, name: str) -> Any:
+    from chalicelib.actions.template import lookup
+
+    if name.startswith("tag_parts["):
+        parts = ev.tag.split(".")
+        i = int(name[len("tag_parts[") : -1])
+        return parts[i] if -len(parts) <= i < len(parts) else None
+    if name == "hostname":
+        return _hostname()
+    return lookup(ev, name, {})
+
+
+_HOST: list[str] = []
+
+
+def _hostname() -> str:
+    if not _HOST:
+        import socket
+
+        _HOST.append(socket.gethostname())
+    return _HOST[0]
+
+
+MISSING = "-"
+
+
+def compile_set(values: dict[str, Any]) -> Callable[..., None]:
+    """`set`: fixed values as given; a string with placeholders rendered per event. A value
+    that is one placeholder alone copies the field (its type kept; nothing is set when it
+    is missing); placeholders within text render missing fields as `-`. Templates are
+    rendered against the record before any of this `set` is applied."""
+    fixed = [(k, v) for k, v in values.items() if not is_template(v)]
+    templated: list[tuple[str, str, bool]] = []
+    for k, v in values.items():
+        if is_template(v):
+            whole = _PLACEHOLDER.fullmatch(v)
+            templated.append((k, whole.group(1) if whole else v, whole is not None))
+
+    def render(ev: LogEvent, template: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            x = _resolve(ev, m.group(1))
+            return MISSING if x is None else x if isinstance(x, str) else str(x)
+
+        return _PLACEHOLDER.sub(sub, template)
+
+    def apply(r: dict[str, Any], ev: LogEvent | None = None) -> None:
+        rendered: list[tuple[str, Any]] = []
+        if templated:
+            if ev is None:
+                view = LogEvent("", 0, r, {}, "")
+            elif ev.record is r:
+                view = ev
+            else:  # the record being changed is the one templates read
+                view = LogEvent(ev.tag, ev.time, r, ev.source, ev.id)
+            for k, t, whole in templated:
+                x = _resolve(view, t) if whole else render(view, t)
+                if x is not None:
+                    rendered.append((k, x))
+        for k, v in fixed:
+            r[k] = v
+        for k, x in rendered:
+            r[k] = x
+
+    return apply
