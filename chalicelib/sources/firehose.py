@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import orjson
+import re2
 
 from chalicelib.errors import DecodeError
 from chalicelib.sources.cloudwatch import CloudWatchBatch, batch_from_document
@@ -44,31 +45,36 @@ def looks_like_documents(head: bytes) -> bool:
     )
 
 
-# A document ends at a `}` that closes its outermost object. Candidates are `}` followed by
-# the next document's `{`, directly (Firehose's default) or after a newline (its delimiter
-# option); the scanner's state decides whether a candidate is a real end.
-_BOUNDARIES = (b"}{", b"}\n{", b"}\r\n{")
+# Documents end where a `}` is followed by the next document's `{`, directly (Firehose's
+# default) or after a newline (its delimiter option). Within one JSON value a `}` is only
+# ever followed by `,`, `]`, `}` or the end, so such a pair outside a string is a boundary;
+# inside a string (a message holding `}{`) it is not, and the string state decides.
+# One RE2 search (linear time, one pass) finds the nearest of the three forms; three
+# bytes.find calls took 3.7x as long on a 900 KB piece.
+_BOUNDARY = re2.compile(rb"\}(?:\r?\n)?\{")
+_LONGEST = len(b"}\r\n{")
 _WS = b" \t\r\n"
 
 
 class DocumentSplitter:
     """Concatenated or newline-delimited JSON objects -> one bytes object per document.
 
-    State between candidates is computed over whole segments with bytes methods
-    (escapes removed, quotes split, braces counted outside strings), so each byte is
-    looked at a constant number of times whatever the content: linear, no regex, no
-    per-character Python loop. Malformed input never stalls it: a document whose
-    braces never balance runs to the end of the object and is then handed back as
-    one (unparsable) document, to be dead-lettered.
+    Candidates are found by one RE2 search each; whether one lies inside a string is the
+    parity of the real quotes before it, counted over whole segments with bytes methods
+    (escaped backslashes removed, escaped quotes counted apart). Each byte is looked at a
+    constant number of times whatever the content: linear, no per-character Python loop
+    (`bench/firehose_split.py`: 0.86x the cost of parsing the documents; a string full of
+    `}{` and escaped quotes costs more per byte, the same at 4x the size). Malformed input never
+    stalls it and loses nothing: it is cut at the candidates it has, and a piece that is
+    not a JSON document fails to parse downstream (and is dead-lettered).
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.parts: list[bytes] = []  # the open document's bytes, scanned
+        self.parts: list[memoryview] = []  # the open document's bytes, scanned
         self.kept = 0  # bytes in `parts`
         self.dropped = 0  # bytes of the open document past max_bytes, counted only
         self.tail = b""  # bytes received but not scanned yet (a possible boundary's start)
-        self.depth = 0
         self.in_str = False
 
     def feed(self, data: bytes) -> Iterator[tuple[bytes, int]]:
@@ -78,7 +84,7 @@ class DocumentSplitter:
         i = 0
         n = len(buf)
         while i < n:
-            if not self.parts and not self.dropped and self.depth == 0:
+            if not self.parts and not self.dropped:
                 # Between documents: skip the separators.
                 while i < n and buf[i] in _WS:
                     i += 1
@@ -89,24 +95,33 @@ class DocumentSplitter:
                 # No boundary in what is here. Scan all but what could start one (its `}`
                 # is within the last 3 bytes when its `{` is in the next piece), and never
                 # end a scan inside a run of backslashes (one may escape the next byte).
-                cut = n - (len(_BOUNDARIES[-1]) - 1)
+                cut = n - (_LONGEST - 1)
                 while cut > i and buf[cut - 1] == 0x5C:
                     cut -= 1
                 if cut > i:
-                    self._take(buf[i:cut])
+                    self._take(buf, i, cut)
                     self.tail = buf[cut:]
                 else:
                     self.tail = buf[i:]
                 return
-            self._take(buf[i : end + 1])
+            self._take(buf, i, end + 1)
             i = end + 1
-            if self.depth <= 0 and not self.in_str:
+            if not self.in_str:
                 yield self._close()
+                continue
+            # A candidate inside a string (a message holding `}{`): go to the string's end
+            # quote by quote, skipping whatever other candidates the string holds.
+            while self.in_str:
+                q = buf.find(b'"', i)
+                if q < 0:
+                    break
+                self._take(buf, i, q + 1)
+                i = q + 1
 
     def finish(self) -> Iterator[tuple[bytes, int]]:
         """The last document (what remains, if anything but whitespace)."""
         if self.tail:
-            self._take(self.tail)
+            self._take(self.tail, 0, len(self.tail))
             self.tail = b""
         if self.parts or self.dropped:
             doc, dropped = self._close()
@@ -116,42 +131,35 @@ class DocumentSplitter:
     @staticmethod
     def _next_boundary(buf: bytes, i: int) -> int:
         """Index of the `}` of the nearest candidate boundary at or after `i`, or -1."""
-        best = -1
-        for pattern in _BOUNDARIES:
-            j = buf.find(pattern, i, best + len(pattern) if best >= 0 else len(buf))
-            if j >= 0 and (best < 0 or j < best):
-                best = j
-        return best
+        m = _BOUNDARY.search(buf, i)
+        return -1 if m is None else int(m.start())
 
-    def _take(self, seg: bytes) -> None:
-        """Advance the brace depth and string state over `seg`, and keep its bytes."""
-        s = seg
-        if b"\\" in s:
-            # `\\` first, then `\"`: what remains of the quotes are real string delimiters.
-            s = s.replace(b"\\\\", b"").replace(b'\\"', b"")
-        if b'"' in s:
-            pieces = s.split(b'"')
-            outside = b"".join(pieces[1 if self.in_str else 0 :: 2])
-            if len(pieces) % 2 == 0:
-                self.in_str = not self.in_str
-        else:
-            outside = b"" if self.in_str else s
-        self.depth += outside.count(b"{") - outside.count(b"}")
+    def _take(self, buf: bytes, i: int, j: int) -> None:
+        """Advance the string state over `buf[i:j]`, and keep those bytes (a view: no copy
+        until the document is joined)."""
+        quotes = buf.count(b'"', i, j)
+        if quotes:
+            if buf.find(b"\\\\", i, j) < 0:
+                quotes -= buf.count(b'\\"', i, j)
+            else:  # escaped backslashes out first: in `\\\\"` the quote is real
+                quotes -= buf[i:j].replace(b"\\\\", b"").count(b'\\"')
+        if quotes & 1:
+            self.in_str = not self.in_str
+        size = j - i
         room = self.max_bytes - self.kept
-        if len(seg) <= room:
-            self.parts.append(seg)
-            self.kept += len(seg)
-        else:
-            if room > 0:
-                self.parts.append(seg[:room])
-                self.kept += room
-            self.dropped += len(seg) - max(room, 0)
+        if size > room:
+            self.dropped += size - max(room, 0)
+            j = i + max(room, 0)
+            size = j - i
+        if size:
+            self.parts.append(memoryview(buf)[i:j])
+            self.kept += size
 
     def _close(self) -> tuple[bytes, int]:
         doc = b"".join(self.parts)
         dropped = self.dropped
         self.parts, self.kept, self.dropped = [], 0, 0
-        self.depth, self.in_str = 0, False
+        self.in_str = False
         return doc, dropped
 
 

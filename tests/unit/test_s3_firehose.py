@@ -95,13 +95,14 @@ def test_firehose_object_gives_the_trigger_events(
 
 def test_firehose_documents_are_parsed_like_the_trigger(notify, rt, archive, lambda_context):
     """Lambda's lines keep their fields (REPORT metrics, runtime level and request id) and a
-    JSON message holding `}{` and quotes is parsed whole."""
+    JSON message holding `}{` and quotes is parsed whole; a Java trace joins its logger line."""
     handlers.handle_s3_objects(notify((KEY, members(documents()))), lambda_context, rt)
     by_id = {x["id"][-3:]: x["record"] for x in archive.lines()}
     assert by_id["005"]["duration_ms"] == 1612.51
     assert by_id["003"]["level"] == "ERROR"
     assert by_id["002"]["note"] == 'braces }{ and "quotes" in text'
-    assert by_id["101"]["multiline_count"] == 3
+    assert by_id["100"]["multiline_count"] == 4  # the logger header takes the trace after it
+    assert by_id["100"]["logger"] == "o.e.orders.Api"
 
 
 def test_sluice_own_log_group_is_dropped_by_the_loop_guard(
@@ -299,12 +300,29 @@ def test_splitter_keeps_only_the_head_of_an_oversized_document():
     assert json.loads(small) == {"m": 1}
 
 
-def test_unbalanced_document_runs_to_the_end_as_one_bad_document():
-    """Braces that never balance do not stall or lose bytes: what remains is handed back
-    as one document, which then fails to parse (and is dead-lettered)."""
+def test_malformed_document_is_cut_at_the_next_boundary_and_nothing_is_lost():
+    """Braces that never balance do not stall the split or take the documents after them:
+    the broken piece is handed back alone (to fail parsing and be dead-lettered), and
+    every byte is in some piece."""
     data = b'{"m":"ok"}{"m":{"n":1}{"m":"x"}'
-    got = split(data, 5)
-    assert [d for d, _ in got] == [b'{"m":"ok"}', b'{"m":{"n":1}{"m":"x"}']
+    got = [d for d, _ in split(data, 5)]
+    assert got == [b'{"m":"ok"}', b'{"m":{"n":1}', b'{"m":"x"}']
+    assert b"".join(got) == data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b'{"m":"unterminated}{"m":"x"}', id="unterminated string"),
+        pytest.param(b'garbage{"m":"x"}', id="text before a document"),
+        pytest.param(b'{"m":"x"} trailing words', id="text after a document"),
+    ],
+)
+def test_any_bytes_come_back_whole_in_order(data):
+    """Whatever the damage, the pieces handed back are the input, in order, nothing
+    dropped or repeated."""
+    for step in (1, 3, 64):
+        assert b"".join(d for d, _ in split(data, step)) == data
 
 
 def test_iter_lines_splits_a_multi_member_object_into_documents():
