@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -175,6 +176,12 @@ def test_rate_limited_alert_arrives_after_retry_after(stack: LocalStack) -> None
     assert stack.poller.results()[0]["alerts"] == 1
 
 
+def _recent_ms() -> int:
+    """An hour ago: CloudWatch Logs (and moto) refuse events older than 14 days, so
+    timestamps written to the local stack must follow the clock, not a fixed date."""
+    return (int(time.time()) - 3_600) * 1_000
+
+
 def test_subscription_payload_is_real_shaped_and_batched(stack: LocalStack) -> None:
     """Payloads are base64(gzip(JSON)) DATA_MESSAGEs with string ids, at most 1,000 events."""
     calls: list[tuple[dict[str, Any], LambdaContext]] = []
@@ -188,7 +195,7 @@ def test_subscription_payload_is_real_shaped_and_batched(stack: LocalStack) -> N
         stack.clients.get("logs"),
         "/app/api",
         "s-1",
-        [(1_795_000_000_000 + i, f"line {i}") for i in range(2_500)],
+        [(_recent_ms() + i, f"line {i}") for i in range(2_500)],
     )
 
     assert poller.poll() == 2_500
@@ -231,7 +238,7 @@ def test_poller_neither_loses_nor_repeats_events_written_while_it_polls(stack: L
 
     logs = stack.clients.get("logs")
     poller = LogsPoller(logs, capture, interval_s=0.001).start()
-    base = 1_795_000_000_000
+    base = _recent_ms()
 
     def write(stream: str) -> None:
         for i in range(40):
