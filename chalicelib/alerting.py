@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from chalicelib.actions.template import lookup
 from chalicelib.aws import query_items
+from chalicelib.durations import parse_duration
 from chalicelib.event import LogEvent, format_time
 from chalicelib.rules.match import compile_where
+from chalicelib.template import render
 
 DEDUPE_TTL_S = 24 * 3600  # an invocation's retries come within minutes; a day is ample
 ANY_TAKER = "-"  # a take without a batch identity (one-shot, not retry-safe)
@@ -49,37 +50,17 @@ def batch_token(events: list[LogEvent]) -> str:
     return h.hexdigest()
 
 
-def parse_duration(v: Any) -> int | None:
-    """`30s`, `5m`, `1h`, `2d` or a number of seconds -> seconds (None if malformed)."""
-    if type(v) is int:
-        return v if v > 0 else None
-    if not isinstance(v, str) or len(v) < 2:
-        return None
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    n, unit = v[:-1], v[-1]
-    if unit not in units or not n.isdigit() or int(n) <= 0:
-        return None
-    return int(n) * units[unit]
-
-
 def render_key(template: str | None, ev: LogEvent) -> str:
+    """A throttle/threshold/sequence key (`{tag}:{record.error_code}`) for an event:
+    `-` for no key (one budget per rule); each field capped so a huge value cannot
+    make a huge state-table key."""
     if not template:
         return "-"
-    out, i = [], 0
-    while i < len(template):
-        j = template.find("{", i)
-        if j < 0:
-            out.append(template[i:])
-            break
-        k = template.find("}", j)
-        if k < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:j])
-        v = lookup(ev, template[j + 1 : k], {})
-        out.append("-" if v is None else str(v)[:200])
-        i = k + 1
-    return "".join(out)
+    return render(template, ev, {}, _key_field)
+
+
+def _key_field(value: str) -> str:
+    return value[:200]
 
 
 @dataclass

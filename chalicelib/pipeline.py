@@ -16,10 +16,11 @@ from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.context import ArchiveLinks, Services
 from chalicelib.actions.deadletter import DeadLetters
-from chalicelib.alerting import AlertState, Firing, parse_duration, silence_event, silent_tags
+from chalicelib.alerting import AlertState, Firing, silence_event, silent_tags
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
 from chalicelib.delivery import DeadLetter, deliver, send
+from chalicelib.durations import parse_duration
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation

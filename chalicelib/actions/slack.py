@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.actions.slack_client import connection
-from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
+from chalicelib.template import clip, render, severity
 
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 500

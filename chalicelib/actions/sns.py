@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
-from chalicelib.actions.template import clip, render, severity
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
 from chalicelib.invocation import Invocation
+from chalicelib.template import clip, render, severity
 
 MAX_LINES = 20
 # The first line renders the whole message (up to 256 KB, up to 4 bytes a character):

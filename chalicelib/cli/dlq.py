@@ -22,7 +22,7 @@ def parse_since(text: str | None) -> float | None:
     """`2026-11-26T09:00:00Z`, or an age: `30m`, `6h`, `2d` -> epoch seconds."""
     if not text:
         return None
-    from chalicelib.alerting import parse_duration
+    from chalicelib.durations import parse_duration
 
     age = parse_duration(text)
     if age is not None:

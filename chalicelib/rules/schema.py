@@ -282,7 +282,7 @@ _FIRING = {
 
 def _firing(item: dict[str, Any], rule: RuleDef, err: Any) -> None:
     """throttle, threshold, sequence, absence: shapes, durations, and what combines."""
-    from chalicelib.alerting import parse_duration
+    from chalicelib.durations import parse_duration
 
     kinds = [k for k in ("threshold", "sequence", "absence") if k in item]
     if len(kinds) > 1:

@@ -16,6 +16,7 @@ from typing import Any
 import re2
 
 from chalicelib.event import LogEvent
+from chalicelib.template import lookup
 
 REDACTED = "[REDACTED:{name}]"
 
@@ -246,8 +247,6 @@ _FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")  # operator templates only
 
 def compile_rewrite_tag(template: str) -> Callable[[LogEvent], str]:
     """`app.{record.service}.{tag}` -> the new tag; missing fields render `unknown`."""
-    from chalicelib.actions.template import lookup
-
     def render(ev: LogEvent) -> str:
         def sub(m: re.Match[str]) -> str:
             v = lookup(ev, m.group(1), {})

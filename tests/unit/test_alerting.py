@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from chalicelib import alerting
-from chalicelib.alerting import AlertState, Firing, Gate, Throttle, parse_duration, render_key
+from chalicelib.alerting import AlertState, Firing, Gate, Throttle, render_key
+from chalicelib.durations import parse_duration
 from chalicelib.errors import RulesInvalid
 from chalicelib.rules.schema import load_rules
 

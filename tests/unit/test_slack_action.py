@@ -9,9 +9,9 @@ import pytest
 
 from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.slack import SECTION_CHARS, SlackAction, escape
-from chalicelib.actions.template import render
 from chalicelib.errors import ActionError
 from chalicelib.invocation import Invocation
+from chalicelib.template import render
 
 from .factories import T0, log_event, log_events
 

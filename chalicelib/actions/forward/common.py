@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from chalicelib.actions.template import render
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
+from chalicelib.template import render
 
 MiB = 1024 * 1024
 # Full-jitter exponential backoff (AWS Architecture Blog, "Exponential Backoff And
@@ -197,7 +197,7 @@ def envelopes(events: Sequence[LogEvent]) -> tuple[list[tuple[LogEvent, bytes]],
     return out, bad
 
 
-# The field syntax of chalicelib.actions.template.render.
+# The field syntax of chalicelib.template.render.
 _FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")
 _PER_TAG = frozenset({"tag", "date"})
 

@@ -33,11 +33,11 @@ from urllib.parse import urlsplit, urlunsplit
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Failure, MiB, Outcome, Retry, chunks, envelopes
 from chalicelib.actions.forward.sink import Sink
-from chalicelib.actions.template import clip
 from chalicelib.errors import ActionError, SecretError
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
 from chalicelib.secrets import Secret
+from chalicelib.template import clip
 
 USER_AGENT = "sluice-forward/1"
 Stop = tuple[str, bool]  # why later batches are not tried, and whether a replay may help

@@ -43,8 +43,8 @@ from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Failure
 from chalicelib.actions.forward.http import HttpSink, Piece
 from chalicelib.actions.forward.sink import register
-from chalicelib.actions.template import clip
 from chalicelib.event import LogEvent
+from chalicelib.template import clip
 
 SCOPE = {"name": "sluice", "version": "0.1.0"}
 # OTLP/HTTP "Retryable Response Codes": these SHOULD be retried, all others MUST NOT.
