@@ -16,11 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.actions.context import ArchiveLinks, Delivery
-from chalicelib.alerting import AlertState, Firing, Gate, Throttle, record_seen
+from chalicelib.alerting.absence import record_seen
+from chalicelib.alerting.gates import Firing, Gate, Throttle
+from chalicelib.alerting.state import AlertState
 from chalicelib.errors import ActionError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
-from chalicelib.rules.match import RuleSet
+from chalicelib.rules.compile import RuleSet
+from chalicelib.rules.firing import ThrottleSpec
 from chalicelib.rules.schema import RuleDef
 
 DeadLetter = Callable[..., None]
@@ -60,9 +63,7 @@ def deliver(
             if state is None:
                 ledger.errors.append(f"rule {rule_id}: threshold/sequence need SLUICE_STATE_TABLE")
             else:
-                gated = Gate(rule_id, {"threshold": d.threshold, "sequence": d.sequence}).apply(
-                    events, state
-                )
+                gated = Gate(rule_id, d.threshold or d.sequence).apply(events, state)
                 firings = gated.firings
                 counts["suppressed"] += gated.suppressed
         indices = [idx for idx, _ in actions]
@@ -144,7 +145,7 @@ def _deliver_one(
     rule_id: str,
     idx: int,
     firing: Firing,
-    throttle: dict[str, Any] | None,
+    throttle: ThrottleSpec | None,
     state: AlertState | None,
     inv: Invocation,
     ledger: Ledger,

@@ -16,15 +16,17 @@ from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.context import ArchiveLinks, Services
 from chalicelib.actions.deadletter import DeadLetters
-from chalicelib.alerting import AlertState, Firing, silence_event, silent_tags
+from chalicelib.alerting.absence import silence_event, silent_tags
+from chalicelib.alerting.gates import Firing
+from chalicelib.alerting.state import AlertState
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
 from chalicelib.delivery import DeadLetter, deliver, send
-from chalicelib.durations import parse_duration
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
-from chalicelib.rules.match import CompiledRule, RuleSet
+from chalicelib.rules.compile import CompiledRule, RuleSet
+from chalicelib.rules.firing import label
 from chalicelib.rules.schema import ActionDef
 from chalicelib.rules.store import RuleStore, read_document
 from chalicelib.rules.transforms import keep_sample
@@ -222,11 +224,11 @@ class Pipeline:
         for d in rules.defs:
             if not d.absence:
                 continue
-            window = d.absence["window"]
-            seconds = parse_duration(window) or 600
+            spec = d.absence
+            window = label(spec.window, spec.window_s)
             indices = [i for i, a in enumerate(d.actions) if a.name not in ROUTING_VERBS]
-            for tag, last in silent_tags(state, d.id, seconds, d.absence.get("tags", []), now_ms):
-                ev = silence_event(d.id, tag, last, str(window), now_ms)
+            for tag, last in silent_tags(state, d.id, spec.window_s, list(spec.tags), now_ms):
+                ev = silence_event(d.id, tag, last, window, now_ms)
                 silent.append({"rule": d.id, "tag": tag})
                 send(d, indices, [Firing([ev])], self.rt, inv, state, ledger, dead_letter)
         return ledger, silent

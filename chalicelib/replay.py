@@ -35,7 +35,8 @@ from chalicelib.ingest import s3_objects
 from chalicelib.invocation import Invocation
 from chalicelib.normalise import to_epoch_ms
 from chalicelib.pipeline import Pipeline, Runtime, route
-from chalicelib.rules.match import RuleSet, TagPattern
+from chalicelib.rules.compile import RuleSet
+from chalicelib.rules.tags import TagPattern
 
 
 @dataclass

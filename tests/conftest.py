@@ -147,7 +147,7 @@ def isolate_runtime() -> Iterator[None]:
     from chalicelib.settings import get_settings
 
     def reset() -> None:
-        from chalicelib.alerting import Throttle
+        from chalicelib.alerting.gates import Throttle
 
         Throttle._exhausted.clear()  # a warm container's memo of spent throttle windows
         get_settings.cache_clear()

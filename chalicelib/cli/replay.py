@@ -422,7 +422,7 @@ def _replay_archive(
     from chalicelib.cli.dlq import cli_invocation, parse_since
     from chalicelib.pipeline import Runtime
     from chalicelib.replay import archived_events, replay_archive
-    from chalicelib.rules.match import TagPattern
+    from chalicelib.rules.tags import TagPattern
 
     since_s = parse_since(since)
     if since_s is None:
@@ -439,7 +439,7 @@ def _replay_archive(
     if rules_version is not None:
         import boto3
 
-        from chalicelib.rules.match import RuleSet
+        from chalicelib.rules.compile import RuleSet
         from chalicelib.rules.schema import load_document
         from chalicelib.rules.store import read_version
 

@@ -206,8 +206,8 @@ def test_cmd(file: str, event_file: str) -> None:
     """Show, for each event, which rules of FILE match and why, and what the event becomes."""
     from chalicelib.actions import get as get_action
     from chalicelib.actions.context import Offline
+    from chalicelib.rules.compile import RuleSet
     from chalicelib.rules.explain import explain
-    from chalicelib.rules.match import RuleSet
 
     ruleset = RuleSet(read_rules_file(file))
     defs = {d.id: d for d in ruleset.defs}

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.event import LogEvent
-from chalicelib.rules.match import RuleSet, compile_condition
+from chalicelib.rules.compile import RuleSet
+from chalicelib.rules.conditions import compile_condition
 from chalicelib.rules.schema import RuleDef
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import RuleError
+from chalicelib.sources.s3_formats import FORMATS
 
 INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "context", "tag"}
 _TAG = re.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
@@ -38,8 +39,6 @@ class InputDef:
 
 
 def load_inputs(items: Any, errors: list[RuleError]) -> list[InputDef]:
-    from chalicelib.sources.s3_formats import FORMATS
-
     formats = ["auto", *sorted(FORMATS)]
     if items is None:
         return []

@@ -26,9 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import actions as actions_registry
+from chalicelib.durations import parse_duration
 from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.options import check_options
+from chalicelib.parsers import registry
+from chalicelib.rules.firing import (
+    AbsenceSpec,
+    FiringSpec,
+    SequenceSpec,
+    ThresholdSpec,
+    ThrottleSpec,
+)
 from chalicelib.rules.inputs import InputDef, load_inputs
+from chalicelib.rules.regexplan import RegexError, compile_regex
+from chalicelib.rules.tags import tag_pattern_problem
+from chalicelib.rules.transforms import BUILTIN, RENAME_CONFLICTS, set_template_problem
 
 RULE_KEYS = {
     "id",
@@ -58,9 +70,6 @@ TRANSFORM_KEYS = {
 }
 OPERATORS = ("equals", "in", "regex", "contains", "exists")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-_TAG_PATTERN = re.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
-# A tag pattern's brace alternatives multiply; 64 expansions is far beyond use.
-MAX_TAG_EXPANSIONS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +90,10 @@ class RuleDef:
     actions: list[ActionDef] = field(default_factory=list)
     stop: bool = False
     parse: dict[str, Any] | None = None  # {format, field, <parser options>}
-    throttle: dict[str, Any] | None = None  # {window, max, key}
-    threshold: dict[str, Any] | None = None  # {count, window, key}
-    sequence: dict[str, Any] | None = None  # {first, then, within, key}
-    absence: dict[str, Any] | None = None  # {window, tags}
+    throttle: ThrottleSpec | None = None
+    threshold: ThresholdSpec | None = None
+    sequence: SequenceSpec | None = None
+    absence: AbsenceSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
 
 
@@ -217,20 +226,6 @@ def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
     return rule if len(errors) == n_before else None
 
 
-def tag_pattern_problem(pattern: str) -> str | None:
-    if not _TAG_PATTERN.fullmatch(pattern):
-        return "tag patterns use letters, digits, _ - . * ** {a,b}"
-    if pattern.count("{") != pattern.count("}"):
-        return "unbalanced braces"
-    from chalicelib.rules.match import expand_braces
-
-    try:
-        expand_braces(pattern)
-    except ValueError as e:
-        return str(e)
-    return None
-
-
 def _condition(cond: Any, path: str, err: Any) -> None:
     if not isinstance(cond, dict):
         err(path, "a condition must be a mapping")
@@ -264,8 +259,6 @@ def _condition(cond: Any, path: str, err: Any) -> None:
         if not isinstance(value, str):
             err(f"{path}.regex", "must be text")
             return
-        from chalicelib.rules.match import RegexError, compile_regex
-
         try:
             compile_regex(value)
         except RegexError as e:
@@ -282,8 +275,6 @@ _FIRING = {
 
 def _firing(item: dict[str, Any], rule: RuleDef, err: Any) -> None:
     """throttle, threshold, sequence, absence: shapes, durations, and what combines."""
-    from chalicelib.durations import parse_duration
-
     kinds = [k for k in ("threshold", "sequence", "absence") if k in item]
     if len(kinds) > 1:
         err(kinds[1], f"a rule fires on one condition: {' or '.join(kinds)}, not both")
@@ -326,14 +317,36 @@ def _firing(item: dict[str, Any], rule: RuleDef, err: Any) -> None:
             err(f"{kind}.tags", "a list of tags expected to keep logging")
             n += 1
         if n == 0:
-            setattr(rule, kind, spec)
+            setattr(rule, kind, _firing_spec(kind, spec))
     if "absence" in item and not item.get("actions"):
         err("absence", "an absence rule needs actions to alert with")
 
 
-def _parse(spec: Any, err: Any) -> dict[str, Any] | None:
-    from chalicelib.parsers import registry
+def _firing_spec(kind: str, spec: dict[str, Any]) -> FiringSpec:
+    """A validated firing block as its typed spec (durations in seconds)."""
+    key = spec.get("key")
+    if kind == "throttle":
+        window = spec["window"]
+        return ThrottleSpec(_seconds(window), spec.get("max", 1), key, str(window))
+    if kind == "threshold":
+        window = spec["window"]
+        return ThresholdSpec(spec["count"], _seconds(window), key, str(window))
+    if kind == "sequence":
+        within = spec["within"]
+        first, then = tuple(spec["first"]), tuple(spec["then"])
+        return SequenceSpec(first, then, _seconds(within), key, str(within))
+    window = spec["window"]
+    return AbsenceSpec(_seconds(window), tuple(spec.get("tags", [])), str(window))
 
+
+def _seconds(v: Any) -> int:
+    seconds = parse_duration(v)
+    if seconds is None:  # `_firing` checked every duration before building a spec
+        raise ValueError(f"not a duration: {v!r}")
+    return seconds
+
+
+def _parse(spec: Any, err: Any) -> dict[str, Any] | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("format"), str):
         err("parse", "a mapping with `format` (and optional `field`, default message)")
         return None
@@ -364,8 +377,6 @@ def _transform(transform: dict[str, Any], err: Any) -> None:
         isinstance(k, str) and isinstance(v, str) and v for k, v in rename.items()
     ):
         err("transform.rename", "must map field names to new field names")
-    from chalicelib.rules.transforms import RENAME_CONFLICTS, set_template_problem
-
     conflict = transform.get("rename_conflict", "keep_both")
     if conflict not in RENAME_CONFLICTS:
         err(
@@ -405,9 +416,6 @@ REDACT_KEYS = {"patterns", "custom", "fields", "replacement"}
 
 def redact_problems(spec: Any, path: str, err: Any) -> None:
     """Validate a redact spec (`true` for every built-in pattern on every field)."""
-    from chalicelib.rules.match import RegexError, compile_regex
-    from chalicelib.rules.transforms import BUILTIN
-
     if spec is True:
         return
     if not isinstance(spec, dict):

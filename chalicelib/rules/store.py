@@ -25,7 +25,7 @@ import orjson
 
 from chalicelib.aws import query_items
 from chalicelib.errors import RulesInvalid
-from chalicelib.rules.match import RuleSet
+from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
 
 RULES_PK = "rules"

@@ -247,6 +247,7 @@ _FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")  # operator templates only
 
 def compile_rewrite_tag(template: str) -> Callable[[LogEvent], str]:
     """`app.{record.service}.{tag}` -> the new tag; missing fields render `unknown`."""
+
     def render(ev: LogEvent) -> str:
         def sub(m: re.Match[str]) -> str:
             v = lookup(ev, m.group(1), {})
@@ -322,8 +323,6 @@ def is_template(value: Any) -> bool:
 
 
 def _resolve(ev: LogEvent, name: str) -> Any:
-    from chalicelib.actions.template import lookup
-
     if name.startswith("tag_parts["):
         parts = ev.tag.split(".")
         i = int(name[len("tag_parts[") : -1])

@@ -23,7 +23,8 @@ import pytest
 from chalicelib.errors import RulesInvalid
 from chalicelib.handlers import handle_cloudwatch_logs
 from chalicelib.parsers.regex import compile_pattern
-from chalicelib.rules.match import RuleSet, compile_regex
+from chalicelib.rules.compile import RuleSet
+from chalicelib.rules.regexplan import compile_regex
 from chalicelib.rules.schema import load_document, load_rules
 from chalicelib.rules.transforms import Redactor
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.alerting import AlertState, record_seen, silence_event, silent_tags
+from chalicelib.alerting.absence import record_seen, silence_event, silent_tags
+from chalicelib.alerting.state import AlertState
 from chalicelib.cli.poller import subscription_event
 from chalicelib.cli.slack_server import SlackServer
 from chalicelib.handlers import handle_absence_check

@@ -1,4 +1,4 @@
-"""chalicelib.alerting: throttles, thresholds, sequences and alert dedupe over the state table."""
+"""chalicelib.alerting (gates, state): throttles, thresholds, sequences and alert dedupe."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alerting
-from chalicelib.alerting import AlertState, Firing, Gate, Throttle, render_key
-from chalicelib.durations import parse_duration
+from chalicelib.alerting import gates
+from chalicelib.alerting.gates import Firing, Gate, Throttle, batch_token, render_key
+from chalicelib.alerting.state import AlertState
 from chalicelib.errors import RulesInvalid
+from chalicelib.rules.firing import AbsenceSpec, SequenceSpec, ThresholdSpec, ThrottleSpec
 from chalicelib.rules.schema import load_rules
 
 from .factories import T0, log_event
@@ -36,7 +37,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """One clock for the state table's TTLs and the throttle's windows."""
     c = Clock()
-    monkeypatch.setattr(alerting, "time", SimpleNamespace(time=c))
+    monkeypatch.setattr(gates, "time", SimpleNamespace(time=c))
     return c
 
 
@@ -100,30 +101,7 @@ def item(aws: Any, pk: str, sk: str) -> dict[str, Any]:
     ).get("Item", {})
 
 
-# ---------------------------------------------------------------- durations and keys
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        pytest.param("30s", 30, id="seconds"),
-        pytest.param("5m", 300, id="minutes"),
-        pytest.param("1h", 3600, id="hours"),
-        pytest.param("2d", 172800, id="days"),
-        pytest.param(90, 90, id="number"),
-        pytest.param(0, None, id="zero"),
-        pytest.param(-5, None, id="negative"),
-        pytest.param("0m", None, id="zero minutes"),
-        pytest.param("5w", None, id="unknown unit"),
-        pytest.param("m", None, id="no number"),
-        pytest.param("1.5m", None, id="fraction"),
-        pytest.param(True, None, id="boolean"),
-        pytest.param(None, None, id="none"),
-    ],
-)
-def test_parse_duration(value, seconds):
-    """Durations are a positive count of s, m, h or d (or whole seconds); anything else is None."""
-    assert parse_duration(value) == seconds
-
-
+# ---------------------------------------------------------------- keys
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
@@ -157,7 +135,7 @@ def one(i: int, **fields: Any) -> Firing:
 
 def test_throttle_allows_max_alerts_per_window(state, clock):
     """`max: 2` lets two alerts through in a window and suppresses the rest."""
-    throttle = Throttle("r", {"window": "5m", "max": 2})
+    throttle = Throttle("r", ThrottleSpec(300, 2))
     results = [throttle.apply(one(i), state) for i in range(5)]
     assert [len(r.firings) for r in results] == [1, 1, 0, 0, 0]
     assert [r.suppressed for r in results] == [0, 0, 1, 1, 1]
@@ -166,7 +144,7 @@ def test_throttle_allows_max_alerts_per_window(state, clock):
 
 def test_next_alert_after_suppression_says_how_many(state, clock):
     """The first alert of the next window carries "N similar alert(s) suppressed", once."""
-    throttle = Throttle("r", {"window": "10m", "max": 1})
+    throttle = Throttle("r", ThrottleSpec(600, 1))
     assert len(throttle.apply(one(0), state).firings) == 1
     for i in range(1, 4):
         assert throttle.apply(one(i), state).firings == []
@@ -180,7 +158,7 @@ def test_next_alert_after_suppression_says_how_many(state, clock):
 
 def test_suppressed_count_counts_alerts_not_events(state, clock):
     """A suppressed alert of many events counts as one suppressed alert (the note says alerts)."""
-    throttle = Throttle("r", {"window": "10m", "max": 1})
+    throttle = Throttle("r", ThrottleSpec(600, 1))
     throttle.apply(one(0), state)
     many = Firing([log_event(f"failure {i}", id=f"ev-{i}") for i in range(1, 8)])
     assert throttle.apply(many, state).suppressed == 7
@@ -191,7 +169,7 @@ def test_suppressed_count_counts_alerts_not_events(state, clock):
 
 def test_suppressed_note_is_appended_to_the_gate_note(state, clock):
     """A threshold's note and the suppressed count are both kept."""
-    throttle = Throttle("r", {"window": "10m", "max": 1})
+    throttle = Throttle("r", ThrottleSpec(600, 1))
     throttle.apply(one(0), state)
     throttle.apply(one(1), state)
     clock.t += 600
@@ -201,7 +179,7 @@ def test_suppressed_note_is_appended_to_the_gate_note(state, clock):
 
 def test_throttle_per_key_keeps_separate_budgets(state, clock):
     """With a key template each key has its own budget; one firing splits by key."""
-    throttle = Throttle("r", {"window": "10m", "max": 1, "key": "{tag}:{record.error_code}"})
+    throttle = Throttle("r", ThrottleSpec(600, 1, "{tag}:{record.error_code}"))
     events = [
         log_event("a", id="1", error_code="E1"),
         log_event("b", id="2", error_code="E2"),
@@ -219,7 +197,7 @@ def test_throttle_per_key_keeps_separate_budgets(state, clock):
 
 def test_throttle_state_has_a_ttl(aws, state, clock):
     """Budget and suppressed counters carry `expires_at`, so the table cleans itself."""
-    throttle = Throttle("r", {"window": "5m", "max": 1})
+    throttle = Throttle("r", ThrottleSpec(300, 1))
     throttle.apply(one(0), state)
     throttle.apply(one(1), state)
     win = str(NOW_S // 300)
@@ -251,7 +229,7 @@ def test_throttle_under_concurrency_sends_max_and_reports_every_suppression(
 ):
     """Eight concurrent single-alert invocations, `max: 2`: two alerts go out, and the six
     suppressed are reported exactly once in total (by a concurrent alert or the next one)."""
-    throttle = Throttle("r", {"window": "10m", "max": 2})
+    throttle = Throttle("r", ThrottleSpec(600, 2))
     counter = iter(range(THREADS))
     lock = threading.Lock()
 
@@ -271,8 +249,8 @@ def test_throttle_under_concurrency_sends_max_and_reports_every_suppression(
 
 
 # ---------------------------------------------------------------- threshold
-def threshold(**spec: Any) -> Gate:
-    return Gate("burst", {"threshold": {"count": 3, "window": "1m", **spec}})
+def threshold(key: str | None = None) -> Gate:
+    return Gate("burst", ThresholdSpec(count=3, window_s=60, key=key, window="1m"))
 
 
 def at(seconds: float, i: int, **fields: Any) -> Any:
@@ -350,15 +328,14 @@ def test_threshold_fires_once_under_concurrent_invocations(aws, clock, atomic_it
 
 
 # ---------------------------------------------------------------- sequence
-def sequence(within: str = "5m", key: str | None = "{record.host}") -> Gate:
-    spec: dict[str, Any] = {
-        "first": [{"field": "message", "contains": "connection pool"}],
-        "then": [{"field": "message", "contains": "outage"}],
-        "within": within,
-    }
-    if key is not None:
-        spec["key"] = key
-    return Gate("precursor", {"sequence": spec})
+def sequence(within_s: int = 300, key: str | None = "{record.host}") -> Gate:
+    spec = SequenceSpec(
+        first=({"field": "message", "contains": "connection pool"},),
+        then=({"field": "message", "contains": "outage"},),
+        within_s=within_s,
+        key=key,
+    )
+    return Gate("precursor", spec)
 
 
 def a(seconds: float, host: str = "db-1", i: int = 0) -> Any:
@@ -431,7 +408,7 @@ def test_a_later_a_replaces_the_earlier_one(state):
 
 def test_expired_a_is_ignored(state, clock):
     """A stored A past its TTL (DynamoDB deletes expired items late) pairs with nothing."""
-    gate = sequence(within="2m")
+    gate = sequence(within_s=120)
     gate.apply([a(0)], state)
     clock.t += 121
     assert gate.apply([b(100)], state).firings == []
@@ -552,7 +529,7 @@ def test_absence_rule_needs_actions():
 
 
 def test_valid_firing_specs_load():
-    """Throttle combines with threshold; specs are kept as written."""
+    """Throttle combines with threshold; specs come typed, durations in seconds."""
     (rule,) = load_rules(
         {
             "rules": [
@@ -564,8 +541,54 @@ def test_valid_firing_specs_load():
             ]
         }
     )
-    assert rule.throttle == {"window": "10m", "max": 1, "key": "{tag}:{record.error_code}"}
-    assert rule.threshold == {"count": 5, "window": "1m", "key": "{tag}"}
+    assert rule.throttle == ThrottleSpec(600, 1, "{tag}:{record.error_code}", "10m")
+    assert rule.threshold == ThresholdSpec(5, 60, "{tag}", "1m")
+
+
+POOL_WARNING = {"field": "message", "contains": "pool"}
+OUTAGE = {"field": "message", "contains": "outage"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "attr", "spec"),
+    [
+        pytest.param(
+            {"throttle": {"window": "30s"}},
+            "throttle",
+            ThrottleSpec(30, 1, None, "30s"),
+            id="throttle",
+        ),
+        pytest.param(
+            {"threshold": {"count": 5, "window": 90}},
+            "threshold",
+            ThresholdSpec(5, 90, None, "90"),
+            id="threshold in plain seconds",
+        ),
+        pytest.param(
+            {
+                "sequence": {
+                    "first": [POOL_WARNING],
+                    "then": [OUTAGE],
+                    "within": "2h",
+                    "key": "{record.host}",
+                }
+            },
+            "sequence",
+            SequenceSpec((POOL_WARNING,), (OUTAGE,), 7200, "{record.host}", "2h"),
+            id="sequence",
+        ),
+        pytest.param(
+            {"absence": {"window": "1d", "tags": ["app.heartbeat"]}},
+            "absence",
+            AbsenceSpec(86400, ("app.heartbeat",), "1d"),
+            id="absence",
+        ),
+    ],
+)
+def test_firing_blocks_become_typed_specs_in_seconds(extra, attr, spec):
+    """Each firing block reaches the gates as its frozen spec, durations already in seconds."""
+    (rule,) = load_rules({"rules": [{**BASE, **extra}]})
+    assert getattr(rule, attr) == spec
 
 
 # ---------------------------------------------------------------- retries keep their spends
@@ -594,13 +617,12 @@ def test_a_retried_threshold_batch_fires_again_for_itself_only(state):
 def test_a_known_spent_window_is_suppressed_without_asking_the_table(state, aws, clock):
     """After the table refuses a window, later batches of that window are suppressed by the
     container's memo (one counter update, no conditional spend); a spender's retry is not."""
-    from chalicelib.alerting import Firing, Throttle, batch_token
     from chalicelib.event import LogEvent
 
     def firing(i: int) -> Firing:
         return Firing([LogEvent("app.x", 0, {"message": f"m{i}"}, {}, f"id-{i}")])
 
-    t = Throttle("r", {"window": "5m", "max": 1})
+    t = Throttle("r", ThrottleSpec(300, 1))
     first = firing(1)
     assert len(t.apply(first, state).firings) == 1  # spends the budget
     assert t.apply(firing(2), state).suppressed == 1  # refused by the table: memo filled

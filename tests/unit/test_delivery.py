@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import alerting
+from chalicelib.alerting import gates
 from chalicelib.cli.poller import subscription_event
 from chalicelib.cli.slack_server import SlackServer
 
@@ -58,7 +58,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The wall clock the throttle's windows follow."""
     c = Clock()
-    monkeypatch.setattr(alerting, "time", SimpleNamespace(time=c))
+    monkeypatch.setattr(gates, "time", SimpleNamespace(time=c))
     return c
 
 

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.errors import ActionError
 from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Pipeline, route
-from chalicelib.rules.match import RuleSet
+from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.schema import load_rules
 
 from .factories import log_event, log_events

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.errors import RulesInvalid
 from chalicelib.pipeline import route
-from chalicelib.rules.match import RuleSet
+from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.schema import load_rules
 from chalicelib.rules.transforms import compile_rename, compile_set
 

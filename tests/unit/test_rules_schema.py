@@ -421,3 +421,18 @@ def test_a_redaction_that_matches_empty_text_is_refused():
     with pytest.raises(RulesInvalid) as e:
         load_rules({"rules": [{"id": "r", "transform": {"redact": {"custom": ["x*"]}}}]})
     assert "matches empty text" in str(e.value)
+
+
+def test_the_rules_package_never_loads_alerting():
+    """Validating and compiling rules loads no alerting module: rules hand alerting typed
+    specs, and nothing in `chalicelib.rules` reaches back (no import cycle to dodge)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import chalicelib.rules.compile, chalicelib.rules.schema, chalicelib.rules.store\n"
+        "print(sorted(m for m in sys.modules if m.startswith('chalicelib.alerting')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

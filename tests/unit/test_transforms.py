@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.errors import RulesInvalid
 from chalicelib.pipeline import route
-from chalicelib.rules.match import RuleSet
+from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.schema import load_document, load_rules
 from chalicelib.rules.transforms import (
     BUILTIN,

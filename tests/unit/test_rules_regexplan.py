@@ -1,0 +1,136 @@
+"""chalicelib.rules.regexplan: required literals and literal plans agree with RE2."""
+
+from __future__ import annotations
+
+import pytest
+import re2
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.rules.conditions import compile_condition
+from chalicelib.rules.regexplan import literal_plan, required_literal
+
+
+# ---------------------------------------------------------------- regex prefilter
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        pytest.param("(?i)computer", ("computer", True), id="case-insensitive"),
+        pytest.param("(?i)COMPUTER", ("computer", True), id="folded needle"),
+        pytest.param(r"timeout after \d+ ms", ("timeout after ", False), id="longest run"),
+        pytest.param(r"^ERROR\b.*disk", ("ERROR", False), id="anchors break runs"),
+        pytest.param("abc|abd", None, id="top-level alternation"),
+        pytest.param("ab", None, id="too short"),
+        pytest.param("(?i)café", None, id="non-ASCII case-insensitive"),
+        pytest.param(r"\Qa.b\E", None, id="syntax only RE2 knows"),
+        pytest.param("abc?", None, id="optional last char leaves two"),
+    ],
+)
+def test_required_literal(pattern, literal):
+    """The literal every match must contain, or None when none can be proven."""
+    assert required_literal(pattern) == literal
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        pytest.param("(?i)computer", "COMPUTER", True, id="upper-case text"),
+        pytest.param("(?i)computer", "my CoMpUtEr broke", True, id="mixed case"),
+        pytest.param("(?i)COMPUTER", "computer", True, id="upper-case pattern"),
+        pytest.param("(?i)kelvin", "\u212aELVIN", True, id="Kelvin sign K"),
+        pytest.param("(?i)stop", "\u017fTOP", True, id="long s"),
+        pytest.param("(?i)class", "CLA\u017f\u017f", True, id="two long s"),
+        pytest.param("(?i)strasse", "STRA\u00dfE", False, id="sharp s is not ss for RE2"),
+        pytest.param("(?i)file", "\ufb01le", False, id="fi ligature"),
+        pytest.param("(?i)istanbul", "\u0130STANBUL", False, id="dotted capital I"),
+        pytest.param("(?i)computer", "c o m p u t e r", False, id="no match"),
+        pytest.param("computer", "COMPUTER", False, id="case-sensitive"),
+    ],
+)
+def test_prefiltered_regex_agrees_with_re2_on_case_folding(pattern, text, expected):
+    """The literal prefilter never hides an RE2 match, including Unicode case-folding edge cases."""
+    assert (re2.search(pattern, text) is not None) is expected
+    assert compile_condition({"field": "m", "regex": pattern})({"m": text}) is expected
+
+
+PATTERNS = [
+    "(?i)computer",
+    "computer",
+    "(?i)kelvin",
+    "(?i)stop",
+    "(?i)ss",
+    "(?i)k.s",
+    r"timeout after \d+ ms",
+    r"(?i)error: [a-z]+",
+    r"^ERROR\b",
+    "abc|abd",
+    "(?i)(?:abc|xyz)def",
+    r"(?s)start.*end",
+    r"\bK\b",
+    "(?i)istanbul",
+    "(?i)\u017ftop",
+    "[Kk]elvin",
+    r"a\.b\.c",
+    "(?i)a{2}bbb",
+    "(?m)^line$",
+]
+_ALPHABET = st.sampled_from(
+    [
+        *"abceiklnoprstuvxyzKSILEROMPUTABC .:-_\n",
+        *["\u212a", "\u017f", "\u00df", "\u0130", "\u0131", "\ufb01", "\u1e9e", "\u03c3", "\u03c2"],
+        *[
+            "computer",
+            "COMPUTER",
+            "kelvin",
+            "stop",
+            "timeout after ",
+            "abc",
+            "xyzdef",
+            "ERROR",
+            " ms",
+        ],
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(PATTERNS), st.lists(_ALPHABET, max_size=12).map("".join))
+@example("(?i)kelvin", "\u212aELVIN")
+@example("(?i)stop", "\u017fTOP")
+@example("(?i)computer", "COMPUTER")
+def test_prefilter_never_changes_a_result(pattern, text):
+    """For any text, the prefiltered predicate answers exactly what a plain RE2 search answers."""
+    plain = re2.search(pattern, text) is not None
+    assert compile_condition({"field": "m", "regex": pattern})({"m": text}) is plain
+
+
+LITERAL_PATTERNS = [
+    "^METRIC ",
+    "timeout|refused",
+    "(?i)(bot|crawler|spider)",
+    "^/api/v1/",
+    "computer$",
+    "^abc$",
+    "(?i)computer",
+    "(foo)",
+    "x|yz|",
+    "(?i)straße",
+    "a.b",
+    "^$",
+]
+
+
+@given(
+    st.sampled_from(LITERAL_PATTERNS), st.text(alphabet="abcxyzMETRICfooßSs/api1 $^", max_size=20)
+)
+def test_literal_plans_agree_with_re2(pattern: str, text: str) -> None:
+    """An exact literal plan gives RE2's answer; a prefilter never rejects an RE2 match."""
+    plan = literal_plan(pattern)
+    truth = re2.compile(pattern).search(text) is not None
+    if plan is None:
+        return
+    test, exact = plan
+    if exact:
+        assert test(text) is truth
+    else:
+        assert test(text) or not truth
