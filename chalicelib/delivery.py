@@ -67,7 +67,7 @@ def deliver(
                 firings = gated.firings
                 counts["suppressed"] += gated.suppressed
         indices = [idx for idx, _ in actions]
-        send(d, indices, firings, rt, inv, state, ledger, dead_letter, archive)
+        send(d, indices, firings, rt, inv, state, ledger, dead_letter, archive, rules.version)
 
 
 def send(
@@ -80,10 +80,12 @@ def send(
     ledger: Ledger,
     dead_letter: DeadLetter,
     archive: ArchiveLinks | None = None,
+    version: str = "",
 ) -> None:
     """Every firing of rule `d` through its actions at `indices`: throttled and deduplicated
     when alerting, dead-lettered with the reason when unsent. Routed matches and absence
-    silences both come this way."""
+    silences both come this way. `version` is the rules version `d` comes from (actions
+    are kept per version)."""
     rule_id = d.id
     counts = ledger.rule(rule_id)
     # Half the reader's margin: by now the archive is written; only sends remain.
@@ -101,7 +103,7 @@ def send(
             )
             continue
         try:
-            act = rt.action(rule_id, idx, adef)
+            act = rt.action(rule_id, idx, adef, version=version)
         except Exception as e:  # a bad secret, a missing option: the events still count
             _give_up(firings, str(e), adef.name, rule_id, idx, ledger, dead_letter)
             continue

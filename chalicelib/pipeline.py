@@ -28,7 +28,7 @@ from chalicelib.invocation import Invocation
 from chalicelib.rules.compile import CompiledRule, RuleSet
 from chalicelib.rules.firing import label
 from chalicelib.rules.schema import ActionDef
-from chalicelib.rules.store import RuleStore, read_document
+from chalicelib.rules.store import RuleStore, TableRules
 from chalicelib.rules.transforms import keep_sample
 from chalicelib.settings import Settings, get_settings
 from chalicelib.state import StateTable
@@ -122,7 +122,8 @@ class Runtime:
         self._services: Services | None = None
         self.queue_urls: dict[str, str] = {}  # SQS ARN -> URL, for S3 continuations
         self._state: StateTable | None = None
-        self._actions: dict[tuple[str, int], tuple[ActionDef, Action]] = {}
+        # (rule id, action index) -> (rules version, its ActionDef, the instance)
+        self._actions: dict[tuple[str, int], tuple[str, ActionDef, Action]] = {}
 
     @property
     def settings(self) -> Settings:
@@ -135,7 +136,7 @@ class Runtime:
         if self._rules is None:
             s = self.settings
             self._rules = RuleStore(
-                lambda: read_document(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s
+                TableRules(self.clients.get("dynamodb"), s.rules_table), s.rules_ttl_s
             )
         return self._rules
 
@@ -164,13 +165,15 @@ class Runtime:
             self._services = Services(lambda: self.settings, self.clients)
         return self._services
 
-    def action(self, rule_id: str, index: int, adef: ActionDef) -> Action:
-        """The action instance for a rule's action, rebuilt when the rule set changes."""
+    def action(self, rule_id: str, index: int, adef: ActionDef, *, version: str = "") -> Action:
+        """The action instance for a rule's action, kept while the rules `version` stays
+        (recompiling a version does not rebuild it, so a forward keeps its connection
+        pool); rules without a version keep it while the ActionDef is the same object."""
         cached = self._actions.get((rule_id, index))
-        if cached is not None and cached[0] is adef:
-            return cached[1]
+        if cached is not None and (cached[0] == version if version else cached[1] is adef):
+            return cached[2]
         act = action_registry.get(adef.name)(rule_id, adef.opts, self.services)
-        self._actions[(rule_id, index)] = (adef, act)
+        self._actions[(rule_id, index)] = (version, adef, act)
         return act
 
 
@@ -230,7 +233,17 @@ class Pipeline:
             for tag, last in silent_tags(state, d.id, spec.window_s, list(spec.tags), now_ms):
                 ev = silence_event(d.id, tag, last, window, now_ms)
                 silent.append({"rule": d.id, "tag": tag})
-                send(d, indices, [Firing([ev])], self.rt, inv, state, ledger, dead_letter)
+                send(
+                    d,
+                    indices,
+                    [Firing([ev])],
+                    self.rt,
+                    inv,
+                    state,
+                    ledger,
+                    dead_letter,
+                    version=rules.version,
+                )
         return ledger, silent
 
     def _dead_letter(self, inv: Invocation) -> DeadLetter:

@@ -10,6 +10,9 @@ and moves `current` to it with a conditional write, so two operators applying at
 once cannot interleave. Functions read `current` and that one version item: a
 consistent snapshot even while an apply is writing. The per-rule items mirror the
 current version for people and `sluice rules list`.
+
+A version never changes once written, so a function's reload reads `current` only
+and re-reads, re-validates and recompiles nothing while it stays the same.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -92,7 +95,11 @@ def _rule_items(ddb: Any, table: str) -> Iterator[dict[str, Any]]:
 def read_document(ddb: Any, table: str) -> RulesDocument:
     """The current rules document: the current version's snapshot, or (for a table
     written without versions) the per-rule items and sections."""
-    version = current_version(ddb, table)
+    return read_document_at(ddb, table, current_version(ddb, table))
+
+
+def read_document_at(ddb: Any, table: str, version: int) -> RulesDocument:
+    """One version's document, validated (version 0: the per-rule items and sections)."""
     if version:
         raw, _ = read_version(ddb, table, version)
         doc = load_document(raw)
@@ -214,8 +221,49 @@ def write_rule_defs(ddb: Any, table: str, rules: list[RuleDef]) -> ApplyResult:
     return result
 
 
+@runtime_checkable
+class RuleSource(Protocol):
+    """Where a RuleStore reads rules: a current version (0: not versioned) and a document."""
+
+    def current_version(self) -> int: ...
+
+    def read(self, version: int) -> RulesDocument | list[RuleDef]: ...
+
+
+class TableRules:
+    """The rules table as a RuleSource: one GetItem for the pointer, one for a version."""
+
+    def __init__(self, ddb: Any, table: str) -> None:
+        self.ddb = ddb
+        self.table = table
+
+    def current_version(self) -> int:
+        return current_version(self.ddb, self.table)
+
+    def read(self, version: int) -> RulesDocument:
+        return read_document_at(self.ddb, self.table, version)
+
+
+class _Unversioned:
+    """A plain loader as a RuleSource: no version to compare, so every reload reads it."""
+
+    def __init__(self, load: Callable[[], RulesDocument | list[RuleDef]]) -> None:
+        self._load = load
+
+    def current_version(self) -> int:
+        return 0
+
+    def read(self, version: int) -> RulesDocument | list[RuleDef]:
+        return self._load()
+
+
 class RuleStore:
     """The functions' view of the rules: cached for `ttl_s`, last good set kept.
+
+    After the TTL, a reload asks the source for the current version (one read); only
+    a version it has not read yet is read, validated and compiled. A version that
+    failed validation is remembered with its error, since a version never changes.
+    Sources without versions (0) are read whole on every reload.
 
     If DynamoDB cannot be read, the last loaded rules stay in force; a cold
     function that never loaded any runs with no rules (everything archived) and
@@ -223,24 +271,47 @@ class RuleStore:
     """
 
     def __init__(
-        self, load: Callable[[], list[RuleDef] | RulesDocument], ttl_s: float = 60.0
+        self,
+        source: RuleSource | Callable[[], list[RuleDef] | RulesDocument],
+        ttl_s: float = 60.0,
     ) -> None:
-        self._load = load
+        self._source: RuleSource = (
+            source if isinstance(source, RuleSource) else _Unversioned(source)
+        )
         self.ttl_s = ttl_s
         self._rules: RuleSet | None = None
         self._loaded_at = float("-inf")
+        # The last version read (0: none) and its validation error (None: in force).
+        self._version = 0
+        self._version_error: str | None = None
         self.last_error: str | None = None
 
     def get(self) -> RuleSet:
         now = time.monotonic()
         if self._rules is not None and now - self._loaded_at < self.ttl_s:
             return self._rules
+        self._reload()
+        self._loaded_at = now
+        if self._rules is None:
+            # Never loaded: try again after COLD_RETRY_S rather than a full TTL, so a
+            # short outage at cold start does not leave a minute without rules.
+            self._loaded_at = now - self.ttl_s + min(self.ttl_s, COLD_RETRY_S)
+            return RuleSet([])
+        return self._rules
+
+    def _reload(self) -> None:
+        version = 0
         try:
-            defs = self._load()
+            version = self._source.current_version()
+            if version and version == self._version:
+                self.last_error = self._version_error  # nothing new: nothing re-read
+                return
+            defs = self._source.read(version)
         except RulesInvalid as e:
             # Only `sluice rules apply` writes the table and it validates first,
             # so this means a hand edit: keep what we had, say why.
             self.last_error = f"rules in table invalid: {e}"
+            self._version, self._version_error = version, self.last_error
         except Exception as e:  # botocore errors: any failure to read keeps the last set
             self.last_error = f"rules unavailable: {type(e).__name__}: {e}"
         else:
@@ -253,14 +324,10 @@ class RuleStore:
                 )
             else:
                 self._rules = RuleSet(defs)
+            self._version, self._version_error = version, None
             self.last_error = None
-        self._loaded_at = now
-        if self._rules is None:
-            # Never loaded: try again after COLD_RETRY_S rather than a full TTL, so a
-            # short outage at cold start does not leave a minute without rules.
-            self._loaded_at = now - self.ttl_s + min(self.ttl_s, COLD_RETRY_S)
-            return RuleSet([])
-        return self._rules
 
     def invalidate(self) -> None:
+        """Reload on the next `get`, reading the current version whole even if unchanged."""
         self._loaded_at = float("-inf")
+        self._version = 0

@@ -244,3 +244,49 @@ def test_dlq_failure_propagates(runtime, aws, monkeypatch):
     aws.sqs.delete_queue(QueueUrl=aws.dlq_url)
     with pytest.raises(Exception, match=r"NonExistentQueue|QueueDoesNotExist"):
         Pipeline(runtime).process(log_events(1), INV)
+
+
+# ---------------------------------------------------------------- actions cached by rules version
+ALERT_DOC: dict[str, Any] = {
+    "rules": [{"id": "page", "actions": [{"sns": {"topic": "ops-pager"}}]}]
+}
+
+
+def test_an_action_is_kept_while_the_rules_version_stays(runtime):
+    """The same rules version compiled twice (a forced reload) gives the same action instance,
+    so a forward's connection pool lives as long as the warm function; another version, or
+    rules without a version, build their own."""
+    first, again = (RuleSet(load_rules(ALERT_DOC), version="7") for _ in range(2))
+    adef, same_def = first.defs[0].actions[0], again.defs[0].actions[0]
+    assert adef is not same_def
+    act = runtime.action("page", 0, adef, version="7")
+    assert runtime.action("page", 0, same_def, version="7") is act
+    newer = runtime.action("page", 0, same_def, version="8")
+    assert newer is not act
+    assert runtime.action("page", 0, same_def, version="8") is newer
+    unversioned = RuleSet(load_rules(ALERT_DOC)).defs[0].actions[0]
+    assert runtime.action("page", 0, unversioned) is not newer
+
+
+def test_deliveries_reuse_actions_across_reloads_of_one_version(
+    aws, runtime, invoke, load_event, monkeypatch
+):
+    """Invocations under one rules version build each action once, even when the rules are
+    reloaded (and recompiled) in between."""
+    from chalicelib.actions.sns import SnsAction
+    from chalicelib.rules.schema import load_document
+    from chalicelib.rules.store import write_document
+
+    built: list[str] = []
+    real_init = SnsAction.__init__
+
+    def counting_init(self: Any, *a: Any, **kw: Any) -> None:
+        built.append(self.name)
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(SnsAction, "__init__", counting_init)
+    write_document(aws.dynamodb, aws.rules_table, load_document(ALERT_DOC))
+    for _ in range(3):
+        runtime.rules.invalidate()
+        invoke(load_event("cloudwatch_logs"))
+    assert built == ["sns"]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import pytest
 
 from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.rules import store as store_module
-from chalicelib.rules.schema import load_rules
-from chalicelib.rules.store import RuleStore, read_rule_defs, write_rule_defs
+from chalicelib.rules.schema import load_document, load_rules
+from chalicelib.rules.store import RuleStore, read_rule_defs, write_document, write_rule_defs
 
 DOC: dict[str, Any] = {
     "rules": [
@@ -255,3 +256,136 @@ def test_runtime_store_reads_the_table_written_by_apply(runtime, apply_rules):
     apply_rules(DOC)
     assert [r.id for r in runtime.rules.get().rules] == ["unify", "alerts", "noise"]
     assert runtime.rules.last_error is None
+
+
+# ---------------------------------------------------------------- version-aware reloads
+V1: dict[str, Any] = {"rules": [{"id": "alerts", "actions": [{"sns": {"topic": "ops-pager"}}]}]}
+V2: dict[str, Any] = {"rules": [{"id": "noise", "actions": ["drop"]}]}
+
+
+class Counted:
+    """Counts the runtime's DynamoDB calls, and the store's validations and compilations."""
+
+    def __init__(self, runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        self.validated = 0
+        self.compiled = 0
+        runtime.clients.get("dynamodb").meta.events.register(
+            "before-call.dynamodb.*", lambda model, **kw: self.calls.append(model.name)
+        )
+        real_load, real_ruleset = store_module.load_document, store_module.RuleSet
+
+        def load(*a: Any, **kw: Any) -> Any:
+            self.validated += 1
+            return real_load(*a, **kw)
+
+        def ruleset(*a: Any, **kw: Any) -> Any:
+            self.compiled += 1
+            return real_ruleset(*a, **kw)
+
+        monkeypatch.setattr(store_module, "load_document", load)
+        monkeypatch.setattr(store_module, "RuleSet", ruleset)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.validated = self.compiled = 0
+
+
+def apply_version(aws: Any, doc: dict[str, Any]) -> int:
+    return write_document(aws.dynamodb, aws.rules_table, load_document(doc)).version
+
+
+@pytest.fixture
+def counted(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Counted:
+    return Counted(runtime, monkeypatch)
+
+
+def test_a_reload_of_an_unchanged_version_is_one_read(aws, runtime, clock, counted):
+    """After the TTL, the store reads the current-version pointer only: the same version
+    is not read, validated or compiled again, and the same rule set stays in force."""
+    apply_version(aws, V1)
+    first = runtime.rules.get()
+    assert (first.version, counted.calls, counted.compiled) == ("1", ["GetItem", "GetItem"], 1)
+    for _ in range(3):
+        counted.reset()
+        clock.now += 61
+        assert runtime.rules.get() is first
+        assert (counted.calls, counted.validated, counted.compiled) == (["GetItem"], 0, 0)
+    assert runtime.rules.last_error is None
+
+
+def test_a_new_version_is_read_and_compiled_once(aws, runtime, clock, counted):
+    """A new current version is read, validated and compiled once; the reloads after it
+    cost the pointer read again."""
+    apply_version(aws, V1)
+    runtime.rules.get()
+    apply_version(aws, V2)
+    counted.reset()
+    clock.now += 61
+    rules = runtime.rules.get()
+    assert ([r.id for r in rules.rules], rules.version) == (["noise"], "2")
+    assert (counted.calls, counted.validated, counted.compiled) == (["GetItem", "GetItem"], 1, 1)
+    counted.reset()
+    clock.now += 61
+    assert runtime.rules.get() is rules
+    assert (counted.calls, counted.compiled) == (["GetItem"], 0)
+
+
+def test_an_invalid_version_is_read_once_and_its_error_kept(aws, runtime, clock, counted):
+    """A current version that no longer validates keeps the last good rules; the store does
+    not re-read it every TTL (a version never changes), and keeps saying why."""
+    apply_version(aws, V1)
+    good = runtime.rules.get()
+    bad = {"rules": [{"id": "bad", "stop": "yes"}]}
+    aws.dynamodb.put_item(
+        TableName=aws.rules_table,
+        Item={
+            "pk": {"S": "version"},
+            "sk": {"S": "00000002"},
+            "doc": {"B": zlib.compress(json.dumps(bad).encode())},
+        },
+    )
+    aws.dynamodb.put_item(
+        TableName=aws.rules_table,
+        Item={"pk": {"S": "config"}, "sk": {"S": "version"}, "current": {"N": "2"}},
+    )
+    clock.now += 61
+    assert runtime.rules.get() is good
+    assert runtime.rules.last_error.startswith("rules in table invalid")
+    counted.reset()
+    clock.now += 61
+    assert runtime.rules.get() is good
+    assert counted.calls == ["GetItem"]
+    assert runtime.rules.last_error.startswith("rules in table invalid")
+
+
+def test_an_unreadable_pointer_keeps_the_rules_and_retries(aws, runtime, clock, counted):
+    """A failed pointer read keeps the rules in force and reports it; the next reload that
+    reads the same version clears the error without recompiling."""
+    apply_version(aws, V1)
+    first = runtime.rules.get()
+    ddb = runtime.clients.get("dynamodb")
+
+    def down(**kw: Any) -> None:
+        raise ConnectionError("endpoint unreachable")
+
+    ddb.meta.events.register("before-call.dynamodb.GetItem", down)
+    clock.now += 61
+    assert runtime.rules.get() is first
+    assert runtime.rules.last_error == "rules unavailable: ConnectionError: endpoint unreachable"
+    ddb.meta.events.unregister("before-call.dynamodb.GetItem", down)
+    counted.reset()
+    clock.now += 61
+    assert runtime.rules.get() is first
+    assert (runtime.rules.last_error, counted.compiled) == (None, 0)
+
+
+def test_an_unversioned_table_is_read_whole_every_ttl(aws, runtime, clock, counted, apply_rules):
+    """Rules written without versions (per-rule items only) cannot be compared by version:
+    each reload reads them all, as before versions existed."""
+    apply_rules(DOC)
+    runtime.rules.get()
+    counted.reset()
+    clock.now += 61
+    runtime.rules.get()
+    assert counted.validated == 1 and counted.compiled == 1
