@@ -171,7 +171,7 @@ def _pipeline(*, archive: bool = True) -> list[Grant]:
     spill = ("archive_objects", "deadletter_objects") if archive else ("deadletter_objects",)
     return [
         Grant("ReadRules", ("dynamodb:GetItem", "dynamodb:Query"), ("rules_table",)),
-        # chalicelib/state.py and alerting.py: object claims, thresholds, throttles, dedupe.
+        # chalicelib/state.py and alerting/: object claims, thresholds, throttles, dedupe.
         Grant(
             "StateRecords",
             (
