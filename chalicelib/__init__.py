@@ -1,1 +1,1 @@
-"""Sluice runtime: everything `app.py` imports. Never imports chalicelib.cli."""
+"""Sluice runtime: everything `app.py` imports. Never imports sluice_cli."""

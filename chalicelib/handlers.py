@@ -39,6 +39,11 @@ def set_runtime(rt: Runtime | None) -> None:
     _runtime = rt
 
 
+def installed_runtime() -> Runtime | None:
+    """The process-wide runtime if one was built or set, without building one."""
+    return _runtime
+
+
 def _start(context: Any, rt: Runtime | None) -> tuple[Runtime, Invocation, Pipeline]:
     rt = rt or runtime()
     return rt, Invocation.from_context(context, rt.settings.region), Pipeline(rt)

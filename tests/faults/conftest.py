@@ -25,7 +25,7 @@ import pytest
 from botocore.retries import standard
 
 from chalicelib.actions.slack_client import connection
-from chalicelib.cli.slack_server import SlackServer
+from sluice_cli.slack_server import SlackServer
 
 from .inject import Faults
 from .payloads import FORWARD_STREAM

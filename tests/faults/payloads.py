@@ -16,8 +16,8 @@ import base64
 import json
 from typing import Any
 
-from chalicelib.cli.poller import subscription_event
 from chalicelib.sources import cloudwatch
+from sluice_cli.poller import subscription_event
 
 from .readback import Inputs
 

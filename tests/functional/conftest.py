@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.cli.local import LocalStack
+from sluice_cli.local import LocalStack
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.actions.slack_client import connection
-from chalicelib.cli.poller import subscription_event
-from chalicelib.cli.rules import rules as rules_cli
-from chalicelib.cli.slack_server import SlackServer
+from sluice_cli.poller import subscription_event
+from sluice_cli.rules import rules as rules_cli
+from sluice_cli.slack_server import SlackServer
 
 pytestmark = pytest.mark.functional
 

@@ -18,9 +18,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from chalicelib.cli import local, scenario, simulate
-from chalicelib.cli.local import LocalStack
 from chalicelib.rules.schema import load_rules
+from sluice_cli import local, scenario, simulate
+from sluice_cli.local import LocalStack
 
 pytestmark = pytest.mark.functional
 
@@ -88,9 +88,7 @@ def test_local_up_serves_until_interrupted(tmp_path: Path) -> None:
     """`sluice local up` prints a usable endpoint, archives what is logged, stops on SIGINT."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     env.update(POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
-    code = (
-        "from chalicelib.cli.local import local; local(['up', '--port', '0', '--slack-port', '0'])"
-    )
+    code = "from sluice_cli.local import local; local(['up', '--port', '0', '--slack-port', '0'])"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,

@@ -23,17 +23,17 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.actions.archive import read_lines
-from chalicelib.cli import simulate
-from chalicelib.cli.local import LocalStack
-from chalicelib.cli.poller import LambdaContext
-from chalicelib.cli.sources_local import (
+from chalicelib.sources import s3 as s3_source
+from sluice_cli import simulate
+from sluice_cli.local import LocalStack
+from sluice_cli.poller import LambdaContext
+from sluice_cli.sources_local import (
     BucketWatcher,
     KinesisPoller,
     QueuePoller,
     s3_notification,
     wire_sequence,
 )
-from chalicelib.sources import s3 as s3_source
 
 pytestmark = pytest.mark.functional
 
@@ -154,7 +154,7 @@ def test_local_up_creates_and_watches_a_stream_and_a_bucket() -> None:
     record and an object written from another process; SIGINT stops it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     env.update(POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
-    code = "from chalicelib.cli.main import main; main()"
+    code = "from sluice_cli.main import main; main()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "local", "up", "--port", "0", "--slack-port", "0",
          "--kinesis-stream", "clicks", "--watch-bucket", "uploads"],

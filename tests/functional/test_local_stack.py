@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.cli import simulate
-from chalicelib.cli.local import LocalStack
-from chalicelib.cli.poller import MAX_BATCH_EVENTS, LambdaContext, LogsPoller
-from chalicelib.cli.resources import bootstrap, read_token
+from sluice_cli import simulate
+from sluice_cli.local import LocalStack
+from sluice_cli.poller import MAX_BATCH_EVENTS, LambdaContext, LogsPoller
+from sluice_cli.resources import bootstrap, read_token
 
 pytestmark = pytest.mark.functional
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.cli import replay
-from chalicelib.cli.local import LocalStack
+from sluice_cli import replay
+from sluice_cli.local import LocalStack
 
 pytestmark = pytest.mark.functional
 
@@ -188,7 +188,7 @@ def test_ctrl_c_during_a_replay_writes_what_was_due_and_exits_130(tmp_path: Path
     out = tmp_path / "out.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from chalicelib.cli.main import main; main()", "replay",
+        [sys.executable, "-c", "from sluice_cli.main import main; main()", "replay",
          str(src), "--out", str(out)],  # with the progress bar: its thread may get the signal
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip

@@ -21,9 +21,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.cli import simulate
-from chalicelib.cli.local import LocalStack
-from chalicelib.cli.profiles import (
+from chalicelib.event import LogEvent
+from chalicelib.parsers import registry
+from chalicelib.parsers.multiline import join_multiline
+from chalicelib.sources.kpl import deaggregate, is_aggregated
+from sluice_cli import simulate
+from sluice_cli.local import LocalStack
+from sluice_cli.profiles import (
     BURST_MESSAGES,
     PRECURSOR_MESSAGES,
     PRECURSORS,
@@ -32,10 +36,6 @@ from chalicelib.cli.profiles import (
     Generator,
     Profile,
 )
-from chalicelib.event import LogEvent
-from chalicelib.parsers import registry
-from chalicelib.parsers.multiline import join_multiline
-from chalicelib.sources.kpl import deaggregate, is_aggregated
 
 pytestmark = pytest.mark.functional
 
@@ -293,7 +293,7 @@ def test_ctrl_c_writes_the_batch_in_progress_prints_the_summary_and_exits_130(
     out = tmp_path / "live.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from chalicelib.cli.main import main; main()", "simulate",
+        [sys.executable, "-c", "from sluice_cli.main import main; main()", "simulate",
          "--out", str(out), "--rate", "400/s", "--seed", "3", "--no-progress"],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip

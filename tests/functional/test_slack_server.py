@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from chalicelib.cli.slack_server import SlackServer
+from sluice_cli.slack_server import SlackServer
 
 pytestmark = pytest.mark.functional
 

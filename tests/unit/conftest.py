@@ -24,7 +24,8 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both stages packaged into a temporary directory, with no credentials in reach."""
     target = tmp_path_factory.mktemp("package")
     project = tmp_path_factory.mktemp("project")
-    for name in ("app.py", "chalicelib", ".chalice", "infra"):
+    # Everything `chalice package` could see from the project root, the CLI included.
+    for name in ("app.py", "chalicelib", "sluice_cli", ".chalice", "infra"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(

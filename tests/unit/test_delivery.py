@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from chalicelib.alerting import gates
-from chalicelib.cli.poller import subscription_event
-from chalicelib.cli.slack_server import SlackServer
+from sluice_cli.poller import subscription_event
+from sluice_cli.slack_server import SlackServer
 
 from .factories import T0
 

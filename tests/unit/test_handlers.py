@@ -300,7 +300,7 @@ def test_runtime_import_is_light_and_reads_no_environment():
         "import sys, app\n"
         "top = ('moto', 'yaml', 'rich', 'boto3')\n"
         "heavy = sorted(m for m in sys.modules"
-        " if m.split('.')[0] in top or m.startswith('chalicelib.cli'))\n"
+        " if m.split('.')[0] in top or m.startswith('sluice_cli'))\n"
         "print(heavy)\n"
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}

@@ -13,6 +13,8 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -159,6 +161,29 @@ def test_sam_translation_then_cfn_lint(out: Path, tmp_path: Path) -> None:
     esm = plain["Resources"]["KinesisRecordsKinesisRecordsKinesisEventSource"]
     assert esm["Condition"] == "KinesisEnabled"
     assert esm["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize("stage", iam.STAGES)
+def test_deployment_zip_holds_the_runtime_only(
+    out: Path, stage: str, record_property: Callable[[str, object], None]
+) -> None:
+    """The function code Chalice zips is app.py, chalicelib and Chalice's runtime: no CLI,
+    local stack, simulator, redelivery or explain tooling (the size is printed and recorded)."""
+    path = out / stage / "cloudformation" / "deployment.zip"
+    names = zipfile.ZipFile(path).namelist()
+    assert {"app.py", "chalicelib/__init__.py", "chalicelib/handlers.py"} <= set(names)
+    # chalice/: the slice of Chalice's runtime it adds to every package.
+    assert {n.split("/")[0] for n in names} == {"app.py", "chalicelib", "chalice"}, sorted(names)
+    cli = [
+        n
+        for n in names
+        if n.startswith("chalicelib/cli/")
+        or Path(n).name in ("redeliver.py", "explain.py", "replay.py", "simulate.py", "local.py")
+    ]
+    assert cli == []
+    size = path.stat().st_size
+    record_property(f"deployment_zip_bytes_{stage}", size)
+    print(f"{stage} deployment.zip (code only, no wheels): {size:,} bytes, {len(names)} files")
 
 
 # ---------------------------------------------------------------- Terraform

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.cli.dlq import dlq
 from chalicelib.invocation import Invocation
-from chalicelib.replay import archived_events, replay_archive, replay_dead_letter
+from sluice_cli.dlq import dlq
+from sluice_cli.redeliver import archived_events, replay_archive, replay_dead_letter
 
 PAGER = {"rules": [{"id": "pager", "actions": [{"sns": {"topic": "late-topic"}}]}]}
 
@@ -149,9 +149,9 @@ def test_cli_replays_the_archive_through_a_chosen_rules_version(
 ) -> None:
     """`sluice replay --from-archive --rules-version V` alerts under version V's rules and
     writes no archive object."""
-    from chalicelib.cli.replay import replay
     from chalicelib.rules.schema import load_document
     from chalicelib.rules.store import write_document
+    from sluice_cli.replay import replay
 
     invoke(load_event("cloudwatch_logs"))
     keys_before = aws.keys("archive/")
@@ -173,7 +173,7 @@ def test_cli_replays_the_archive_through_a_chosen_rules_version(
 
 def test_cli_replay_needs_a_file_or_the_archive() -> None:
     """Without FILE or --from-archive, replay says what it needs."""
-    from chalicelib.cli.replay import replay
+    from sluice_cli.replay import replay
 
     result = CliRunner().invoke(replay, [])
     assert result.exit_code == 2

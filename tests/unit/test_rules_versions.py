@@ -85,7 +85,7 @@ def test_archive_lines_record_the_rules_version(
 
 def test_rollback_restores_an_earlier_version_as_a_new_one(aws: Any) -> None:
     """`sluice rules rollback` makes version 3 with version 1's rules; the history stays."""
-    from chalicelib.cli.rules import rules
+    from sluice_cli.rules import rules
 
     apply(aws, V1)
     apply(aws, V2)
@@ -100,7 +100,7 @@ def test_rollback_restores_an_earlier_version_as_a_new_one(aws: Any) -> None:
 
 def test_rollback_to_a_missing_version_says_so(aws: Any) -> None:
     """Rolling back past the first version is refused with a clear message."""
-    from chalicelib.cli.rules import rules
+    from sluice_cli.rules import rules
 
     apply(aws, V1)
     result = CliRunner().invoke(rules, ["rollback", "--to", "7", "--table", aws.rules_table])

@@ -135,7 +135,7 @@ def save_config(aws: Any, **kw: Any) -> None:
 
 
 def run_cli(*args: str) -> Any:
-    from chalicelib.cli.main import _register, cli
+    from sluice_cli.main import _register, cli
 
     _register()
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)

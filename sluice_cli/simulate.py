@@ -15,65 +15,20 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-CORPUS = Path(__file__).with_name("corpus") / "messages.txt"
+from chalicelib.aws import Clients
+from sluice_cli import profiles, targets
+from sluice_cli.logs_writer import Line, write_to_cloudwatch
+from sluice_cli.synthetic import iso, level_for, load_corpus
+from sluice_cli.targets import target_options
 
-# PutLogEvents limits (CloudWatch Logs API reference): 10,000 events and
-# 1,048,576 bytes per call, counting each event's UTF-8 message plus 26 bytes.
-MAX_BATCH_EVENTS = 10_000
-MAX_BATCH_BYTES = 1_048_576
-EVENT_OVERHEAD = 26
-
-Line = tuple[int, str]  # (timestamp in epoch ms, message)
 RecordFn = Callable[[random.Random, str, int], dict[str, Any]]
-
-_BAD_WORDS = (
-    "failed",
-    "declined",
-    "rejected",
-    "timed out",
-    "exhausted",
-    "mismatch",
-    "unreachable",
-    "error",
-    "exceeded",
-    "offline",
-    "alarm",
-    "bounced",
-    "locked",
-    "deadlock",
-    "killed",
-)
-_WARN_WORDS = ("retry", "slow", "above", "lag", "held", "expired", "gap", "cancelled", "flagged")
-
-
-def load_corpus(path: Path = CORPUS) -> list[str]:
-    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-
-
-def level_for(message: str) -> str:
-    """A plausible level for a message: what an application would have logged."""
-    low = message.lower()
-    if any(w in low for w in _BAD_WORDS):
-        return "error"
-    if any(w in low for w in _WARN_WORDS):
-        return "warn"
-    return "info"
-
-
-def iso(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,67 +112,6 @@ def chatty_frontend(group: str = "/demo/chatty-frontend") -> App:
     return App("chatty-frontend", group, "frontend-web-1", _chatty_frontend)
 
 
-# ---------------------------------------------------------------- writing
-def _code(e: Exception) -> str:
-    return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def ensure_stream(logs: Any, group: str, stream: str) -> None:
-    for call, kwargs in (
-        (logs.create_log_group, {"logGroupName": group}),
-        (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
-    ):
-        try:
-            call(**kwargs)
-        except Exception as e:
-            if _code(e) != "ResourceAlreadyExistsException":
-                raise
-
-
-def batches(lines: Sequence[Line]) -> Iterable[list[Line]]:
-    """Split chronologically ordered lines at PutLogEvents' count and size limits."""
-    batch: list[Line] = []
-    size = 0
-    for ts, msg in lines:
-        n = len(msg.encode("utf-8")) + EVENT_OVERHEAD
-        if batch and (len(batch) >= MAX_BATCH_EVENTS or size + n > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append((ts, msg))
-        size += n
-    if batch:
-        yield batch
-
-
-def write_to_cloudwatch(logs: Any, group: str, stream: str, lines: Sequence[Line | str]) -> int:
-    """Write lines to a log stream (created if missing); return how many were accepted.
-
-    Bare strings are stamped with the current time. Lines are put in timestamp
-    order (PutLogEvents refuses a batch that is not chronological).
-    """
-    now = int(time.time() * 1000)
-    stamped = sorted(((now, ln) if isinstance(ln, str) else ln for ln in lines), key=lambda x: x[0])
-    if not stamped:
-        return 0
-    ensure_stream(logs, group, stream)
-    accepted = 0
-    for batch in batches(stamped):
-        resp = logs.put_log_events(
-            logGroupName=group,
-            logStreamName=stream,
-            logEvents=[{"timestamp": ts, "message": msg} for ts, msg in batch],
-        )
-        accepted += len(batch) - rejected(resp.get("rejectedLogEventsInfo") or {}, len(batch))
-    return accepted
-
-
-def rejected(info: dict[str, int], n: int) -> int:
-    """Events PutLogEvents refused, from its `rejectedLogEventsInfo` indexes."""
-    too_old = max(info.get("tooOldLogEventEndIndex", -1), info.get("expiredLogEventEndIndex", -1))
-    new_start = info.get("tooNewLogEventStartIndex", n)
-    return (too_old + 1) + (n - new_start)
-
-
 def run_app(
     logs: Any,
     app: App,
@@ -246,43 +140,6 @@ def run_app(
 
 
 # ---------------------------------------------------------------- sluice simulate
-TARGETS = ("cloudwatch", "kinesis", "s3", "file")
-DEFAULT_STREAM = "sluice-fan-in"  # app.py's kinesis_records stream
-
-
-def target_options(f: Any) -> Any:
-    """The options `simulate` and `replay` share: where to write, and how."""
-    options = [
-        click.option(
-            "--target",
-            "targets",
-            multiple=True,
-            type=click.Choice(TARGETS),
-            help="where to write (repeatable; default cloudwatch, or file with --out)",
-        ),
-        click.option(
-            "--log-group",
-            default=None,
-            help="CloudWatch log group for every application (default: one per application)",
-        ),
-        click.option(
-            "--stream",
-            default=DEFAULT_STREAM,
-            show_default=True,
-            help="Kinesis stream (it must exist: `sluice local up --kinesis-stream NAME`)",
-        ),
-        click.option("--kpl", is_flag=True, help="Kinesis: KPL-aggregate the records"),
-        click.option("--bucket", default=None, help="S3 bucket (it must exist)"),
-        click.option("--prefix", default="", help="S3 key prefix, e.g. logs/"),
-        click.option("--gzip", "gzip_", is_flag=True, help="S3: gzip the objects (.gz)"),
-        click.option("--out", default=None, help="file target: append to FILE (- for stdout)"),
-        click.option("--no-progress", is_flag=True, help="no progress bar"),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
 def parse_rate(text: str) -> float:
     """`100`, `100/s`, `6000/m` or `2/h` -> entries per second."""
     number, _, unit = text.strip().partition("/")
@@ -385,9 +242,6 @@ def simulate(
 
     Ctrl-C writes the batches in progress, prints what was written and exits 130.
     """
-    from chalicelib.aws import Clients
-    from chalicelib.cli import profiles, targets
-
     if list_profiles:
         for p in profiles.PROFILES.values():
             click.echo(f"{p.name:<10} {p.fmt:<7} weight {p.weight:>4g}  {p.description}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from sluice_cli import dlq, invoke, local, replay, rules, scenario, simulate
+from sluice_cli import subscribe as subs
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sluice")
@@ -17,23 +20,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    # One line per command module; each module defines its click commands.
-    from chalicelib.cli import invoke, local, rules
-
+    # One line per command; each module defines its click commands.
     cli.add_command(rules.rules)
     cli.add_command(local.local)
     cli.add_command(local.bootstrap)
-    cli.add_command(local.demo)
+    cli.add_command(scenario.demo)
     cli.add_command(invoke.invoke)
-    from chalicelib.cli import subscribe as subs
-
     cli.add_command(subs.subscribe)
     cli.add_command(subs.unsubscribe)
     cli.add_command(subs.subscriptions)
-    cli.add_command(__import__("chalicelib.cli.simulate", fromlist=["simulate"]).simulate)
-    cli.add_command(__import__("chalicelib.cli.replay", fromlist=["replay"]).replay)
-    from chalicelib.cli import dlq
-
+    cli.add_command(simulate.simulate)
+    cli.add_command(replay.replay)
     cli.add_command(dlq.dlq)
 
 

@@ -13,9 +13,23 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from chalicelib.actions import get as get_action
+from chalicelib.actions.context import Offline
 from chalicelib.errors import DecodeError, RulesInvalid
 from chalicelib.event import LogEvent, format_time
+from chalicelib.parsers import parse_message
+from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
+from chalicelib.rules.store import (
+    current_version,
+    list_versions,
+    read_rule_defs,
+    read_version,
+    write_document,
+)
+from chalicelib.sources import cloudwatch
+from sluice_cli.explain import explain
+from sluice_cli.yamlfile import load_yaml
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -35,7 +49,6 @@ def read_rules_file(path: str) -> list[RuleDef]:
 
 def read_document_file(path: str) -> RulesDocument:
     """The validated document of a rules file; exit 2 on any problem."""
-    from chalicelib.cli.yamlfile import load_yaml
 
     try:
         doc = load_yaml(path)
@@ -77,8 +90,6 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
         return
     import boto3
 
-    from chalicelib.rules.store import write_document
-
     result = write_document(boto3.client("dynamodb"), _table_name(table), doc, source=file)
     console.print(
         f"applied {file} as version {result.version}: {len(result.written)} written, "
@@ -95,8 +106,6 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
 def versions_cmd(table: str | None) -> None:
     """Every applied version of the rules, newest last; the current one marked."""
     import boto3
-
-    from chalicelib.rules.store import current_version, list_versions
 
     ddb = boto3.client("dynamodb")
     name = _table_name(table)
@@ -118,8 +127,6 @@ def versions_cmd(table: str | None) -> None:
 def rollback_cmd(to_version: int | None, table: str | None) -> None:
     """Restore an earlier version's rules, as a new version (the history stays whole)."""
     import boto3
-
-    from chalicelib.rules.store import current_version, read_version, write_document
 
     ddb = boto3.client("dynamodb")
     name = _table_name(table)
@@ -144,8 +151,6 @@ def list_cmd(table: str | None) -> None:
     """Show the rules the functions will load, in evaluation order."""
     import boto3
 
-    from chalicelib.rules.store import read_rule_defs
-
     defs = read_rule_defs(boto3.client("dynamodb"), _table_name(table))
     t = Table(title=f"{len(defs)} rule(s)")
     for col in ("priority", "id", "tag", "where", "transform", "actions", "stop"):
@@ -167,15 +172,12 @@ def events_from_file(path: str) -> list[LogEvent]:
     """A CloudWatch subscription event, or `{"tag", "message"|"record", "time"?}` (or a list)."""
     doc: Any = orjson.loads(Path(path).read_bytes())
     if isinstance(doc, dict) and "awslogs" in doc:
-        from chalicelib.sources import cloudwatch
-
         try:
             return cloudwatch.decode(doc, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).events
         except DecodeError as e:
             raise click.ClickException(f"{path}: {e}") from e
     items = doc if isinstance(doc, list) else [doc]
     out = []
-    from chalicelib.parsers import parse_message
 
     for i, it in enumerate(items):
         if not isinstance(it, dict) or "tag" not in it:
@@ -204,10 +206,6 @@ def events_from_file(path: str) -> list[LogEvent]:
 )
 def test_cmd(file: str, event_file: str) -> None:
     """Show, for each event, which rules of FILE match and why, and what the event becomes."""
-    from chalicelib.actions import get as get_action
-    from chalicelib.actions.context import Offline
-    from chalicelib.rules.compile import RuleSet
-    from chalicelib.rules.explain import explain
 
     ruleset = RuleSet(read_rules_file(file))
     defs = {d.id: d for d in ruleset.defs}

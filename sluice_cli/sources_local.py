@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from chalicelib.cli.poller import ACCOUNT, REGION, Deliver, LambdaContext, Outcome, Poller
+from sluice_cli.poller import ACCOUNT, REGION, Deliver, LambdaContext, Outcome, Poller
 
 # Lambda's Kinesis mapping: app.py asks for batch_size=100; infra/functions.yaml sets
 # MaximumRetryAttempts: 10 and BisectBatchOnFunctionError.

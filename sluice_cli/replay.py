@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,8 +29,18 @@ from typing import Any
 import click
 import orjson
 
-from chalicelib.cli.simulate import target_options
+from chalicelib.aws import Clients
 from chalicelib.normalise import TIME_FIELDS, to_epoch_ms
+from chalicelib.pipeline import Runtime
+from chalicelib.rules.compile import RuleSet
+from chalicelib.rules.schema import load_document
+from chalicelib.rules.store import read_version
+from chalicelib.rules.tags import TagPattern
+from sluice_cli import targets
+from sluice_cli.dlq import cli_invocation, parse_since
+from sluice_cli.profiles import Entry
+from sluice_cli.redeliver import archived_events, replay_archive
+from sluice_cli.simulate import target_options
 
 # A time leading a line is looked for in this many characters (a syslog header, a bracket).
 _HEAD = 64
@@ -279,7 +290,6 @@ def timeline(
     max_gap_s: float | None = None,
 ) -> Iterator[tuple[float, Any]]:
     """(offset in seconds, Entry) per non-blank line, re-stamped to start_ms + offset."""
-    from chalicelib.cli.profiles import Entry
 
     clock = Timeline(speed=speed, gap_s=gap_s, max_gap_s=max_gap_s)
     for line in lines:
@@ -387,16 +397,12 @@ def replay(
     sluice replay --from-archive --tag "app.**" --since 6h
     sluice replay --from-archive --tag "aws.lambda.*" --since 2026-11-26T09:00:00Z --rules-version 7
     """
-    import time
 
     if from_archive:
         _replay_archive(tag_pattern, since, until, rules_version)
         return
     if file is None:
         raise click.UsageError("give a FILE to replay, or --from-archive")
-
-    from chalicelib.aws import Clients
-    from chalicelib.cli import targets
 
     show_progress = not target.pop("no_progress")
     out = targets.build_targets(
@@ -417,12 +423,6 @@ def _replay_archive(
     tag_pattern: str, since: str | None, until: str | None, rules_version: int | None
 ) -> None:
     """`sluice replay --from-archive`: archived events through the rules, not re-archived."""
-    import time
-
-    from chalicelib.cli.dlq import cli_invocation, parse_since
-    from chalicelib.pipeline import Runtime
-    from chalicelib.replay import archived_events, replay_archive
-    from chalicelib.rules.tags import TagPattern
 
     since_s = parse_since(since)
     if since_s is None:
@@ -438,10 +438,6 @@ def _replay_archive(
     rules = None
     if rules_version is not None:
         import boto3
-
-        from chalicelib.rules.compile import RuleSet
-        from chalicelib.rules.schema import load_document
-        from chalicelib.rules.store import read_version
 
         try:
             raw, _ = read_version(boto3.client("dynamodb"), rt.settings.rules_table, rules_version)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -250,6 +251,5 @@ def read_token(clients: ClientSource, names: Names) -> str:
 
 def env_lines(env: dict[str, str]) -> list[str]:
     """`export K=V` lines, shell-quoted, in a stable order."""
-    import shlex
 
     return [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]

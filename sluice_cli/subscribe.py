@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 from chalicelib.subscriptions import (
+    DEFAULT_STREAM,
     DESTINATIONS,
     Destination,
     Outcome,
@@ -137,8 +138,6 @@ def _destination(
                 f"cannot find the function {name} ({e}); deploy Sluice first or pass --function-arn"
             ) from e
     if kind == "kinesis" and resolve and not (stream or "").startswith("arn:"):
-        from chalicelib.subscriptions import DEFAULT_STREAM
-
         name = stream or DEFAULT_STREAM
         try:
             stream = _client("kinesis").describe_stream_summary(StreamName=name)[

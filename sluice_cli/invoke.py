@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
 import click
 import orjson
+
+from chalicelib import handlers
 
 FUNCTIONS = {
     "cloudwatch_logs": "handle_cloudwatch_logs",
@@ -22,7 +25,6 @@ class LocalContext:
     """The parts of the Lambda context object Sluice reads."""
 
     def __init__(self, function_name: str, timeout_ms: int = 900_000) -> None:
-        import time
 
         self.function_name = function_name
         self.aws_request_id = str(uuid.uuid4())
@@ -32,7 +34,6 @@ class LocalContext:
         self._deadline = time.monotonic() + timeout_ms / 1000
 
     def get_remaining_time_in_millis(self) -> int:
-        import time
 
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
@@ -46,7 +47,6 @@ def invoke(function: str, event_file: str) -> None:
     AWS calls go wherever the SDK is configured (AWS_ENDPOINT_URL for the local
     stack); the function's settings come from the SLUICE_* environment.
     """
-    from chalicelib import handlers
 
     event = orjson.loads(Path(event_file).read_bytes())
     result = getattr(handlers, FUNCTIONS[function])(event, LocalContext(function))

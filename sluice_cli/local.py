@@ -7,31 +7,39 @@ sources: `poller.LogsPoller` plays CloudWatch Logs' subscription delivery,
 `sources_local.KinesisPoller` Lambda's Kinesis mapping for watched streams,
 `sources_local.BucketWatcher` S3's notifications for watched buckets and
 `sources_local.QueuePoller` Lambda's SQS mapping of the objects queue.
-Commands: `sluice local up`, `sluice bootstrap` and `sluice demo` (the
-scenario itself is `scenario.py`).
+Commands: `sluice local up` and `sluice bootstrap` (`sluice demo` is in
+`scenario.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from chalicelib import handlers
 from chalicelib.aws import Clients
-from chalicelib.cli.poller import REGION, LambdaContext, LogsPoller, Outcome
-from chalicelib.cli.resources import Names, Resources, env_lines, local_token
-from chalicelib.cli.resources import bootstrap as make_resources
-from chalicelib.cli.slack_server import SlackServer
-from chalicelib.cli.sources_local import BucketWatcher, KinesisPoller, QueuePoller
+from chalicelib.pipeline import Runtime
+from chalicelib.rules.schema import load_rules
+from chalicelib.rules.store import write_rule_defs
+from chalicelib.settings import Settings
+from sluice_cli.poller import REGION, LambdaContext, LogsPoller, Outcome
+from sluice_cli.resources import Names, Resources, env_lines, local_token
+from sluice_cli.resources import bootstrap as make_resources
+from sluice_cli.slack_server import SlackServer
+from sluice_cli.sources_local import BucketWatcher, KinesisPoller, QueuePoller
 
 DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented dummies
 SIGNAL_CHECK_S = 0.2  # how soon the main thread notices a signal another thread received
@@ -117,13 +125,11 @@ class LedgerTap:
         self._original: Any = None
 
     def install(self) -> None:
-        from chalicelib import handlers
 
         self._original = handlers.report
         handlers.report = self._report
 
     def uninstall(self) -> None:
-        from chalicelib import handlers
 
         if self._original is not None and handlers.report == self._report:
             handlers.report = self._original
@@ -233,9 +239,6 @@ class LocalStack:
         return self
 
     def _start_sluice(self) -> None:
-        from chalicelib import handlers
-        from chalicelib.pipeline import Runtime
-        from chalicelib.settings import Settings
 
         self.clients = EndpointClients(self.endpoint)
         token = local_token()
@@ -331,7 +334,6 @@ class LocalStack:
 
     def _dead_letter(self, record: dict[str, Any]) -> None:
         """The on-failure destination of the Kinesis mapping (infra/: the dead-letter queue)."""
-        import json
 
         assert self.resources is not None
         self.clients.get("sqs").send_message(
@@ -342,7 +344,6 @@ class LocalStack:
     def invoke_cloudwatch_logs(
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
-        from chalicelib import handlers
 
         with self._invoke_lock:
             return handlers.handle_cloudwatch_logs(event, context, self.runtime)
@@ -350,7 +351,6 @@ class LocalStack:
     def invoke_kinesis_records(
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
-        from chalicelib import handlers
 
         with self._invoke_lock:
             self._tap.take()
@@ -358,7 +358,6 @@ class LocalStack:
             return {**self._tap.take(), **result}
 
     def invoke_s3_objects(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        from chalicelib import handlers
 
         with self._invoke_lock:
             self._tap.take()
@@ -367,8 +366,6 @@ class LocalStack:
 
     def apply_rules(self, doc_or_path: dict[str, Any] | str | Path) -> Any:
         """Validate and write a rules document (dict or YAML file), then reload at once."""
-        from chalicelib.rules.schema import load_rules
-        from chalicelib.rules.store import write_rule_defs
 
         doc = doc_or_path
         if not isinstance(doc, dict):
@@ -382,7 +379,6 @@ class LocalStack:
         return result
 
     def stop(self) -> None:
-        from chalicelib import handlers
 
         for poller in self.pollers:
             poller.stop()
@@ -391,7 +387,7 @@ class LocalStack:
         if self._moto is not None:
             _stop_moto(self._moto)
             self._moto = None
-        if self.runtime is not None and handlers._runtime is self.runtime:
+        if self.runtime is not None and handlers.installed_runtime() is self.runtime:
             handlers.set_runtime(None)
         self._tap.uninstall()
         for k, v in self._saved_env.items():
@@ -437,7 +433,6 @@ def _stop_moto(server: Any) -> None:
 
 
 def _post(url: str) -> None:
-    import urllib.request
 
     req = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310 (our loopback URL)
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
@@ -480,7 +475,6 @@ def up(
     buckets: tuple[str, ...],
 ) -> None:
     """Run the local stack until Ctrl-C; prints the environment to export."""
-    import signal
 
     from rich.console import Console
 
@@ -576,12 +570,3 @@ def bootstrap(prefix: str, slack_api_url: str | None) -> None:
         click.echo(f"exists  {what}", err=True)
     for line in env_lines(res.env):
         click.echo(line)
-
-
-@click.command("demo")
-@click.option("--seed", default=7, show_default=True, help="random seed of the simulated apps")
-def demo(seed: int) -> None:
-    """Run the reference scenario on an in-process local stack and print what went where."""
-    from chalicelib.cli.scenario import run
-
-    raise SystemExit(run(seed=seed))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chalicelib.cli.simulate import iso, level_for
+from sluice_cli.synthetic import iso, level_for
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 CSV_HEADER = "time,level,host,job,message"

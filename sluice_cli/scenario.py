@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from chalicelib.cli import simulate
-from chalicelib.cli.local import LocalStack
+import click
+
+from chalicelib.actions.archive import PREFIX, read_lines
+from sluice_cli import simulate
+from sluice_cli.local import LocalStack
 
 RULES = Path(__file__).with_name("data") / "demo-rules.yaml"
 TIMEOUT_S = 60.0  # the whole scenario takes a few seconds; this only bounds a hang
@@ -187,7 +190,6 @@ def _show_alerts(console: Any, messages: list[dict[str, Any]], shown: int) -> in
 
 
 def _read_archive(stack: LocalStack, tally: Tally) -> None:
-    from chalicelib.actions.archive import PREFIX, read_lines
 
     s3 = stack.clients.get("s3")
     bucket = stack.names.archive_bucket
@@ -256,3 +258,10 @@ def _summary(console: Any, t: Tally, log_path: Path) -> None:
         table.add_row(tag, str(t.objects[tag]), str(t.lines[tag]))
     table.add_row("[bold]total[/]", str(sum(t.objects.values())), str(t.archived))
     console.print(table)
+
+
+@click.command("demo")
+@click.option("--seed", default=7, show_default=True, help="random seed of the simulated apps")
+def demo(seed: int) -> None:
+    """Run the reference scenario on an in-process local stack and print what went where."""
+    raise SystemExit(run(seed=seed))

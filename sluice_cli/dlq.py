@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,11 @@ import click
 import orjson
 from rich.console import Console
 from rich.table import Table
+
+from chalicelib.durations import parse_duration
+from chalicelib.invocation import Invocation
+from chalicelib.pipeline import Runtime
+from sluice_cli.redeliver import replay_dead_letter
 
 console = Console(soft_wrap=True)
 # Long enough to replay one message (an S3 object re-read takes longest); a message
@@ -22,7 +28,6 @@ def parse_since(text: str | None) -> float | None:
     """`2026-11-26T09:00:00Z`, or an age: `30m`, `6h`, `2d` -> epoch seconds."""
     if not text:
         return None
-    from chalicelib.durations import parse_duration
 
     age = parse_duration(text)
     if age is not None:
@@ -111,11 +116,8 @@ def describe(body: dict[str, Any]) -> tuple[str, str, str, int, str]:
 def cli_invocation(rt: Any) -> Any:
     """An invocation for work the CLI does itself, in the caller's account (SNS topic
     names resolve to ARNs in it), with no deadline."""
-    import uuid
 
     import boto3
-
-    from chalicelib.invocation import Invocation
 
     account = boto3.client("sts").get_caller_identity()["Account"]
     return Invocation(f"cli-{uuid.uuid4()}", "sluice-cli", account, rt.settings.region)
@@ -186,9 +188,6 @@ def replay_cmd(
     functions: archive keys are stable, alerts are deduplicated by event id.
     """
     import boto3
-
-    from chalicelib.pipeline import Runtime
-    from chalicelib.replay import replay_dead_letter
 
     since_s = parse_since(since)
     sqs = boto3.client("sqs")

@@ -27,8 +27,10 @@ from typing import Any
 
 import orjson
 
+from chalicelib import handlers
 from chalicelib.actions.archive import PREFIX as ARCHIVE_PREFIX
 from chalicelib.actions.archive import read_lines
+from chalicelib.delivery import deliver
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.ingest import s3_objects
@@ -37,6 +39,8 @@ from chalicelib.normalise import to_epoch_ms
 from chalicelib.pipeline import Pipeline, Runtime, route
 from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.tags import TagPattern
+from chalicelib.sources import cloudwatch, kinesis, s3
+from chalicelib.sources.s3 import ObjectRef
 
 
 @dataclass
@@ -122,8 +126,6 @@ def replay_dead_letter(
 
 
 def _reinvoke(rt: Runtime, fn: str, event: Any, inv: Invocation) -> ReplayOutcome:
-    from chalicelib import handlers
-    from chalicelib.sources import cloudwatch, s3
 
     ctx = _Context(inv, fn)
     try:
@@ -151,8 +153,6 @@ def _reinvoke(rt: Runtime, fn: str, event: Any, inv: Invocation) -> ReplayOutcom
 def _replay_kinesis_record(
     rt: Runtime, data: bytes, origin: dict[str, Any], inv: Invocation
 ) -> ReplayOutcome:
-    from chalicelib import handlers
-    from chalicelib.sources import kinesis
 
     record = {
         "kinesis": {
@@ -174,7 +174,6 @@ def _replay_kinesis_record(
 
 
 def _reread_object(rt: Runtime, origin: dict[str, Any], inv: Invocation) -> ReplayOutcome:
-    from chalicelib.sources.s3 import ObjectRef
 
     ref = ObjectRef(origin["bucket"], origin["key"], origin.get("version"), origin.get("etag"))
     state = rt.state()
@@ -194,7 +193,6 @@ def _reread_object(rt: Runtime, origin: dict[str, Any], inv: Invocation) -> Repl
 def _replay_action(
     rt: Runtime, body: dict[str, Any], events: list[LogEvent], inv: Invocation
 ) -> ReplayOutcome:
-    from chalicelib.delivery import deliver
 
     rule_id, name = body.get("rule"), body.get("action")
     rules = rt.rules.get()
@@ -294,7 +292,6 @@ def replay_archive(
 ) -> Ledger:
     """Route archived events through the rules and run their actions; nothing is archived
     again. Alerts keep their dedupe by event id: events already alerted are not re-sent."""
-    from chalicelib.delivery import deliver
 
     rules = rules or rt.rules.get()
     total = Ledger()

@@ -31,9 +31,9 @@ from typing import IO, Any
 
 import click
 
-from chalicelib.cli.profiles import FORMATS, Entry
-from chalicelib.cli.simulate import write_to_cloudwatch
 from chalicelib.sources.kpl import aggregate
+from sluice_cli.logs_writer import write_to_cloudwatch
+from sluice_cli.profiles import FORMATS, Entry
 
 # PutRecords limits (Kinesis API reference): 500 records and 5 MiB per call,
 # 1 MiB per record (data plus partition key).
@@ -482,3 +482,41 @@ def execute(
     if result.error:
         return 1
     return 130 if result.interrupted else 0
+
+
+# ---------------------------------------------------------------- command options
+TARGETS = ("cloudwatch", "kinesis", "s3", "file")
+DEFAULT_STREAM = "sluice-fan-in"  # app.py's kinesis_records stream
+
+
+def target_options(f: Any) -> Any:
+    """The options `simulate` and `replay` share: where to write, and how."""
+    options = [
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            type=click.Choice(TARGETS),
+            help="where to write (repeatable; default cloudwatch, or file with --out)",
+        ),
+        click.option(
+            "--log-group",
+            default=None,
+            help="CloudWatch log group for every application (default: one per application)",
+        ),
+        click.option(
+            "--stream",
+            default=DEFAULT_STREAM,
+            show_default=True,
+            help="Kinesis stream (it must exist: `sluice local up --kinesis-stream NAME`)",
+        ),
+        click.option("--kpl", is_flag=True, help="Kinesis: KPL-aggregate the records"),
+        click.option("--bucket", default=None, help="S3 bucket (it must exist)"),
+        click.option("--prefix", default="", help="S3 key prefix, e.g. logs/"),
+        click.option("--gzip", "gzip_", is_flag=True, help="S3: gzip the objects (.gz)"),
+        click.option("--out", default=None, help="file target: append to FILE (- for stdout)"),
+        click.option("--no-progress", is_flag=True, help="no progress bar"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
