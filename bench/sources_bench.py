@@ -106,7 +106,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -117,6 +117,14 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from stubs import ACCOUNT, REGION, AwsAnswers, LambdaContext, SlackServer
 
 from chalicelib.sources import kpl
+from sluice_cli.payloads import (
+    gzip_bytes,
+    kinesis_record,
+    kpl_aggregate,
+    s3_notification,
+    s3_record,
+    sqs_record,
+)
 
 # -- sizes ---------------------------------------------------------------------------
 K_REPS = 7  # medians of 7, as run.py
@@ -482,8 +490,7 @@ def kinesis_spec(
 def _cw_data(doc: dict[str, Any], k: int) -> bytes:
     """gzip of the document with event ids made unique to `k` (as `workload.variant`)."""
     evs = [{**le, "id": le["id"][:26] + f"{k:06d}" + le["id"][32:]} for le in doc["logEvents"]]
-    c = zlib.compressobj(6, zlib.DEFLATED, 31)
-    return c.compress(orjson.dumps({**doc, "logEvents": evs})) + c.flush()
+    return gzip_bytes(orjson.dumps({**doc, "logEvents": evs}), level=6)
 
 
 def materialise(spec: KSpec, k: int, batch: int) -> tuple[dict[str, Any], dict[int, list[bytes]]]:
@@ -498,27 +505,21 @@ def materialise(spec: KSpec, k: int, batch: int) -> tuple[dict[str, Any], dict[i
             assert r.doc is not None
             data = _cw_data(r.doc, k)
         elif r.kind == "kpl":
-            data = kpl.aggregate(r.users)
+            data = kpl_aggregate(r.users)
             kpl_payloads[i] = [u for _, u in r.users]
         else:
             data = r.data
         records.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.pk,
-                    "sequenceNumber": seq,
-                    "data": base64.b64encode(data).decode(),
-                    "approximateArrivalTimestamp": round(arrival + i * 0.01, 3),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:{seq}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/sluice-dev",
-                "awsRegion": REGION,
-                "eventSourceARN": STREAM_ARN,
-            }
+            kinesis_record(
+                data,
+                sequence=seq,
+                partition_key=r.pk,
+                arrival=round(arrival + i * 0.01, 3),
+                stream_arn=STREAM_ARN,
+                shard=shard,
+                region=REGION,
+                role_arn=f"arn:aws:iam::{ACCOUNT}:role/sluice-dev",
+            )
         )
     return {"Records": records}, kpl_payloads
 
@@ -583,56 +584,33 @@ def line_pool(n: int = 16_000, seed: int = 7) -> list[bytes]:
 
 def s3_event(key: str, etag: str, size: int) -> dict[str, Any]:
     """The `s3_objects` trigger: SQS delivering S3's ObjectCreated notification."""
-    note = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": "2026-11-26T11:00:02.120Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AROAEXAMPLEID:firehose"},
-                "requestParameters": {"sourceIPAddress": "10.0.4.17"},
-                "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "sluice-objects",
-                    "bucket": {
-                        "name": BUCKET,
-                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                        "arn": f"arn:aws:s3:::{BUCKET}",
-                    },
-                    "object": {
-                        "key": quote_plus(key, safe="/"),
-                        "size": size,
-                        "eTag": etag,
-                        "sequencer": "0066A1B2C3D4E5F601",
-                    },
-                },
-            }
-        ]
-    }
-    body = orjson.dumps(note).decode()
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "AQEB" + base64.b64encode(os.urandom(48)).decode(),
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": str(workload.T0_MS + 3_602_000),
-                    "SenderId": "AIDAEXAMPLE",
-                    "ApproximateFirstReceiveTimestamp": str(workload.T0_MS + 3_602_050),
-                },
-                "messageAttributes": {},
-                "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": REGION,
-            }
-        ]
-    }
+    record = s3_record(
+        BUCKET,
+        key,
+        size,
+        etag,
+        "0066A1B2C3D4E5F601",
+        event_time="2026-11-26T11:00:02.120Z",
+        principal="AWS:AROAEXAMPLEID:firehose",
+        source_ip="10.0.4.17",
+        configuration_id="sluice-objects",
+        region=REGION,
+    )
+    body = orjson.dumps(s3_notification(record)).decode()
+    message = sqs_record(
+        body,
+        message_id=str(uuid.uuid4()),
+        receipt_handle="AQEB" + base64.b64encode(os.urandom(48)).decode(),
+        attributes={
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(workload.T0_MS + 3_602_000),
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": str(workload.T0_MS + 3_602_050),
+        },
+        queue_arn=QUEUE_ARN,
+        region=REGION,
+    )
+    return {"Records": [message]}
 
 
 def object_key(n: int) -> str:
@@ -843,7 +821,7 @@ def bench_kinesis(
         "records: b64+KPL+gunzip+parse (+ the rest)",
         "route (20 rules)",
     )
-    aggregates = [kpl.aggregate(r.users) for s in specs for r in s.records if r.kind == "kpl"]
+    aggregates = [kpl_aggregate(r.users) for s in specs for r in s.records if r.kind == "kpl"]
     t0 = time.perf_counter_ns()
     for data in aggregates:
         kpl.deaggregate(data)

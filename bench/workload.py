@@ -19,15 +19,15 @@ with a timeout or refused connection (SNS).
 
 from __future__ import annotations
 
-import base64
 import random
 import uuid
-import zlib
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from stubs import ACCOUNT
+
+from sluice_cli.payloads import awslogs, gzip_bytes, log_document
 
 # 2026-11-26T10:07:00Z: a payload of 1,000 events spans ~3 s, 10,000 ~30 s, so
 # all land in one (tag, hour) archive object like most real payloads.
@@ -278,18 +278,13 @@ def document(log_group: str, n: int, seed: int) -> dict[str, Any]:
     """The decoded subscription document (what CloudWatch gzips)."""
     g = _Gen(log_group, seed)
     msgs = g.ecs_messages(n) if log_group == ECS_GROUP else g.lambda_messages(n)
-    return {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": log_group,
-        "logStream": f"2026/11/26/[$LATEST]{uuid.UUID(int=g.rng.getrandbits(128)).hex}",
-        "subscriptionFilters": ["sluice-all"],
-        # CloudWatch event ids: 56 decimal digits.
-        "logEvents": [
-            {"id": f"{ms:020d}{seed:06d}{i:030d}", "timestamp": ms, "message": m}
-            for i, (ms, m) in enumerate(msgs)
-        ],
-    }
+    stream = f"2026/11/26/[$LATEST]{uuid.UUID(int=g.rng.getrandbits(128)).hex}"
+    # CloudWatch event ids: 56 decimal digits.
+    events = [
+        {"id": f"{ms:020d}{seed:06d}{i:030d}", "timestamp": ms, "message": m}
+        for i, (ms, m) in enumerate(msgs)
+    ]
+    return log_document(log_group, stream, events, filters=["sluice-all"], owner=ACCOUNT)
 
 
 def one_event_document() -> dict[str, Any]:
@@ -308,21 +303,18 @@ def one_event_document() -> dict[str, Any]:
             "xray_trace_id": "1-6926d144-a6e7fa887324ba9424952502",
         }
     ).decode()
-    return {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": LAMBDA_GROUPS[0],
-        "logStream": "2026/11/26/[$LATEST]5d1f0c7e3b2a49d68f0e1a2b3c4d5e6f",
-        "subscriptionFilters": ["sluice-all"],
-        "logEvents": [{"id": f"{ms:020d}{0:036d}", "timestamp": ms, "message": msg}],
-    }
+    return log_document(
+        LAMBDA_GROUPS[0],
+        "2026/11/26/[$LATEST]5d1f0c7e3b2a49d68f0e1a2b3c4d5e6f",
+        [{"id": f"{ms:020d}{0:036d}", "timestamp": ms, "message": msg}],
+        filters=["sluice-all"],
+        owner=ACCOUNT,
+    )
 
 
 def event_for(doc: dict[str, Any]) -> dict[str, Any]:
     """The Lambda trigger event: base64(gzip(json)), as CloudWatch delivers it."""
-    c = zlib.compressobj(6, zlib.DEFLATED, 31)
-    gz = c.compress(orjson.dumps(doc)) + c.flush()
-    return {"awslogs": {"data": base64.b64encode(gz).decode()}}
+    return awslogs(gzip_bytes(orjson.dumps(doc), level=6))
 
 
 def variant(doc: dict[str, Any], k: int) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from sluice_cli import payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -95,35 +96,23 @@ def lambda_log_document() -> dict[str, Any]:
     # Lambda writes INIT_START before START. CloudWatch stamps a line when the runtime
     # hands it over, a few ms after the time an application writes into its record.
     offsets = [-450, 0, 204, 318, 402, 540, 612, 1234, 1235]
-    return {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": LOG_GROUP,
-        "logStream": LOG_STREAM,
-        "subscriptionFilters": FILTERS,
-        "logEvents": [
-            {"id": event_id(i), "timestamp": T0 + off, "message": msg}
-            for i, (msg, off) in enumerate(zip(messages, offsets, strict=True))
-        ],
-    }
+    events = [
+        {"id": event_id(i), "timestamp": T0 + off, "message": msg}
+        for i, (msg, off) in enumerate(zip(messages, offsets, strict=True))
+    ]
+    return payloads.log_document(LOG_GROUP, LOG_STREAM, events, filters=FILTERS, owner=ACCOUNT)
 
 
 def control_document() -> dict[str, Any]:
     """What CloudWatch Logs sends to check that a destination is reachable."""
-    return {
-        "messageType": "CONTROL_MESSAGE",
-        "owner": "CloudwatchLogs",
-        "logGroup": "",
-        "logStream": "",
-        "subscriptionFilters": [],
-        "logEvents": [
-            {
-                "id": "",
-                "timestamp": T0,
-                "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose.",
-            }
-        ],
+    event = {
+        "id": "",
+        "timestamp": T0,
+        "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose.",
     }
+    return payloads.log_document(
+        "", "", [event], filters=(), owner="CloudwatchLogs", message_type="CONTROL_MESSAGE"
+    )
 
 
 def large_message() -> str:
@@ -149,12 +138,8 @@ def large_document() -> dict[str, Any]:
     return doc
 
 
-def encode(body: bytes) -> str:
-    return base64.b64encode(gzip.compress(body, compresslevel=9, mtime=0)).decode()
-
-
 def subscription(body: bytes) -> dict[str, Any]:
-    return {"awslogs": {"data": encode(body)}}
+    return payloads.awslogs(payloads.gzip_bytes(body, level=9))
 
 
 def build() -> dict[Path, str]:
@@ -185,12 +170,8 @@ def build() -> dict[Path, str]:
     malformed: dict[str, Any] = {
         # '!' and '*' are outside the base64 alphabet.
         "bad_base64": {"awslogs": {"data": "H4sIAAAAAAAA/!!not*base64!!"}},
-        "truncated_gzip": {
-            "awslogs": {"data": base64.b64encode(valid_gzip[: len(valid_gzip) // 2]).decode()}
-        },
-        "not_gzip": {
-            "awslogs": {"data": base64.b64encode(_dumps(lambda_log_document()).encode()).decode()}
-        },
+        "truncated_gzip": payloads.awslogs(valid_gzip[: len(valid_gzip) // 2]),
+        "not_gzip": payloads.awslogs(_dumps(lambda_log_document()).encode()),
         "invalid_json": subscription(_dumps(lambda_log_document()).encode()[:-40]),
         "non_utf8": subscription(latin1),
         "json_not_object": subscription(b'["DATA_MESSAGE", "123456789012"]'),
@@ -206,38 +187,17 @@ def build() -> dict[Path, str]:
 
 def s3_notification() -> dict[str, Any]:
     """An S3 ObjectCreated notification: a real event, for the wrong function."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-26T10:07:01.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
-                "requestParameters": {"sourceIPAddress": "203.0.113.10"},
-                "responseElements": {
-                    "x-amz-request-id": "C3D13FE58DE4C810",
-                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvAN",
-                },
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "sluice-app-logs",
-                    "bucket": {
-                        "name": "app-logs-example",
-                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                        "arn": "arn:aws:s3:::app-logs-example",
-                    },
-                    "object": {
-                        "key": "app/2026/11/26/10/web-1.log.gz",
-                        "size": 1024,
-                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                        "sequencer": "0055AED6DCD90281E5",
-                    },
-                },
-            }
-        ]
-    }
+    record = payloads.s3_record(
+        "app-logs-example",
+        "app/2026/11/26/10/web-1.log.gz",
+        1024,
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "0055AED6DCD90281E5",
+        event_time="2026-11-26T10:07:01.000Z",
+        principal="AWS:AIDAEXAMPLE",
+        id_2="FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvAN",
+    )
+    return payloads.s3_notification(record)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,10 @@ Run: .venv/bin/python scripts/make_kinesis_events.py
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 from pathlib import Path
 
-from chalicelib.sources.kpl import aggregate
+from sluice_cli import payloads
 
 ROOT = Path(__file__).resolve().parent.parent / "events"
 ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/sluice-fan-in"
@@ -18,46 +16,32 @@ T0 = 1795687200.123  # 2026-11-26T10:00:00.123Z
 
 
 def record(data: bytes, seq: int, pk: str = "pk-1") -> dict:
-    sequence = f"4961564478215395433017920645126906374968{seq:022d}"
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": pk,
-            "sequenceNumber": sequence,
-            "data": base64.b64encode(data).decode(),
-            "approximateArrivalTimestamp": T0 + seq,
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"shardId-000000000000:{sequence}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": "arn:aws:iam::123456789012:role/sluice-dev-kinesis_records",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": ARN,
-    }
+    return payloads.kinesis_record(
+        data,
+        sequence=payloads.sample_sequence(seq),
+        partition_key=pk,
+        arrival=T0 + seq,
+        stream_arn=ARN,
+    )
 
 
 def cw_data() -> bytes:
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "/ecs/payments-worker",
-        "logStream": "ecs/payments/5f0b8b9c4f2d4b6e9a1e2d3c4b5a6978",
-        "subscriptionFilters": ["sluice"],
-        "logEvents": [
-            {
-                "id": "37891234567890123456789012345678901234567890123456789012",
-                "timestamp": 1795687200500,
-                "message": '{"level":"error","msg":"card processor timeout","order":"o-1842"}',
-            },
-            {
-                "id": "37891234567890123456789012345678901234567890123456789013",
-                "timestamp": 1795687200900,
-                "message": "retrying order o-1842 in 2s",
-            },
-        ],
-    }
-    return gzip.compress(json.dumps(doc).encode())
+    events = [
+        {
+            "id": "37891234567890123456789012345678901234567890123456789012",
+            "timestamp": 1795687200500,
+            "message": '{"level":"error","msg":"card processor timeout","order":"o-1842"}',
+        },
+        {
+            "id": "37891234567890123456789012345678901234567890123456789013",
+            "timestamp": 1795687200900,
+            "message": "retrying order o-1842 in 2s",
+        },
+    ]
+    doc = payloads.log_document(
+        "/ecs/payments-worker", "ecs/payments/5f0b8b9c4f2d4b6e9a1e2d3c4b5a6978", events
+    )
+    return payloads.gzip_bytes(json.dumps(doc).encode())
 
 
 def main() -> None:
@@ -70,7 +54,7 @@ def main() -> None:
             record(b"GET /healthz 200 1ms\nGET /cart 200 12ms\n", 2, "pk-2"),
             record(cw_data(), 3, "/ecs/payments-worker"),
             record(
-                aggregate(
+                payloads.kpl_aggregate(
                     [
                         ("user-17", b'{"event":"login","user":"u17","severity":"notice"}'),
                         ("user-18", b'{"event":"logout","user":"u18"}'),

@@ -12,10 +12,11 @@ Run: .venv/bin/python scripts/make_s3_events.py
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from sluice_cli import payloads
 
 ROOT = Path(__file__).resolve().parent.parent / "events"
 REGION = "us-east-1"
@@ -28,51 +29,26 @@ SEQ = "0055AED6DCD90281"  # S3 sequencer prefix
 
 
 def s3_record(key: str, size: int, etag: str, sequencer: str) -> dict[str, Any]:
-    """One record of an S3 event notification (`key` already URL-encoded, as S3 sends it)."""
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": "2026-11-26T10:07:01.837Z",
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLEID:app-log-shipper"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.10"},
-        "responseElements": {
-            "x-amz-request-id": "C3D13FE58DE4C810",
-            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "sluice-app-logs",
-            "bucket": {
-                "name": BUCKET,
-                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                "arn": f"arn:aws:s3:::{BUCKET}",
-            },
-            "object": {"key": key, "size": size, "eTag": etag, "sequencer": sequencer},
-        },
-    }
+    """One record of an S3 event notification for `key` (URL-encoded as S3 sends it)."""
+    return payloads.s3_record(BUCKET, key, size, etag, sequencer)
 
 
 def sqs_record(n: int, body: str, sender: str = "AIDAJHIPRHEMV73VRJEBU") -> dict[str, Any]:
     """A Lambda SQS event record carrying `body` (md5OfBody is the body's real MD5)."""
-    return {
-        "messageId": f"2e1424d4-f796-459a-8184-9c92662be6d{n}",
-        "receiptHandle": f"AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq/Lkd2K0u3mKxp2pA3tCfGhoy0{n}Ex"
+    return payloads.sqs_record(
+        body,
+        message_id=f"2e1424d4-f796-459a-8184-9c92662be6d{n}",
+        receipt_handle=f"AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq/Lkd2K0u3mKxp2pA3tCfGhoy0{n}Ex"
         "ampleRcptHandle+zFJxJg5FQ3xN2FvDbIHlVk7Q==",
-        "body": body,
-        "attributes": {
+        attributes={
             "ApproximateReceiveCount": "1",
             "SentTimestamp": str(SENT_MS + n),
             "SenderId": sender,
             "ApproximateFirstReceiveTimestamp": str(SENT_MS + n + 12),
         },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
-        "awsRegion": REGION,
-    }
+        queue_arn=QUEUE_ARN,
+        region=REGION,
+    )
 
 
 def dumps(doc: Any) -> str:
@@ -84,35 +60,31 @@ def build() -> dict[str, Any]:
     plain = s3_record(
         "app/2026/11/26/10/web-1.jsonl.gz", 412, "6f3b1c0e9a1d4e2f8a7b5c4d3e2f1a0b", SEQ + "E5"
     )
-    # "app/2026/11/26/10/a b=c.log" as S3 writes it into a notification.
+    # S3 writes this key into a notification as "app/2026/11/26/10/a+b%3Dc.log".
     encoded = s3_record(
-        "app/2026/11/26/10/a+b%3Dc.log", 288, "9b2cf535f27731c974343645a3985328", SEQ + "E6"
+        "app/2026/11/26/10/a b=c.log", 288, "9b2cf535f27731c974343645a3985328", SEQ + "E6"
     )
     alb_key = (
         "alb/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/26/"
         "123456789012_elasticloadbalancing_us-east-1_app.my-loadbalancer.50dc6c495c0c9188_"
         "20261126T1005Z_192.0.2.1_2et2e1mx.log.gz"
     )
-    sns = {
-        "Type": "Notification",
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-        "TopicArn": TOPIC_ARN,
-        "Subject": "Amazon S3 Notification",
-        "Message": dumps(
-            {"Records": [s3_record(alb_key, 1734, "1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a", SEQ + "E7")]}
+    sns = payloads.sns_notification(
+        dumps(
+            payloads.s3_notification(
+                s3_record(alb_key, 1734, "1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a", SEQ + "E7")
+            )
         ),
-        "Timestamp": "2026-11-26T10:07:02.042Z",
-        "SignatureVersion": "1",
-        "Signature": (
+        topic_arn=TOPIC_ARN,
+        message_id="22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        timestamp="2026-11-26T10:07:02.042Z",
+        subscription_id="c9135db0-26c4-47ec-8998-413945fb5a96",
+        signature=(
             "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fiT"
             "DN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3khZl8IKvO61GWB6jI9b5+gLPoBc1Q="
         ),
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem",
-        "UnsubscribeURL": (
-            "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
-            f"{TOPIC_ARN}:c9135db0-26c4-47ec-8998-413945fb5a96"
-        ),
-    }
+        region=REGION,
+    )
     test_event = {
         "Service": "Amazon S3",
         "Event": "s3:TestEvent",
@@ -121,36 +93,24 @@ def build() -> dict[str, Any]:
         "RequestId": "5582815E1AEA5ADF",
         "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
     }
-    eventbridge = {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": ACCOUNT,
-        "time": "2026-11-26T10:07:01Z",
-        "region": REGION,
-        "resources": [f"arn:aws:s3:::{BUCKET}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": BUCKET},
-            "object": {
-                # EventBridge keys are not URL-encoded: this `+` is part of the key.
-                "key": "exports/2026-11-26/orders+refunds.csv",
-                "size": 218,
-                "etag": "b1946ac92492d2347c6235b4d2611184",
-                "sequencer": "00617F08299329D189",
-            },
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": ACCOUNT,
-            "source-ip-address": "203.0.113.10",
-            "reason": "PutObject",
-        },
-    }
+    eventbridge = payloads.eventbridge_object_created(
+        BUCKET,
+        # EventBridge keys are not URL-encoded: this `+` is part of the key.
+        "exports/2026-11-26/orders+refunds.csv",
+        218,
+        "b1946ac92492d2347c6235b4d2611184",
+        "00617F08299329D189",
+        event_id="17793124-05d4-b198-2fde-7ededc63b103",
+        time="2026-11-26T10:07:01Z",
+        request_id="N4N7GDK58NMKJ12R",
+        account=ACCOUNT,
+        region=REGION,
+    )
     return {
         "s3_objects_sqs.json": {
             "Records": [
-                sqs_record(1, dumps({"Records": [plain]})),
-                sqs_record(2, dumps({"Records": [encoded]})),
+                sqs_record(1, dumps(payloads.s3_notification(plain))),
+                sqs_record(2, dumps(payloads.s3_notification(encoded))),
             ]
         },
         "s3_objects_sns_wrapped.json": {

@@ -9,9 +9,6 @@ context object.
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 import threading
 import time
 import uuid
@@ -20,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-ACCOUNT = "123456789012"  # moto's default account
-REGION = "us-east-1"
+from sluice_cli.payloads import ACCOUNT, REGION, subscription_event
+
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sluice-dev-cloudwatch_logs"
 # Sluice's own functions log to /aws/lambda/sluice-*: feeding those back would loop.
 OWN_LOG_GROUPS = ("/aws/lambda/sluice-",)
@@ -63,22 +60,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))
-
-
-def subscription_event(
-    group: str, stream: str, events: list[dict[str, Any]], filter_name: str = "sluice"
-) -> dict[str, Any]:
-    """`{"awslogs": {"data": base64(gzip(json))}}`, as CloudWatch Logs sends it to Lambda."""
-    doc = {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": group,
-        "logStream": stream,
-        "subscriptionFilters": [filter_name],
-        "logEvents": events,
-    }
-    data = gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), mtime=0)
-    return {"awslogs": {"data": base64.b64encode(data).decode()}}
 
 
 Deliver = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]

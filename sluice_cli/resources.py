@@ -14,13 +14,14 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sluice_cli import tables
+
 # Default names for the local stack. On a real account the bucket name must be
 # globally unique, hence `Names.for_prefix` (e.g. "sluice-dev-123456789012").
 DEFAULT_PREFIX = "sluice-local"
 ALERT_TOPIC = "sluice-alerts"
 # app.py wires s3_objects to this queue by name (@app.on_sqs_message), as infra/ does.
 OBJECTS_QUEUE = "sluice-objects"
-STATE_TTL_ATTRIBUTE = "expires_at"
 # As infra/resources.yaml: 14 days (the SQS maximum), and 5 receives before a message
 # that keeps failing moves to the objects dead-letter queue.
 RETENTION_S = 14 * 24 * 3600
@@ -115,8 +116,8 @@ def bootstrap(
     names = names or Names.for_prefix()
     res = Resources(names=names, dlq_url="", topic_arn="", slack_api_url=slack_api_url)
     ddb = clients.get("dynamodb")
-    _table(ddb, names.rules_table, res)
-    _table(ddb, names.state_table, res, ttl_attribute=STATE_TTL_ATTRIBUTE)
+    _table(ddb, names.rules_table, tables.RULES, res)
+    _table(ddb, names.state_table, tables.STATE, res)
     _bucket(clients.get("s3"), names.archive_bucket, res)
     # create_queue / create_topic are idempotent for identical attributes.
     sqs = clients.get("sqs")
@@ -169,38 +170,9 @@ def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:
     return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
 
 
-def _table(ddb: Any, name: str, res: Resources, ttl_attribute: str | None = None) -> None:
-    try:
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    except Exception as e:
-        if _code(e) != "ResourceInUseException":
-            raise
-        res.existing.append(f"table {name}")
-    else:
-        res.created.append(f"table {name}")
-    # A fresh table is CREATING for a few seconds on AWS (instant on moto);
-    # update_time_to_live refuses tables that are not ACTIVE.
-    ddb.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
-    if ttl_attribute:
-        desc = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-            ddb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
-            )
+def _table(ddb: Any, name: str, table: tables.Table, res: Resources) -> None:
+    created = tables.create(ddb, name, table)
+    (res.created if created else res.existing).append(f"table {name}")
 
 
 def _bucket(s3: Any, name: str, res: Resources) -> None:

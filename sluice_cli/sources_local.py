@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
 
+from sluice_cli import payloads
 from sluice_cli.poller import ACCOUNT, REGION, Deliver, LambdaContext, Outcome, Poller
 
 # Lambda's Kinesis mapping: app.py asks for batch_size=100; infra/functions.yaml sets
@@ -77,23 +77,16 @@ def kinesis_event_record(
 ) -> dict[str, Any]:
     """One GetRecords record as Lambda hands it over (events/kinesis_records.json)."""
     arrival = rec.get("ApproximateArrivalTimestamp")
-    seq = seq or str(rec["SequenceNumber"])
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": rec["PartitionKey"],
-            "sequenceNumber": seq,
-            "data": base64.b64encode(rec["Data"]).decode(),
-            "approximateArrivalTimestamp": arrival.timestamp() if arrival else time.time(),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{shard}:{seq}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/sluice-dev-kinesis_records",
-        "awsRegion": REGION,
-        "eventSourceARN": stream_arn,
-    }
+    return payloads.kinesis_record(
+        rec["Data"],
+        sequence=seq or str(rec["SequenceNumber"]),
+        partition_key=rec["PartitionKey"],
+        arrival=arrival.timestamp() if arrival else time.time(),
+        stream_arn=stream_arn,
+        shard=shard,
+        region=REGION,
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/sluice-dev-kinesis_records",
+    )
 
 
 @dataclass(slots=True)
@@ -362,38 +355,22 @@ def s3_notification(
 
     Keys are URL-encoded the way S3 does it (spaces as `+`, `/` kept).
     """
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": _iso(modified.timestamp()),
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AIDALOCALSIMULATOR"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {
-                    "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-                    "x-amz-id-2": base64.b64encode(uuid.uuid4().bytes * 3).decode(),
-                },
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "sluice-local",
-                    "bucket": {
-                        "name": bucket,
-                        "ownerIdentity": {"principalId": "A3LOCALOWNER"},
-                        "arn": f"arn:aws:s3:::{bucket}",
-                    },
-                    "object": {
-                        "key": quote_plus(key, safe="/"),
-                        "size": size,
-                        "eTag": etag.strip('"'),
-                        "sequencer": sequencer,
-                    },
-                },
-            }
-        ]
-    }
+    record = payloads.s3_record(
+        bucket,
+        key,
+        size,
+        etag,
+        sequencer,
+        event_time=_iso(modified.timestamp()),
+        principal="AWS:AIDALOCALSIMULATOR",
+        source_ip="127.0.0.1",
+        request_id=uuid.uuid4().hex[:16].upper(),
+        id_2=base64.b64encode(uuid.uuid4().bytes * 3).decode(),
+        configuration_id="sluice-local",
+        owner="A3LOCALOWNER",
+        region=REGION,
+    )
+    return payloads.s3_notification(record)
 
 
 class BucketWatcher:
@@ -478,17 +455,16 @@ def sqs_event_record(msg: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         }
         for name, a in (msg.get("MessageAttributes") or {}).items()
     }
-    return {
-        "messageId": msg["MessageId"],
-        "receiptHandle": msg["ReceiptHandle"],
-        "body": msg["Body"],
-        "attributes": attrs,
-        "messageAttributes": message_attributes,
-        "md5OfBody": msg.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
+    return payloads.sqs_record(
+        msg["Body"],
+        message_id=msg["MessageId"],
+        receipt_handle=msg["ReceiptHandle"],
+        attributes=attrs,
+        message_attributes=message_attributes,
+        md5=msg.get("MD5OfBody", ""),
+        queue_arn=queue_arn,
+        region=REGION,
+    )
 
 
 class QueuePoller(Poller):

@@ -31,8 +31,8 @@ from typing import IO, Any
 
 import click
 
-from chalicelib.sources.kpl import aggregate
 from sluice_cli.logs_writer import write_to_cloudwatch
+from sluice_cli.payloads import kpl_aggregate
 from sluice_cli.profiles import FORMATS, Entry
 
 # PutRecords limits (Kinesis API reference): 500 records and 5 MiB per call,
@@ -117,7 +117,7 @@ class KinesisTarget(Target):
     """A record per entry (its lines joined by newlines), partition key the host.
 
     `kpl`: entries are packed as the Kinesis Producer Library does, up to
-    KPL_MAX_BYTES per aggregated record (chalicelib.sources.kpl.aggregate).
+    KPL_MAX_BYTES per aggregated record (payloads.kpl_aggregate).
     """
 
     name = "kinesis"
@@ -141,12 +141,12 @@ class KinesisTarget(Target):
         for pk, data in user:
             n = len(pk) + len(data) + 8  # protobuf framing: tags, lengths, key index
             if group and size + n > KPL_MAX_BYTES:
-                out.append((group[0][0], aggregate(group)))
+                out.append((group[0][0], kpl_aggregate(group)))
                 group, size = [], 0
             group.append((pk, data))
             size += n
         if group:
-            out.append((group[0][0], aggregate(group)))
+            out.append((group[0][0], kpl_aggregate(group)))
         return out
 
     def write(self, entries: list[Entry]) -> None:

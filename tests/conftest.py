@@ -22,6 +22,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from sluice_cli import tables
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -187,19 +189,8 @@ def aws(aws_env: dict[str, str]) -> Iterator[AwsResources]:
         )["QueueUrl"]
         assert url == DLQ_URL, url
         ddb = boto3.client("dynamodb", region_name=REGION)
-        for table in (RULES_TABLE, STATE_TABLE):  # both keyed pk/sk (strings)
-            ddb.create_table(
-                TableName=table,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        tables.create(ddb, RULES_TABLE, tables.RULES)
+        tables.create(ddb, STATE_TABLE, tables.STATE)
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
         sm = boto3.client("secretsmanager", region_name=REGION)

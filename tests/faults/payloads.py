@@ -12,12 +12,12 @@ Events are written as a spec string, one letter an event, each carrying a token
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from chalicelib.sources import cloudwatch
-from sluice_cli.poller import subscription_event
+from sluice_cli import payloads
+from sluice_cli.payloads import subscription_event
 
 from .readback import Inputs
 
@@ -98,29 +98,19 @@ def sample_inputs(event: dict[str, Any]) -> Inputs:
     return Inputs(units={e.id: e.count for e in batch.events})
 
 
-def sequence(n: int) -> str:
-    return f"4961564478215395433017920645126906374968{n:022d}"
+sequence = payloads.sample_sequence
 
 
 def kinesis_record(n: int, data: bytes) -> dict[str, Any]:
     """Record number `n` of the fan-in stream's shard, shaped as Lambda delivers it."""
-    seq = sequence(n)
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": f"pk-{n}",
-            "sequenceNumber": seq,
-            "data": base64.b64encode(data).decode(),
-            "approximateArrivalTimestamp": T0 / 1000 + n,
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{SHARD}:{seq}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": "arn:aws:iam::123456789012:role/sluice-dev-kinesis_records",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": STREAM_ARN,
-    }
+    return payloads.kinesis_record(
+        data,
+        sequence=sequence(n),
+        partition_key=f"pk-{n}",
+        arrival=T0 / 1000 + n,
+        stream_arn=STREAM_ARN,
+        shard=SHARD,
+    )
 
 
 APP = {"o": "orders", "a": "kiosk"}  # kinesis records' own tags, by kind

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.actions.slack_client import connection
-from sluice_cli.poller import subscription_event
+from sluice_cli.payloads import subscription_event
 from sluice_cli.rules import rules as rules_cli
 from sluice_cli.slack_server import SlackServer
 

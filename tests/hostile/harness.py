@@ -27,6 +27,8 @@ import orjson
 import pytest
 from moto import mock_aws
 
+from sluice_cli import tables
+
 HOSTILE_DATA = Path(__file__).resolve().parents[1] / "data" / "hostile"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -211,19 +213,8 @@ def mocked_account() -> Iterator[Account]:
                 QueueName=DLQ_NAME, Attributes={"MaximumMessageSize": str(256 * 1024)}
             )["QueueUrl"]
             ddb = boto3.client("dynamodb", region_name=REGION)
-            for table in (RULES_TABLE, STATE_TABLE):
-                ddb.create_table(
-                    TableName=table,
-                    KeySchema=[
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                    AttributeDefinitions=[
-                        {"AttributeName": "pk", "AttributeType": "S"},
-                        {"AttributeName": "sk", "AttributeType": "S"},
-                    ],
-                    BillingMode="PAY_PER_REQUEST",
-                )
+            tables.create(ddb, RULES_TABLE, tables.RULES)
+            tables.create(ddb, STATE_TABLE, tables.STATE)
             sm = boto3.client("secretsmanager", region_name=REGION)
             sm.create_secret(Name=SLACK_SECRET, SecretString=json.dumps({"token": SLACK_TOKEN}))
             runtime = Runtime(Settings.from_env(), Clients())

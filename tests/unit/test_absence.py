@@ -13,7 +13,7 @@ import pytest
 from chalicelib.alerting.absence import record_seen, silence_event, silent_tags
 from chalicelib.alerting.state import AlertState
 from chalicelib.handlers import handle_absence_check
-from sluice_cli.poller import subscription_event
+from sluice_cli.payloads import subscription_event
 from sluice_cli.slack_server import SlackServer
 
 from .factories import T0, log_event

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from chalicelib.alerting import gates
-from sluice_cli.poller import subscription_event
+from sluice_cli.payloads import subscription_event
 from sluice_cli.slack_server import SlackServer
 
 from .factories import T0

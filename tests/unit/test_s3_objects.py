@@ -27,6 +27,7 @@ from chalicelib import handlers
 from chalicelib.ingest import s3_objects as objects
 from chalicelib.sources import s3 as s3_source
 from chalicelib.sources.s3 import ObjectRef
+from sluice_cli import tables
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "s3"
 BUCKET = "app-logs-example"
@@ -100,18 +101,7 @@ def account(aws: Any) -> ObjectsAccount:
     url = aws.sqs.create_queue(QueueName=OBJECTS_QUEUE)["QueueUrl"]
     if STATE_TABLE in aws.dynamodb.list_tables()["TableNames"]:  # the shared account may have it
         return ObjectsAccount(aws.s3, aws.sqs, aws.dynamodb, url)
-    aws.dynamodb.create_table(
-        TableName=STATE_TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    tables.create(aws.dynamodb, STATE_TABLE, tables.STATE)
     return ObjectsAccount(aws.s3, aws.sqs, aws.dynamodb, url)
 
 

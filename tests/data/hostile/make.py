@@ -38,13 +38,14 @@ Byte recipes (`data(spec)`): a text recipe (UTF-8), or one of
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from sluice_cli import payloads
 
 HERE = Path(__file__).resolve().parent
 T0 = 1795687621000  # 2026-11-26T10:07:01.000Z, the time of the sample payloads
@@ -100,7 +101,7 @@ def data(spec: Any) -> bytes:
     if "bytes" in spec:
         return b"".join(data(s) for s in spec["bytes"])
     if "gzip" in spec:
-        return gzip.compress(data(spec["gzip"]), int(spec.get("level", 6)), mtime=0)
+        return payloads.gzip_bytes(data(spec["gzip"]), int(spec.get("level", 6)))
     if "zstd" in spec:
         import zstandard
 
@@ -108,7 +109,8 @@ def data(spec: Any) -> bytes:
     if "cut" in spec:
         return data(spec["cut"])[: int(spec["keep"])]
     if "kpl" in spec:
-        return kpl_record([(pk, data(s)) for pk, s in spec["kpl"]], bad_md5=bool(spec.get("md5")))
+        records = [(pk, data(s)) for pk, s in spec["kpl"]]
+        return payloads.kpl_aggregate(records, bad_md5=bool(spec.get("md5")))
     if "kpl_body" in spec:  # a hand-made protobuf body, framed with the magic and its MD5
         body = bytes.fromhex(spec["kpl_body"])
         return KPL_MAGIC + body + hashlib.md5(body, usedforsecurity=False).digest()
@@ -117,15 +119,6 @@ def data(spec: Any) -> bytes:
     if "tiny_events" in spec:
         return tiny_events(int(spec["tiny_events"]))
     return text(spec).encode()
-
-
-def kpl_record(records: list[tuple[str, bytes]], *, bad_md5: bool = False) -> bytes:
-    from chalicelib.sources import kpl
-
-    out = kpl.aggregate(records)
-    if bad_md5:
-        out = out[:-16] + hashlib.md5(b"something else", usedforsecurity=False).digest()
-    return out
 
 
 # ---------------------------------------------------------------- CloudWatch
@@ -167,23 +160,15 @@ def cloudwatch_doc(
     stream: str = STREAM,
     message_type: str = "DATA_MESSAGE",
 ) -> dict[str, Any]:
-    return {
-        "messageType": message_type,
-        "owner": ACCOUNT,
-        "logGroup": group,
-        "logStream": stream,
-        "subscriptionFilters": ["sluice"],
-        "logEvents": events if events is not None else log_events(messages or []),
-    }
+    evs = events if events is not None else log_events(messages or [])
+    return payloads.log_document(group, stream, evs, owner=ACCOUNT, message_type=message_type)
 
 
-def awslogs(raw: bytes) -> dict[str, Any]:
-    """The cloudwatch_logs trigger event carrying `raw` (normally gzip of a document)."""
-    return {"awslogs": {"data": base64.b64encode(raw).decode()}}
+awslogs = payloads.awslogs  # the cloudwatch_logs trigger event carrying raw bytes
 
 
 def cloudwatch_event(**kw: Any) -> dict[str, Any]:
-    return awslogs(gzip.compress(dumps(cloudwatch_doc(**kw)), mtime=0))
+    return awslogs(payloads.gzip_bytes(dumps(cloudwatch_doc(**kw))))
 
 
 def tiny_events(n: int, group: str = "/aws/lambda/tiny") -> bytes:
@@ -204,24 +189,17 @@ def tiny_events(n: int, group: str = "/aws/lambda/tiny") -> bytes:
 
 # ---------------------------------------------------------------- Kinesis
 def kinesis_record(raw: bytes, n: int, **kinesis_fields: Any) -> dict[str, Any]:
-    """One record of Lambda's Kinesis event, sequence number `n`, carrying `raw`."""
-    seq = f"4961564478215395433017920645126906374968{n:022d}"
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": f"pk-{n}",
-            "sequenceNumber": seq,
-            "data": base64.b64encode(raw).decode(),
-            "approximateArrivalTimestamp": 1795687621.5,
-            **kinesis_fields,
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"shardId-000000000000:{seq}",
-        "eventName": "aws:kinesis:record",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": KINESIS_ARN,
-    }
+    """One record of Lambda's Kinesis event, sequence number `n`, carrying `raw`;
+    `kinesis_fields` replace or add fields of its `kinesis` part."""
+    rec = payloads.kinesis_record(
+        raw,
+        sequence=payloads.sample_sequence(n),
+        partition_key=f"pk-{n}",
+        arrival=1795687621.5,
+        stream_arn=KINESIS_ARN,
+    )
+    rec["kinesis"].update(kinesis_fields)
+    return rec
 
 
 def kinesis_event(case: dict[str, Any]) -> dict[str, Any]:
