@@ -35,6 +35,11 @@ Method
   untimed run that leaves `__pycache__` warm.
 * Peak RSS: ru_maxrss of fresh interpreters handling one 10,000-event payload.
 
+* Memory under hostile inputs (`memory.py`): one fresh function instance per case of
+  inputs within AWS's limits (a million tiny events in one payload, 1 MiB Kinesis
+  records of millions of lines, 30 MiB fields, a two-million-element `Records`), each
+  a `bench: memory case=... peak_rss_mb=... configured_mb=... accounted=ok` line.
+
 Prints the detail, then, last, one line:
     bench: cloudwatch_logs events_per_s=N floor_events_per_s=N ratio=R cold_start_ms=N peak_rss_mb=N
 `BENCH_STRICT=1` makes a missed target exit 1.
@@ -428,6 +433,9 @@ def main() -> int:
     import sources_bench  # kinesis_records and s3_objects: their bench lines, before ours
 
     sources_bench.main()
+    import memory  # hostile inputs' peak memory: a `bench: memory` line per case
+
+    memory.main()
     misses = [
         m
         for ok, m in (

@@ -21,7 +21,7 @@ from typing import Any
 # (the rest is S3 PutObject); `deliveries` holds the Slack and SNS calls (the rest
 # is the alert gates' state-table traffic: dedupe, throttle).
 STAGES: tuple[tuple[str, str, str], ...] = (
-    ("decode", "chalicelib.sources.cloudwatch", "decode_data"),
+    ("decode", "chalicelib.sources.cloudwatch", "small_document"),
     ("parse", "chalicelib.sources.cloudwatch", "batch_from_document"),
     ("route", "chalicelib.pipeline", "route"),
     ("encode", "chalicelib.actions.archive", "encode_lines"),
@@ -72,7 +72,7 @@ def instrumented(acc: Counter[str], absent: set[str]) -> Iterator[None]:
 def breakdown(a: Counter[str], total: int) -> list[tuple[str, int]]:
     """Exclusive times per stage, in handler order, plus the rest of the handler."""
     return [
-        ("decode payload (b64+gunzip+orjson)", a["decode"]),
+        ("decode payload (gunzip+orjson)", a["decode"]),
         ("parse+normalise+LogEvent (+trace join)", a["parse"]),
         ("route (20 rules)", a["route"]),
         ("archive encode (JSON lines)", a["encode"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time as _time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,12 @@ class LogEvent:
     # How many input events this one stands for (a joined stack trace stands for
     # all its lines); the ledger counts input events.
     count: int = 1
+    # Characters of input text it came from, when large: pipeline slices are cut by
+    # events and by these (chalicelib.budget), so a slice of big events stays small.
+    size: int = 0
+    # When the source received it (epoch ms; -1: unknown). The archive partitions an
+    # event by its own time only within a sane window around this (actions/archive.py).
+    arrival: int = -1
 
     def envelope(self) -> dict[str, Any]:
         """The archive line's shape, as a dict (the archive builds the bytes itself)."""
@@ -34,6 +41,27 @@ class LogEvent:
             "source": self.source,
             "id": self.id,
         }
+
+
+class LazyEvents:
+    """Events made each time they are iterated, from input held compactly (a record's
+    text, a payload's gzip bytes): a 1 MiB input can stand for a million events, which
+    the pipeline takes a slice at a time. `len()` is the number of input events when
+    the source counted them while checking the input."""
+
+    __slots__ = ("_count", "_make")
+
+    def __init__(self, make: Callable[[], Iterator[LogEvent]], count: int = -1) -> None:
+        self._make = make
+        self._count = count
+
+    def __iter__(self) -> Iterator[LogEvent]:
+        return self._make()
+
+    def __len__(self) -> int:
+        if self._count < 0:
+            self._count = sum(ev.count for ev in self._make())
+        return self._count
 
 
 _second_cache: tuple[int, str] = (-1, "")

@@ -16,6 +16,14 @@ MESSAGE_ALIASES = ("event", "msg", "log")
 LEVEL_ALIASES = ("severity", "lvl", "loglevel", "log_level")
 TIME_FIELDS = ("time", "timestamp", "@timestamp", "ts", "eventTime")
 
+# An event's own time chooses its archive partition while it lies within this window
+# around its arrival (CloudWatch Logs' own limits on PutLogEvents: 14 days back, 2 hours
+# ahead). Outside it (a clock in 1999 or 2300) the event is archived under its arrival
+# hour, where Athena's partition projection finds it; its time is kept as it is.
+PAST_MS = 14 * 86_400_000
+FUTURE_MS = 2 * 3_600_000
+
+
 # pino / bunyan numeric levels
 _NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
 

@@ -8,6 +8,7 @@ LogEvents through rules and actions and returns the ledger. Handlers in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from chalicelib.alerting.gates import Firing
 from chalicelib.alerting.state import AlertState
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
+from chalicelib.budget import Budget, budget
 from chalicelib.delivery import DeadLetter, deliver, send
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
@@ -178,14 +180,39 @@ class Runtime:
 
 
 class Pipeline:
+    """One invocation's pipeline (handlers make one per invocation)."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        # Archive partitions (tag, hour) opened so far: bounded per invocation.
+        self.partitions: set[tuple[str, int]] = set()
 
     def process(
+        self, events: Iterable[LogEvent], inv: Invocation, batch_id: str | None = None
+    ) -> Ledger:
+        """Route and act on `events` in slices that fit the memory budget (a list that
+        fits is one slice, as it always was). `batch_id` names the archive objects
+        (default: the invocation id); sources whose input can be re-delivered pass a
+        stable one, and each later slice adds its number to it."""
+        b = budget()
+        if (
+            type(events) is list
+            and len(events) <= b.slice_events
+            and sum(ev.size for ev in events) <= b.slice_bytes
+        ):
+            return self.process_slice(events, inv, batch_id)
+        sink = self.slices(inv, batch_id)
+        sink.extend(events)
+        return sink.close()
+
+    def slices(self, inv: Invocation, batch_id: str | None = None) -> Slices:
+        """A sink events are pushed into one at a time, processed slice by slice."""
+        return Slices(self, inv, batch_id or inv.request_id, budget())
+
+    def process_slice(
         self, events: list[LogEvent], inv: Invocation, batch_id: str | None = None
     ) -> Ledger:
-        """Route and act on one batch. `batch_id` names its archive objects (default: the
-        invocation id); sources whose input can be re-delivered pass a stable one."""
+        """Route and act on one slice of events, held in memory together."""
         ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
         routed = route(events, rules)
@@ -193,9 +220,12 @@ class Pipeline:
             ledger.drop(rule_id, n)
 
         dead_letter = self._dead_letter(inv)
-        result = self.rt.archiver().write(routed.archive, batch_id or inv.request_id, rules.version)
+        result = self.rt.archiver().write(
+            routed.archive, batch_id or inv.request_id, rules.version, self.partitions
+        )
+        self.partitions |= result.partitions
         ledger.archived += result.archived
-        # Alerts link to the archive object holding their first event (this batch's only).
+        # Alerts link to the archive object holding their first event (this slice's only).
         links = ArchiveLinks(self.rt.settings.archive_bucket, inv.region, result.by_group)
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")
@@ -279,3 +309,68 @@ class Pipeline:
         ledger = Ledger(received=1)
         ledger.dead_letter(f"decode:{err.stage}", 1)
         return ledger
+
+
+class Slices:
+    """Events pushed one at a time and processed in slices of at most `slice_events`
+    events and `slice_bytes` of input text (`chalicelib.budget`): a payload of a
+    million events never holds more than one slice of them. Slice k's archive objects
+    are named `<batch id>-s<k>` (the first keeps the batch id), so a retried input,
+    sliced the same way, rewrites the same keys. `ledger` holds the slices done so far
+    (what a handler reports if a later slice fails)."""
+
+    __slots__ = (
+        "batch_id",
+        "events",
+        "inv",
+        "ledger",
+        "max_bytes",
+        "max_events",
+        "n",
+        "nbytes",
+        "pipeline",
+    )
+
+    def __init__(self, pipeline: Pipeline, inv: Invocation, batch_id: str, b: Budget) -> None:
+        self.pipeline = pipeline
+        self.inv = inv
+        self.batch_id = batch_id
+        self.max_events = b.slice_events
+        self.max_bytes = b.slice_bytes
+        self.events: list[LogEvent] = []
+        self.nbytes = 0
+        self.n = 0
+        self.ledger = Ledger()
+
+    def add(self, ev: LogEvent) -> None:
+        self.events.append(ev)
+        self.nbytes += ev.size
+        if len(self.events) >= self.max_events or self.nbytes >= self.max_bytes:
+            self.flush()
+
+    def extend(self, events: Iterable[LogEvent]) -> None:
+        add = self.add
+        for ev in events:
+            add(ev)
+
+    @property
+    def taken(self) -> int:
+        """Input events taken so far, processed or not."""
+        return self.ledger.received + len(self.events)
+
+    @property
+    def pending(self) -> int:
+        """Input events taken but not yet processed."""
+        return sum(ev.count for ev in self.events)
+
+    def flush(self) -> None:
+        if not self.events:
+            return
+        events, self.events, self.nbytes = self.events, [], 0
+        batch_id = self.batch_id if self.n == 0 else f"{self.batch_id}-s{self.n}"
+        self.n += 1
+        self.ledger.merge(self.pipeline.process_slice(events, self.inv, batch_id))
+
+    def close(self) -> Ledger:
+        self.flush()
+        return self.ledger

@@ -170,7 +170,8 @@ def _replay_kinesis_record(
     result = handlers.handle_kinesis_records({"Records": [record]}, _Context(inv, "kinesis"), rt)
     if result.get("batchItemFailures"):
         return ReplayOutcome(False, "failed again")
-    return ReplayOutcome(True, f"{len(res.events)} event(s) sent back through kinesis_records")
+    n = sum(ev.count for ev in res.events)
+    return ReplayOutcome(True, f"{n} event(s) sent back through kinesis_records")
 
 
 def _reread_object(rt: Runtime, origin: dict[str, Any], inv: Invocation) -> ReplayOutcome:

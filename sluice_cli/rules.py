@@ -173,7 +173,9 @@ def events_from_file(path: str) -> list[LogEvent]:
     doc: Any = orjson.loads(Path(path).read_bytes())
     if isinstance(doc, dict) and "awslogs" in doc:
         try:
-            return cloudwatch.decode(doc, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).events
+            return list(
+                cloudwatch.decode(doc, os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).events
+            )
         except DecodeError as e:
             raise click.ClickException(f"{path}: {e}") from e
     items = doc if isinstance(doc, list) else [doc]

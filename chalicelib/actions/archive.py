@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from chalicelib.budget import budget
 from chalicelib.event import LogEvent, format_time
+from chalicelib.normalise import FUTURE_MS, PAST_MS
 
 PREFIX = "archive"
 
@@ -33,6 +35,8 @@ class ArchiveObject:
     body: bytes
     events: list[LogEvent]
     group: tuple[str, int] = ("", 0)  # (tag, hour since the epoch)
+    # (tag, hour) of events written here because the invocation's partitions ran out
+    moved_in: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -41,6 +45,7 @@ class ArchiveResult:
     keys: list[str] = field(default_factory=list)
     failed: list[tuple[list[LogEvent], str]] = field(default_factory=list)
     by_group: dict[tuple[str, int], str] = field(default_factory=dict)  # (tag, hour) -> key
+    partitions: set[tuple[str, int]] = field(default_factory=set)  # (tag, hour) opened
 
 
 def partition_key(tag: str, ms: int) -> str:
@@ -48,16 +53,59 @@ def partition_key(tag: str, ms: int) -> str:
     return f"{PREFIX}/tag={tag}/dt={time.strftime('%Y-%m-%d', t)}/hour={t.tm_hour:02d}"
 
 
-def group(events: Iterable[LogEvent]) -> dict[tuple[str, int], list[LogEvent]]:
+def group(
+    events: Iterable[LogEvent],
+    written: Collection[tuple[str, int]] = (),
+    limit: int | None = None,
+) -> tuple[dict[tuple[str, int], list[LogEvent]], dict[tuple[str, int], tuple[str, int]]]:
+    """Events by partition (tag, hour), and where events not in their own hour went.
+
+    An event's partition is its own hour while its time lies within a sane window
+    around its arrival (`normalise.PAST_MS` / `FUTURE_MS`), else its arrival hour; its
+    envelope keeps its own time either way. Each partition is a PutObject: an
+    invocation opens at most `limit` of them (`written`: those its earlier slices
+    opened). Past that, an event of a new (tag, hour) joins its tag's first partition
+    of the invocation, or the invocation's first partition for a new tag; its own tag
+    and time stay in its envelope. So a payload of 5,000 distinct hours costs `limit`
+    PUTs, not 5,000; a retry groups the same way."""
     groups: dict[tuple[str, int], list[LogEvent]] = {}
+    moved: dict[tuple[str, int], tuple[str, int]] = {}  # own (tag, hour) -> partition
+    limited: dict[tuple[str, int], tuple[str, int]] = {}  # past the limit -> partition
+    first: dict[str, tuple[str, int]] = {}
+    for k in written:
+        first.setdefault(k[0], k)
+    overall = next(iter(written), None)
+    room = None if limit is None else limit - len(written)
     for ev in events:
-        k = (ev.tag, ev.time // 3_600_000)
+        t, a = ev.time, ev.arrival
+        if a >= 0 and not a - PAST_MS <= t <= a + FUTURE_MS:
+            # Its own clock is far from its arrival (1999, 2300, or one of 5,000 hours):
+            # archived under the arrival hour, where Athena's projection finds it.
+            t = a
+            moved.setdefault((ev.tag, ev.time // 3_600_000), (ev.tag, a // 3_600_000))
+        k = (ev.tag, t // 3_600_000)
         g = groups.get(k)
-        if g is None:
-            groups[k] = [ev]
-        else:
+        if g is not None:
             g.append(ev)
-    return groups
+            continue
+        if room is not None and k not in written:
+            target = limited.get(k)
+            if target is None and room > 0:
+                room -= 1
+                first.setdefault(k[0], k)
+                overall = overall or k
+            elif target is None:
+                target = limited[k] = first.get(k[0]) or overall or k
+            if target is not None:
+                k = target
+                g = groups.get(k)
+                if g is not None:
+                    g.append(ev)
+                    continue
+        groups[k] = [ev]
+    for k, target in limited.items():
+        moved[k] = target
+    return groups, moved
 
 
 def encode_lines(
@@ -116,11 +164,16 @@ def gzip_bytes(body: bytes, level: int) -> bytes:
 
 
 def build_objects(
-    events: list[LogEvent], invocation_id: str, level: int, rules_version: str = ""
+    events: list[LogEvent],
+    invocation_id: str,
+    level: int,
+    rules_version: str = "",
+    written: Collection[tuple[str, int]] = (),
+    limit: int | None = None,
 ) -> tuple[list[ArchiveObject], list[tuple[LogEvent, str]]]:
     objects: list[ArchiveObject] = []
     bad_all: list[tuple[LogEvent, str]] = []
-    groups = group(events)
+    groups, moved = group(events, written, limit)
     for n, ((tag, hour), evs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0])):
         body, bad = encode_lines(evs, rules_version)
         if bad:
@@ -129,8 +182,9 @@ def build_objects(
             bad_all.extend(bad)
         if not evs:
             continue
-        key = f"{partition_key(tag, evs[0].time)}/{invocation_id}-{n}.jsonl.gz"
-        objects.append(ArchiveObject(key, gzip_bytes(body, level), evs, (tag, hour)))
+        key = f"{partition_key(tag, hour * 3_600_000)}/{invocation_id}-{n}.jsonl.gz"
+        also = [k for k, target in moved.items() if target == (tag, hour)]
+        objects.append(ArchiveObject(key, gzip_bytes(body, level), evs, (tag, hour), also))
     return objects, bad_all
 
 
@@ -141,12 +195,20 @@ class Archiver:
         self.gzip_level = gzip_level
 
     def write(
-        self, events: list[LogEvent], invocation_id: str, rules_version: str = ""
+        self,
+        events: list[LogEvent],
+        invocation_id: str,
+        rules_version: str = "",
+        written: Collection[tuple[str, int]] = (),
     ) -> ArchiveResult:
+        """Archive `events`; `written`: the (tag, hour) partitions this invocation wrote
+        before (in earlier slices), which count against its partition limit."""
         result = ArchiveResult()
         if not events:
             return result
-        objects, bad = build_objects(events, invocation_id, self.gzip_level, rules_version)
+        objects, bad = build_objects(
+            events, invocation_id, self.gzip_level, rules_version, written, budget().partitions
+        )
         for ev, reason in bad:
             result.failed.append(([ev], reason))
         for obj in objects:
@@ -164,6 +226,9 @@ class Archiver:
                 result.archived += sum(ev.count for ev in obj.events)
                 result.keys.append(obj.key)
                 result.by_group[obj.group] = obj.key
+                result.partitions.add(obj.group)
+                for k in obj.moved_in:
+                    result.by_group[k] = obj.key
         return result
 
 

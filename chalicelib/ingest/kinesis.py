@@ -12,6 +12,7 @@ one alert per rule), which is where its throughput comes from.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
-from chalicelib.pipeline import Pipeline
+from chalicelib.pipeline import Pipeline, Slices
 from chalicelib.sources import kinesis
 from chalicelib.subscriptions.patterns import is_sluice_log_group
 
@@ -45,12 +46,21 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
         out.response.fail(*(sequence(r) for r in recs))
         out.extra["deadline"] = True
         return out
-    events, ok_sequences, taken = _decode(pipeline, recs, inv, out)
+    # Events are processed in slices as records are read (chalicelib.budget): a batch of
+    # 1 MiB records can hold millions of them.
+    sink = pipeline.slices(inv, batch_id(recs))
+    dead_lettered: set[str] = set()
     try:
-        out.ledger.merge(pipeline.process(events, inv, batch_id=batch_id(taken)))
+        _decode(pipeline, recs, inv, out, sink, dead_lettered)
+        sink.flush()
     except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
-        out.response.fail(*ok_sequences, error=f"batch failed: {type(e).__name__}: {e}")
-        out.ledger.received += sum(ev.count for ev in events)
+        handed_back = set(out.response.failed)
+        out.response.fail(
+            *(s for s in map(sequence, recs) if s not in dead_lettered and s not in handed_back),
+            error=f"batch failed: {type(e).__name__}: {e}",
+        )
+        out.ledger.received += sink.pending
+    out.ledger.merge(sink.ledger)
     out.response.report_into(out.extra)
     if pipeline.rt.rules.last_error:
         out.extra["rules_error"] = pipeline.rt.rules.last_error
@@ -60,25 +70,21 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
 
 
 def _decode(
-    pipeline: Pipeline, recs: list[Any], inv: Invocation, out: BatchOutcome
-) -> tuple[list[LogEvent], list[str], list[Any]]:
-    """The batch's events, the sequences they came from, and the records taken (all of
-    them unless the dead-letter queue failed part-way)."""
+    pipeline: Pipeline,
+    recs: list[Any],
+    inv: Invocation,
+    out: BatchOutcome,
+    sink: Slices,
+    dead_lettered: set[str],
+) -> None:
+    """Each record's events into `sink` (processed a slice at a time); an undecodable
+    record dead-lettered (its sequence added to `dead_lettered`)."""
     region = pipeline.rt.settings.region
     ledger = out.ledger
-    events: list[LogEvent] = []
-    ok_sequences: list[str] = []
     for i, rec in enumerate(recs):
         res = kinesis.decode_record(rec, region)
         if res.error is None:
-            group = res.events[0].source.get("log_group") if res.events else None
-            if isinstance(group, str) and is_sluice_log_group(group):
-                # Loop guard: Sluice's own logs arriving through the fan-in stream.
-                ledger.received += len(res.events)
-                ledger.drop("loop_guard", len(res.events))
-            else:
-                events.extend(res.events)
-            ok_sequences.append(res.sequence)
+            _take(res.events, sink, ledger)
             continue
         origin = {
             "sequence": res.sequence,
@@ -93,8 +99,26 @@ def _decode(
                 *(sequence(r) for r in recs[i:]),
                 error=f"dead-letter failed: {type(e).__name__}: {e}",
             )
-            return events, ok_sequences, recs[:i]
-    return events, ok_sequences, recs
+            return
+        dead_lettered.add(res.sequence)
+
+
+def _take(events: Iterable[LogEvent], sink: Slices, ledger: Ledger) -> None:
+    """A record's events into the pipeline, but for Sluice's own logs arriving through
+    the fan-in stream (the loop guard: dropped, counted). Every event is looked at:
+    one record may carry several log groups (KPL)."""
+    source: dict[str, Any] | None = None
+    guarded = False
+    for ev in events:
+        if ev.source is not source:
+            source = ev.source
+            group = source.get("log_group")
+            guarded = isinstance(group, str) and is_sluice_log_group(group)
+        if guarded:
+            ledger.received += ev.count
+            ledger.drop("loop_guard", ev.count)
+        else:
+            sink.add(ev)
 
 
 def batch_id(records: list[Any]) -> str:

@@ -15,19 +15,21 @@ notifications and continuations and says which messages Lambda must return.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.budget import Budget, budget
 from chalicelib.errors import DecodeError
-from chalicelib.event import Ledger, LogEvent
+from chalicelib.event import LazyEvents, Ledger, LogEvent
 from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
 from chalicelib.normalise import normalise
-from chalicelib.parsers import MAX_MESSAGE_CHARS, cap_message, parse_message
+from chalicelib.parsers import MAX_MESSAGE_CHARS, fit_record, parse_message, unparsed
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
-from chalicelib.sources import firehose, s3_formats
+from chalicelib.sources import firehose, s3_formats, s3_json
 from chalicelib.sources.s3 import (
     Continuation,
     Line,
@@ -56,17 +58,6 @@ class ObjectOutcome:
     control_messages: int = 0  # CloudWatch Logs' checks in a Firehose object: no events
 
 
-def _expand(rec: dict[str, Any], field_name: str | None) -> tuple[list[Any], str] | None:
-    """The list to expand and its field's name, or None."""
-    if field_name is not None:
-        v = rec.get(field_name)
-        return (v, field_name) if isinstance(v, list) else None
-    v = rec.get("Records")  # CloudTrail's shape, expanded without being asked
-    if isinstance(v, list) and (not v or isinstance(v[0], dict)):
-        return v, "Records"
-    return None
-
-
 def line_events(
     fmt: s3_formats.LineFormat,
     line: Line,
@@ -75,19 +66,23 @@ def line_events(
     default_ms: int,
     expand: str | None,
     context_key: str | None = None,
-) -> list[LogEvent]:
-    """One line's events. An expanded document's other fields (a CloudWatch document's
-    `logGroup`, `logStream`, `owner`...) stay with each element: in `source.document`,
-    and under `context_key` in the record when the input declares one."""
-    t: int | None
-    if isinstance(fmt, s3_formats.JsonLines):
-        # parse_message normalises and finds the time once; normalising again costs ~0.7 µs.
-        rec, t = parse_message(line.text, max_chars=None)
-        normalised = True
+) -> Iterable[LogEvent]:
+    """One line's events: one, or one per element of a list it expands, made as the
+    pipeline takes them (one line can hold millions). An expanded document's other
+    fields (a CloudWatch document's `logGroup`, `logStream`, `owner`...) stay with each
+    element: in `source.document`, and under `context_key` in the record when the input
+    declares one."""
+    b = budget()
+    t: int | None = None
+    text = line.text
+    expanded = None
+    json_lines = isinstance(fmt, s3_formats.JsonLines)
+    if json_lines and text[:1] == "{":
+        rec, expanded = s3_json.parse_line(text, expand, b)
+    elif json_lines:
+        rec, t = parse_message(text, max_chars=None)
     else:
-        rec, t, normalised = fmt.record(line.text), None, False
-    if line.flags:
-        rec.update(line.flags)
+        rec = fmt.record(text)
     source: dict[str, Any] = {
         "kind": "s3",
         "bucket": ref.bucket,
@@ -97,32 +92,50 @@ def line_events(
         "line": line.number,
     }
     base = f"{ref.object_id}:{line.number}"
-    found = _expand(rec, expand)
-    if found is None:
-        if not normalised:
-            rec, t = normalise(rec)
-        return [LogEvent(tag, t if t is not None else default_ms, rec, source, base)]
-    items, list_field = found
-    context = {k: v for k, v in rec.items() if k != list_field}
-    if context:
-        source["document"] = context  # one dict shared by the line's events (read-only)
-    out = []
-    for i, item in enumerate(items):
-        if isinstance(item, dict):
-            r, t = normalise(dict(item))
-        elif isinstance(item, str):
-            r, t = parse_message(item)
-        else:
-            r, t = {"message": item}, None
-        if context_key is not None and context and context_key not in r:
+    if expanded is not None:
+        items, context = expanded
+        if line.flags:
+            context.update(line.flags)
+        if context:
+            source["document"] = context  # one dict shared by the line's events (read-only)
+        key = context_key if context else None
+        return LazyEvents(
+            lambda: _elements(items(), tag, default_ms, source, base, b, key, context)
+        )
+    assert rec is not None
+    if len(text) > MAX_MESSAGE_CHARS and "parse_error" not in rec:
+        problem = fit_record(rec, b)  # every field at every depth, not only `message`
+        if problem is not None:
+            rec = unparsed(text, f"{fmt.name}: {problem}")
+    if line.flags:
+        rec.update(line.flags)
+    if not json_lines or t is None:
+        rec, t = normalise(rec)
+    time_ms = t if t is not None else default_ms
+    return [LogEvent(tag, time_ms, rec, source, base, 1, len(text), default_ms)]
+
+
+def _elements(
+    items: s3_json.Items,
+    tag: str,
+    default_ms: int,
+    source: dict[str, Any],
+    base: str,
+    b: Budget,
+    context_key: str | None,
+    context: dict[str, Any],
+) -> Iterator[LogEvent]:
+    for i, (item, size) in enumerate(items):
+        r, t = s3_json.element_record(item, size, b)
+        if context_key is not None and context_key not in r:
             r[context_key] = dict(context)  # a copy: transforms may change a record
-        out.append(LogEvent(tag, t if t is not None else default_ms, r, source, f"{base}:{i}"))
-    return out
+        time_ms = t if t is not None else default_ms
+        yield LogEvent(tag, time_ms, r, source, f"{base}:{i}", 1, size, default_ms)
 
 
 def document_events(
     line: Line, region: str, outcome: ObjectOutcome, dead_letter: Callable[[str, int], None]
-) -> list[LogEvent]:
+) -> Iterable[LogEvent]:
     """A CloudWatch Logs subscription document from a Firehose object -> its events, as
     the `cloudwatch_logs` trigger makes them. Control messages are acknowledged (counted,
     no events); Sluice's own log groups are dropped by the loop guard; a document that
@@ -143,17 +156,6 @@ def document_events(
         outcome.ledger.drop("loop_guard", n)
         return []
     return batch.events
-
-
-def _capped(events: list[LogEvent]) -> list[LogEvent]:
-    """Cut messages above MAX_MESSAGE_CHARS (after parsing, so documents expand first)."""
-    for ev in events:
-        m = ev.record.get("message")
-        if type(m) is str and len(m) > MAX_MESSAGE_CHARS:
-            cut, flags = cap_message(m)
-            ev.record["message"] = cut
-            ev.record.update(flags or {})
-    return events
 
 
 def process_object(
@@ -178,7 +180,8 @@ def process_object(
         kwargs["IfMatch"] = ref.etag  # the object the notification was about, not a newer one
     resp = s3.get_object(**kwargs)
     modified = resp.get("LastModified")
-    default_ms = int(modified.timestamp() * 1000) if modified is not None else 0
+    # The object's arrival: events without a time of their own (or one far from it) get it.
+    default_ms = int((modified.timestamp() if modified is not None else time.time()) * 1000)
     rules = pipeline.rt.rules.get()
     cfg = input_for(rules.inputs, ref.bucket, ref.key)
     tag = (cfg.tag if cfg and cfg.tag else None) or tag_for(ref.bucket, ref.key)
@@ -190,18 +193,15 @@ def process_object(
         fmt = s3_formats.FORMATS[cfg.format]()
         documents = True if cfg.format == "cloudwatch" else None if cfg.format == "jsonl" else False
     region = pipeline.rt.settings.region
-    batch: list[LogEvent] = []
-    chunk_start = start_line
+    # Each chunk of lines is one sink: its events are processed in slices (one line can
+    # expand into millions), the slices named after the chunk's first line.
+    sink = pipeline.slices(inv, f"{ref.object_id}-{start_line:09d}")
     consumed = 0  # characters of lines handled in this invocation
 
     def flush(next_line: int) -> None:
-        nonlocal batch, chunk_start
-        if batch:
-            outcome.ledger.merge(
-                pipeline.process(batch, inv, batch_id=f"{ref.object_id}-{chunk_start:09d}")
-            )
-        batch = []
-        chunk_start = next_line
+        nonlocal sink
+        outcome.ledger.merge(sink.close())
+        sink = pipeline.slices(inv, f"{ref.object_id}-{next_line:09d}")
 
     try:
         for line in iter_lines(resp["Body"], ref.key, documents=documents):
@@ -227,15 +227,22 @@ def process_object(
                 elif not fmt.events:
                     pass  # a file about other objects (a CloudTrail digest): no events
                 elif fmt.name == "cloudwatch":
-                    batch.extend(document_events(line, region, outcome, dead_letter))
+                    sink.extend(document_events(line, region, outcome, dead_letter))
                 else:
-                    batch.extend(
-                        _capped(line_events(fmt, line, ref, tag, default_ms, expand, context_key))
-                    )
+                    try:
+                        events = line_events(fmt, line, ref, tag, default_ms, expand, context_key)
+                    except DecodeError as e:  # more elements than one invocation may take
+                        outcome.ledger.received += 1
+                        outcome.ledger.dead_letter(f"decode:{e.stage}", 1)
+                        dead_letter(
+                            f"line {line.number}: {e} (s3://{ref.bucket}/{ref.key})", line.number
+                        )
+                    else:
+                        sink.extend(events)
             # Every CHUNK_LINES-th line ends a chunk, blank or not: a double-spaced log
             # must not grow one batch over the whole object, nor skip the deadline check.
             # So does a batch of CHUNK_LINES events (a line may expand into many).
-            if line.number % CHUNK_LINES == 0 or len(batch) >= CHUNK_LINES:
+            if line.number % CHUNK_LINES == 0 or sink.taken >= CHUNK_LINES:
                 flush(line.number)
                 over = max_chars is not None and consumed >= max_chars
                 if margin_ms >= 0 and (over or inv.remaining_ms() < margin_ms):

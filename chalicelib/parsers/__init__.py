@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from chalicelib.budget import Budget, budget
 from chalicelib.normalise import normalise
 from chalicelib.parsers.lambda_json import is_platform as _is_platform
 from chalicelib.parsers.lambda_json import platform_record as _platform_record
@@ -29,13 +30,20 @@ _RUNTIME_LEVEL_STARTS = frozenset("DEIWTFC")
 _RUNTIME_TEXT_STARTS = frozenset("0123456789DIWEFA")
 
 # Limits on what one message may become (the archive, Athena and Slack all have
-# their own ceilings; past these the text is kept, flagged, not structured):
+# their own ceilings; past these the text is kept, flagged, not structured). The live
+# values come from the function's memory (`chalicelib.budget`); these are the floors:
 # 256 KiB is CloudWatch's largest event, so nothing CloudWatch sends is cut.
 MAX_MESSAGE_CHARS = 256 * 1024
 # Glue/Athena handle nested structs to a few dozen levels; orjson refuses past 254.
 MAX_DEPTH = 64
-# A record wider than this is almost always data mistaken for a log line.
+# A record wider than this (values at every depth, list elements included) is almost
+# always data mistaken for a log line.
 MAX_FIELDS = 1000
+# A JSON text shorter than this cannot hold MAX_FIELDS values (each but the first of a
+# container needs a comma) nor a string over the field limit: no walk is needed.
+_WALK_MIN = 2 * MAX_FIELDS
+# Flagged paths listed per record at most (the flag itself says how many were cut).
+_MAX_FLAGGED = 20
 
 
 def _depth(v: Any, d: int = 1) -> int:
@@ -46,6 +54,73 @@ def _depth(v: Any, d: int = 1) -> int:
     if type(v) is list:
         return max((_depth(x, d + 1) for x in v), default=d)
     return d - 1
+
+
+def fit_record(rec: dict[str, Any], b: Budget | None = None) -> str | None:
+    """Hold `rec` to the budget, in place: every string at every depth longer than the
+    field limit is cut, and once the record's strings reach the record limit later ones
+    are cut to what remains; cut fields are flagged (`truncated`, `truncated_fields`
+    {path: original length}, and `original_length` for `message`). Returns why the
+    record cannot be kept structured (too many values, too deep, a key too long), or None.
+    Iterative: a document nested past the limit is refused, not recursed into."""
+    b = b or budget()
+    field, room, limit = b.field_chars, b.record_chars, b.max_fields
+    values = len(rec)
+    if values > limit:
+        return f"over {limit} fields"
+    cut: dict[str, int] = {}
+    stack: list[tuple[Any, str, int]] = [(rec, "", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        items = node.items() if type(node) is dict else enumerate(node)
+        for k, v in items:
+            t = type(v)
+            if t is str:
+                n = len(v)
+                keep = max(0, min(n, field, room))
+                if keep < n:
+                    node[k] = v[:keep]
+                    cut[f"{path}{k}"] = n
+                room -= keep
+            elif t is dict or t is list:
+                if depth >= b.max_depth:
+                    return f"nested over {b.max_depth} levels"
+                values += len(v)
+                if values > limit:
+                    return f"over {limit} fields"
+                stack.append((v, f"{path}{k}.", depth + 1))
+            if type(k) is str:
+                if len(k) > field:
+                    return f"a key over {field} characters"
+                room -= len(k)
+    if cut:
+        rec["truncated"] = True
+        if "message" in cut:
+            rec["original_length"] = cut["message"]
+        rec["truncated_fields"] = dict(list(cut.items())[:_MAX_FLAGGED])
+    return None
+
+
+def unparsed(text: str, reason: str) -> dict[str, Any]:
+    """The record of a text that stays text: cut to the field limit, with the reason."""
+    cut, flags = cap_message(text)
+    return {"message": cut, "parse_error": reason, **(flags or {})}
+
+
+def json_refusal(doc: dict[str, Any], text: str) -> str | None:
+    """Why the object parsed from `text` cannot be a record (checked, and its strings cut,
+    in place), or None. Short texts (the common case) cost two length tests."""
+    n = len(text)
+    if n > _WALK_MIN or len(doc) > MAX_FIELDS:
+        problem = fit_record(doc)
+        if problem is not None:
+            return f"json: {problem}"
+    # Depth needs at least that many brackets: count them (C speed) before walking.
+    elif text.count("{") + text.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
+        return f"json: nested over {MAX_DEPTH} levels"
+    if rounded_integer(doc, text):
+        return "json: integer beyond 64 bits"
+    return None
 
 
 # orjson reads an integer beyond 64 bits as the nearest double (a 30-digit id would be
@@ -69,10 +144,13 @@ def rounded_integer(v: Any, text: str) -> bool:
 
 
 def cap_message(message: str) -> tuple[str, dict[str, Any] | None]:
-    """Cut a message above MAX_MESSAGE_CHARS; the flags say it was cut and from what."""
+    """Cut a message above the field limit; the flags say it was cut and from what."""
     if len(message) <= MAX_MESSAGE_CHARS:
         return message, None
-    return message[:MAX_MESSAGE_CHARS], {"truncated": True, "original_length": len(message)}
+    limit = budget().field_chars
+    if len(message) <= limit:
+        return message, None
+    return message[:limit], {"truncated": True, "original_length": len(message)}
 
 
 def parse_message(
@@ -85,7 +163,7 @@ def parse_message(
     """
     if message.endswith("\n"):
         message = message.rstrip("\r\n")
-    if max_chars is not None and len(message) > max_chars:
+    if max_chars is not None and len(message) > max_chars and len(message) > budget().field_chars:
         cut, flags = cap_message(message)
         return {"message": cut, **(flags or {})}, None
     first = message[:1]
@@ -93,18 +171,11 @@ def parse_message(
         try:
             doc = orjson.loads(message)
         except orjson.JSONDecodeError as e:
-            return {"message": message, "parse_error": f"json: {e}"}, None
+            return unparsed(message, f"json: {e}"), None
         if type(doc) is dict:
-            if len(doc) > MAX_FIELDS:
-                return {"message": message, "parse_error": f"json: over {MAX_FIELDS} fields"}, None
-            # Depth needs at least that many brackets: count them (C speed) before walking.
-            if message.count("{") + message.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
-                return {
-                    "message": message,
-                    "parse_error": f"json: nested over {MAX_DEPTH} levels",
-                }, None
-            if rounded_integer(doc, message):
-                return {"message": message, "parse_error": "json: integer beyond 64 bits"}, None
+            problem = json_refusal(doc, message)
+            if problem is not None:
+                return unparsed(message, problem), None
             # Lambda's JSON log format: platform events, and runtime lines' request id.
             if "record" in doc and _is_platform(doc):
                 return normalise(_platform_record(doc, message))

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.normalise import normalise
 from chalicelib.options import Option
+from chalicelib.parsers import MAX_FIELDS
 from chalicelib.parsers.regex import typer, types_option
 from chalicelib.parsers.registry import Parser, failed, register
 
@@ -34,6 +35,8 @@ def _check_char(value: str) -> str | None:
 def _check_columns(columns: list[Any]) -> str | None:
     if not columns:
         return "at least one column"
+    if len(columns) > MAX_FIELDS:
+        return f"at most {MAX_FIELDS} columns"
     if not all(isinstance(c, str) and c for c in columns):
         return "column names must be non-empty strings"
     if len(set(columns)) != len(columns):

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from chalicelib.normalise import normalise
-from chalicelib.parsers import rounded_integer
+from chalicelib.parsers import json_refusal
 from chalicelib.parsers.registry import failed, simple
 
 
@@ -19,6 +19,7 @@ def parse_json(text: str) -> dict[str, Any]:
         return failed(text, "json", str(e))
     if type(doc) is not dict:
         return failed(text, "json", f"expected an object, got {type(doc).__name__}")
-    if rounded_integer(doc, text):
-        return failed(text, "json", "integer beyond 64 bits")
+    problem = json_refusal(doc, text)  # fields at every depth, strings cut, 64-bit integers
+    if problem is not None:
+        return failed(text, "json", problem.removeprefix("json: "))
     return normalise(doc)[0]

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from chalicelib.normalise import normalise
+from chalicelib.parsers import MAX_FIELDS
 from chalicelib.parsers.fields import closing_quote
 from chalicelib.parsers.regex import to_float, to_int
 from chalicelib.parsers.registry import failed, simple
@@ -123,4 +124,6 @@ def parse_logfmt(text: str) -> dict[str, Any]:
         return failed(text, "logfmt", str(e))
     if not pairs:
         return failed(text, "logfmt", "no key=value pair")
+    if len(rec) > MAX_FIELDS:
+        return failed(text, "logfmt", f"over {MAX_FIELDS} fields")
     return normalise(rec)[0]

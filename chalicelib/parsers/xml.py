@@ -27,6 +27,7 @@ from typing import Any
 from xml.parsers import expat
 
 from chalicelib.normalise import normalise
+from chalicelib.parsers import MAX_FIELDS
 from chalicelib.parsers.registry import failed, simple
 
 # Glue/Athena read nested structs to a few dozen levels and orjson refuses to
@@ -73,10 +74,14 @@ def parse_element(text: str) -> dict[str, Any]:
     # (name, fields, text pieces) per open element
     stack: list[tuple[str, dict[str, Any], list[str]]] = []
     root: dict[str, Any] = {}
+    counted = [0]  # elements and attributes so far, every depth
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if len(stack) >= MAX_DEPTH:
             raise _Refused(f"nested over {MAX_DEPTH} levels")
+        counted[0] += 1 + len(attrs)
+        if counted[0] > MAX_FIELDS:
+            raise _Refused(f"over {MAX_FIELDS} fields")
         fields: dict[str, Any] = {}
         for key, value in attrs.items():
             _add(fields, _local(key), value)

@@ -12,21 +12,27 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from chalicelib.budget import Budget, budget
 from chalicelib.errors import DecodeError
-from chalicelib.event import LogEvent
+from chalicelib.event import LazyEvents, LogEvent
 from chalicelib.parsers import parse_message
 from chalicelib.parsers.multiline import join_multiline
+from chalicelib.sources import jsonstream
 
-# Largest decompressed payload accepted. CloudWatch caps a subscription payload
-# at 1 MB compressed; log text compresses ~10:1, so 64 MiB leaves headroom while
-# stopping a gzip bomb from taking the function's memory.
+# Largest decompressed payload accepted at 512 MB (`budget().payload_bytes` scales it with
+# the function's memory). CloudWatch caps a subscription payload at 1 MB compressed; log
+# text compresses ~10:1, so 64 MiB leaves headroom while stopping a gzip bomb from taking
+# the function's time. Memory does not depend on it: a payload whose text is larger than
+# `budget().stream_bytes` is read incrementally, its events in slices.
 MAX_DECOMPRESSED = 64 * 1024 * 1024
 _TRACE_STARTS = ("Caused by: ", "Traceback (most recent call last):")
+PIECE = 1024 * 1024  # decompressed bytes taken from zlib at a time on the streamed path
 
 
 @dataclass(slots=True)
@@ -34,7 +40,7 @@ class CloudWatchBatch:
     message_type: str
     source: dict[str, Any]
     tag: str
-    events: list[LogEvent] = field(default_factory=list)
+    events: list[LogEvent] | LazyEvents = field(default_factory=list)
 
     @property
     def is_control(self) -> bool:
@@ -63,18 +69,24 @@ def gunzip(data: bytes, *, limit: int = MAX_DECOMPRESSED) -> bytes:
     return out
 
 
-def decode_data(data: str | bytes) -> dict[str, Any]:
-    """base64 -> gzip -> JSON object, each failure named by its stage."""
+def b64decode(data: str | bytes) -> bytes:
     try:
-        raw = base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError) as e:
         raise DecodeError("base64", str(e) or "invalid base64") from e
-    return decode_data_bytes(raw)
+
+
+def decode_data(data: str | bytes) -> dict[str, Any]:
+    """base64 -> gzip -> JSON object, each failure named by its stage."""
+    return decode_data_bytes(b64decode(data))
 
 
 def decode_data_bytes(raw: bytes) -> dict[str, Any]:
     """gzip -> JSON object (the bytes a subscription writes to Kinesis)."""
-    body = gunzip(raw)
+    return _document(gunzip(raw))
+
+
+def _document(body: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -83,6 +95,24 @@ def decode_data_bytes(raw: bytes) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise DecodeError("shape", f"expected a JSON object, got {type(doc).__name__}")
     return doc
+
+
+def small_document(raw: bytes, limit: int) -> dict[str, Any] | None:
+    """gzip -> JSON object when the text is at most `limit` bytes (decompressed once),
+    else None; gunzip's checks either way."""
+    d = zlib.decompressobj(wbits=47)  # 32+15: gzip or zlib header, auto-detected
+    try:
+        body = d.decompress(raw, limit)
+    except zlib.error as e:
+        raise DecodeError("gzip", str(e)) from e
+    if not d.eof:
+        if d.unconsumed_tail or len(body) == limit:
+            return None  # larger: read incrementally
+        raise DecodeError("gzip", "truncated gzip stream")
+    if d.unused_data:
+        # A second gzip member or junk: its events would vanish unread and uncounted.
+        raise DecodeError("gzip", f"{len(d.unused_data)} bytes after the end of the gzip stream")
+    return _document(body)
 
 
 def payload_data(event: Any) -> str:
@@ -115,13 +145,21 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
         "subscription_filters": doc.get("subscriptionFilters") or [],
     }
     tag = tag_for_log_group(log_group)
+    return CloudWatchBatch("DATA_MESSAGE", source, tag, _events(log_events, tag, source))
+
+
+def _events(
+    log_events: list[Any], tag: str, source: dict[str, Any], first: int = 0
+) -> list[LogEvent]:
+    """logEvents elements (the `first`-th on) -> LogEvents, stack traces joined."""
+    log_group = source["log_group"]
     events: list[LogEvent] = []
     append = events.append
     # Joining stack traces costs ~0.36 µs/event; it runs only when some message could
     # take part in a trace (an indented line, `Caused by:`, a Python `Traceback`).
     maybe_trace = False
     headers: set[int] = set()  # text lines parsed into a level: may head a trace
-    for i, le in enumerate(log_events):
+    for i, le in enumerate(log_events, first):
         if not isinstance(le, dict):
             raise DecodeError("shape", f"logEvents[{i}] is not an object")
         message = le.get("message")
@@ -141,6 +179,9 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
                 record,
                 source,
                 str(le["id"]) if le.get("id") is not None else f"{log_group}:{ts}:{i}",
+                1,
+                len(message),
+                ts,
             )
         )
     if maybe_trace:
@@ -149,10 +190,123 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
             m = ev.record.get("message")
             return m if id(ev.record) in headers and type(m) is str else None
 
-        events = join_multiline(events, header=header)
-    return CloudWatchBatch("DATA_MESSAGE", source, tag, events)
+        return join_multiline(events, header=header)
+    return events
 
 
 def decode(event: Any, region: str) -> CloudWatchBatch:
     """A `cloudwatch_logs` trigger event -> a batch of LogEvents, or DecodeError."""
-    return batch_from_document(decode_data(payload_data(event)), region)
+    return batch_from_bytes(b64decode(payload_data(event)), region)
+
+
+def batch_from_bytes(raw: bytes, region: str) -> CloudWatchBatch:
+    """gzip of a subscription document -> its batch. A document whose text fits
+    `stream_bytes` is parsed whole (the fast path); a larger one is checked in full
+    first (gzip, size, JSON, shape: a bad payload is refused whole, as a small one
+    is), then its events are made one at a time as the pipeline takes them."""
+    b = budget()
+    doc = small_document(raw, b.stream_bytes)
+    if doc is not None:
+        return batch_from_document(doc, region)
+    for _ in _pieces(raw, b.payload_bytes):  # gzip damage and size named first, as gunzip does
+        pass
+    return _streamed(
+        lambda: jsonstream.Reader(jsonstream.text_pieces(_pieces(raw, b.payload_bytes))), region, b
+    )
+
+
+def batch_from_text(text: str, region: str) -> CloudWatchBatch:
+    """A subscription document's text (one document of a Firehose object) -> its batch;
+    read incrementally, as a large payload is, when longer than `stream_bytes`."""
+    b = budget()
+    if len(text) > b.stream_bytes:
+        return _streamed(lambda: jsonstream.Reader(text), region, b)
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError("json", f"not a JSON document: {e}") from e
+    if not isinstance(doc, dict):
+        raise DecodeError("shape", f"expected a JSON object, got {type(doc).__name__}")
+    return batch_from_document(doc, region)
+
+
+def _streamed(reader: Callable[[], jsonstream.Reader], region: str, b: Budget) -> CloudWatchBatch:
+    header, count = _scan(reader(), region, b)
+    if header.message_type == "CONTROL_MESSAGE":
+        return header
+    header.events = LazyEvents(lambda: _streamed_events(reader(), b, header), count)
+    return header
+
+
+def _pieces(raw: bytes, limit: int) -> Iterator[bytes]:
+    """The decompressed bytes of `raw` in pieces, with gunzip's checks."""
+    d = zlib.decompressobj(wbits=47)
+    total = 0
+    data = raw
+    try:
+        while True:
+            out = d.decompress(data, PIECE)
+            total += len(out)
+            if total > limit:
+                raise DecodeError("gzip", f"decompressed payload larger than {limit} bytes")
+            if out:
+                yield out
+            if d.eof:
+                break
+            data = d.unconsumed_tail
+            if not data and not out:
+                raise DecodeError("gzip", "truncated gzip stream")
+    except zlib.error as e:
+        raise DecodeError("gzip", str(e)) from e
+    if d.unused_data:
+        raise DecodeError("gzip", f"{len(d.unused_data)} bytes after the end of the gzip stream")
+
+
+def _scan(reader: jsonstream.Reader, region: str, b: Budget) -> tuple[CloudWatchBatch, int]:
+    """Read the whole document, checking every event's shape: (its batch without
+    events, the number of events). Nothing is kept but the header fields."""
+    fields: dict[str, Any] = {}
+    count = 0
+    for key in reader.members():
+        if key != "logEvents":
+            fields[key] = reader.value()
+            continue
+        if reader.peek() != "[":
+            raise DecodeError("shape", "DATA_MESSAGE without 'logGroup' string or 'logEvents' list")
+        for le in reader.elements():
+            _check_event(le, count)
+            count += 1
+            if count > b.payload_events:
+                raise DecodeError(
+                    "too-large", f"more than {b.payload_events} events in one payload"
+                )
+        fields["logEvents"] = []
+    reader.end()
+    return batch_from_document(fields, region), count
+
+
+def _check_event(le: Any, i: int) -> None:
+    if not isinstance(le, dict):
+        raise DecodeError("shape", f"logEvents[{i}] is not an object")
+    if not isinstance(le.get("message"), str) or not isinstance(le.get("timestamp"), int):
+        raise DecodeError("shape", f"logEvents[{i}] lacks a string message or int timestamp")
+
+
+def _streamed_events(
+    reader: jsonstream.Reader, b: Budget, batch: CloudWatchBatch
+) -> Iterator[LogEvent]:
+    """The events of a checked payload, made a slice at a time (stack traces are joined
+    within a slice; a trace cut by a slice boundary stays as separate events)."""
+    chunk: list[Any] = []
+    first = 0
+    for key in reader.members():
+        if key != "logEvents":
+            reader.value()
+            continue
+        for le in reader.elements():
+            chunk.append(le)
+            if len(chunk) >= b.slice_events:
+                yield from _events(chunk, batch.tag, batch.source, first)
+                first += len(chunk)
+                chunk = []
+    yield from _events(chunk, batch.tag, batch.source, first)

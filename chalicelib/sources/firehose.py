@@ -21,11 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
 import re2
 
-from chalicelib.errors import DecodeError
-from chalicelib.sources.cloudwatch import CloudWatchBatch, batch_from_document
+from chalicelib.sources.cloudwatch import CloudWatchBatch, batch_from_text
 
 _SNIFF = 4096
 
@@ -165,11 +163,6 @@ class DocumentSplitter:
 
 def document_batch(text: str, region: str) -> CloudWatchBatch:
     """One subscription document's text -> its batch, exactly as the `cloudwatch_logs`
-    trigger makes it (tag from the log group, CloudWatch source and event ids)."""
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        raise DecodeError("json", f"not a JSON document: {e}") from e
-    if not isinstance(doc, dict):
-        raise DecodeError("shape", f"expected a JSON object, got {type(doc).__name__}")
-    return batch_from_document(doc, region)
+    trigger makes it (tag from the log group, CloudWatch source and event ids); a long
+    document is read incrementally, its events made as the pipeline takes them."""
+    return batch_from_text(text, region)

@@ -20,16 +20,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from chalicelib.errors import DecodeError
-from chalicelib.event import LogEvent
+from chalicelib.event import LazyEvents, LogEvent
 from chalicelib.parsers import parse_message
 from chalicelib.sources import kpl
-from chalicelib.sources.cloudwatch import batch_from_document, decode_data_bytes
+from chalicelib.sources.cloudwatch import batch_from_bytes
 
 # A record's own tag names its archive path (`archive/tag=<tag>/dt=…`): a `/`, a control
 # character or a space there would let log content choose partitions (`x/dt=2001-01-01`).
@@ -42,7 +44,9 @@ _TAG = re.compile(r"[\w.:@#$=+-]{1,512}", re.ASCII)
 @dataclass(slots=True)
 class KinesisRecordResult:
     sequence: str
-    events: list[LogEvent] = field(default_factory=list)
+    # Made as they are taken (a 1 MiB record can hold half a million lines): the record
+    # was checked whole first, so taking them cannot fail.
+    events: Iterable[LogEvent] = field(default_factory=list)
     error: DecodeError | None = None
     raw: bytes = b""
 
@@ -51,12 +55,27 @@ def stream_name(arn: str) -> str:
     return arn.rsplit("/", 1)[-1] if "/" in arn else (arn or "unknown")
 
 
+def _lines(text: str) -> Iterator[str]:
+    """Lines end at "\n" (and "\r\n") only: str.splitlines also breaks at U+2028, form
+    feeds and other separators that JSON strings and log text may hold, which cut one
+    event in two. Made one at a time: a list of a 1 MiB record's lines is ~30 MB."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        line = text[start:] if end == -1 else text[start:end]
+        yield line[:-1] if line.endswith("\r") else line
+        if end == -1:
+            return
+        start = end + 1
+
+
 def _record_events(
     data: bytes, base_id: str, default_tag: str, ts: int, source: dict[str, Any], region: str
-) -> list[LogEvent]:
+) -> Iterable[LogEvent]:
+    """The events of one record's data, made as they are taken. Everything that can
+    fail is checked before this returns."""
     if data[:2] == b"\x1f\x8b":
-        doc = decode_data_bytes(data)
-        batch = batch_from_document(doc, region)
+        batch = batch_from_bytes(data, region)
         if batch.is_control:
             return []
         batch.source.update(
@@ -72,10 +91,7 @@ def _record_events(
         raise DecodeError("utf-8", f"record is not UTF-8 text: {e}") from e
     if not text.strip():
         return []
-    # Lines end at "\n" (and "\r\n") only: str.splitlines also breaks at U+2028, form feeds
-    # and other separators that JSON strings and log text may hold, which cut one event in two.
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
-    if len(lines) > 1 and text.lstrip().startswith("{"):
+    if "\n" in text and text.lstrip().startswith("{"):
         # A pretty-printed JSON object is one event; JSON lines (several objects in one
         # record, as Fluent Bit's aggregation writes them) are one event each.
         try:
@@ -83,8 +99,13 @@ def _record_events(
         except orjson.JSONDecodeError:
             pass
         else:
-            lines = [text]
-    events = []
+            return LazyEvents(lambda: _text_events((text,), base_id, default_tag, ts, source))
+    return LazyEvents(lambda: _text_events(_lines(text), base_id, default_tag, ts, source))
+
+
+def _text_events(
+    lines: Iterable[str], base_id: str, default_tag: str, ts: int, source: dict[str, Any]
+) -> Iterator[LogEvent]:
     n = 0
     for line in lines:
         if not line.strip():
@@ -95,9 +116,23 @@ def _record_events(
             del record["tag"]
         else:  # not usable as a tag: it stays a field of the record
             tag = default_tag
-        events.append(LogEvent(tag, t if t is not None else ts, record, source, f"{base_id}:{n}"))
+        yield LogEvent(
+            tag, t if t is not None else ts, record, source, f"{base_id}:{n}", 1, len(line), ts
+        )
         n += 1
-    return events
+
+
+def _kpl_events(
+    users: list[tuple[str, bytes]],
+    base_id: str,
+    tag: str,
+    ts: int,
+    source: dict[str, Any],
+    region: str,
+) -> Iterator[LogEvent]:
+    for i, (pk, sub) in enumerate(users):
+        sub_source = {**source, "partition_key": pk, "subsequence": i}
+        yield from _record_events(sub, f"{base_id}:{i}", tag, ts, sub_source, region)
 
 
 def decode_record(rec: Any, region: str) -> KinesisRecordResult:
@@ -116,7 +151,8 @@ def decode_record(rec: Any, region: str) -> KinesisRecordResult:
         arn = str(rec.get("eventSourceARN", ""))
         stream = stream_name(arn)
         shard = str(rec.get("eventID", "")).split(":", 1)[0]
-        arrival = k.get("approximateArrivalTimestamp") or 0
+        # Lambda always sets it; a record without one (a replayed dead letter) arrives now.
+        arrival = k.get("approximateArrivalTimestamp") or time.time()
         try:
             ts = int(float(arrival) * 1000)
         except (TypeError, ValueError, OverflowError) as e:
@@ -134,11 +170,12 @@ def decode_record(rec: Any, region: str) -> KinesisRecordResult:
         base_id = f"{stream}:{shard}:{seq}"
         tag = f"kinesis.{stream}"
         if kpl.is_aggregated(data):
-            for i, (pk, sub) in enumerate(kpl.deaggregate(data)):
-                sub_source = {**source, "partition_key": pk, "subsequence": i}
-                result.events.extend(
-                    _record_events(sub, f"{base_id}:{i}", tag, ts, sub_source, region)
-                )
+            users = kpl.deaggregate(data)
+            # Every user record is checked first (UTF-8, gzip, JSON shape), so that taking
+            # the events later cannot fail half way through the record.
+            for i, (_, sub) in enumerate(users):
+                _record_events(sub, f"{base_id}:{i}", tag, ts, source, region)
+            result.events = LazyEvents(lambda: _kpl_events(users, base_id, tag, ts, source, region))
         else:
             result.events = _record_events(data, base_id, tag, ts, source, region)
     except DecodeError as e:

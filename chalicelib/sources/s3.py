@@ -24,6 +24,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from chalicelib.budget import DEFAULT_MEMORY_MB, budget
 from chalicelib.errors import DecodeError
 from chalicelib.sources.firehose import DocumentSplitter, looks_like_documents
 
@@ -297,17 +298,18 @@ def iter_lines(
 
 
 def _document_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterator[Line]:
-    splitter = DocumentSplitter(MAX_LINE)
+    limit = _line_limit()
+    splitter = DocumentSplitter(limit)
     number = 0
     for data in _chain(first, rest):
         for raw, dropped in splitter.feed(data):
             number += 1
-            yield _line(number, raw, dropped)
+            yield _line(number, raw, dropped, limit)
     if pieces.truncated:
         raise DecodeError(pieces.kind, f"truncated {pieces.kind} stream after document {number}")
     for raw, dropped in splitter.finish():
         number += 1
-        yield _line(number, raw, dropped)
+        yield _line(number, raw, dropped, limit)
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -315,26 +317,50 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
+def _line_limit() -> int:
+    """MAX_LINE is the line limit of a 512 MB function; it scales with the memory."""
+    return MAX_LINE * budget().memory_mb // DEFAULT_MEMORY_MB
+
+
 def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterator[Line]:
+    limit = _line_limit()
     number = 0
-    pending = b""
+    # The line being read, grown in place: joining each piece to a copy of what came
+    # before made a 30 MiB line cost 30 copies of itself and several at once in memory.
+    pending = bytearray()
     oversize = 0
     for out in _chain(first, rest):
-        if oversize and b"\n" not in out:
-            # Still inside a line already cut at MAX_LINE: count the bytes, copy nothing
-            # (joining them to the 32 MiB kept made a 200 MB line take 8.5 s instead of 0.9).
-            oversize += len(out)
+        if b"\n" not in out:
+            if oversize:
+                # Still inside a line already cut at the limit: count the bytes, copy
+                # nothing (a 200 MB line took 8.5 s instead of 0.9 when joined).
+                oversize += len(out)
+                continue
+            pending += out
+            if len(pending) > limit:
+                oversize += len(pending) - limit  # bytes of this line dropped so far
+                del pending[limit:]
             continue
-        buf = pending + out
-        parts = buf.split(b"\n")
-        pending = parts.pop()
-        for raw in parts:
+        parts = out.split(b"\n")
+        tail = parts.pop()
+        for i, raw in enumerate(parts):
+            if i == 0 and (pending or oversize):
+                if oversize:
+                    oversize += len(raw)  # dropped too: the line was already cut
+                else:
+                    pending += raw
+                raw = bytes(pending)
+                pending.clear()
             number += 1
-            yield _line(number, raw, oversize)
+            parts[i] = b""  # the line's bytes are freed once it is text
+            line = _line(number, raw, oversize, limit)
+            del raw
             oversize = 0
-        if len(pending) > MAX_LINE:
-            oversize += len(pending) - MAX_LINE  # bytes of this line dropped so far
-            pending = pending[:MAX_LINE]
+            yield line
+        pending += tail
+        if len(pending) > limit:
+            oversize += len(pending) - limit
+            del pending[limit:]
     if pieces.truncated:
         # What follows the last newline is a line cut by the damage: not passed off as whole.
         rest_note = (
@@ -345,7 +371,7 @@ def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterato
         )
     if pending:
         number += 1
-        yield _line(number, pending, oversize)
+        yield _line(number, bytes(pending), oversize, limit)
 
 
 def _looks_binary(sample: bytes) -> bool:
@@ -357,20 +383,20 @@ def _looks_binary(sample: bytes) -> bool:
     return bad > len(sample) * 0.3
 
 
-def _line(number: int, raw: bytes, dropped: int) -> Line:
+def _line(number: int, raw: bytes, dropped: int, limit: int = MAX_LINE) -> Line:
     """`dropped`: bytes of this line already discarded while it was being read."""
     if raw.endswith(b"\r"):
         raw = raw[:-1]
     size = dropped + len(raw)
-    if size > MAX_LINE:
-        raw = _whole_chars(raw[:MAX_LINE])
+    if size > limit:
+        raw = _whole_chars(raw[:limit])
     flags: dict[str, Any] | None = None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("utf-8", "backslashreplace")
         flags = {"invalid_utf8": True}
-    if size > MAX_LINE:
+    if size > limit:
         flags = {**(flags or {}), "truncated": True, "original_bytes": size}
     return Line(number, text, flags)
 

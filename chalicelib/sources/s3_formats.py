@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from chalicelib.errors import DecodeError
 from chalicelib.event import format_time
 from chalicelib.normalise import to_epoch_ms
-from chalicelib.parsers import parse_message
+from chalicelib.parsers import MAX_FIELDS, parse_message
 from chalicelib.parsers.fields import number
 from chalicelib.sources.firehose import looks_like_documents
 
@@ -74,6 +74,8 @@ class LineFormat(ABC):
         """One line -> record fields (never raises)."""
 
     def _typed(self, names: list[str], values: list[str], line: str) -> dict[str, Any]:
+        if len(values) > MAX_FIELDS:
+            return {"message": line, "parse_error": f"{self.name}: over {MAX_FIELDS} fields"}
         rec: dict[str, Any] = {}
         for k, v in zip(names, values, strict=False):
             if k in self.numeric:
@@ -180,6 +182,8 @@ class Csv(LineFormat):
             values = self._split(line)
         except csv.Error as e:
             return {"message": line, "parse_error": f"{self.name}: {e}"}
+        if len(values) > MAX_FIELDS:
+            return {"message": line, "parse_error": f"{self.name}: over {MAX_FIELDS} columns"}
         if len(values) != len(cols):
             return {
                 "message": line,

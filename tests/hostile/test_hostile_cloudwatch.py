@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from chalicelib.budget import budget
 from chalicelib.handlers import handle_cloudwatch_logs
 from chalicelib.parsers import MAX_DEPTH, MAX_FIELDS, MAX_MESSAGE_CHARS
 
@@ -157,7 +158,8 @@ MILLION = 1_000_000
 
 def test_a_million_tiny_events_in_one_payload_are_all_archived(account: Account) -> None:
     """A subscription payload of 1,000,000 two-character events (56 MB of JSON in a 6 MB
-    gzip, under the 64 MiB decode cap) is decoded, archived and counted without an error."""
+    gzip, under the 64 MiB decode cap) is decoded, archived and counted without an error,
+    one archive object per pipeline slice."""
     raw = make.tiny_events(MILLION)
     assert len(raw) < 64 * 1024 * 1024
     event = make.awslogs(gzip.compress(raw, 1, mtime=0))
@@ -165,11 +167,13 @@ def test_a_million_tiny_events_in_one_payload_are_all_archived(account: Account)
     got = account.run(handle_cloudwatch_logs, event, parse=False)
     assert got.balanced() and got.ledger == (MILLION, MILLION, 0, 0)
     assert got.dead_letters == []
-    assert len(got.keys) == 1
+    assert len(got.keys) == -(-MILLION // budget().slice_events)
     assert got.line_count == MILLION
-    first, last = got.lines
-    assert (first["id"], first["record"]) == ("0", {"message": "e0"})
-    assert (last["id"], last["record"]) == (str(MILLION - 1), {"message": "e9"})
+    # The first and last lines of each slice's object were read back: the payload's first
+    # and last events are among them, intact.
+    ends = {x["id"]: x["record"] for x in got.lines}
+    assert ends["0"] == {"message": "e0"}
+    assert ends[str(MILLION - 1)] == {"message": "e9"}
 
 
 # ---------------------------------------------------------------- the skeleton's samples

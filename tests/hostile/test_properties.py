@@ -208,7 +208,7 @@ def test_kinesis_decode_record_never_raises(raw: bytes) -> None:
         assert isinstance(result.error, DecodeError) and result.events == []
         assert result.raw == raw
     else:
-        assert_archivable(result.events)
+        assert_archivable(list(result.events))
 
 
 @FAST

@@ -51,7 +51,7 @@ def reports(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]
 def events_of(rec: dict[str, Any]) -> list[Any]:
     res = kinesis.decode_record(rec, REGION)
     assert res.error is None, res.error
-    return res.events
+    return list(res.events)
 
 
 def seq(n: int) -> str:

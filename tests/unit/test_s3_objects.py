@@ -973,13 +973,13 @@ def test_blank_lines_on_chunk_boundaries_do_not_stop_chunking(
     from chalicelib.pipeline import Pipeline
 
     sizes: list[int] = []
-    real = Pipeline.process
+    real = Pipeline.process_slice
 
     def recording(self: Any, events: list[Any], inv: Any, batch_id: str | None = None) -> Any:
         sizes.append(len(events))
         return real(self, events, inv, batch_id=batch_id)
 
-    monkeypatch.setattr(Pipeline, "process", recording)
+    monkeypatch.setattr(Pipeline, "process_slice", recording)
     key = "app/double-spaced.log"
     event = notify((key, "".join(f"entry {i}\n\n" for i in range(1, 31)).encode()))
     handlers.handle_s3_objects(event, near_deadline_after_first_check(), rt)
