@@ -19,6 +19,8 @@ from chalicelib.event import LogEvent
 from chalicelib.template import lookup
 
 REDACTED = "[REDACTED:{name}]"
+# Distinct key names remembered per redactor (their redacted form); past it the memo restarts.
+_KEY_CACHE = 4096
 
 
 def _luhn(digits: str) -> bool:
@@ -116,25 +118,53 @@ BUILTIN: dict[str, tuple[str, int, Callable[[str], bool] | None, Callable[[str],
 }
 
 
-# Every key name the `password` text pattern knows, so a field is treated like key=value text.
-_SENSITIVE = (
+# Words that make a key name a secret's (the `password` text pattern's key names and
+# more). A key names a secret when one of its words is, or ends with, one of these
+# (`db_password`, `clientSecret`, `githubtoken`), or holds `api key` / `private key`:
+# words, not substrings, so `tokens_used` or `max_tokens` (counts) stay readable.
+_SECRET_WORDS = (
     "password",
+    "passwords",
     "passwd",
     "pwd",
     "passphrase",
     "secret",
+    "secrets",
     "token",
-    "api_key",
     "apikey",
     "authorization",
-    "private_key",
+    "privatekey",
     "credential",
+    "credentials",
 )
+_SECRET_PAIRS = {("api", "key"), ("private", "key")}
+
+
+def _words(key: str) -> list[str]:
+    """`X-Api-Key` -> [x, api, key]; `clientSecret` -> [client, secret]; `DB_PWD` -> [db, pwd]."""
+    words: list[str] = []
+    cur: list[str] = []
+    prev = ""
+    for ch in key:
+        if ch.isalnum():
+            if cur and ch.isupper() and (prev.islower() or prev.isdigit()):
+                words.append("".join(cur))
+                cur = []
+            cur.append(ch.lower())
+        elif cur:
+            words.append("".join(cur))
+            cur = []
+        prev = ch
+    if cur:
+        words.append("".join(cur))
+    return words
 
 
 def _sensitive(key: str) -> bool:
-    k = key.lower()
-    return any(s in k for s in _SENSITIVE)
+    words = _words(key)
+    if any(w.endswith(_SECRET_WORDS) for w in words):
+        return True
+    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False))
 
 
 def _options() -> Any:
@@ -161,6 +191,7 @@ class Redactor:
         self.key_mark = (
             self.replacement.replace("{name}", "password") if "password" in names else None
         )
+        self._keys: dict[str, tuple[str, bool]] = {}
 
     def text(self, s: str) -> str:
         for name, rx, group, pre, check in self.subs:
@@ -182,26 +213,62 @@ class Redactor:
             s = rx.sub(repl, s)
         return s
 
-    def value(self, v: Any, depth: int = 0) -> Any:
+    def _key(self, key: str) -> tuple[str, bool]:
+        """A key name with its secrets redacted, and whether it names a secret (cached:
+        the same few keys recur in every event)."""
+        hit = self._keys.get(key)
+        if hit is None:
+            if len(self._keys) >= _KEY_CACHE:  # hostile input can bring endless new keys
+                self._keys.clear()
+            hit = self._keys[key] = (self.text(key), self.key_mark is not None and _sensitive(key))
+        return hit
+
+    def value(self, v: Any) -> Any:
+        """`v` with every secret replaced, at any depth (an explicit stack, no recursion
+        limit: whatever a parser accepted is walked whole). Under a key named like a
+        secret the value is replaced whole, whatever its type; key names are redacted
+        like text."""
         if type(v) is str:
             return self.text(v)
-        if depth > 32:  # nesting this deep is hostile input; leave it to the depth caps
-            return v
-        if type(v) is dict:
-            for k, x in v.items():
-                if (
-                    self.key_mark is not None
-                    and type(x) is str
-                    and type(k) is str
-                    and _sensitive(k)
-                ):
-                    v[k] = self.key_mark
-                else:
-                    v[k] = self.value(x, depth + 1)
-        elif type(v) is list:
-            for i, x in enumerate(v):
-                v[i] = self.value(x, depth + 1)
+        stack = [v]
+        while stack:
+            cur = stack.pop()
+            if type(cur) is dict:
+                renamed = False
+                for k, x in cur.items():
+                    if type(k) is str:
+                        new, secret = self._key(k)
+                        renamed = renamed or new != k
+                        if secret:
+                            cur[k] = self.key_mark
+                            continue
+                    if type(x) is str:
+                        cur[k] = self.text(x)
+                    elif type(x) is dict or type(x) is list:
+                        stack.append(x)
+                if renamed:
+                    self._rename(cur)
+            elif type(cur) is list:
+                for i, x in enumerate(cur):
+                    if type(x) is str:
+                        cur[i] = self.text(x)
+                    elif type(x) is dict or type(x) is list:
+                        stack.append(x)
         return v
+
+    def _rename(self, d: dict[Any, Any]) -> None:
+        """Redacted key names in place, order kept; two keys redacted to the same name
+        both stay (`name`, `name#2`, ...) so no value is lost."""
+        items = list(d.items())
+        d.clear()
+        for k, x in items:
+            name = self._key(k)[0] if type(k) is str else k
+            if name in d:
+                n = 2
+                while f"{name}#{n}" in d:
+                    n += 1
+                name = f"{name}#{n}"
+            d[name] = x
 
     def __call__(self, record: dict[str, Any]) -> None:
         if not self.fields:
@@ -212,12 +279,11 @@ class Redactor:
             for k in path[:-1]:
                 cur = cur.get(k) if type(cur) is dict else None
             if type(cur) is dict and path[-1] in cur:
-                v = cur[path[-1]]
                 # A chosen field named like a secret is replaced whole, as it is when nested.
-                if self.key_mark is not None and type(v) is str and _sensitive(path[-1]):
+                if self.key_mark is not None and _sensitive(path[-1]):
                     cur[path[-1]] = self.key_mark
                 else:
-                    cur[path[-1]] = self.value(v)
+                    cur[path[-1]] = self.value(cur[path[-1]])
 
 
 def compile_truncate(spec: dict[str, int]) -> Callable[[dict[str, Any]], None]:
