@@ -9,6 +9,7 @@ with a cheap literal or character test before each pattern where one exists.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -164,7 +165,7 @@ def _sensitive(key: str) -> bool:
     words = _words(key)
     if any(w.endswith(_SECRET_WORDS) for w in words):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 def _options() -> Any:
