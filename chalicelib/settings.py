@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.errors import SettingsError
+from chalicelib.urlpolicy import UrlPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,14 @@ class Settings:
     max_object_chars: int = 2 * 1024**3
     # Fan-in stream (name or ARN) log_group_created subscribes to in Kinesis mode.
     kinesis_stream: str | None = None
+    # Outbound URLs from secrets (Slack webhooks): non-default ports allowed, and whether
+    # loopback hosts are (the local stack only). See chalicelib/urlpolicy.py.
+    allowed_url_ports: frozenset[int] = frozenset()
+    allow_loopback_urls: bool = False
+
+    def webhook_policy(self) -> UrlPolicy:
+        """What a Slack incoming-webhook URL may be beyond https on port 443."""
+        return UrlPolicy(allow_loopback=self.allow_loopback_urls, ports=self.allowed_url_ports)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,6 +56,9 @@ class Settings:
             # Text read from one object per invocation before it continues in the next:
             # 2 GiB at the ~40 MB/s a 512 MB function parses leaves time to spare in 15 min.
             max_object_chars = int(e.get("SLUICE_MAX_OBJECT_BYTES", str(2 * 1024**3)))
+            ports = frozenset(
+                int(p) for p in e.get("SLUICE_ALLOWED_URL_PORTS", "").split(",") if p.strip()
+            )
         except ValueError as err:
             raise SettingsError(f"malformed numeric setting: {err}") from err
         if not 0 <= gzip_level <= 9:
@@ -66,7 +78,13 @@ class Settings:
             deadline_margin_ms=margin_ms,
             max_object_chars=max_object_chars,
             kinesis_stream=e.get("SLUICE_KINESIS_STREAM") or None,
+            allowed_url_ports=ports,
+            allow_loopback_urls=_flag(e.get("SLUICE_ALLOW_LOOPBACK_URLS", "")),
         )
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 @lru_cache(maxsize=1)

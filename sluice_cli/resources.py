@@ -82,6 +82,8 @@ class Resources:
             env["SLUICE_OBJECTS_QUEUE_URL"] = self.objects_queue_url
         if self.slack_api_url:  # local stack only: real deployments talk to slack.com
             env["SLUICE_SLACK_API_URL"] = self.slack_api_url
+            # Its endpoints listen on 127.0.0.1 (a webhook secret may point there too).
+            env["SLUICE_ALLOW_LOOPBACK_URLS"] = "true"
         return env
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.actions.context import ActionContext
 from chalicelib.errors import ActionError, SecretError
+from chalicelib.urlpolicy import url_problem
 
 
 class SlackConnection:
@@ -32,8 +33,11 @@ class SlackConnection:
         if secret.fields is not None:
             url = secret.field("webhook_url")
             if url is not None:
-                if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
-                    raise ActionError("slack", f"secret {name!r}: webhook_url must be https")
+                # Parsed, not prefix-tested; the reason names the URL's fault, never the
+                # URL (a webhook URL is itself a credential).
+                problem = url_problem(url, self.ctx.settings.webhook_policy())
+                if problem:
+                    raise ActionError("slack", f"secret {name!r}: webhook_url: {problem}")
                 return "webhook", url
             token = secret.field("token", "bot_token")
         else:

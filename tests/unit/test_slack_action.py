@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -365,6 +366,8 @@ def test_incoming_webhook_from_the_secret(aws, runtime, statuses, delivered):
     """A secret holding {"webhook_url": ...} posts Block Kit through the webhook; an HTTP
     error (which WebhookClient does not raise) becomes an ActionError for the DLQ."""
     server = WebhookServer(list(statuses))
+    # The endpoint is on loopback: allowed only by the local stack's explicit setting.
+    runtime._settings = replace(runtime.settings, allow_loopback_urls=True)
     try:
         aws.secretsmanager.put_secret_value(
             SecretId=runtime.settings.slack_secret,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import re
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -38,23 +37,23 @@ from chalicelib.event import LogEvent
 from chalicelib.options import Option
 from chalicelib.secrets import Secret
 from chalicelib.template import clip
+from chalicelib.urlpolicy import UrlPolicy, local_kind, url_problem
 
 USER_AGENT = "sluice-forward/1"
 Stop = tuple[str, bool]  # why later batches are not tried, and whether a replay may help
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+# A forward's URL is written in the rules file: its port and a loopback host (a Lambda
+# extension's collector) are the operator's explicit configuration. Plain http is for
+# loopback only (checked in `validate`, which knows whether a secret is sent).
+_FORWARD_URLS = UrlPolicy(allow_loopback=True, any_port=True, allow_http=True)
 
 
 def check_url(v: str) -> str | None:
-    try:
-        parts = urlsplit(v)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return "an http(s) URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", v):
-        return "an http(s) URL"
-    if "@" in parts.netloc:
-        return "no credentials in the URL: put them in the secret"
-    return None
+    problem = url_problem(v, _FORWARD_URLS)
+    if problem is None or "credentials" in problem:
+        return problem and "no credentials in the URL: put them in the secret"
+    return problem if "link-local" in problem else "an http(s) URL"
 
 
 def _check_timeout(v: float) -> str | None:
@@ -182,10 +181,12 @@ class HttpSink(Sink):
     @classmethod
     def validate(cls, opts: dict[str, Any]) -> list[tuple[str, str]]:
         url = opts.get("url")
-        if opts.get("secret") and isinstance(url, str):
+        if isinstance(url, str) and check_url(url) is None:
             parts = urlsplit(url)
-            if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-                return [("url", "https is required to send a secret (http: loopback only)")]
+            if parts.scheme.lower() == "http" and local_kind(parts.hostname or "") is None:
+                # Log records are as sensitive as a secret: neither crosses a network in clear.
+                what = "to send a secret" if opts.get("secret") else "for a remote host"
+                return [("url", f"https is required {what} (http: loopback only)")]
         return []
 
     def __init__(self, opts: dict[str, Any], ctx: ActionContext) -> None:
