@@ -17,11 +17,11 @@ from chalicelib.ingest import kinesis as kinesis_ingest
 from chalicelib.ingest import s3_objects
 from chalicelib.ingest.batch import raw_bytes
 from chalicelib.invocation import Invocation
+from chalicelib.loopguard import loop_guard
 from chalicelib.observe import report
 from chalicelib.pipeline import Pipeline, Runtime
 from chalicelib.sources import cloudwatch, s3
 from chalicelib.subscriptions.created import on_created_event
-from chalicelib.subscriptions.patterns import is_sluice_log_group
 
 _runtime: Runtime | None = None
 
@@ -61,8 +61,9 @@ def handle_cloudwatch_logs(event: Any, context: Any, rt: Runtime | None = None) 
         if batch.is_control:
             ledger = Ledger()
             extra["control_message"] = True
-        elif is_sluice_log_group(batch.source["log_group"]):
+        elif loop_guard(rt.settings, inv.function_name).owns(batch.source["log_group"]):
             # Loop guard: Sluice's own logs are never routed; counted as dropped, not lost.
+            # (A subscription payload holds one log group's events.)
             ledger = Ledger(received=len(batch.events))
             ledger.drop("loop_guard", len(batch.events))
             extra["loop_guard"] = batch.source["log_group"]

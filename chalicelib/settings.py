@@ -31,6 +31,11 @@ class Settings:
     # loopback hosts are (the local stack only). See chalicelib/urlpolicy.py.
     allowed_url_ports: frozenset[int] = frozenset()
     allow_loopback_urls: bool = False
+    # The deployment, for the loop guard (chalicelib/loopguard.py): functions are named
+    # <app>-<stage>-<function>; the stage defaults to the one in the function's own name.
+    app_name: str = "sluice"
+    stage: str | None = None
+    function_name: str | None = None
 
     def webhook_policy(self) -> UrlPolicy:
         """What a Slack incoming-webhook URL may be beyond https on port 443."""
@@ -80,6 +85,9 @@ class Settings:
             kinesis_stream=e.get("SLUICE_KINESIS_STREAM") or None,
             allowed_url_ports=ports,
             allow_loopback_urls=_flag(e.get("SLUICE_ALLOW_LOOPBACK_URLS", "")),
+            app_name=e.get("SLUICE_APP_NAME") or "sluice",
+            stage=e.get("SLUICE_STAGE") or None,
+            function_name=e.get("AWS_LAMBDA_FUNCTION_NAME") or None,
         )
 
 

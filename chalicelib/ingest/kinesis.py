@@ -20,9 +20,9 @@ from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
+from chalicelib.loopguard import LoopGuard, loop_guard
 from chalicelib.pipeline import Pipeline, Slices
 from chalicelib.sources import kinesis
-from chalicelib.subscriptions.patterns import is_sluice_log_group
 
 
 @dataclass(slots=True)
@@ -81,10 +81,11 @@ def _decode(
     record dead-lettered (its sequence added to `dead_lettered`)."""
     region = pipeline.rt.settings.region
     ledger = out.ledger
+    guard = loop_guard(pipeline.rt.settings, inv.function_name)
     for i, rec in enumerate(recs):
         res = kinesis.decode_record(rec, region)
         if res.error is None:
-            _take(res.events, sink, ledger)
+            _take(res.events, sink, ledger, guard)
             continue
         origin = {
             "sequence": res.sequence,
@@ -103,7 +104,7 @@ def _decode(
         dead_lettered.add(res.sequence)
 
 
-def _take(events: Iterable[LogEvent], sink: Slices, ledger: Ledger) -> None:
+def _take(events: Iterable[LogEvent], sink: Slices, ledger: Ledger, guard: LoopGuard) -> None:
     """A record's events into the pipeline, but for Sluice's own logs arriving through
     the fan-in stream (the loop guard: dropped, counted). Every event is looked at:
     one record may carry several log groups (KPL)."""
@@ -113,7 +114,7 @@ def _take(events: Iterable[LogEvent], sink: Slices, ledger: Ledger) -> None:
         if ev.source is not source:
             source = ev.source
             group = source.get("log_group")
-            guarded = isinstance(group, str) and is_sluice_log_group(group)
+            guarded = guard.owns(group)
         if guarded:
             ledger.received += ev.count
             ledger.drop("loop_guard", ev.count)

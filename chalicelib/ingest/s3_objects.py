@@ -25,6 +25,7 @@ from chalicelib.errors import DecodeError
 from chalicelib.event import LazyEvents, Ledger, LogEvent
 from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
+from chalicelib.loopguard import LoopGuard, loop_guard
 from chalicelib.normalise import normalise
 from chalicelib.parsers import MAX_MESSAGE_CHARS, fit_record, parse_message, unparsed
 from chalicelib.pipeline import Pipeline
@@ -39,7 +40,6 @@ from chalicelib.sources.s3 import (
     parse_sqs_body,
     tag_for,
 )
-from chalicelib.subscriptions.patterns import is_sluice_log_group
 
 # 5,000 lines of ~200 bytes is ~1 MB of events in memory per batch: far below a
 # 512 MB function's memory, large enough that per-batch costs (S3 puts) stay small.
@@ -134,7 +134,11 @@ def _elements(
 
 
 def document_events(
-    line: Line, region: str, outcome: ObjectOutcome, dead_letter: Callable[[str, int], None]
+    line: Line,
+    region: str,
+    outcome: ObjectOutcome,
+    dead_letter: Callable[[str, int], None],
+    guard: LoopGuard | None = None,
 ) -> Iterable[LogEvent]:
     """A CloudWatch Logs subscription document from a Firehose object -> its events, as
     the `cloudwatch_logs` trigger makes them. Control messages are acknowledged (counted,
@@ -150,7 +154,7 @@ def document_events(
     if batch.is_control:
         outcome.control_messages += 1
         return []
-    if is_sluice_log_group(batch.source["log_group"]):
+    if (guard or LoopGuard()).owns(batch.source["log_group"]):
         n = sum(ev.count for ev in batch.events)
         outcome.ledger.received += n
         outcome.ledger.drop("loop_guard", n)
@@ -193,6 +197,7 @@ def process_object(
         fmt = s3_formats.FORMATS[cfg.format]()
         documents = True if cfg.format == "cloudwatch" else None if cfg.format == "jsonl" else False
     region = pipeline.rt.settings.region
+    guard = loop_guard(pipeline.rt.settings, inv.function_name)
     # Each chunk of lines is one sink: its events are processed in slices (one line can
     # expand into millions), the slices named after the chunk's first line.
     sink = pipeline.slices(inv, f"{ref.object_id}-{start_line:09d}")
@@ -227,7 +232,7 @@ def process_object(
                 elif not fmt.events:
                     pass  # a file about other objects (a CloudTrail digest): no events
                 elif fmt.name == "cloudwatch":
-                    sink.extend(document_events(line, region, outcome, dead_letter))
+                    sink.extend(document_events(line, region, outcome, dead_letter, guard))
                 else:
                     try:
                         events = line_events(fmt, line, ref, tag, default_ms, expand, context_key)

@@ -37,7 +37,6 @@ from chalicelib.subscriptions.filters import (
     unsupported_reason,
 )
 from chalicelib.subscriptions.patterns import (
-    SLUICE_GROUPS,
     Patterns,
     SubscriptionError,
     caused_by_sluice,
@@ -53,7 +52,6 @@ __all__ = [
     "DEFAULT_STREAM",
     "DESTINATIONS",
     "MAX_FILTERS",
-    "SLUICE_GROUPS",
     "Destination",
     "Outcome",
     "Patterns",

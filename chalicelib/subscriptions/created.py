@@ -53,7 +53,7 @@ def on_log_group_created(
     if detail.get("errorCode"):
         # CloudTrail records failed calls too (AccessDenied, ResourceAlreadyExists).
         return Outcome(group, "skipped", f"CreateLogGroup failed: {detail['errorCode']}")
-    if caused_by_sluice(detail):
+    if caused_by_sluice(detail, own_function):
         return Outcome(group, "skipped", "created by a Sluice function (loop guard)")
     guard = loop_guard_reason(group, own_function)
     if guard:

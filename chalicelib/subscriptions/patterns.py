@@ -10,15 +10,8 @@ from typing import Any
 import re2
 
 from chalicelib.errors import SluiceError
+from chalicelib.loopguard import LoopGuard, stage_of
 
-# Loop guard. Sluice's functions log to /aws/lambda/sluice-<stage>-<function>;
-# subscribing those groups feeds Sluice its own ledger lines, and each invocation
-# then logs more. Every stage is excluded, not only this one: two stages that
-# subscribe each other's groups loop just the same.
-SLUICE_GROUPS = ("/aws/lambda/sluice-*",)
-# Roles Sluice's functions run as (Chalice names them <app>-<stage>-<function>):
-# a CreateLogGroup made by one of them is a Sluice function creating its own group.
-_SLUICE_ROLE = re.compile(r"(?:assumed-role|role)/sluice-[^/]*")
 # Log group names: letters, digits and _ - / . # (CreateLogGroup API reference).
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_\-/.#*?{},]+")
 
@@ -95,6 +88,7 @@ class Patterns:
     include: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     own_function: str | None = None  # the running function's name, guarded too
+    guard: LoopGuard | None = None  # default: the deployment read from own_function
 
     def __post_init__(self) -> None:
         if not self.include:
@@ -112,7 +106,8 @@ class Patterns:
 
     def skip_reason(self, name: str) -> str | None:
         """None when `name` is to be subscribed, else why not (loop guard first)."""
-        return loop_guard_reason(name, self.own_function) or self.selection_reason(name)
+        guard = self.guard or _default_guard(self.own_function)
+        return guard.reason(name) or self.selection_reason(name)
 
     def selection_reason(self, name: str) -> str | None:
         """The patterns alone, without the loop guard (removing Sluice's filter is always safe)."""
@@ -133,26 +128,23 @@ class Patterns:
         return out
 
 
-_GUARD = [_compile(_glob(p)) for p in SLUICE_GROUPS]
+def _default_guard(own_function: str | None) -> LoopGuard:
+    return LoopGuard(
+        stage=stage_of(own_function) if own_function else None, own_function=own_function
+    )
 
 
 def loop_guard_reason(name: str, own_function: str | None = None) -> str | None:
     """Why `name` must never be subscribed (Sluice's own logs), or None."""
-    if any(rx.fullmatch(name) for rx in _GUARD) or (
-        own_function and name == f"/aws/lambda/{own_function}"
-    ):
-        return "Sluice's own function logs (loop guard)"
-    return None
+    return _default_guard(own_function).reason(name)
 
 
 def is_sluice_log_group(name: str) -> bool:
-    """For the pipeline: a payload from one of Sluice's own groups must not be routed."""
-    return loop_guard_reason(name) is not None
+    """Whether `name` is one of Sluice's function groups, in any stage (the pipeline
+    uses the running deployment's guard: chalicelib/loopguard.py)."""
+    return LoopGuard().owns(name)
 
 
-def caused_by_sluice(detail: dict[str, Any]) -> bool:
+def caused_by_sluice(detail: dict[str, Any], own_function: str | None = None) -> bool:
     """Whether a CloudTrail record's caller is one of Sluice's function roles."""
-    ident = detail.get("userIdentity") or {}
-    issuer = (ident.get("sessionContext") or {}).get("sessionIssuer") or {}
-    arns = (ident.get("arn"), issuer.get("arn"))
-    return any(isinstance(a, str) and _SLUICE_ROLE.search(a) for a in arns)
+    return _default_guard(own_function).caused_by_sluice(detail)
