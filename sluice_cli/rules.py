@@ -68,6 +68,14 @@ def read_document_file(path: str) -> RulesDocument:
         sys.exit(2)
 
 
+def print_warnings(rule_defs: list[RuleDef], path: str) -> None:
+    """Valid rules that are probably a mistake (a drop of everything), on stderr."""
+    from chalicelib.rules.lint import warnings
+
+    for w in warnings(rule_defs):
+        err_console.print(f"[yellow]warning[/] {path}: {w}", highlight=False)
+
+
 @click.group()
 def rules() -> None:
     """Validate, apply, list and test routing rules."""
@@ -83,6 +91,7 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
     An invalid file writes nothing and lists every error with its rule and field.
     """
     doc = read_document_file(file)
+    print_warnings(doc.rules, file)
     if dry_run:
         console.print(
             f"{file}: {len(doc.rules)} rule(s), {len(doc.inputs)} input(s) valid (dry run)"
@@ -209,7 +218,9 @@ def events_from_file(path: str) -> list[LogEvent]:
 def test_cmd(file: str, event_file: str) -> None:
     """Show, for each event, which rules of FILE match and why, and what the event becomes."""
 
-    ruleset = RuleSet(read_rules_file(file))
+    rule_defs = read_rules_file(file)
+    print_warnings(rule_defs, file)
+    ruleset = RuleSet(rule_defs)
     defs = {d.id: d for d in ruleset.defs}
     for ev in events_from_file(event_file):
         ex = explain(ev, ruleset)
