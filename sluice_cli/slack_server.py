@@ -30,12 +30,19 @@ from urllib.parse import parse_qs
 BOT_USER = "U0LOCALBOT"
 BOT_ID = "B0LOCALBOT"
 TEAM_ID = "T0LOCAL"
-# Block Kit limits Slack enforces with `invalid_blocks` (docs.slack.dev, "Blocks"):
-# 50 blocks per message, 3000 characters per section text, 150 per header.
+# Block Kit limits Slack enforces with `invalid_blocks` (Block Kit reference: blocks,
+# section, header, context; text objects), written here from Slack's documentation rather
+# than imported from the runtime, so a wrong limit in Sluice fails the tests instead of
+# agreeing with them. Messages follow Slack's: "must be less than 3001 characters
+# [json-pointer:/blocks/1/text/text]".
 MAX_BLOCKS = 50
-MAX_SECTION = 3000
-MAX_HEADER = 150
-MAX_TEXT = 40_000  # chat.postMessage truncates text beyond 40,000 characters
+MAX_SECTION = 3000  # a section's text
+MAX_FIELDS = 10  # a section's fields
+MAX_FIELD = 2000  # each field's text
+MAX_HEADER = 150  # a header's plain_text
+MAX_CONTEXT_ELEMENTS = 10
+MAX_TEXT_OBJECT = 3000  # any other text object (context elements)
+MAX_TEXT = 40_000  # chat.postMessage: `msg_too_long` past it
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,17 +167,67 @@ def channel_id(name: str) -> str:
     return "C" + hashlib.sha1(name.lstrip("#").encode()).hexdigest()[:10].upper()  # noqa: S324
 
 
+def _text_problem(obj: Any, limit: int, at: str, *, plain_only: bool = False) -> str | None:
+    """A text object: {"type": "plain_text"|"mrkdwn", "text": 1..limit characters}."""
+    kinds = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
+    if not isinstance(obj, dict) or obj.get("type") not in kinds:
+        return f"must be a {' or '.join(kinds)} text object [json-pointer:{at}]"
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return f"must be more than 0 characters [json-pointer:{at}/text]"
+    if len(text) > limit:
+        return f"must be less than {limit + 1} characters [json-pointer:{at}/text]"
+    return None
+
+
+def _items_problem(items: Any, most: int, at: str) -> str | None:
+    if not isinstance(items, list) or not items:
+        return f"must provide at least 1 item [json-pointer:{at}]"
+    if len(items) > most:
+        return f"must provide no more than {most} items [json-pointer:{at}]"
+    return None
+
+
+def _block_problem(b: Any, at: str) -> str | None:
+    if not isinstance(b, dict) or not isinstance(b.get("type"), str):
+        return f"missing required field: type [json-pointer:{at}]"
+    kind = b["type"]
+    if kind == "header":
+        return _text_problem(b.get("text"), MAX_HEADER, f"{at}/text", plain_only=True)
+    if kind == "section":
+        if "text" not in b and "fields" not in b:
+            return f"must provide either text or fields [json-pointer:{at}]"
+        if "text" in b and (p := _text_problem(b["text"], MAX_SECTION, f"{at}/text")):
+            return p
+        if "fields" in b:
+            if p := _items_problem(b["fields"], MAX_FIELDS, f"{at}/fields"):
+                return p
+            for j, f in enumerate(b["fields"]):
+                if p := _text_problem(f, MAX_FIELD, f"{at}/fields/{j}"):
+                    return p
+        return None
+    if kind == "context":
+        elements = b.get("elements")
+        if p := _items_problem(elements, MAX_CONTEXT_ELEMENTS, f"{at}/elements"):
+            return p
+        assert isinstance(elements, list)
+        for j, e in enumerate(elements):
+            if isinstance(e, dict) and e.get("type") == "image":
+                continue
+            if p := _text_problem(e, MAX_TEXT_OBJECT, f"{at}/elements/{j}"):
+                return p
+    return None  # other block types: Sluice sends none; accepted as they are
+
+
 def blocks_problem(blocks: Any) -> str | None:
-    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
-        return f"blocks must be a list of at most {MAX_BLOCKS}"
+    """What Slack would refuse in `blocks` (the first problem), or None."""
+    if not isinstance(blocks, list):
+        return "must be an array [json-pointer:/blocks]"
+    if len(blocks) > MAX_BLOCKS:
+        return f"must provide no more than {MAX_BLOCKS} items [json-pointer:/blocks]"
     for i, b in enumerate(blocks):
-        if not isinstance(b, dict) or not isinstance(b.get("type"), str):
-            return f"blocks[{i}] has no type"
-        text = b.get("text")
-        if isinstance(text, dict):
-            limit = MAX_HEADER if b["type"] == "header" else MAX_SECTION
-            if len(str(text.get("text", ""))) > limit:
-                return f"blocks[{i}].text longer than {limit} characters"
+        if p := _block_problem(b, f"/blocks/{i}"):
+            return p
     return None
 
 
@@ -243,7 +300,12 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 return {"ok": False, "error": "invalid_blocks"}
         if blocks is not None and (problem := blocks_problem(blocks)):
-            return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+            return {
+                "ok": False,
+                "error": "invalid_blocks",
+                "errors": [problem],
+                "response_metadata": {"messages": [f"[ERROR] {problem}"]},
+            }
         text = p.get("text")
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}

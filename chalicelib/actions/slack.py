@@ -17,13 +17,18 @@ from typing import Any, ClassVar
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.actions.slack_client import connection
+from chalicelib.actions.slack_limits import TEXT_OBJECT, clip_escaped, fit_message
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
 from chalicelib.template import clip, render, severity
 
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 500
-SECTION_CHARS = 2900  # Block Kit: 3000 characters per section text
+SECTION_CHARS = 2900  # Block Kit: 3000 characters per section text (slack_limits.py)
+LEVEL_CHARS = 100  # a level is a word; a longer one is log text, shown cut
+TAGS_CHARS = 1000  # of a field's 2000
+SOURCE_CHARS = 600
+LINK_CHARS = 1500  # a longer archive link is left out rather than cut
 _AUTH_ERRORS = ("invalid_auth", "token_revoked", "token_expired", "not_authed")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 
@@ -47,7 +52,7 @@ def escape_mrkdwn(text: str) -> str:
 def code_block(text: str, limit: int = SECTION_CHARS) -> str:
     """Escaped text in a code block of at most `limit` characters, cut inside the fences
     (escaping can grow text 5x, and a block cut through its closing fence stays open)."""
-    return "```" + clip(escape(text).replace("`", "\u02cb"), limit - 6) + "```"
+    return "```" + clip_escaped(escape(text).replace("`", "\u02cb"), limit - 6) + "```"
 
 
 def _check_channel(v: str) -> str | None:
@@ -142,25 +147,27 @@ class SlackAction(AlertAction):
     def build(
         self, events: list[LogEvent], note: str | None = None, archive_url: str | None = None
     ) -> tuple[list[dict[str, Any]], str]:
+        """Block Kit blocks and fallback text. Every text from an event is escaped first and
+        clipped after (slack_limits.clip_escaped), then `fit_message` checks every limit."""
         first, last = events[0], events[-1]
         count = len(events)
-        level = severity(events)
+        level = clip(severity(events), LEVEL_CHARS)
         extra = {"count": count, "rule": self.rule_id, "level": first.record.get("level", level)}
-        headline = clip(render(self.opts["text"], first, extra, escape_mrkdwn), SECTION_CHARS)
+        headline = clip_escaped(
+            render(self.opts["text"], first, extra, escape_mrkdwn), SECTION_CHARS
+        )
         title = self.opts.get("title") or self.rule_id
         tags = sorted({e.tag for e in events})
         header = f"{title}: {count} event{'s' if count != 1 else ''} · {level}"
+        tag_text = clip_escaped(escape_mrkdwn(", ".join(tags)), TAGS_CHARS)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": clip(header, 150)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
             {
                 "type": "section",
                 "fields": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"*Tag*\n{escape_mrkdwn(clip(', '.join(tags), 300))}",
-                    },
-                    {"type": "mrkdwn", "text": f"*Level*\n{escape_mrkdwn(str(level))}"},
+                    {"type": "mrkdwn", "text": f"*Tag*\n{tag_text}"},
+                    {"type": "mrkdwn", "text": f"*Level*\n{escape_mrkdwn(level)}"},
                     {"type": "mrkdwn", "text": f"*First*\n{format_time(first.time)}"},
                     {"type": "mrkdwn", "text": f"*Last*\n{format_time(last.time)}"},
                 ],
@@ -180,14 +187,18 @@ class SlackAction(AlertAction):
                 }
             )
         if note:
-            blocks.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(note)}]}
-            )
+            noted = clip_escaped(escape_mrkdwn(note), TEXT_OBJECT - 100)
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": noted}]})
+        source = str(first.source.get("log_group") or first.source.get("kind"))
         context = [
-            f"rule `{escape(self.rule_id)}`",
-            f"source {escape(str(first.source.get('log_group') or first.source.get('kind')))}",
+            f"rule `{clip_escaped(escape(self.rule_id), 200)}`",
+            f"source {clip_escaped(escape(source), SOURCE_CHARS)}",
         ]
-        if archive_url and not any(c in archive_url for c in "<>| "):
+        if (
+            archive_url
+            and len(archive_url) <= LINK_CHARS
+            and not any(c in archive_url for c in "<>| ")
+        ):
             context.insert(0, f"<{archive_url}|Archived>")
         if self.opts.get("runbook"):
             context.insert(0, f"<{self.opts['runbook']}|Runbook>")
@@ -195,4 +206,4 @@ class SlackAction(AlertAction):
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]}
         )
         fallback = clip(f"[{level}] {title}: {count} event(s) on {', '.join(tags)}", 300)
-        return blocks, escape(fallback)
+        return fit_message(blocks, escape(fallback))
