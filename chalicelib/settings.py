@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.errors import SettingsError
-from chalicelib.urlpolicy import UrlPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +35,6 @@ class Settings:
     app_name: str = "sluice"
     stage: str | None = None
     function_name: str | None = None
-
-    def webhook_policy(self) -> UrlPolicy:
-        """What a Slack incoming-webhook URL may be beyond https on port 443."""
-        return UrlPolicy(allow_loopback=self.allow_loopback_urls, ports=self.allowed_url_ports)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -70,31 +70,31 @@ def local_kind(host: str) -> str | None:
 def url_problem(url: object, policy: UrlPolicy = UrlPolicy()) -> str | None:
     """Why `url` may not be posted to under `policy`, or None when it may."""
     if not isinstance(url, str) or not url:
-        return "a URL is required"
+        return "must be a URL"
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in url):
-        return "no spaces, control characters or backslashes in a URL"
+        return "must not hold spaces, control characters or backslashes"
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "an http(s) URL with a valid host and port"
+        return "must be an http(s) URL with a valid host and port"
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:
-        return "an http(s) URL with a host"
+        return "must be an http(s) URL with a host"
     if "@" in parts.netloc:
-        return "no credentials in the URL (user:password@): put them in the secret"
+        return "must not hold credentials (user:password@): put them in the secret"
     kind = local_kind(parts.hostname)
     if kind == "link-local":
-        return f"host {parts.hostname} is link-local (instance metadata), never a destination"
+        return f"must not point at link-local host {parts.hostname} (instance metadata)"
     if kind == "loopback":
         if not policy.allow_loopback:
-            return f"host {parts.hostname} is loopback (allowed for the local stack only)"
+            return f"must not point at loopback host {parts.hostname} (the local stack only)"
         return None
     if scheme != "https" and not policy.allow_http:
-        return "https is required"
+        return "must be https"
     default = DEFAULT_PORTS[scheme]
     if port not in (None, default) and not policy.any_port and port not in policy.ports:
-        return f"port {port} is not the default for {scheme} (allow it in the settings)"
+        return f"must use the default port, not port {port} (allow it in the settings)"
     return None
 
 
@@ -106,6 +106,15 @@ def check_url(url: object, policy: UrlPolicy, what: str) -> str:
     """`url` itself when allowed, else UrlRefused naming `what` and the reason."""
     problem = url_problem(url, policy)
     if problem is not None:
-        raise UrlRefused(f"{what}: {problem}")
+        raise UrlRefused(f"{what} {problem}")
     assert isinstance(url, str)
     return url
+
+
+def webhook_policy(settings: object) -> UrlPolicy:
+    """What a Slack incoming-webhook URL may be beyond https on port 443, from the settings
+    (SLUICE_ALLOW_LOOPBACK_URLS, SLUICE_ALLOWED_URL_PORTS); closed where they say nothing."""
+    return UrlPolicy(
+        allow_loopback=bool(getattr(settings, "allow_loopback_urls", False)),
+        ports=frozenset(getattr(settings, "allowed_url_ports", ())),
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.actions.context import ActionContext
 from chalicelib.errors import ActionError, SecretError
-from chalicelib.urlpolicy import url_problem
+from chalicelib.urlpolicy import url_problem, webhook_policy
 
 
 class SlackConnection:
@@ -35,9 +35,9 @@ class SlackConnection:
             if url is not None:
                 # Parsed, not prefix-tested; the reason names the URL's fault, never the
                 # URL (a webhook URL is itself a credential).
-                problem = url_problem(url, self.ctx.settings.webhook_policy())
+                problem = url_problem(url, webhook_policy(self.ctx.settings))
                 if problem:
-                    raise ActionError("slack", f"secret {name!r}: webhook_url: {problem}")
+                    raise ActionError("slack", f"secret {name!r}: webhook_url {problem}")
                 return "webhook", url
             token = secret.field("token", "bot_token")
         else:
