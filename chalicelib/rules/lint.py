@@ -6,8 +6,8 @@ event Sluice receives, archive included: `sluice rules apply` and `rules test` s
 
 from __future__ import annotations
 
-from chalicelib.rules.match import expand_braces
 from chalicelib.rules.schema import RuleDef
+from chalicelib.rules.tags import expand_braces
 
 
 def matches_every_tag(pattern: str) -> bool:
