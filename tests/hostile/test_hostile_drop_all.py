@@ -16,9 +16,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from chalicelib.cli.rules import rules as rules_cli
 from chalicelib.rules.lint import drops_everything, warnings
 from chalicelib.rules.schema import load_rules
+from sluice_cli.rules import rules as rules_cli
 
 
 def rule(**kw: Any) -> dict[str, Any]:

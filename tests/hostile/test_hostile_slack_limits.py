@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 import pytest
 
-from chalicelib.cli.slack_server import SlackServer
 from chalicelib.handlers import handle_cloudwatch_logs
+from sluice_cli.slack_server import SlackServer
 
 from .harness import SLACK_TOKEN, Account, load_make, mocked_account
 
