@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 from chalicelib import actions as action_registry
@@ -27,6 +28,7 @@ from chalicelib.delivery import DeadLetter, deliver, send
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
+from chalicelib.observe import add_time
 from chalicelib.rules.compile import CompiledRule, RuleSet
 from chalicelib.rules.firing import label
 from chalicelib.rules.schema import ActionDef
@@ -215,7 +217,9 @@ class Pipeline:
         """Route and act on one slice of events, held in memory together."""
         ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
+        t = perf_counter()
         routed = route(events, rules)
+        t = add_time("route", t)
         for rule_id, n in routed.dropped.items():
             ledger.drop(rule_id, n)
 
@@ -230,6 +234,7 @@ class Pipeline:
         for evs, reason in result.failed:
             dead_letter(evs, reason, "archive")
             ledger.dead_letter("archive", sum(ev.count for ev in evs))
+        t = add_time("archive", t)
 
         for rule_id, n in routed.matched.items():
             ledger.rule(rule_id)["matched"] += n
@@ -239,6 +244,7 @@ class Pipeline:
             ledger.rule(rule_id)["dropped"] += n
         if routed.deliveries:
             deliver(routed.deliveries, rules, self.rt, inv, ledger, dead_letter, links)
+            add_time("deliver", t)
         return ledger
 
     def check_absence(self, inv: Invocation, now_ms: int) -> tuple[Ledger, list[dict[str, str]]]:

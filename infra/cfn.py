@@ -121,9 +121,11 @@ class Stack:
         return self.name_of(name)
 
     def get_att(self, logical_id: str, attr: str) -> str:
+        kind = self._props(logical_id)[0]
+        if (kind, attr) in (("AWS::SQS::Queue", "QueueName"), ("AWS::SNS::Topic", "TopicName")):
+            return self.name_of(logical_id)
         if attr != "Arn":
             raise CfnError(f"GetAtt {logical_id}.{attr}")
-        kind = self._props(logical_id)[0]
         n, e = self.name_of(logical_id), self.env
         arns = {
             "AWS::DynamoDB::Table": lambda: e.arn("dynamodb", f"table/{n}"),
@@ -138,6 +140,7 @@ class Stack:
             "AWS::Events::Rule": lambda: e.arn("events", f"rule/{n}"),
             "AWS::SecretsManager::Secret": lambda: e.arn("secretsmanager", f"secret:{n}"),
             "AWS::Logs::LogGroup": lambda: e.arn("logs", f"log-group:{n}:*"),
+            "AWS::CloudWatch::Alarm": lambda: e.arn("cloudwatch", f"alarm:{n}"),
         }
         if kind not in arns:
             raise CfnError(f"GetAtt {logical_id}.Arn ({kind})")

@@ -102,6 +102,9 @@ def resources(stage: str, function: str) -> dict[str, Res]:
             _TF_S3 + _tf_output("ArchiveBucketName") + "/deadletter/*",
         ),
         "dlq": _regional("sqs", f"{p}-dlq", {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}),
+        # Lambda's on-failure destination (async invocations, Kinesis batches): Lambda
+        # sends the records with the function's own role.
+        "failures": _regional("sqs", f"{p}-failures", {"Fn::GetAtt": ["FailureQueue", "Arn"]}),
         # Topics a rule's `sns` action may name: the stack's alerts topic and any
         # other the operator creates under the stage's prefix.
         "topics": _regional("sns", f"{p}-*"),
@@ -211,7 +214,24 @@ def _pipeline(*, archive: bool = True) -> list[Grant]:
             ("archive_kms_key",),
             switch="UseArchiveKms",
         ),
+        _data_key(),
     ]
+
+
+def _data_key() -> Grant:
+    """The stack's customer managed key (KmsKey), usable only through the services that
+    hold Sluice's data with it: tables, queues, topic, archive."""
+    return Grant(
+        "DataKmsKey",
+        ("kms:Decrypt", "kms:GenerateDataKey"),
+        ("data_kms_key",),
+        {"StringLike": {"kms:ViaService": [f"{svc}.*.amazonaws.com" for svc in _KEY_SERVICES]}},
+        switch="UseKmsKey",
+    )
+
+
+_KEY_SERVICES = ("dynamodb", "s3", "sns", "sqs")
+_FAILURE_RECORDS = Grant("FailureRecords", ("sqs:SendMessage",), ("failures",))
 
 
 def _read_objects() -> list[Grant]:
@@ -236,11 +256,12 @@ def grants(function: str) -> list[Grant]:
         ("own_logs",),
     )
     if function == "cloudwatch_logs":
-        return [logs, *_pipeline()]
+        return [logs, *_pipeline(), _FAILURE_RECORDS]
     if function == "kinesis_records":
         return [
             logs,
             *_pipeline(),
+            _FAILURE_RECORDS,
             # What a Kinesis event source mapping reads with (Lambda developer guide).
             Grant(
                 "ReadFanInStream",
@@ -267,7 +288,7 @@ def grants(function: str) -> list[Grant]:
             ),
         ]
     if function == "s3_object_created":
-        return [logs, *_pipeline(), *_read_objects()]
+        return [logs, *_pipeline(), *_read_objects(), _FAILURE_RECORDS]
     if function == "absence_check":
         return [logs, *_pipeline(archive=False)]
     if function == "log_group_created":
@@ -303,7 +324,8 @@ def grants(function: str) -> list[Grant]:
                 static=True,
             ),
             # Asynchronous invocations that fail every retry land here (EventInvokeConfig).
-            Grant("DeadLetters", ("sqs:SendMessage",), ("dlq",)),
+            _FAILURE_RECORDS,
+            _data_key(),
         ]
     raise KeyError(function)
 
@@ -311,6 +333,7 @@ def grants(function: str) -> list[Grant]:
 # Resources only known at deploy time (parameters / variables), per mode.
 _CFN_SPECIAL: dict[str, Any] = {
     "archive_kms_key": {"Ref": "ArchiveKmsKeyArn"},
+    "data_kms_key": {"Fn::If": ["CreateKmsKey", _arn("DataKey"), {"Ref": "KmsKey"}]},
     "listed_streams": {"Ref": "ForwardStreamArns"},
     "listed_firehoses": {"Ref": "ForwardFirehoseArns"},
     # "arn:aws:s3:::a,arn:aws:s3:::b" -> ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"]
@@ -328,6 +351,7 @@ _CFN_SPECIAL: dict[str, Any] = {
 }
 _TF_SPECIAL: dict[str, str] = {
     "archive_kms_key": "${var.archive_kms_key_arn}",
+    "data_kms_key": _tf_output("KmsKeyArn"),
     "listed_streams": "${var.forward_stream_arns}",
     "listed_firehoses": "${var.forward_firehose_arns}",
     "source_objects": '${[for a in var.source_bucket_arns : "${a}/*"]}',

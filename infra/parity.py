@@ -45,8 +45,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "forward_firehose_arns": [ENV.arn("firehose", "deliverystream/team-lake")],
         "archive_kms_key_arn": ENV.arn("kms", "key/0a1b2c3d-aaaa-bbbb-cccc-1234567890ab"),
         "account_subscription": "kinesis",
+        "kms_key": "create",
     },
     "account-policy-to-lambda": {"account_subscription": "lambda"},
+    "own-kms-key": {"kms_key": ENV.arn("kms", "key/9f8e7d6c-aaaa-bbbb-cccc-1234567890ab")},
 }
 
 

@@ -38,6 +38,7 @@ PARAMETERS = {
     "forward_stream_arns": "ForwardStreamArns",
     "forward_firehose_arns": "ForwardFirehoseArns",
     "archive_kms_key_arn": "ArchiveKmsKeyArn",
+    "kms_key": "KmsKey",
     "account_subscription": "AccountSubscription",
 }
 _ASYNC = ("cloudwatch_logs", "s3_object_created", "log_group_created")
@@ -71,7 +72,7 @@ def patch(tf: dict[str, Any], stage: str) -> dict[str, Any]:
     if not tf.get("locals"):
         tf.pop("locals", None)
     res = tf["resource"]
-    failures = _ARN.format(service="sqs", resource=f"sluice-{stage}-dlq")
+    failures = _ARN.format(service="sqs", resource=f"sluice-{stage}-failures")
     for name, fn in res.get("aws_lambda_function", {}).items():
         fn["environment"]["variables"].update(
             {
@@ -169,6 +170,9 @@ def _variables() -> dict[str, Any]:
         "archive_kms_key_arn": var(
             "string", "", "Customer managed KMS key of the archive bucket; empty: SSE-S3."
         ),
+        "kms_key": var(
+            "string", "", 'KMS key of tables, queues, topic: "", "create" or a key ARN.'
+        ),
         "account_subscription": {
             **var("string", "off", "off, lambda or kinesis: an account-level subscription policy."),
             "validation": [
@@ -191,6 +195,7 @@ def _stack_parameters(stage: str) -> str:
         "Stage": f'"{stage}"',
         "EnableKinesis": 'var.enable_kinesis ? "true" : "false"',
         "ArchiveKmsKeyArn": "var.archive_kms_key_arn",
+        "KmsKey": "var.kms_key",
     }
     pairs = ", ".join(f"{k} = {v}" for k, v in fixed.items())
     return "${merge(var.resources_parameters, {%s})}" % pairs  # noqa: UP031
@@ -260,7 +265,9 @@ def extras(stage: str) -> dict[str, Any]:
                 "ArchiveBucketName",
                 "IngestBucketName",
                 "DeadLetterQueueUrl",
+                "FailureQueueUrl",
                 "AlertTopicArn",
+                "DashboardName",
                 "SlackSecretArn",
                 "AthenaWorkGroupName",
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from chalicelib.budget import Budget, budget
@@ -27,6 +28,7 @@ from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
 from chalicelib.loopguard import LoopGuard, loop_guard
 from chalicelib.normalise import normalise
+from chalicelib.observe import add_rest, tally
 from chalicelib.parsers import MAX_MESSAGE_CHARS, fit_record, parse_message, unparsed
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
@@ -208,8 +210,12 @@ def process_object(
         outcome.ledger.merge(sink.close())
         sink = pipeline.slices(inv, f"{ref.object_id}-{next_line:09d}")
 
+    # Reading and decompressing is `decode` (iter_lines counts it per block); the rest of
+    # the loop that is not the pipeline's (route, archive, deliver) is `parse`.
+    started, counted = perf_counter(), tally()
+    lines = iter_lines(resp["Body"], ref.key, documents=documents)
     try:
-        for line in iter_lines(resp["Body"], ref.key, documents=documents):
+        for line in lines:
             outcome.lines = line.number
             if fmt is None:
                 fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
@@ -261,7 +267,9 @@ def process_object(
     else:
         flush(outcome.lines)
     finally:
+        lines.close()  # counts its time now, not when collected
         resp["Body"].close()
+        add_rest("parse", started, counted)
     outcome.format = fmt.name if fmt else ""
     return outcome
 

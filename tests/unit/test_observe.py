@@ -1,0 +1,190 @@
+"""Metrics the functions emit: a `stage` dimension on every one, and time per pipeline stage.
+
+The dashboard and alarms of infra/resources.yaml query these exact metric names and
+dimension sets (tests/unit/test_operations.py checks them against what is emitted here).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chalicelib import observe
+from chalicelib.event import Ledger
+
+COUNTER_DIMENSIONS = ("function", "service", "stage")
+RULE_DIMENSIONS = ("function", "rule", "service", "stage")
+
+
+def emitted(text: str) -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
+    """metric name -> (dimension names, the EMF document) of every EMF line in `text`."""
+    out = {}
+    for line in text.splitlines():
+        if '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            [dims] = directive["Dimensions"]
+            for m in directive["Metrics"]:
+                out[m["Name"]] = (tuple(sorted(dims)), doc)
+    return out
+
+
+@pytest.fixture
+def staged(monkeypatch: pytest.MonkeyPatch) -> str:
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("SLUICE_STAGE", "dev")
+    get_settings.cache_clear()
+    observe.take_times()
+    return "dev"
+
+
+def test_counters_and_times_carry_the_stage(
+    staged: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every counter, `rules_unavailable` and each recorded stage time is emitted with the
+    function, service and stage dimensions; the times reach the ledger line too."""
+    start = observe.add_time("decode", observe.perf_counter())
+    observe.add_time("route", start)
+    ledger = Ledger(received=3, archived=3)
+    observe.report("cloudwatch_logs", ledger, "SluiceTest", {"rules_error": "down"})
+    out = capsys.readouterr().out
+    metrics = emitted(out)
+    for name in (*observe._COUNTERS, "rules_unavailable", "decode_ms", "route_ms"):
+        dims, doc = metrics[name]
+        assert dims == COUNTER_DIMENSIONS, name
+        assert doc["stage"] == staged and doc["function"] == "cloudwatch_logs"
+    assert "parse_ms" not in metrics  # only stages that ran
+    assert '"timings_ms"' in out
+    assert observe.take_times() == {}  # the tally starts afresh for the next invocation
+
+
+def test_rule_metrics_carry_the_stage(staged: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Per-rule metrics add the rule to the same dimensions."""
+    ledger = Ledger(received=1, archived=1)
+    ledger.rule("computer-alerts")["matched"] += 1
+    observe.report("kinesis_records", ledger, "SluiceTest")
+    dims, doc = emitted(capsys.readouterr().out)["matched"]
+    assert dims == RULE_DIMENSIONS
+    assert (doc["rule"], doc["stage"]) == ("computer-alerts", staged)
+
+
+@pytest.mark.parametrize(
+    ("env", "stage"),
+    [
+        pytest.param({"SLUICE_STAGE": "prod"}, "prod", id="setting"),
+        pytest.param(
+            {"AWS_LAMBDA_FUNCTION_NAME": "sluice-dev-cloudwatch_logs"}, "dev", id="function-name"
+        ),
+        pytest.param(
+            {"SLUICE_STAGE": "prod", "AWS_LAMBDA_FUNCTION_NAME": "sluice-dev-x"},
+            "prod",
+            id="setting-wins",
+        ),
+        pytest.param({"AWS_LAMBDA_FUNCTION_NAME": "my-function"}, "local", id="other-name"),
+        pytest.param({}, "local", id="nothing"),
+    ],
+)
+def test_stage_setting(env: dict[str, str], stage: str) -> None:
+    """The stage comes from SLUICE_STAGE, else from the function's templated name."""
+    from chalicelib.settings import get_settings
+
+    base = {"SLUICE_RULES_TABLE": "r", "SLUICE_ARCHIVE_BUCKET": "b", "SLUICE_DLQ_URL": "q"}
+    import os
+
+    saved = dict(os.environ)
+    try:
+        for k in ("SLUICE_STAGE", "AWS_LAMBDA_FUNCTION_NAME"):
+            os.environ.pop(k, None)
+        os.environ.update({**base, **env})
+        get_settings.cache_clear()
+        assert observe.stage_name() == stage
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+def _cloudwatch(runtime: Any, context: Any, load_event: Callable[[str], Any]) -> None:
+    from chalicelib.handlers import handle_cloudwatch_logs
+
+    handle_cloudwatch_logs(load_event("cloudwatch_logs"), context, runtime)
+
+
+def _kinesis(runtime: Any, context: Any, load_event: Callable[[str], Any]) -> None:
+    from chalicelib.handlers import handle_kinesis_records
+
+    handle_kinesis_records(load_event("kinesis_records"), context, runtime)
+
+
+@pytest.mark.parametrize(
+    ("handler", "stages"),
+    [
+        pytest.param(_cloudwatch, ("decode", "parse", "route", "archive"), id="cloudwatch_logs"),
+        pytest.param(_kinesis, ("decode", "parse", "route", "archive"), id="kinesis_records"),
+    ],
+)
+def test_handlers_time_each_pipeline_stage(
+    handler: Callable[..., None],
+    stages: tuple[str, ...],
+    runtime: Any,
+    lambda_context: Any,
+    load_event: Callable[[str], Any],
+    staged: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real invocation reports the time of each stage it went through, as metrics."""
+    handler(runtime, lambda_context, load_event)
+    metrics = emitted(capsys.readouterr().out)
+    for stage in stages:
+        dims, doc = metrics[f"{stage}_ms"]
+        value = doc[f"{stage}_ms"]  # Powertools writes values as lists
+        assert (
+            dims == COUNTER_DIMENSIONS and min(value if isinstance(value, list) else [value]) >= 0
+        )
+
+
+def test_deliver_is_timed_when_rules_act(
+    runtime: Any,
+    lambda_context: Any,
+    load_event: Callable[[str], Any],
+    apply_rules: Callable[[dict[str, Any]], Any],
+    staged: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An invocation whose rules send something reports `deliver_ms`."""
+    apply_rules(
+        {
+            "rules": [
+                {"id": "all", "match": {"tag": "**"}, "actions": [{"sns": {"topic": "ops-pager"}}]}
+            ]
+        }
+    )
+    _cloudwatch(runtime, lambda_context, load_event)
+    assert "deliver_ms" in emitted(capsys.readouterr().out)
+
+
+def test_timed_reader_counts_only_its_own_time() -> None:
+    """`timed` counts the time producing items (also when the consumer stops early), and
+    `add_rest` counts the remainder of a loop without what other stages counted."""
+    observe.take_times()
+
+    def slow() -> Any:
+        for i in range(1000):
+            sum(range(200))
+            yield i
+
+    started, counted = observe.perf_counter(), observe.tally()
+    items = observe.timed(slow(), "decode")
+    for i in items:
+        if i == 500:
+            break
+    items.close()
+    observe.add_rest("parse", started, counted)
+    times = observe.take_times()
+    assert times["decode"] > 0 and times["parse"] >= 0
+    assert set(times) == {"decode", "parse"}
