@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,6 +26,7 @@ import orjson
 
 from chalicelib.budget import DEFAULT_MEMORY_MB, budget
 from chalicelib.errors import DecodeError
+from chalicelib.observe import timed
 from chalicelib.sources.firehose import DocumentSplitter, looks_like_documents
 
 CHUNK = 1024 * 1024
@@ -269,7 +270,7 @@ class _Pieces:
 
 def iter_lines(
     body: Any, key: str, chunk: int = CHUNK, *, documents: bool | None = None
-) -> Iterator[Line]:
+) -> Generator[Line, None, None]:
     """Lines of an S3 body (a file-like with .read(n)); raises DecodeError on binary or
     truncated content after yielding every complete line before the damage.
 
@@ -277,7 +278,7 @@ def iter_lines(
     no separator between documents) are split into documents instead, one per `Line`
     (`documents=None` decides from the content; True or False forces it)."""
     pieces = _Pieces(body, key, chunk)
-    it = iter(pieces)
+    it = timed(pieces, "decode")  # read and decompress, per block (metrics: decode_ms)
     first = next(it, None)
     if first is None:
         if pieces.truncated:
