@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test faults bench lint clean package
+.PHONY: setup demo test faults bench lint clean package wheels
 
 setup:
 	@scripts/venv.sh
@@ -10,7 +10,13 @@ setup:
 demo: setup
 	$(VENV)/bin/sluice demo
 
-test: setup
+# The Lambda wheels of requirements.txt for the runtime .chalice/config.json declares,
+# downloaded once (again when requirements.txt changes) into .wheels/: `make package`
+# and the packaged-zip test build from there, so the tests never reach the network.
+wheels: setup
+	@$(PY) infra/wheels.py > /dev/null
+
+test: setup wheels
 	$(PY) -m pytest -q
 
 # The fault-injection suite alone; its summary line comes last (tests/faults/run.py).
@@ -22,8 +28,8 @@ bench: setup
 
 # CloudFormation (infra/ merged into Chalice's template) and Terraform for every stage,
 # under out/package/<stage>/; no AWS credentials needed. See docs/deployment.md.
-package: setup
-	$(PY) infra/package.py --out out/package
+package: setup wheels
+	$(PY) infra/package.py --wheelhouse $$($(PY) infra/wheels.py) --out out/package
 	$(VENV)/bin/cfn-lint --non-zero-exit-code error out/package/*/cloudformation/sam.yaml
 
 lint: setup
@@ -32,4 +38,4 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .sluice
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .sluice .wheels

@@ -1,8 +1,14 @@
 """Sluice's Lambda functions. Chalice wiring only: each handler adapts its trigger."""
 
+import sys
+
 from chalice import Chalice
 
-from chalicelib import handlers
+from chalicelib import deploy_guard, handlers
+
+# `chalice deploy` cannot turn on partial batch responses or on-failure destinations:
+# it is refused for every stage but dev (chalicelib/deploy_guard.py, docs/deployment.md).
+deploy_guard.check(sys.argv)
 
 # configure_logs=False: Chalice would add a plain stdout handler to the `sluice` logger,
 # which is Powertools' logger too, and every ledger line would be written twice.

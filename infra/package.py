@@ -31,6 +31,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import iam  # infra/ holds scripts, not a package
 import terraform
+import wheels
 
 ROOT = iam.ROOT
 INFRA = ROOT / "infra"
@@ -113,9 +114,16 @@ def app_functions() -> list[str]:
 
 
 # ---------------------------------------------------------------- Chalice
+WHEELHOUSE: Path | None = None  # --wheelhouse: pip reads only this directory
+
+
 def chalice(*args: str) -> None:
     exe = Path(sys.executable).with_name("chalice")
     env = dict(os.environ)
+    if WHEELHOUSE is not None:
+        # Chalice runs pip to collect the Lambda wheels: from the wheelhouse only
+        # (infra/wheels.py), so the zip `make package` builds is the one the tests run.
+        env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(WHEELHOUSE))
     # `chalice package` builds offline from AWS's point of view but botocore wants a region.
     env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1"))
     # Without credentials botocore would look for them at the instance metadata
@@ -162,7 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", action="append", choices=iam.STAGES)
     ap.add_argument("--out", default=str(ROOT / "out" / "package"))
     ap.add_argument("--skip-terraform", action="store_true")
+    ap.add_argument("--wheelhouse", help="build from these wheels only (infra/wheels.py)")
     args = ap.parse_args(argv)
+    problem = wheels.check_interpreter()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    if args.wheelhouse:
+        global WHEELHOUSE
+        WHEELHOUSE = Path(args.wheelhouse).resolve()
     if iam.main(["--check"]):
         print("run `python infra/iam.py` to rewrite them from infra/iam.py", file=sys.stderr)
         return 1
