@@ -125,8 +125,8 @@ def _kinesis(runtime: Any, context: Any, load_event: Callable[[str], Any]) -> No
 @pytest.mark.parametrize(
     ("handler", "stages"),
     [
-        pytest.param(_cloudwatch, ("decode", "parse", "route", "archive"), id="cloudwatch_logs"),
-        pytest.param(_kinesis, ("decode", "parse", "route", "archive"), id="kinesis_records"),
+        pytest.param(_cloudwatch, ("decode", "route", "archive"), id="cloudwatch_logs"),
+        pytest.param(_kinesis, ("decode", "route", "archive"), id="kinesis_records"),
     ],
 )
 def test_handlers_time_each_pipeline_stage(
