@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from chalicelib.actions.archive import PREFIX
-from chalicelib.rules.match import TagPattern
+from chalicelib.rules.tags import TagPattern
 
 HOUR_MS = 3_600_000
 WORKERS = 8  # S3 GETs are latency-bound; 8 in flight keeps a laptop's link busy

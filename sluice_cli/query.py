@@ -23,6 +23,7 @@ import click
 import orjson
 
 from sluice_cli.archive_read import WORKERS, bounded_map, object_keys, partitions
+from sluice_cli.search import parse_time
 
 USD_PER_TB = 5.0  # Athena's price per TB (10**12 bytes) scanned
 ATHENA_MIN_BYTES = 10 * 1024 * 1024  # Athena bills at least 10 MB per query
@@ -221,8 +222,6 @@ def query(
                   GROUP BY 1 ORDER BY n DESC"
     """
     import boto3
-
-    from sluice_cli.search import parse_time
 
     engine = engine or default_engine()
     database = f"sluice_{stage}"

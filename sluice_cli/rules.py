@@ -29,6 +29,7 @@ from chalicelib.rules.store import (
 )
 from chalicelib.sources import cloudwatch
 from sluice_cli.explain import explain
+from sluice_cli.rules_check import CasesInvalid, diff_lines, dump_yaml, load_cases, run_case
 from sluice_cli.yamlfile import load_yaml
 
 console = Console(soft_wrap=True)
@@ -248,9 +249,6 @@ def test_cmd(file: str, event_file: str | None, tests_file: str | None) -> None:
 
 
 def _check(ruleset: RuleSet, tests_file: str) -> int:
-    from sluice_cli.rules_check import CasesInvalid, diff_lines, load_cases, run_case
-    from sluice_cli.yamlfile import load_yaml
-
     try:
         cases = load_cases(load_yaml(tests_file))
     except (OSError, Exception) as e:  # yaml.YAMLError, CasesInvalid, file errors
@@ -277,9 +275,6 @@ def export_cmd(version: int | None, table: str | None, output: str | None) -> No
     """Write a stored version of the rules back to YAML (byte-stable: export, apply and
     export again give the same bytes), e.g. to review a rollback as a diff."""
     import boto3
-
-    from chalicelib.rules.store import current_version, read_version
-    from sluice_cli.rules_check import dump_yaml
 
     ddb = boto3.client("dynamodb")
     name = _table_name(table)

@@ -25,8 +25,12 @@ from typing import Any
 
 import orjson
 
+from chalicelib.actions import get as get_action
+from chalicelib.actions.context import Offline
 from chalicelib.event import LogEvent
-from chalicelib.rules.match import RuleSet
+from chalicelib.parsers import parse_message
+from chalicelib.rules.compile import RuleSet
+from sluice_cli.explain import explain
 
 EXPECT_KEYS = ("tag", "matched", "actions", "dropped", "fields", "alert")
 _ABSENT = object()
@@ -52,8 +56,6 @@ class Outcome:
 
 def load_cases(doc: Any, now_ms: int | None = None) -> list[Case]:
     """The cases of a parsed test file; CasesInvalid names the first problem."""
-    from chalicelib.parsers import parse_message
-
     if not isinstance(doc, dict) or not isinstance(doc.get("tests"), list):
         raise CasesInvalid("a test file is a mapping with a list under 'tests'")
     now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -102,10 +104,6 @@ def _field(record: dict[str, Any], path: str) -> Any:
 
 def run_case(case: Case, ruleset: RuleSet) -> Outcome:
     """What the rules make of the case's event, compared with what it expects."""
-    from chalicelib.actions import get as get_action
-    from chalicelib.actions.context import Offline
-    from sluice_cli.explain import explain
-
     ex = explain(case.event, ruleset)
     defs = {d.id: d for d in ruleset.defs}
     alerts = []

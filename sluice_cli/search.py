@@ -24,8 +24,9 @@ import orjson
 
 from chalicelib.errors import RulesInvalid
 from chalicelib.normalise import to_epoch_ms
-from chalicelib.rules.match import RegexError, compile_regex, compile_where
-from chalicelib.rules.schema import load_rules
+from chalicelib.rules.conditions import compile_where
+from chalicelib.rules.regexplan import RegexError, compile_regex
+from chalicelib.rules.schema import load_rules, tag_pattern_problem
 from sluice_cli.archive_read import (
     WORKERS,
     Partition,
@@ -34,6 +35,7 @@ from sluice_cli.archive_read import (
     partitions,
     read_object,
 )
+from sluice_cli.dlq import parse_since
 
 Envelope = dict[str, Any]
 _OPS = ("!=", "!~", "=", "~")
@@ -156,8 +158,6 @@ def parse_time(text: str | None, name: str) -> int | None:
     """ISO 8601 time or an age (30m, 6h, 2d) -> epoch ms."""
     if not text:
         return None
-    from sluice_cli.dlq import parse_since
-
     try:
         s = parse_since(text)
     except click.BadParameter as e:
@@ -212,8 +212,6 @@ def search(
         --grep 'timed? ?out'
     """
     import boto3
-
-    from chalicelib.rules.schema import tag_pattern_problem
 
     if problem := tag_pattern_problem(tag):
         raise click.BadParameter(f"{tag!r}: {problem}", param_hint="--tag")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 import pytest
 
-from chalicelib.rules.match import compile_where
+from chalicelib.rules.conditions import compile_where
 from sluice_cli.search import Search, parse_where
 
 
