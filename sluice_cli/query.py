@@ -218,7 +218,7 @@ def query(
 
     \b
     sluice query "SELECT json_extract_scalar(record, '$.level') AS level, count(*) AS n
-                  FROM archive WHERE tag = 'lambda.billing' AND dt >= '2026-11-26'
+                  FROM archive WHERE tag = 'aws.lambda.billing' AND dt >= '2026-11-26'
                   GROUP BY 1 ORDER BY n DESC"
     """
     import boto3

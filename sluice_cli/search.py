@@ -207,7 +207,7 @@ def search(
     Reads only the partitions (tag, day, hour) the tag pattern and time range select.
 
     \b
-    sluice search --tag 'lambda.billing-*' --since 2h --where level=ERROR
+    sluice search --tag 'aws.lambda.billing-*' --since 2h --where level=ERROR
     sluice search --tag 'app.**' --from 2026-11-26T09:00Z --to 2026-11-26T10:00Z \\
         --grep 'timed? ?out'
     """
