@@ -76,8 +76,8 @@ def test_demo_alerts_with_the_reference_pattern(message: str, alerted: bool) -> 
     """The demo's alert rule is the reference scenario's grep `/[Cc]omputer/`: lower case or a
     capital C, not any case."""
     from chalicelib.event import LogEvent
+    from chalicelib.rules.compile import RuleSet
     from chalicelib.rules.explain import explain
-    from chalicelib.rules.match import RuleSet
 
     rules = RuleSet(load_rules(yaml.safe_load(scenario.RULES.read_text(encoding="utf-8"))))
     event = LogEvent("demo.chatty-frontend", 0, {"message": message}, {"kind": "cloudwatch"}, "1")
