@@ -77,7 +77,7 @@ def test_demo_alerts_with_the_reference_pattern(message: str, alerted: bool) -> 
     capital C, not any case."""
     from chalicelib.event import LogEvent
     from chalicelib.rules.compile import RuleSet
-    from chalicelib.rules.explain import explain
+    from sluice_cli.explain import explain
 
     rules = RuleSet(load_rules(yaml.safe_load(scenario.RULES.read_text(encoding="utf-8"))))
     event = LogEvent("demo.chatty-frontend", 0, {"message": message}, {"kind": "cloudwatch"}, "1")

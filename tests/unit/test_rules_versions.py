@@ -110,7 +110,7 @@ def test_rollback_to_a_missing_version_says_so(aws: Any) -> None:
 
 # ---------------------------------------------------------------- every apply path versions
 def _apply_with_cli(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
-    from chalicelib.cli.rules import rules
+    from sluice_cli.rules import rules
 
     path = tmp_path / "rules.yaml"
     path.write_text(__import__("json").dumps(V2), encoding="utf-8")
@@ -130,7 +130,7 @@ def _apply_rule_defs(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
 
 
 def _rollback_with_cli(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
-    from chalicelib.cli.rules import rules
+    from sluice_cli.rules import rules
 
     apply(aws, V2)
     apply(aws, V1)
