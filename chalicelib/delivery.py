@@ -3,8 +3,8 @@
 For each rule with matches in this batch:
 1. its firing condition (threshold or sequence, if any) decides which events fire;
 2. each action of the rule gets the firing batches; alerting actions (Slack, SNS)
-   first pass the rule's throttle and skip events already alerted (a retried
-   invocation never alerts twice);
+   first pass the rule's throttle and skip events already alerted, known by their
+   identity (origin and id: a retried invocation never alerts twice);
 3. what an action fails to deliver goes to the dead-letter queue with the reason.
 Per-rule counters (matched, dropped, alerted, suppressed, forwarded, failed) go
 into the ledger for metrics with the rule id as a dimension.
@@ -162,8 +162,10 @@ def _deliver_one(
             if held is not None:  # the window's budget is known spent: no table reads
                 counts["suppressed"] += held
                 return
-        seen = state.already_alerted(rule_id, idx, [e.id for e in firing.events])
-        evs = [e for e in firing.events if e.id not in seen]
+        # By identity, not id: the same id from another log group is another event.
+        keys = [e.identity() for e in firing.events]
+        seen = state.already_alerted(rule_id, idx, keys)
+        evs = [e for e, k in zip(firing.events, keys, strict=True) if k not in seen]
         counts["suppressed"] += len(firing.events) - len(evs)
         if not evs:
             return
@@ -190,7 +192,7 @@ def _deliver_one(
             counts["alerted"] += sent
             if state is not None:
                 try:
-                    state.mark_alerted(rule_id, idx, [e.id for e in batch.events])
+                    state.mark_alerted(rule_id, idx, [e.identity() for e in batch.events])
                 except Exception as e:  # throttled past the SDK's retries, table gone...
                     # The alert is out: failing the invocation now would make Lambda's
                     # retry post it again. Only the dedupe record is missing; say so.

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
+
+# The source fields an event id is unique within. CloudWatch Logs documents an event's id,
+# not its scope: the same id may appear in two log groups, and Kinesis fan-in and
+# cross-account destinations mix groups and accounts. The Kinesis record or S3 object
+# that carried a CloudWatch event is transport, not origin: the same event re-sent in
+# another record stays the same event. Other kinds build ids from their transport's
+# position (stream:shard:sequence, the object's digest), unique within account and region.
+ORIGIN_FIELDS: dict[str, tuple[str, ...]] = {"cloudwatch": ("account", "log_group", "log_stream")}
+_ORIGIN = ("account", "region")
 
 
 @dataclass(slots=True)
@@ -31,6 +42,17 @@ class LogEvent:
     # When the source received it (epoch ms; -1: unknown). The archive partitions an
     # event by its own time only within a sane window around this (actions/archive.py).
     arrival: int = -1
+
+    def identity(self) -> str:
+        """Who this event is, for dedupe across invocations: its id qualified by the origin
+        the id is unique within (`ORIGIN_FIELDS`), as a 32-character digest. A retry brings
+        the same origin and id (the same identity); another log group, stream or account
+        with the same id is another event."""
+        src = self.source
+        kind = str(src.get("kind"))
+        parts = [kind, *(str(src.get(f) or "") for f in ORIGIN_FIELDS.get(kind, _ORIGIN))]
+        parts.append(self.id)
+        return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
 
     def envelope(self) -> dict[str, Any]:
         """The archive line's shape, as a dict (the archive builds the bytes itself)."""
@@ -62,6 +84,19 @@ class LazyEvents:
         if self._count < 0:
             self._count = sum(ev.count for ev in self._make())
         return self._count
+
+
+def in_time_order(events: list[LogEvent]) -> list[LogEvent]:
+    """`events` from the earliest to the latest time (stable for equal times). Batches are
+    in arrival order, which is not time order (a Kinesis stream mixing groups, a retried
+    delivery, a clock-skewed host): alerts name the first and last events by time."""
+    if all(a.time <= b.time for a, b in pairwise(events)):
+        return events
+    return sorted(events, key=_event_time)
+
+
+def _event_time(ev: LogEvent) -> int:
+    return ev.time
 
 
 _second_cache: tuple[int, str] = (-1, "")

@@ -32,8 +32,8 @@ import click
 from chalicelib import handlers
 from chalicelib.aws import Clients
 from chalicelib.pipeline import Runtime
-from chalicelib.rules.schema import load_rules
-from chalicelib.rules.store import write_rule_defs
+from chalicelib.rules.schema import load_document
+from chalicelib.rules.store import write_document
 from chalicelib.settings import Settings
 from sluice_cli.poller import REGION, LambdaContext, LogsPoller, Outcome
 from sluice_cli.resources import Names, Resources, env_lines, local_token
@@ -365,15 +365,20 @@ class LocalStack:
             return {**self._tap.take(), **result}
 
     def apply_rules(self, doc_or_path: dict[str, Any] | str | Path) -> Any:
-        """Validate and write a rules document (dict or YAML file), then reload at once."""
-
+        """Validate and apply a rules document (dict or YAML file) as `sluice rules apply`
+        does: the whole document (`redact`, `inputs` too) as a new version; then reload."""
         doc = doc_or_path
+        source = "local stack"
         if not isinstance(doc, dict):
             import yaml
 
+            source = str(doc)
             doc = yaml.safe_load(Path(doc).read_text(encoding="utf-8"))
-        result = write_rule_defs(
-            self.clients.get("dynamodb"), self.names.rules_table, load_rules(doc)
+        result = write_document(
+            self.clients.get("dynamodb"),
+            self.names.rules_table,
+            load_document(doc),
+            source=source,
         )
         self.runtime.rules.invalidate()
         return result

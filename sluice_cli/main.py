@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sluice_cli import dlq, invoke, local, replay, rules, scenario, simulate
+from sluice_cli import dlq, invoke, local, query, replay, rules, scenario, search, simulate
 from sluice_cli import subscribe as subs
 
 
@@ -32,6 +32,8 @@ def _register() -> None:
     cli.add_command(simulate.simulate)
     cli.add_command(replay.replay)
     cli.add_command(dlq.dlq)
+    cli.add_command(search.search)
+    cli.add_command(query.query)
 
 
 def main() -> None:

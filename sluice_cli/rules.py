@@ -29,6 +29,7 @@ from chalicelib.rules.store import (
 )
 from chalicelib.sources import cloudwatch
 from sluice_cli.explain import explain
+from sluice_cli.rules_check import CasesInvalid, diff_lines, dump_yaml, load_cases, run_case
 from sluice_cli.yamlfile import load_yaml
 
 console = Console(soft_wrap=True)
@@ -211,16 +212,29 @@ def events_from_file(path: str) -> list[LogEvent]:
 @click.option(
     "--event",
     "event_file",
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
     help="a trigger payload (events/cloudwatch_logs.json) or {tag, message|record}",
 )
-def test_cmd(file: str, event_file: str) -> None:
-    """Show, for each event, which rules of FILE match and why, and what the event becomes."""
+@click.option(
+    "--tests",
+    "tests_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML test cases: events and their expected outcome; exit 1 on any mismatch",
+)
+def test_cmd(file: str, event_file: str | None, tests_file: str | None) -> None:
+    """Show, for each event, which rules of FILE match and why, and what the event becomes.
 
+    With --tests, check each case's expected tag, matched rules, actions, drop, fields and
+    alert text instead, print a diff of every mismatch and exit 1 if any (for CI).
+    """
+    if (event_file is None) == (tests_file is None):
+        raise click.UsageError("pass --event (explain) or --tests (check), one of them")
     rule_defs = read_rules_file(file)
     print_warnings(rule_defs, file)
     ruleset = RuleSet(rule_defs)
+    if tests_file is not None:
+        raise SystemExit(_check(ruleset, tests_file))
+    assert event_file is not None
     defs = {d.id: d for d in ruleset.defs}
     for ev in events_from_file(event_file):
         ex = explain(ev, ruleset)
@@ -243,3 +257,45 @@ def test_cmd(file: str, event_file: str) -> None:
                 )
         console.print(f"  outcome: [bold]{ex.outcome}[/]")
         console.print_json(orjson.dumps(ex.event.envelope()).decode())
+
+
+def _check(ruleset: RuleSet, tests_file: str) -> int:
+    try:
+        cases = load_cases(load_yaml(tests_file))
+    except (OSError, Exception) as e:  # yaml.YAMLError, CasesInvalid, file errors
+        kind = "invalid" if isinstance(e, CasesInvalid) else "cannot read"
+        err_console.print(f"[red]error[/]: {tests_file} {kind}: {e}", highlight=False)
+        return 2
+    failed = 0
+    for case in cases:
+        o = run_case(case, ruleset)
+        if o.mismatches:
+            failed += 1
+            click.echo("\n".join(diff_lines(o)))
+        else:
+            click.echo(f"ok   {case.name}")
+    click.echo(f"{len(cases) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+@rules.command("export")
+@click.option("--version", "version", type=int, help="stored version (default: the current one)")
+@click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here, not stdout")
+def export_cmd(version: int | None, table: str | None, output: str | None) -> None:
+    """Write a stored version of the rules back to YAML (byte-stable: export, apply and
+    export again give the same bytes), e.g. to review a rollback as a diff."""
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+    name = _table_name(table)
+    v = version if version is not None else current_version(ddb, name)
+    try:
+        raw, _meta = read_version(ddb, name, v)
+    except KeyError as e:
+        raise click.ClickException(f"{e.args[0]} (see `sluice rules versions`)") from e
+    text = dump_yaml(raw)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

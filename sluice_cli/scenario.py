@@ -56,6 +56,7 @@ class Tally:
     dead_lettered: int = 0
     alerts: int = 0
     duplicates: int = 0
+    versions: Counter[str] = field(default_factory=Counter)  # archive lines per rules_version
     objects: Counter[str] = field(default_factory=Counter)
     lines: Counter[str] = field(default_factory=Counter)
     dropped_by: Counter[str] = field(default_factory=Counter)
@@ -75,7 +76,8 @@ class Tally:
 
 
 def run(seed: int = 7, out: IO[str] | None = None) -> int:
-    """Run the scenario; return the exit status (0: nothing lost and alerts arrived)."""
+    """Run the scenario; return the exit status (0: nothing lost, alerts arrived, no
+    duplicate and every archive line names its rules version)."""
     from rich.console import Console
 
     console = Console(file=out or sys.stdout, highlight=False)
@@ -97,7 +99,9 @@ def run(seed: int = 7, out: IO[str] | None = None) -> int:
                 os.environ[k] = v
     _summary(console, tally, log_path)
     console.print(tally.line(), markup=False)
-    return 0 if ok and tally.lost == 0 and tally.alerts > 0 and tally.duplicates == 0 else 1
+    versioned = "" not in tally.versions
+    good = ok and tally.lost == 0 and tally.alerts > 0 and tally.duplicates == 0 and versioned
+    return 0 if good else 1
 
 
 def _function_log_path() -> Path:
@@ -119,7 +123,8 @@ def _scenario(console: Any, seed: int) -> tuple[Tally, bool]:
             soft_wrap=True,
         )
         console.print(
-            f"rules applied from {RULES.name}: {', '.join(applied.written + applied.unchanged)}",
+            f"rules applied from {RULES.name} as version {applied.version}: "
+            f"{', '.join(applied.written + applied.unchanged)}",
             soft_wrap=True,
         )
         plan = writers()
@@ -204,6 +209,7 @@ def _read_archive(stack: LocalStack, tally: Tally) -> None:
             if lines:
                 tally.samples.setdefault(tag, lines[0].get("record") or {})
             ids.update(str(ln.get("id")) for ln in lines)
+            tally.versions.update(str(ln.get("rules_version") or "") for ln in lines)
     tally.archived = sum(tally.lines.values())
     tally.duplicates = sum(n - 1 for n in ids.values() if n > 1)
 
@@ -242,6 +248,8 @@ def _summary(console: Any, t: Tally, log_path: Path) -> None:
     if t.failed_invocations:
         console.print(f"[red]{t.failed_invocations} invocation(s) failed after retries[/]")
     console.print(f"duplicate ids in the archive: {t.duplicates}")
+    by_version = ", ".join(f"{v or 'none'}={n}" for v, n in sorted(t.versions.items()))
+    console.print(f"archive lines by rules_version: {by_version or '-'}")
     if t.samples:
         console.print("fields of the first archived record per tag (one schema for both apps):")
         width = max(map(len, t.samples))

@@ -1,12 +1,12 @@
 """Slack alerts through `chat.postMessage` with Block Kit.
 
 One message per rule and channel per invocation: a single event is shown whole,
-several are summarised (count, first and last time, a few samples). Log text is
-untrusted, so everything taken from an event goes through `escape`: `&`, `<`,
-`>` are entity-encoded (Slack's own rule, which defuses `<!channel>`, `<@U…>`
-and `<http…|…>`), bare `@channel`/`@here`/`@everyone` get a word joiner, and
-samples sit in code blocks whose backticks are replaced so they cannot close
-the block. `link_names` is off and `parse` is `none`.
+several are summarised (count, earliest and latest time, a few samples in time
+order). Log text is untrusted, so everything taken from an event goes through
+`escape`: `&`, `<`, `>` are entity-encoded (Slack's own rule, which defuses
+`<!channel>`, `<@U…>` and `<http…|…>`), bare `@channel`/`@here`/`@everyone` get
+a word joiner, and samples sit in code blocks whose backticks are replaced so
+they cannot close the block. `link_names` is off and `parse` is `none`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from chalicelib.actions.context import Delivery
 from chalicelib.actions.slack_client import connection
 from chalicelib.actions.slack_limits import TEXT_OBJECT, clip_escaped, fit_message
 from chalicelib.errors import ActionError
-from chalicelib.event import LogEvent, format_time
+from chalicelib.event import LogEvent, format_time, in_time_order
 from chalicelib.template import clip, render, severity
 
 MAX_SAMPLES = 5
@@ -149,6 +149,8 @@ class SlackAction(AlertAction):
     ) -> tuple[list[dict[str, Any]], str]:
         """Block Kit blocks and fallback text. Every text from an event is escaped first and
         clipped after (slack_limits.clip_escaped), then `fit_message` checks every limit."""
+        # First and Last are the earliest and latest times, and samples read in time order.
+        events = in_time_order(events)
         first, last = events[0], events[-1]
         count = len(events)
         level = clip(severity(events), LEVEL_CHARS)

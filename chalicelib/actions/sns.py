@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.errors import ActionError
-from chalicelib.event import LogEvent, format_time
+from chalicelib.event import LogEvent, format_time, in_time_order
 from chalicelib.invocation import Invocation
 from chalicelib.template import clip, render, severity
 
@@ -59,6 +59,7 @@ class SnsAction(AlertAction):
     def build(
         self, events: list[LogEvent], note: str | None = None
     ) -> tuple[str, str, dict[str, Any]]:
+        events = in_time_order(events)  # First/Last: earliest and latest; lines in time order
         first = events[0]
         level = severity(events)
         extra = {"count": len(events), "rule": self.rule_id, "level": level}

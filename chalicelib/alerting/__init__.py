@@ -6,11 +6,12 @@ invocations agree without locks:
 
     throttle#<rule>#<key>   <window>      sent (ADD, conditional on sent < max)
     throttle#<rule>#<key>   suppressed    suppressed (ADD; taken and cleared by the next alert)
-    threshold#<rule>#<key>  <window>      ids (ADD event-id digests to a set unless fired;
+    threshold#<rule>#<key>  <window>      ids (ADD event-identity digests to a set unless fired;
                                           `n`, a counter, for very large counts),
                                           fired (SET once, conditional)
     seq#<rule>#<key>        first         time, id, message (deleted, conditionally, by the match)
-    alerted#<rule>#<action> <event id>    (an alert for this event went out: retries skip it)
+    alerted#<rule>#<action> <identity>    (an alert for this event went out: retries skip it;
+                                          LogEvent.identity: origin and id, not the id alone)
     seen#<rule>             <tag>         last_seen (epoch ms, only ever raised), alerted (set
                                           once per silence), unseen (a listed tag watched
                                           since last_seen that has never logged)

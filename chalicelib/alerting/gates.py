@@ -25,7 +25,7 @@ def batch_token(events: list[LogEvent]) -> str:
     spend (throttle budget, threshold firing, consumed precursor) made under a token is
     granted again to the same token, so a retry after a crash re-sends instead of losing."""
     h = hashlib.blake2b(digest_size=12)
-    for x in sorted(e.id for e in events):
+    for x in sorted(e.identity() for e in events):
         h.update(x.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -88,9 +88,9 @@ class Gate:
             pk = f"threshold#{self.rule_id}#{key}"
             token = batch_token(evs)
             if need <= MAX_DISTINCT_COUNT:
-                # Counted by event id, so a retried invocation's matches count once.
+                # Counted by event identity, so a retried invocation's matches count once.
                 n = state.add_distinct(
-                    pk, str(win), [e.id for e in evs][:need], 2 * window, token=token
+                    pk, str(win), [e.identity() for e in evs][:need], 2 * window, token=token
                 )
             else:
                 n = state.add(pk, str(win), "n", len(evs), ttl_s=2 * window)
@@ -118,7 +118,7 @@ class Gate:
             key = render_key(spec.key, ev)
             pk = f"seq#{self.rule_id}#{key}"
             if self.then(ev.record):
-                first = state.take(pk, "first", token=ev.id)
+                first = state.take(pk, "first", token=ev.identity())
                 if first is not None and 0 <= ev.time - int(first["time"]) <= within:
                     note = (
                         f"preceded by {first.get('message', '')[:300]!r} at "

@@ -8,7 +8,7 @@
         match:
           tag: "app.**"            # pattern or list of patterns (default "**")
           where:                   # all must hold (default: none)
-            - {field: message, regex: "(?i)computer"}
+            - {field: message, regex: "[Cc]omputer"}
             - {not: {field: level, in: [DEBUG, TRACE]}}
         transform: {rename: {event: message}, set: {transformed: true}, remove: [password]}
         actions: [drop | archive | {slack: {...}} | {sns: {...}} | {forward: {...}}]

@@ -5,7 +5,8 @@ Table layout (keys `pk`, `sk`, both strings):
     pk="config"   sk=<section>   body=<inputs | redact as JSON>
     pk="version"  sk=<00000042>  doc=<gzip of the whole document as JSON>  applied_at  source
     pk="config"   sk="version"   current=<n>
-Every `sluice rules apply` writes a new version (the whole document in one item)
+Every apply (`sluice rules apply` and rollback, the local stack, `write_rule_defs`)
+writes a new version (the whole document in one item)
 and moves `current` to it with a conditional write, so two operators applying at
 once cannot interleave. Functions read `current` and that one version item: a
 consistent snapshot even while an apply is writing. The per-rule items mirror the
@@ -172,7 +173,7 @@ def write_document(ddb: Any, table: str, doc: RulesDocument, *, source: str = ""
 
 
 def _write_current(ddb: Any, table: str, doc: RulesDocument) -> ApplyResult:
-    result = write_rule_defs(ddb, table, doc.rules)
+    result = _write_rule_items(ddb, table, doc.rules)
     for section in SECTIONS:
         value = doc.sections.get(section)
         if value is None:
@@ -193,8 +194,14 @@ class ApplyResult:
     version: int = 0
 
 
-def write_rule_defs(ddb: Any, table: str, rules: list[RuleDef]) -> ApplyResult:
-    """Make the table hold exactly `rules` (already validated)."""
+def write_rule_defs(ddb: Any, table: str, rules: list[RuleDef], *, source: str = "") -> ApplyResult:
+    """Apply `rules` (already validated) as a document of rules only: a new version, like
+    every apply, so the events they route are archived with their `rules_version`."""
+    return write_document(ddb, table, RulesDocument(rules), source=source)
+
+
+def _write_rule_items(ddb: Any, table: str, rules: list[RuleDef]) -> ApplyResult:
+    """Make the per-rule items mirror `rules` (already validated)."""
     current = {it["sk"]["S"]: it["body"]["S"] for it in _rule_items(ddb, table)}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     result = ApplyResult([], [], [])

@@ -33,7 +33,8 @@ LAST_LINE = re.compile(
 def test_demo_ends_with_a_balanced_ledger_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The demo exits 0 and its last line accounts for every event, with alerts and nothing lost."""
+    """The demo exits 0 and its last line accounts for every event, with alerts and nothing lost;
+    every archive line names the rules version that routed it."""
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
 
@@ -47,6 +48,8 @@ def test_demo_ends_with_a_balanced_ledger_line(
     assert received == 624 and lost == 0 and received == archived + dropped + dead_lettered
     assert dropped > 0 and alerts > 0
     assert "duplicate ids in the archive: 0" in text
+    assert "rules applied from demo-rules.yaml as version 1: " in text
+    assert f"archive lines by rules_version: 1={archived}\n" in text  # every line versioned
     assert "#ops" in text and "computer-alerts" in text
     assert '{"level"' not in text and "_aws" not in text  # the functions' own output stays out
 
@@ -56,6 +59,30 @@ def test_demo_rules_file_is_valid_and_ordered() -> None:
     rules = load_rules(yaml.safe_load(scenario.RULES.read_text(encoding="utf-8")))
 
     assert [r.id for r in rules] == ["unify-payload", "health-noise", "computer-alerts"]
+
+
+@pytest.mark.parametrize(
+    ("message", "alerted"),
+    [
+        pytest.param("my computer is on fire", True, id="lower case"),
+        pytest.param("Computer says no", True, id="capitalised"),
+        pytest.param("two minicomputers", True, id="inside a word"),
+        pytest.param("COMPUTER OVERHEATED", False, id="upper case"),
+        pytest.param("cOMPUTER", False, id="mixed case"),
+        pytest.param("the compute node", False, id="no computer"),
+    ],
+)
+def test_demo_alerts_with_the_reference_pattern(message: str, alerted: bool) -> None:
+    """The demo's alert rule is the reference scenario's grep `/[Cc]omputer/`: lower case or a
+    capital C, not any case."""
+    from chalicelib.event import LogEvent
+    from chalicelib.rules.compile import RuleSet
+    from sluice_cli.explain import explain
+
+    rules = RuleSet(load_rules(yaml.safe_load(scenario.RULES.read_text(encoding="utf-8"))))
+    event = LogEvent("demo.chatty-frontend", 0, {"message": message}, {"kind": "cloudwatch"}, "1")
+    verdicts = {v.rule_id: v.matched for v in explain(event, rules).verdicts}
+    assert verdicts["computer-alerts"] is alerted
 
 
 def test_corpus_is_varied_with_a_tenth_about_computers() -> None:

@@ -320,3 +320,23 @@ def test_bootstrap_is_idempotent(stack: LocalStack) -> None:
     assert read_token(stack.clients, stack.names) == token
     ttl = stack.clients.get("dynamodb").describe_time_to_live(TableName=stack.names.state_table)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+def test_rules_applied_to_the_local_stack_are_a_version_with_every_section(
+    stack: LocalStack, archived: Callable[[], dict[str, list[dict[str, Any]]]]
+) -> None:
+    """`LocalStack.apply_rules` (what `sluice demo` uses) applies the whole document, `redact`
+    included, as a version: every archive line names it."""
+    assert stack.poller is not None
+    doc = {**RULES, "redact": {"patterns": ["email"]}}
+    first = stack.apply_rules(doc)
+    second = stack.apply_rules(doc)
+    assert (first.version, second.version) == (1, 2)
+    logs = stack.clients.get("logs")
+    lines = [*shop_lines(5, 10), json.dumps({"message": "mail bob@example.com about it"})]
+    written = simulate.write_to_cloudwatch(logs, "/e2e/shop", "web-1", lines)
+    stack.poller.wait_delivered(written, timeout=10)
+    archive = [line for lines in archived().values() for line in lines]
+    assert len(archive) == written - 1  # one health check dropped
+    assert {line.get("rules_version") for line in archive} == {"2"}
+    assert "bob@example.com" not in json.dumps(archive)

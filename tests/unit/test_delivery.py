@@ -6,6 +6,8 @@ and to SNS in moto (read back from a subscribed queue).
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -21,6 +23,7 @@ from sluice_cli.slack_server import SlackServer
 from .factories import T0
 
 GROUP = "/aws/lambda/checkout-api"
+STREAM = "2026/11/26/[$LATEST]6f8e2c1d"
 TAG = "aws.lambda.checkout-api"
 SLACK = {"slack": {"channel": "#ops", "text": "{tag}: {message}"}}
 SNS = {"sns": {"topic": "ops-pager"}}
@@ -90,7 +93,7 @@ def cw(i: int, message: str, seconds: float = 0) -> dict[str, Any]:
 
 
 def payload(*events: dict[str, Any]) -> dict[str, Any]:
-    return subscription_event(GROUP, "2026/11/26/[$LATEST]6f8e2c1d", list(events))
+    return subscription_event(GROUP, STREAM, list(events))
 
 
 def error(i: int, code: str = "E1", seconds: float = 0, text: str = "payment failed") -> Any:
@@ -168,6 +171,101 @@ def test_a_failed_alert_is_not_remembered_so_the_retry_sends_it(apply_rules, inv
     assert [m["rule"] for m in dlq.messages()] == ["errors"]
     assert invoke(event)["alerts"] == 1
     assert len(slack.messages()) == 1
+
+
+# ---------------------------------------------------------------- dedupe by full identity
+OTHER_STREAM = "2026/11/26/[$LATEST]0a1b2c3d"
+
+
+def kinesis_of(*docs: tuple[str, str, list[dict[str, Any]]], first: int = 1) -> dict[str, Any]:
+    """A Kinesis batch as a CloudWatch Logs destination fills it (fan-in): one record per
+    subscription document `(log group, stream, log events)`, gzip as CloudWatch writes it."""
+    records = []
+    for n, (group, stream, events) in enumerate(docs, start=first):
+        data = base64.b64decode(subscription_event(group, stream, events)["awslogs"]["data"])
+        seq = f"49615644782153954330179206451263{n:024d}"
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": f"pk-{n}",
+                    "sequenceNumber": seq,
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": T0 / 1000,
+                },
+                "eventSource": "aws:kinesis",
+                "eventID": f"shardId-000000000000:{seq}",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/fan-in",
+            }
+        )
+    return {"Records": records}
+
+
+def test_one_event_id_in_two_log_groups_alerts_for_each(apply_rules, invoke, slack):
+    """Event ids are not unique across log groups: a match in a second group whose event has
+    the id of one already alerted from the first group still alerts."""
+    apply_rules({"rules": [rule()]})
+    first = invoke(payload(error(1)))
+    second = invoke(subscription_event("/aws/lambda/other-api", OTHER_STREAM, [error(1)]))
+    assert (first["alerts"], second["alerts"]) == (1, 1)
+    assert counters(second)["errors"] == {"matched": 1, "alerted": 1}
+    tags = [m["blocks"][1]["text"]["text"].split(":")[0] for m in slack.messages()]
+    assert tags == [TAG, "aws.lambda.other-api"]
+
+
+@pytest.mark.parametrize(
+    ("group", "stream", "owner", "alerts"),
+    [
+        pytest.param(GROUP, STREAM, "123456789012", 0, id="same event again: retry, no alert"),
+        pytest.param("/aws/lambda/other-api", STREAM, "123456789012", 1, id="other log group"),
+        pytest.param(GROUP, OTHER_STREAM, "123456789012", 1, id="other log stream"),
+        pytest.param(GROUP, STREAM, "210987654321", 1, id="other account (cross-account)"),
+    ],
+)
+def test_dedupe_is_by_the_events_origin_and_id(
+    apply_rules, invoke, slack, group, stream, owner, alerts
+):
+    """An alerted event suppresses only itself: the same id from another group, stream or
+    account is another event and alerts."""
+    apply_rules({"rules": [rule()]})
+    invoke(payload(error(1)))
+    event = subscription_event(group, stream, [error(1)])
+    doc = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    doc["owner"] = owner
+    event["awslogs"]["data"] = base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()
+    assert invoke(event)["alerts"] == alerts
+    assert len(slack.messages()) == 1 + alerts
+
+
+def test_kinesis_fan_in_alerts_each_group_and_never_twice(
+    apply_rules, runtime, lambda_context, slack
+):
+    """Groups mixed in one Kinesis stream: a batch holding the same event id from two groups
+    alerts on both events, a later batch with that id from a third group alerts, and the
+    retried batches alert on nothing."""
+    from chalicelib.handlers import handle_kinesis_records
+
+    apply_rules({"rules": [rule()]})
+    mixed = kinesis_of((GROUP, STREAM, [error(1)]), ("/aws/lambda/other-api", STREAM, [error(1)]))
+    later = kinesis_of(("/aws/lambda/third-api", STREAM, [error(1)]), first=3)
+    outcomes = [handle_kinesis_records(e, lambda_context, runtime) for e in (mixed, later)]
+    outcomes += [handle_kinesis_records(e, lambda_context, runtime) for e in (mixed, later)]
+    assert [o["batchItemFailures"] for o in outcomes] == [[], [], [], []]
+    first, second = slack.messages()
+    assert first["blocks"][0]["text"]["text"] == "errors: 2 events · ERROR"
+    assert second["blocks"][0]["text"]["text"] == "errors: 1 event · ERROR"
+    assert second["blocks"][1]["text"]["text"] == "aws.lambda.third-api: payment failed 1"
+
+
+def test_a_threshold_counts_the_same_id_from_two_groups_as_two_matches(apply_rules, invoke, slack):
+    """Distinct matches are distinct events: one id in two groups counts twice toward a
+    threshold, while a retry of the same event still counts once."""
+    apply_rules({"rules": [rule(threshold={"count": 2, "window": "1m"})]})
+    invoke(payload(error(1)))
+    assert invoke(payload(error(1)))["alerts"] == 0  # the retry: still one match
+    other = subscription_event("/aws/lambda/other-api", STREAM, [error(1)])
+    assert invoke(other)["alerts"] == 1
 
 
 # ---------------------------------------------------------------- throttle

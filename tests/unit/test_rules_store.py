@@ -97,10 +97,13 @@ def test_read_back_gives_validated_rules_in_priority_order(aws):
 
 
 def test_many_rules_are_read_across_pages(aws):
-    """More rules than one DynamoDB page holds are all read back (pagination followed)."""
+    """A table written without versions (per-rule items only) with more rules than one
+    DynamoDB page holds is read back whole (pagination followed)."""
+    from chalicelib.rules.store import _write_rule_items
+
     big = "x" * 9000  # ~9 KB per item: a 1 MB query page holds ~110
     doc = {"rules": [{"id": f"r{i:03d}", "description": big} for i in range(150)]}
-    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(doc))
+    _write_rule_items(aws.dynamodb, aws.rules_table, load_rules(doc))
     queries: list[dict[str, Any]] = []
 
     class Counting:
@@ -383,7 +386,10 @@ def test_an_unreadable_pointer_keeps_the_rules_and_retries(aws, runtime, clock, 
 def test_an_unversioned_table_is_read_whole_every_ttl(aws, runtime, clock, counted, apply_rules):
     """Rules written without versions (per-rule items only) cannot be compared by version:
     each reload reads them all, as before versions existed."""
-    apply_rules(DOC)
+    from chalicelib.rules.store import _write_rule_items
+
+    _write_rule_items(aws.dynamodb, aws.rules_table, load_rules(DOC))
+    runtime.rules.invalidate()
     runtime.rules.get()
     counted.reset()
     clock.now += 61

@@ -106,3 +106,64 @@ def test_rollback_to_a_missing_version_says_so(aws: Any) -> None:
     result = CliRunner().invoke(rules, ["rollback", "--to", "7", "--table", aws.rules_table])
     assert result.exit_code != 0
     assert "no version 7" in result.output
+
+
+# ---------------------------------------------------------------- every apply path versions
+def _apply_with_cli(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
+    from sluice_cli.rules import rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(__import__("json").dumps(V2), encoding="utf-8")
+    result = CliRunner().invoke(rules, ["apply", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def _apply_with_helper(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
+    apply_rules(V2)
+
+
+def _apply_rule_defs(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
+    from chalicelib.rules.schema import load_rules
+    from chalicelib.rules.store import write_rule_defs
+
+    write_rule_defs(aws.dynamodb, aws.rules_table, load_rules(V2))
+
+
+def _rollback_with_cli(aws: Any, tmp_path: Any, apply_rules: Any) -> None:
+    from sluice_cli.rules import rules
+
+    apply(aws, V2)
+    apply(aws, V1)
+    result = CliRunner().invoke(rules, ["rollback"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "apply_path",
+    [
+        pytest.param(_apply_with_cli, id="sluice rules apply"),
+        pytest.param(_rollback_with_cli, id="sluice rules rollback"),
+        pytest.param(_apply_with_helper, id="the tests' apply_rules helper"),
+        pytest.param(_apply_rule_defs, id="write_rule_defs"),
+    ],
+)
+def test_every_way_of_applying_rules_makes_archive_lines_name_a_version(
+    aws: Any,
+    runtime: Any,
+    invoke: Any,
+    load_event: Any,
+    archive: Any,
+    apply_rules: Any,
+    tmp_path: Any,
+    apply_path: Any,
+) -> None:
+    """However rules reach the table, they form a version, and every archive line of the
+    events they routed carries it as `rules_version`."""
+    apply_path(aws, tmp_path, apply_rules)
+    runtime.rules.invalidate()
+    version = current_version(aws.dynamodb, aws.rules_table)
+    invoke(load_event("cloudwatch_logs"))
+    lines = archive.lines()
+    assert version > 0
+    assert lines and {line.get("rules_version") for line in lines} == {str(version)}
+    assert all(line["record"].get("seen") is True for line in lines)

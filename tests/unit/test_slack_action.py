@@ -11,6 +11,7 @@ import pytest
 from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.slack import SECTION_CHARS, SlackAction, escape
 from chalicelib.errors import ActionError
+from chalicelib.event import format_time
 from chalicelib.invocation import Invocation
 from chalicelib.template import render
 
@@ -81,6 +82,32 @@ def test_many_events_are_summarised():
     assert more == "\n…and 7 more"
     lines = code.removeprefix("```").split("\n")
     assert lines == [f"disk full on node {i}" for i in range(5)]
+
+
+ORDERS = [
+    pytest.param([0, 1, 2, 3], id="in order"),
+    pytest.param([3, 2, 1, 0], id="reversed"),
+    pytest.param([2, 0, 3, 1], id="shuffled"),
+    pytest.param([1, 3, 0, 2, 2], id="shuffled with a repeated time"),
+]
+OFFSETS_MS = [0, 1_250, 60_000, 3_600_007]  # times apart by up to an hour
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_first_and_last_are_the_earliest_and_latest_times(order):
+    """However a batch's events arrive, First is the earliest event time and Last the latest,
+    and the samples read in time order."""
+    events = [
+        log_event(f"event at +{OFFSETS_MS[i]}", time=T0 + OFFSETS_MS[i], id=f"e{n}")
+        for n, i in enumerate(order)
+    ]
+    blocks, _ = action().build(events)
+    fields = [f["text"] for f in blocks[2]["fields"]]
+    times = sorted(T0 + OFFSETS_MS[i] for i in order)
+    assert fields[2:] == [f"*First*\n{format_time(times[0])}", f"*Last*\n{format_time(times[-1])}"]
+    samples = section_texts(blocks)[1].removeprefix("```").removesuffix("```").split("\n")
+    assert samples == [f"event at +{t - T0}" for t in times]
+    assert section_texts(blocks)[0] == f"aws.lambda.checkout-api: event at +{times[0] - T0}"
 
 
 def test_five_events_show_all_samples_without_a_remainder():

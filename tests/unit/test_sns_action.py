@@ -10,9 +10,10 @@ import pytest
 from chalicelib.actions.context import Delivery, Offline
 from chalicelib.actions.sns import SnsAction
 from chalicelib.errors import ActionError
+from chalicelib.event import format_time
 from chalicelib.invocation import Invocation
 
-from .factories import log_event, log_events
+from .factories import T0, log_event, log_events
 
 SNS_MESSAGE_LIMIT = 256 * 1024  # bytes (SNS quotas)
 INV = Invocation(request_id="inv-1", account="123456789012", region="us-east-1")
@@ -59,6 +60,27 @@ def test_subject_is_short_printable_ascii(template):
     subject, _, _ = action(subject=template).build([ev])
     assert 0 < len(subject) < 100
     assert all(0x20 <= ord(c) <= 0x7E for c in subject), subject
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        pytest.param([0, 1, 2], id="in order"),
+        pytest.param([2, 1, 0], id="reversed"),
+        pytest.param([1, 2, 0, 1], id="shuffled with a repeated time"),
+    ],
+)
+def test_first_and_last_are_the_earliest_and_latest_times(order):
+    """Out-of-order events: First is the earliest time, Last the latest, lines in time order."""
+    offsets = [0, 90_000, 7_200_001]
+    events = [
+        log_event(f"at {offsets[i]}", time=T0 + offsets[i], id=f"e{n}") for n, i in enumerate(order)
+    ]
+    _, body, _ = action().build(events)
+    times = sorted(T0 + offsets[i] for i in order)
+    lines = body.splitlines()
+    assert lines[3] == f"First: {format_time(times[0])}   Last: {format_time(times[-1])}"
+    assert lines[5:] == [f"{format_time(t)} aws.lambda.checkout-api at {t - T0}" for t in times]
 
 
 def test_many_events_list_twenty_and_count_the_rest():
