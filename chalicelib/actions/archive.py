@@ -247,3 +247,32 @@ def _brief(e: BaseException) -> str:
 def read_lines(body: bytes) -> list[dict[str, Any]]:
     """Decode an archive object (for the CLI, the demo and tests)."""
     return [orjson.loads(line) for line in zlib.decompress(body, 47).splitlines() if line]
+
+
+class ArchiveIndex:
+    """Which events the archive holds, by event id, read partition by partition on first
+    use (replay checks before it writes, so what a retry archived is not archived twice).
+    Reads every object of a partition the events fall in: a cost for replay tools, never
+    for the functions."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self._ids: dict[str, set[str]] = {}
+
+    def contains(self, ev: LogEvent) -> bool:
+        prefix = partition_key(ev.tag, ev.time) + "/"
+        ids = self._ids.get(prefix)
+        if ids is None:
+            ids = self._ids[prefix] = self._read(prefix)
+        return ev.id in ids
+
+    def _read(self, prefix: str) -> set[str]:
+        ids: set[str] = set()
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            for obj in page.get("Contents", []):
+                body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                ids.update(str(line.get("id", "")) for line in read_lines(body))
+        return ids

@@ -84,6 +84,13 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
     try:
         _decode(pipeline, recs, inv, out, sink, dead_lettered, marks, complete)
         sink.flush()
+    except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
+        handed_back = set(out.response.failed)
+        out.response.fail(
+            *(s for s in map(sequence, recs) if s not in dead_lettered and s not in handed_back),
+            error=f"batch failed: {type(e).__name__}: {e}",
+        )
+        out.ledger.received += sink.pending
     out.ledger.merge(sink.ledger)
     out.response.report_into(out.extra)
     if pipeline.rt.rules.last_error:
@@ -246,7 +253,6 @@ def _advance(
                 "concurrently (ParallelizationFactor must be 1)"
             )
             out.extra["position_conflict"] = True
-
 
 
 def sequence(rec: Any) -> str:

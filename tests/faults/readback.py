@@ -116,7 +116,10 @@ class Readback:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         for body in _drain(self.aws.sqs, self.aws.dlq_url):
-            msg = json.loads(body)
+            try:
+                msg = json.loads(body)
+            except json.JSONDecodeError:  # a letter nobody could read: one unit, kept
+                msg = {"unreadable": body}
             if "events_s3" in msg:  # spilled: the events are in the bucket
                 key = msg["events_s3"].split("/", 3)[3]
                 msg["events"] = json.loads(self.aws.get_object(key)["Body"].read())["events"]
