@@ -11,10 +11,10 @@ the SQS queue subscribed to the SNS topic. Then, per input event id:
 A `0` is a lost event, anything above `1` a duplicate; an archive line whose id
 appears twice anywhere in the archive (after every retry and replay of the scenario)
 is a duplicate too, whether or not the scenario sent that id. Events whose alert or
-forward failed are legitimately archived AND in the queue under stage `action`: those are counted apart, and must be
-events that were kept. Alerts are traced by a token each test event carries in its
-message (`evt-0007`): a token in two Slack messages (or two SNS messages, or an id
-twice in the forward stream) is a duplicate alert.
+forward failed are legitimately archived AND in the queue under stage `action`: those
+are counted apart, and must be events that were kept. Alerts are traced by a token
+each test event carries in its message (`evt-0007`): a token in two Slack messages (or
+two SNS messages, or an id twice in the forward stream) is a duplicate alert.
 """
 
 from __future__ import annotations
