@@ -293,7 +293,7 @@ def test_bad_letters_are_kept_with_the_reason_and_the_rest_replayed(
         "onfailure_kinesis_truncated",
         "onfailure_unknown_function",
     ):
-        send_letter(aws, load_event(f"malformed/{name}"))
+        send_letter(aws, load_event(f"onfailure/malformed/{name}"))
     aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody='{"requestContext": {"requestId"')
     result = replay()
     assert result.exit_code == 1

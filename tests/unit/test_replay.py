@@ -199,7 +199,7 @@ def test_cli_replay_needs_a_file_or_the_archive() -> None:
             id="async unqualified",
         ),
         pytest.param(
-            "malformed/onfailure_unknown_function",
+            "onfailure/malformed/onfailure_unknown_function",
             "async",
             "sluice-prod-log_shipper",
             "live",
@@ -213,7 +213,7 @@ def test_cli_replay_needs_a_file_or_the_archive() -> None:
             id="kinesis batch",
         ),
         pytest.param("onfailure/s3_objects_redriven", None, None, None, id="redriven message"),
-        pytest.param("malformed/dead_letter_foreign", None, None, None, id="foreign"),
+        pytest.param("onfailure/malformed/dead_letter_foreign", None, None, None, id="foreign"),
     ],
 )
 def test_on_failure_records_are_recognised(
@@ -236,9 +236,11 @@ def test_on_failure_records_are_recognised(
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        pytest.param("malformed/onfailure_without_payload", "no requestPayload", id="no payload"),
         pytest.param(
-            "malformed/onfailure_kinesis_truncated",
+            "onfailure/malformed/onfailure_without_payload", "no requestPayload", id="no payload"
+        ),
+        pytest.param(
+            "onfailure/malformed/onfailure_kinesis_truncated",
             "without endSequenceNumber, streamArn",
             id="truncated range",
         ),
