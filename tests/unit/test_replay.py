@@ -221,7 +221,7 @@ def test_on_failure_records_are_recognised(
 ) -> None:
     """Each documented on-failure record is read as its kind, with the function's name
     apart from its qualifier; anything else is not taken for one."""
-    from chalicelib.cli import onfailure
+    from sluice_cli import onfailure
 
     record = onfailure.parse(load_event(name))
     if kind is None:
@@ -250,7 +250,7 @@ def test_incomplete_on_failure_records_say_what_is_missing(
     load_event: Any, name: str, reason: str
 ) -> None:
     """A record cut short is refused with what it lacks (and replay keeps the letter)."""
-    from chalicelib.cli import onfailure
+    from sluice_cli import onfailure
 
     with pytest.raises(onfailure.RecordError, match=reason):
         onfailure.parse(load_event(name))
@@ -274,7 +274,7 @@ def test_incomplete_on_failure_records_say_what_is_missing(
 def test_function_names_come_without_their_qualifier(arn: str, expected: Any) -> None:
     """A function ARN or name, qualified by $LATEST, an alias or a version or not at all,
     gives the function's name and the qualifier apart."""
-    from chalicelib.cli.onfailure import function_name
+    from sluice_cli.onfailure import function_name
 
     assert function_name(arn) == expected
 
