@@ -8,7 +8,7 @@ LogEvents through rules and actions and returns the ledger. Handlers in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -190,31 +190,58 @@ class Pipeline:
         self.partitions: set[tuple[str, int]] = set()
 
     def process(
-        self, events: Iterable[LogEvent], inv: Invocation, batch_id: str | None = None
+        self,
+        events: Iterable[LogEvent],
+        inv: Invocation,
+        batch_id: str | None = None,
+        *,
+        archived: Callable[[LogEvent], bool] | None = None,
+        on_archived: Callable[[], None] | None = None,
     ) -> Ledger:
         """Route and act on `events` in slices that fit the memory budget (a list that
         fits is one slice, as it always was). `batch_id` names the archive objects
         (default: the invocation id); sources whose input can be re-delivered pass a
-        stable one, and each later slice adds its number to it."""
+        stable one, and each later slice adds its number to it. `archived` and
+        `on_archived` as for `process_slice`, applied to every slice."""
         b = budget()
         if (
             type(events) is list
             and len(events) <= b.slice_events
             and sum(ev.size for ev in events) <= b.slice_bytes
         ):
-            return self.process_slice(events, inv, batch_id)
-        sink = self.slices(inv, batch_id)
+            return self.process_slice(
+                events, inv, batch_id, archived=archived, on_archived=on_archived
+            )
+        sink = self.slices(inv, batch_id, archived=archived, on_archived=on_archived)
         sink.extend(events)
         return sink.close()
 
-    def slices(self, inv: Invocation, batch_id: str | None = None) -> Slices:
+    def slices(
+        self,
+        inv: Invocation,
+        batch_id: str | None = None,
+        *,
+        archived: Callable[[LogEvent], bool] | None = None,
+        on_archived: Callable[[], None] | None = None,
+    ) -> Slices:
         """A sink events are pushed into one at a time, processed slice by slice."""
-        return Slices(self, inv, batch_id or inv.request_id, budget())
+        sink = Slices(self, inv, batch_id or inv.request_id, budget())
+        sink.archived, sink.on_archived = archived, on_archived
+        return sink
 
     def process_slice(
-        self, events: list[LogEvent], inv: Invocation, batch_id: str | None = None
+        self,
+        events: list[LogEvent],
+        inv: Invocation,
+        batch_id: str | None = None,
+        *,
+        archived: Callable[[LogEvent], bool] | None = None,
+        on_archived: Callable[[], None] | None = None,
     ) -> Ledger:
-        """Route and act on one slice of events, held in memory together."""
+        """Route and act on one slice of events, held in memory together. Events
+        `archived` says are in the archive already (a retry's) are routed and acted on
+        but not written again; `on_archived` runs once the slice's other events are
+        archived or dead-lettered, before any action (where a source records its position)."""
         ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
         t = perf_counter()
@@ -224,8 +251,14 @@ class Pipeline:
             ledger.drop(rule_id, n)
 
         dead_letter = self._dead_letter(inv)
+        to_write = routed.archive
+        if archived is not None:
+            to_write = [ev for ev in routed.archive if not archived(ev)]
+            ledger.archived += sum(ev.count for ev in routed.archive) - sum(
+                ev.count for ev in to_write
+            )
         result = self.rt.archiver().write(
-            routed.archive, batch_id or inv.request_id, rules.version, self.partitions
+            to_write, batch_id or inv.request_id, rules.version, self.partitions
         )
         self.partitions |= result.partitions
         ledger.archived += result.archived
@@ -235,6 +268,8 @@ class Pipeline:
             dead_letter(evs, reason, "archive")
             ledger.dead_letter("archive", sum(ev.count for ev in evs))
         t = add_time("archive", t)
+        if on_archived is not None:
+            on_archived()
 
         for rule_id, n in routed.matched.items():
             ledger.rule(rule_id)["matched"] += n
@@ -326,6 +361,7 @@ class Slices:
     (what a handler reports if a later slice fails)."""
 
     __slots__ = (
+        "archived",
         "batch_id",
         "events",
         "inv",
@@ -334,6 +370,7 @@ class Slices:
         "max_events",
         "n",
         "nbytes",
+        "on_archived",
         "pipeline",
     )
 
@@ -347,6 +384,8 @@ class Slices:
         self.nbytes = 0
         self.n = 0
         self.ledger = Ledger()
+        self.archived: Callable[[LogEvent], bool] | None = None
+        self.on_archived: Callable[[], None] | None = None
 
     def add(self, ev: LogEvent) -> None:
         self.events.append(ev)
@@ -375,7 +414,11 @@ class Slices:
         events, self.events, self.nbytes = self.events, [], 0
         batch_id = self.batch_id if self.n == 0 else f"{self.batch_id}-s{self.n}"
         self.n += 1
-        self.ledger.merge(self.pipeline.process_slice(events, self.inv, batch_id))
+        self.ledger.merge(
+            self.pipeline.process_slice(
+                events, self.inv, batch_id, archived=self.archived, on_archived=self.on_archived
+            )
+        )
 
     def close(self) -> Ledger:
         self.flush()

@@ -96,3 +96,58 @@ class StateTable:
     def release(self, ref: ObjectRef) -> None:
         """Give the claim up after a failure, so the retry can take it at once."""
         self.ddb.delete_item(TableName=self.table, Key=self._key(ref))
+
+
+# Kinesis keeps records for at most 365 days; a position outlives its records by a day.
+POSITION_TTL_S = 366 * 24 * 3600
+# Sequence numbers are decimal strings of up to 128 digits (Kinesis's API limit); padded to
+# this width they compare as strings in a DynamoDB condition (its numbers hold 38 digits).
+SEQUENCE_WIDTH = 128
+
+
+def padded(sequence: str) -> str:
+    return sequence.rjust(SEQUENCE_WIDTH, "0")
+
+
+class Positions:
+    """Per stream and shard, the last sequence number whose events are archived (or dead-
+    lettered): `pos_file` for a consumer with no disk. Written only forward, conditionally:
+        pk="position#<stream ARN>"  sk=<shard id>  sequence=<padded>  expires_at
+    """
+
+    def __init__(self, ddb: Any, table: str) -> None:
+        self.ddb = ddb
+        self.table = table
+
+    @staticmethod
+    def _key(stream: str, shard: str) -> dict[str, Any]:
+        return {"pk": {"S": f"position#{stream}"}, "sk": {"S": shard}}
+
+    def get(self, stream: str, shard: str) -> str | None:
+        """The shard's position (unpadded), or None before its first archived batch."""
+        item = self.ddb.get_item(
+            TableName=self.table, Key=self._key(stream, shard), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return str(item["sequence"]["S"]).lstrip("0") or "0"
+
+    def advance(self, stream: str, shard: str, sequence: str) -> bool:
+        """Move the position forward to `sequence`; False when it is already there or past
+        it (another batch of the shard got further: batches ran concurrently)."""
+        seq = padded(sequence)
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    **self._key(stream, shard),
+                    "sequence": {"S": seq},
+                    "expires_at": {"N": str(int(time.time()) + POSITION_TTL_S)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #s < :s",
+                ExpressionAttributeNames={"#s": "sequence"},
+                ExpressionAttributeValues={":s": {"S": seq}},
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

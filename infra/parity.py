@@ -178,6 +178,7 @@ def cfn_inventory(
                 "response_types": p.get("FunctionResponseTypes", []),
                 "bisect": p.get("BisectBatchOnFunctionError", False),
                 "retries": p.get("MaximumRetryAttempts"),
+                "parallelization": p.get("ParallelizationFactor"),
                 "on_failure": _on_failure(p),
                 "max_concurrency": p.get("ScalingConfig", {}).get("MaximumConcurrency"),
             }
@@ -359,6 +360,7 @@ def tf_inventory(
                     "response_types": p.get("function_response_types", []),
                     "bisect": p.get("bisect_batch_on_function_error", False),
                     "retries": p.get("maximum_retry_attempts"),
+                    "parallelization": p.get("parallelization_factor"),
                     "on_failure": dest.get("destination_arn"),
                     "max_concurrency": p.get("scaling_config", {}).get("maximum_concurrency"),
                 }

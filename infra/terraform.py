@@ -104,6 +104,7 @@ def patch(tf: dict[str, Any], stage: str) -> dict[str, Any]:
             esm["count"] = "${var.enable_kinesis ? 1 : 0}"
             esm["bisect_batch_on_function_error"] = True
             esm["maximum_retry_attempts"] = 10
+            esm["parallelization_factor"] = 1  # positions per shard: see functions.yaml
             esm["destination_config"] = {"on_failure": {"destination_arn": failures}}
         elif name.startswith("s3_objects"):
             esm["scaling_config"] = {"maximum_concurrency": 10}

@@ -46,8 +46,8 @@ def _queue(queue_url: str | None) -> str:
     return url
 
 
-def _time(body: dict[str, Any], msg: dict[str, Any]) -> float:
-    t = body.get("time")
+def _time(body: Any, msg: dict[str, Any]) -> float:
+    t = body.get("time") if isinstance(body, dict) else None
     if isinstance(t, str):
         try:
             return datetime.fromisoformat(t).timestamp()
@@ -87,22 +87,31 @@ def release(sqs: Any, url: str, msgs: list[dict[str, Any]]) -> None:
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
-def describe(body: dict[str, Any]) -> tuple[str, str, str, int, str]:
+def parse_body(msg: dict[str, Any]) -> Any:
+    """A message's body as JSON, or None when it is not JSON (kept, and said so)."""
+    try:
+        return orjson.loads(msg["Body"])
+    except orjson.JSONDecodeError:
+        return None
+
+
+def describe(body: Any) -> tuple[str, str, str, int, str]:
     """(stage, function, action/rule, count, reason) of any dead letter, Sluice's or Lambda's."""
-    # Kinesis on-failure records carry requestContext too: test this shape first.
-    if "KinesisBatchInfo" in body:
-        info = body["KinesisBatchInfo"]
-        return (
-            "kinesis-batch",
-            "kinesis_records",
-            "-",
-            int(info.get("batchSize", 0)),
-            f"shard {info.get('shardId')} {info.get('startSequenceNumber')}..",
-        )
-    if "requestContext" in body:  # a Lambda on-failure destination record
-        ctx = body["requestContext"]
-        fn = str(ctx.get("functionArn", "")).rsplit(":", 1)[-1]
-        return ("invoke", fn, "-", 1, str(ctx.get("condition", "failed invocation")))
+    from sluice_cli import onfailure
+
+    if not isinstance(body, dict):
+        return ("?", "?", "-", 0, "not JSON: neither Sluice's nor Lambda's format")
+    try:
+        record = onfailure.parse(body)
+    except onfailure.RecordError as e:
+        return ("lambda", "?", "-", 0, f"incomplete on-failure record: {e}")
+    if isinstance(record, onfailure.StreamBatch):
+        return ("kinesis-batch", record.function, "-", record.size, record.describe())
+    if isinstance(record, onfailure.AsyncFailure):
+        fn = record.function + (f":{record.qualifier}" if record.qualifier else "")
+        return ("invoke", fn, "-", 1, record.condition)
+    if "stage" not in body and "Records" in body:
+        return ("sqs-redrive", "s3_objects", "-", len(body["Records"]), "objects queue message")
     target = "/".join(x for x in (body.get("rule"), body.get("action")) if x) or "-"
     return (
         str(body.get("stage", "?")),
@@ -137,23 +146,46 @@ def list_cmd(queue_url: str | None, limit: int) -> None:
 
     sqs = boto3.client("sqs")
     url = _queue(queue_url)
+    retention = int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])[
+            "Attributes"
+        ]["MessageRetentionPeriod"]
+    )
     msgs = receive_all(sqs, url, limit, visibility=30)
     try:
         t = Table(title=f"{len(msgs)} dead-lettered batch(es)")
-        for col in ("age", "stage", "function", "rule/action", "events", "reason"):
+        for col in ("age", "expires in", "stage", "function", "rule/action", "events", "reason"):
             t.add_column(col)
         now = time.time()
         events = 0
-        for m in sorted(msgs, key=lambda m: _time(orjson.loads(m["Body"]), m)):
-            body = orjson.loads(m["Body"])
+        soonest: float | None = None
+        for m in sorted(msgs, key=_sent):
+            body = parse_body(m)
             stage, fn, target, count, reason = describe(body)
             events += count
-            age = _age(now - _time(body, m))
-            t.add_row(age, stage, fn, target, str(count), reason[:160])
+            # SQS deletes a message `retention` seconds after it was first sent, whatever
+            # its body says: age and expiry both count from SentTimestamp.
+            left = retention - (now - _sent(m))
+            soonest = left if soonest is None else min(soonest, left)
+            t.add_row(
+                _age(now - _time(body, m)),
+                _age(left),
+                stage,
+                fn,
+                target,
+                str(count),
+                reason[:160],
+            )
         console.print(t)
         console.print(f"{events} event(s) in {len(msgs)} message(s)")
+        if soonest is not None:
+            console.print(f"the oldest expires in {_age(soonest)} (retention {_age(retention)})")
     finally:
         release(sqs, url, msgs)
+
+
+def _sent(msg: dict[str, Any]) -> float:
+    return int(msg.get("Attributes", {}).get("SentTimestamp", "0")) / 1000
 
 
 def _age(seconds: float) -> str:
@@ -200,11 +232,12 @@ def replay_cmd(
         t.add_column(col)
     done = kept = skipped = 0
     keep: list[dict[str, Any]] = []
+    reasons: list[str] = []
     for m in msgs:
-        body = orjson.loads(m["Body"])
+        body = parse_body(m)
         st, _fn, target, count, _reason = describe(body)
         if (
-            (action and body.get("action") != action)
+            (action and (not isinstance(body, dict) or body.get("action") != action))
             or (stage and st != stage)
             or (since_s is not None and _time(body, m) < since_s)
         ):
@@ -215,18 +248,22 @@ def replay_cmd(
             t.add_row(st, target, str(count), "would replay")
             keep.append(m)
             continue
-        try:
-            outcome = replay_dead_letter(rt, body, m["MessageId"], inv)
-        except Exception as e:  # one message's failure must not stop the others
-            outcome_done, detail = False, f"{type(e).__name__}: {e}"
+        if body is None:
+            outcome_done, detail = False, "body is not JSON: neither Sluice's nor Lambda's format"
         else:
-            outcome_done, detail = outcome.done, outcome.detail
+            try:
+                outcome = replay_dead_letter(rt, body, m["MessageId"], inv)
+            except Exception as e:  # one message's failure must not stop the others
+                outcome_done, detail = False, f"{type(e).__name__}: {e}"
+            else:
+                outcome_done, detail = outcome.done, outcome.detail
         if outcome_done:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             done += 1
         else:
             keep.append(m)
             kept += 1
+            reasons.append(f"kept {m['MessageId']} ({st}): {detail}")
         t.add_row(
             st,
             target,
@@ -235,6 +272,8 @@ def replay_cmd(
         )
     release(sqs, url, keep)
     console.print(t)
+    for line in reasons:  # whole, unwrapped: the table cuts long reasons
+        console.print(line, markup=False, highlight=False)
     console.print(f"replayed {done}, kept {kept}, not selected {skipped}")
     if kept:
         raise SystemExit(1)

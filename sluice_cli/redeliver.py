@@ -3,14 +3,18 @@
 Dead letters are replayed by the stage that failed them:
 - `decode` (input that never became events): the payload goes back to the function
   that refused it, once it decodes (a payload that still cannot be decoded stays);
-- `archive`: the events are archived (keys derived from the dead-letter message, so
-  a replay retried after a crash overwrites rather than duplicates);
+- `archive`: the events the archive does not hold yet are archived (checked by event
+  id: a Lambda retry may have archived them since), under keys derived from the dead-
+  letter message, so a replay retried after a crash overwrites rather than duplicates;
 - `action`: the events go to the same rule's action under the current rules; alert
   dedupe by event id still applies, so nothing is alerted twice;
 - `read` (an S3 object that could not be read): the object's claim is released and
   it is read again.
-Lambda's own failure records (an on-failure destination's `requestPayload`) are
-sent back to the function they name.
+Lambda's own on-failure records (sluice_cli/onfailure.py) are sent back to the
+function they name (its ARN qualified or not), under the original request id; a
+Kinesis batch record's range is read back from the stream. Messages an SQS redrive
+moved from the objects queue go back through `s3_objects`. Anything else is kept,
+with the reason.
 
 Archived events can be replayed through the rules (current or a given version) to
 re-alert or re-forward after a fix, without being archived a second time.
@@ -29,7 +33,7 @@ import orjson
 
 from chalicelib import handlers
 from chalicelib.actions.archive import PREFIX as ARCHIVE_PREFIX
-from chalicelib.actions.archive import read_lines
+from chalicelib.actions.archive import ArchiveIndex, read_lines
 from chalicelib.delivery import deliver
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger, LogEvent
@@ -41,6 +45,7 @@ from chalicelib.rules.compile import RuleSet
 from chalicelib.rules.tags import TagPattern
 from chalicelib.sources import cloudwatch, kinesis, s3
 from chalicelib.sources.s3 import ObjectRef
+from sluice_cli import onfailure
 
 
 @dataclass
@@ -67,13 +72,25 @@ def events_from_envelopes(items: list[dict[str, Any]]) -> list[LogEvent]:
     return out
 
 
-def _function(body: dict[str, Any]) -> str:
-    """The handler a dead letter came from: Lambda names end with the function name."""
-    name = str(body.get("function") or "")
-    for f in ("cloudwatch_logs", "kinesis_records", "s3_objects", "s3_object_created"):
-        if name.endswith(f):
+HANDLERS = ("cloudwatch_logs", "kinesis_records", "s3_objects", "s3_object_created")
+
+
+def _handler(name: str) -> str | None:
+    """The handler a function name stands for (`sluice-prod-cloudwatch_logs` ->
+    `cloudwatch_logs`), or None for a function that is not (or no longer) Sluice's."""
+    for f in HANDLERS:
+        if name == f or name.endswith(("-" + f, "_" + f)):
             return f
-    return name
+    return None
+
+
+def identity(*parts: str | bytes) -> str:
+    """A stable name for what a replay writes, from what identifies the dead letter."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return "dlq-" + h.hexdigest()[:24]
 
 
 def _spilled(rt: Runtime, url: str) -> bytes:
@@ -88,46 +105,103 @@ def load_events(rt: Runtime, body: dict[str, Any]) -> list[LogEvent]:
     return events_from_envelopes(body.get("events", []))
 
 
-def replay_dead_letter(
-    rt: Runtime, body: dict[str, Any], message_id: str, inv: Invocation
-) -> ReplayOutcome:
-    """Replay one dead-letter message; `done` means it may be deleted from the queue."""
-    if "KinesisBatchInfo" in body:
-        # The records are in the stream, not here: re-read the shard range (or let the
-        # retention window run out); the letter stays until someone does.
-        return ReplayOutcome(False, "a Kinesis batch record: re-read the shard range it names")
-    if "requestPayload" in body and "requestContext" in body:
-        fn = str(body["requestContext"].get("functionArn", "")).rsplit(":", 1)[-1]
-        return _reinvoke(rt, fn, body["requestPayload"], inv)
+NOT_A_LETTER = "neither Sluice's dead letter nor a Lambda on-failure record"
+
+
+def replay_dead_letter(rt: Runtime, body: Any, message_id: str, inv: Invocation) -> ReplayOutcome:
+    """Replay one dead-letter message; `done` means it may be deleted from the queue.
+
+    Whatever a replay writes is named after the letter (Lambda's original request id, or
+    the letter's own identity), never after the replaying process: letters of one log
+    group and hour do not overwrite each other, and a letter replayed twice rewrites the
+    same objects."""
+    if not isinstance(body, dict):
+        return ReplayOutcome(False, f"{NOT_A_LETTER}: a JSON {type(body).__name__}")
+    try:
+        record = onfailure.parse(body)
+    except onfailure.RecordError as e:
+        return ReplayOutcome(False, f"incomplete Lambda on-failure record: {e}")
+    if isinstance(record, onfailure.StreamBatch):
+        return _replay_stream_batch(rt, record, inv)
+    if isinstance(record, onfailure.AsyncFailure):
+        fn = _handler(record.function)
+        if fn is None:
+            return ReplayOutcome(
+                False, f"function {record.function!r} is not a Sluice function (removed?)"
+            )
+        # The original request id: Lambda's attempts of this event archived under it, so
+        # the replay rewrites whatever they wrote instead of adding a copy.
+        request_id = record.request_id or identity(message_id)
+        return _reinvoke(rt, fn, record.payload, inv, request_id)
+    if _is_s3_notification(body):
+        return _redrive_message(rt, body, message_id, inv)
     stage = body.get("stage")
+    if stage is None:
+        return ReplayOutcome(False, f"{NOT_A_LETTER} (no stage, requestContext or Records)")
     if stage == "decode" and ("raw" in body or "raw_s3" in body):
         raw = _spilled(rt, body["raw_s3"]) if "raw_s3" in body else base64.b64decode(body["raw"])
-        fn = _function(body)
+        fn = _handler(str(body.get("function") or ""))
+        request_id = identity(str(body.get("invocation") or ""), raw)
         if fn == "kinesis_records" and body.get("origin", {}).get("sequence"):
-            return _replay_kinesis_record(rt, raw, body["origin"], inv)
+            return _replay_kinesis_record(rt, raw, body["origin"], inv, request_id)
+        if fn is None:
+            return ReplayOutcome(False, f"function {body.get('function')!r} is not Sluice's")
         try:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return ReplayOutcome(False, "payload is not JSON: it cannot be sent again as is")
-        return _reinvoke(rt, fn, event, inv)
+        return _reinvoke(rt, fn, event, inv, request_id)
     if stage in ("decode", "read") and "origin" in body and "bucket" in body["origin"]:
         return _reread_object(rt, body["origin"], inv)
     if stage == "archive":
-        events = load_events(rt, body)
-        batch = "dlq-" + hashlib.sha256(message_id.encode()).hexdigest()[:16]
-        result = rt.archiver().write(events, batch)
-        if result.failed:
-            return ReplayOutcome(False, f"archive failed again: {result.failed[0][1]}")
-        ledger = Ledger(received=len(events), archived=result.archived)
-        return ReplayOutcome(True, f"archived {result.archived} event(s)", ledger)
+        return _archive_missing(rt, load_events(rt, body), identity(message_id))
     if stage == "action":
         return _replay_action(rt, body, load_events(rt, body), inv)
     return ReplayOutcome(False, f"nothing to replay for stage {stage!r}")
 
 
-def _reinvoke(rt: Runtime, fn: str, event: Any, inv: Invocation) -> ReplayOutcome:
+def _archive_missing(rt: Runtime, events: list[LogEvent], batch: str) -> ReplayOutcome:
+    """Archive the events the archive does not hold yet (a Lambda retry may have archived
+    them after this letter was written): checked by event id in their partitions."""
+    index = ArchiveIndex(rt.clients.get("s3"), rt.settings.archive_bucket)
+    missing = [ev for ev in events if not index.contains(ev)]
+    result = rt.archiver().write(missing, batch)
+    if result.failed:
+        return ReplayOutcome(False, f"archive failed again: {result.failed[0][1]}")
+    already = len(events) - len(missing)
+    ledger = Ledger(received=len(events), archived=len(events))
+    return ReplayOutcome(
+        True, f"archived {result.archived} event(s), {already} already archived", ledger
+    )
 
-    ctx = _Context(inv, fn)
+
+def _is_s3_notification(body: dict[str, Any]) -> bool:
+    """A message an SQS redrive moved from the objects queue: what S3 (directly, through
+    SNS or EventBridge) or Sluice's own continuation put there."""
+    if body.get("Type") == "Notification" or body.get("detail-type") == "Object Created":
+        return True
+    if "sluice_continuation" in body or body.get("Event") == "s3:TestEvent":
+        return True
+    recs = body.get("Records")
+    return isinstance(recs, list) and bool(recs) and isinstance(recs[0], dict) and "s3" in recs[0]
+
+
+def _redrive_message(
+    rt: Runtime, body: dict[str, Any], message_id: str, inv: Invocation
+) -> ReplayOutcome:
+    """An objects-queue message back through `s3_objects` (object claims keep it once)."""
+    event = {"Records": [{"messageId": message_id, "body": orjson.dumps(body).decode()}]}
+    try:
+        result = handlers.handle_s3_objects(event, _Context(inv, "s3_objects"), rt)
+    except Exception as e:
+        return ReplayOutcome(False, f"s3_objects failed: {type(e).__name__}: {e}")
+    if result.get("batchItemFailures"):
+        return ReplayOutcome(False, "the message failed again in s3_objects")
+    return ReplayOutcome(True, "sent back through s3_objects")
+
+
+def _reinvoke(rt: Runtime, fn: str, event: Any, inv: Invocation, request_id: str) -> ReplayOutcome:
+    ctx = _Context(inv, fn, request_id)
     try:
         if fn == "cloudwatch_logs":
             cloudwatch.decode(event, rt.settings.region)  # still undecodable: keep it
@@ -137,7 +211,10 @@ def _reinvoke(rt: Runtime, fn: str, event: Any, inv: Invocation) -> ReplayOutcom
                 s3.parse_sqs_body(str(rec.get("body", "")))
             result = handlers.handle_s3_objects(event, ctx, rt)
         elif fn == "kinesis_records":
-            result = handlers.handle_kinesis_records(event, ctx, rt)
+            records = event.get("Records") if isinstance(event, dict) else None
+            if not isinstance(records, list):
+                return ReplayOutcome(False, "a kinesis_records event without Records")
+            return _replay_kinesis_records(rt, records, inv, request_id)
         elif fn == "s3_object_created":
             s3.ref_from_eventbridge(event)
             result = handlers.handle_s3_object_created(event, ctx, rt)
@@ -150,28 +227,61 @@ def _reinvoke(rt: Runtime, fn: str, event: Any, inv: Invocation) -> ReplayOutcom
     return ReplayOutcome(True, f"sent back through {fn}")
 
 
-def _replay_kinesis_record(
-    rt: Runtime, data: bytes, origin: dict[str, Any], inv: Invocation
+def _replay_stream_batch(
+    rt: Runtime, batch: onfailure.StreamBatch, inv: Invocation
 ) -> ReplayOutcome:
+    """A Kinesis batch Lambda discarded, read back from the stream while it holds it."""
+    records, problem = onfailure.read_range(rt.clients.get("kinesis"), batch, rt.settings.region)
+    if not records:
+        return ReplayOutcome(False, problem or f"no records in {batch.describe()}")
+    name = identity(batch.stream_arn, batch.shard, batch.start, batch.end)
+    outcome = _replay_kinesis_records(rt, records, inv, name)
+    if problem is not None:  # what was readable is archived; the letter says what is gone
+        return ReplayOutcome(False, f"{outcome.detail}; {problem}", outcome.ledger)
+    return outcome
 
+
+def _replay_kinesis_record(
+    rt: Runtime, data: bytes, origin: dict[str, Any], inv: Invocation, name: str
+) -> ReplayOutcome:
+    seq = str(origin["sequence"])
+    event_id = str(origin.get("event_id") or f"shardId-replay:{seq}")
     record = {
         "kinesis": {
             "data": base64.b64encode(data).decode(),
-            "sequenceNumber": origin["sequence"],
+            "sequenceNumber": seq,
             "partitionKey": "replay",
-            "approximateArrivalTimestamp": 0,
+            "approximateArrivalTimestamp": origin.get("arrival") or 0,
         },
-        "eventID": str(origin.get("event_id") or f"shardId-replay:{origin['sequence']}"),
-        "eventSourceARN": "arn:aws:kinesis:::stream/replay",
+        "eventID": event_id,
+        "eventSourceARN": str(origin.get("stream_arn") or "arn:aws:kinesis:::stream/replay"),
     }
-    res = kinesis.decode_record(record, rt.settings.region)
-    if res.error is not None:
-        return ReplayOutcome(False, f"still undecodable: {res.error}")
-    result = handlers.handle_kinesis_records({"Records": [record]}, _Context(inv, "kinesis"), rt)
-    if result.get("batchItemFailures"):
-        return ReplayOutcome(False, "failed again")
-    n = sum(ev.count for ev in res.events)
-    return ReplayOutcome(True, f"{n} event(s) sent back through kinesis_records")
+    return _replay_kinesis_records(rt, [record], inv, name)
+
+
+def _replay_kinesis_records(
+    rt: Runtime, records: list[Any], inv: Invocation, name: str
+) -> ReplayOutcome:
+    """Kinesis records through the pipeline outside the shard's positions (a replayed range
+    lies behind them): archived only where the archive does not hold their events yet,
+    under `name`; alerts keep their dedupe by event id."""
+    pipeline = Pipeline(rt)
+    events: list[LogEvent] = []
+    for rec in records:
+        res = kinesis.decode_record(rec, rt.settings.region)
+        if res.error is not None:
+            if len(records) == 1:
+                return ReplayOutcome(False, f"still undecodable: {res.error}")
+            continue  # its decode dead letter came from the attempt that read it
+        events.extend(res.events)
+    index = ArchiveIndex(rt.clients.get("s3"), rt.settings.archive_bucket)
+    try:
+        ledger = pipeline.process(events, inv, batch_id=name, archived=index.contains)
+    except Exception as e:
+        return ReplayOutcome(False, f"failed again: {type(e).__name__}: {e}")
+    return ReplayOutcome(
+        True, f"{len(events)} event(s) of {len(records)} record(s) sent through", ledger
+    )
 
 
 def _reread_object(rt: Runtime, origin: dict[str, Any], inv: Invocation) -> ReplayOutcome:
@@ -222,10 +332,11 @@ def _replay_action(
 
 
 class _Context:
-    """A Lambda-context stand-in carrying the replaying invocation's clock."""
+    """A Lambda-context stand-in carrying the replaying invocation's clock and the request
+    id the replay writes under (the dead letter's, not the replaying process's)."""
 
-    def __init__(self, inv: Invocation, fn: str) -> None:
-        self.aws_request_id = inv.request_id
+    def __init__(self, inv: Invocation, fn: str, request_id: str | None = None) -> None:
+        self.aws_request_id = request_id or inv.request_id
         self.function_name = fn
         self.invoked_function_arn = f"arn:aws:lambda:{inv.region}:{inv.account}:function:{fn}"
         self._remaining = inv.remaining_ms

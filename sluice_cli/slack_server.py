@@ -64,6 +64,7 @@ class SlackServer(ThreadingHTTPServer):
         self._faults: deque[Fault] = deque()
         self._requests: list[tuple[str, int]] = []
         self._closing = threading.Event()
+        self._released = threading.Event()
         self._thread: threading.Thread | None = None
         self._ts = 0
 
@@ -136,9 +137,14 @@ class SlackServer(ThreadingHTTPServer):
             self._faults.extend(Fault(status=status, retry_after=ra) for _ in range(count))
 
     def hang_next(self, seconds: float) -> None:
-        """Hold the next API request `seconds` before answering (client timeouts)."""
+        """Hold the next API request `seconds` before answering (client timeouts), or until
+        `release_hangs()`: a test can tell "the client gave up first" by order, not time."""
         with self._lock:
             self._faults.append(Fault(hang_s=seconds))
+
+    def release_hangs(self) -> None:
+        """Answer every held request now."""
+        self._released.set()
 
     # ------------------------------------------------------------- internals
     def _take_fault(self) -> Fault | None:
@@ -255,7 +261,12 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.server._take_fault()
         if fault is not None:
             if fault.hang_s:
-                self.server._closing.wait(fault.hang_s)
+                deadline = time.monotonic() + fault.hang_s
+                while not (self.server._closing.is_set() or self.server._released.is_set()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.server._released.wait(min(left, 0.05))
             if fault.status:
                 headers = (
                     {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}

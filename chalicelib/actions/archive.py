@@ -1,10 +1,12 @@
 """The archive: the audit trail every non-dropped event lands in.
 
 Layout (Athena/Glue-friendly, gzip JSON lines, one event per line):
-    s3://<bucket>/archive/tag=<tag>/dt=YYYY-MM-DD/hour=HH/<invocation-id>-<n>.jsonl.gz
-One object per (tag, hour) per invocation. Keys derive from the invocation id,
-which Lambda keeps across its own retries of an event, so a retried invocation
-overwrites its objects instead of duplicating them.
+    s3://<bucket>/archive/tag=<tag>/dt=YYYY-MM-DD/hour=HH/<batch id>-<n>.jsonl.gz
+One object per (tag, hour) per batch; `n` counts objects within the partition (0
+when partitions are by event time). The batch id is the invocation id, which Lambda
+keeps across its own asynchronous retries, or a stable id the source derives from its
+input (a Kinesis shard and start sequence, an S3 object, a dead letter), so a retried
+or replayed batch overwrites its objects instead of duplicating them.
 
 Lines are assembled from pre-encoded pieces: the tag and the payload's shared
 `source` are serialised once per object, so per event only the record, the
@@ -174,7 +176,11 @@ def build_objects(
     objects: list[ArchiveObject] = []
     bad_all: list[tuple[LogEvent, str]] = []
     groups, moved = group(events, written, limit)
-    for n, ((tag, hour), evs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0])):
+    # The suffix counts objects within one partition only, so an object's name does not
+    # depend on which other tags and hours the batch held: a retry or replay of the same
+    # events under the same id rewrites the same objects even if a rule now drops a group.
+    per_partition: dict[str, int] = {}
+    for (tag, hour), evs in sorted(groups.items(), key=lambda kv: kv[0]):
         body, bad = encode_lines(evs, rules_version)
         if bad:
             bad_ids = {id(e) for e, _ in bad}
@@ -182,7 +188,9 @@ def build_objects(
             bad_all.extend(bad)
         if not evs:
             continue
-        key = f"{partition_key(tag, hour * 3_600_000)}/{invocation_id}-{n}.jsonl.gz"
+        partition = partition_key(tag, hour * 3_600_000)
+        n = per_partition[partition] = per_partition.get(partition, -1) + 1
+        key = f"{partition}/{invocation_id}-{n}.jsonl.gz"
         also = [k for k, target in moved.items() if target == (tag, hour)]
         objects.append(ArchiveObject(key, gzip_bytes(body, level), evs, (tag, hour), also))
     return objects, bad_all
@@ -239,3 +247,32 @@ def _brief(e: BaseException) -> str:
 def read_lines(body: bytes) -> list[dict[str, Any]]:
     """Decode an archive object (for the CLI, the demo and tests)."""
     return [orjson.loads(line) for line in zlib.decompress(body, 47).splitlines() if line]
+
+
+class ArchiveIndex:
+    """Which events the archive holds, by event id, read partition by partition on first
+    use (replay checks before it writes, so what a retry archived is not archived twice).
+    Reads every object of a partition the events fall in: a cost for replay tools, never
+    for the functions."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self._ids: dict[str, set[str]] = {}
+
+    def contains(self, ev: LogEvent) -> bool:
+        prefix = partition_key(ev.tag, ev.time) + "/"
+        ids = self._ids.get(prefix)
+        if ids is None:
+            ids = self._ids[prefix] = self._read(prefix)
+        return ev.id in ids
+
+    def _read(self, prefix: str) -> set[str]:
+        ids: set[str] = set()
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            for obj in page.get("Contents", []):
+                body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                ids.update(str(line.get("id", "")) for line in read_lines(body))
+        return ids

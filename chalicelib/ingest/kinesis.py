@@ -7,6 +7,19 @@ dead-lettered; Lambda then retries from the lowest failed sequence number.
 Powertools' BatchProcessor is not used: it calls a handler per record, and
 Sluice's actions work on the whole batch (one archive object per tag and hour,
 one alert per rule), which is where its throughput comes from.
+
+Positions (Fluentd's `pos_file` for a consumer with no disk): the state table keeps,
+per stream and shard, the last sequence number whose events are archived or
+dead-lettered, advanced conditionally and only forward once the archive is written.
+A retry, whatever its composition (the records from the failed one on, bisected
+halves, new records appended by a batching window), archives only the records past
+the position; the records at or below it are still routed, so an alert that failed
+with the dead-letter queue down is sent by the retry (deduplicated by event id).
+Archive objects are named by the shard and the first sequence number they start
+from, so a retry after a crash between the write and the position overwrites the
+same objects. This holds while Lambda reads a shard one batch at a time: the
+template pins `ParallelizationFactor: 1`, and a position found already past a
+batch's new records (batches of one shard run concurrently) is reported as an error.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from chalicelib.invocation import Invocation
 from chalicelib.loopguard import LoopGuard, loop_guard
 from chalicelib.pipeline import Pipeline, Slices
 from chalicelib.sources import kinesis
+from chalicelib.state import Positions
 
 
 @dataclass(slots=True)
@@ -46,12 +60,29 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
         out.response.fail(*(sequence(r) for r in recs))
         out.extra["deadline"] = True
         return out
+    positions = _positions(pipeline)
+    marks = _marks(positions, recs)
+    fresh = [r for r in recs if not _at_or_below(r, marks)]
+    # Records whose events are all in slices processed so far, per shard: where the
+    # position may move once a slice's archive write is done.
+    complete: dict[tuple[str, str], int] = {}
+    fresh_shards = {shard_of(r) for r in fresh}
+
+    def advance() -> None:
+        if positions is not None:
+            _advance(positions, dict(complete), fresh_shards, out)
+
     # Events are processed in slices as records are read (chalicelib.budget): a batch of
     # 1 MiB records can hold millions of them.
-    sink = pipeline.slices(inv, batch_id(recs))
+    sink = pipeline.slices(
+        inv,
+        batch_id(fresh or recs),
+        archived=(lambda ev: _at_or_below_source(ev.source, marks)) if marks else None,
+        on_archived=advance,
+    )
     dead_lettered: set[str] = set()
     try:
-        _decode(pipeline, recs, inv, out, sink, dead_lettered)
+        _decode(pipeline, recs, inv, out, sink, dead_lettered, marks, complete)
         sink.flush()
     except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
         handed_back = set(out.response.failed)
@@ -76,9 +107,14 @@ def _decode(
     out: BatchOutcome,
     sink: Slices,
     dead_lettered: set[str],
+    marks: dict[tuple[str, str], int],
+    complete: dict[tuple[str, str], int],
 ) -> None:
     """Each record's events into `sink` (processed a slice at a time); an undecodable
-    record dead-lettered (its sequence added to `dead_lettered`)."""
+    record dead-lettered (its sequence added to `dead_lettered`). A record at or below
+    its shard's position that cannot be decoded was dead-lettered by the attempt that
+    passed it. `complete` follows, per shard, the last record whose events are all in
+    the sink (a slice processed while a record is being added holds only part of it)."""
     region = pipeline.rt.settings.region
     ledger = out.ledger
     guard = loop_guard(pipeline.rt.settings, inv.function_name)
@@ -86,10 +122,16 @@ def _decode(
         res = kinesis.decode_record(rec, region)
         if res.error is None:
             _take(res.events, sink, ledger, guard)
+            _complete(rec, complete)
+            continue
+        if _at_or_below(rec, marks):
+            dead_lettered.add(res.sequence)
+            _complete(rec, complete)
             continue
         origin = {
             "sequence": res.sequence,
             "event_id": rec.get("eventID") if isinstance(rec, dict) else None,
+            "stream_arn": shard_of(rec)[0] or None,
         }
         try:
             ledger.merge(pipeline.reject(res.raw or raw_bytes(rec), res.error, inv, origin))
@@ -102,6 +144,13 @@ def _decode(
             )
             return
         dead_lettered.add(res.sequence)
+        _complete(rec, complete)
+
+
+def _complete(rec: Any, complete: dict[tuple[str, str], int]) -> None:
+    k, n = shard_of(rec), _seq_int(rec)
+    if k[0] and k[1] and n > complete.get(k, -1):
+        complete[k] = n
 
 
 def _take(events: Iterable[LogEvent], sink: Slices, ledger: Ledger, guard: LoopGuard) -> None:
@@ -123,21 +172,90 @@ def _take(events: Iterable[LogEvent], sink: Slices, ledger: Ledger, guard: LoopG
 
 
 def batch_id(records: list[Any]) -> str:
-    """Archive keys from the batch's records, not the invocation: Lambda retries a
-    failed Kinesis batch in a new invocation, and the same records must land on the
-    same keys (overwritten, never duplicated). Stream and shard too: a sequence number
-    is unique only within its shard, and one function may read several streams."""
-    ids = ",".join(record_key(r) for r in records).encode()
+    """Archive keys from where the records written start, not from the invocation: Lambda
+    retries a failed Kinesis batch in a new invocation, and what it archives again must
+    land on the same keys (overwritten, never duplicated). Per shard, its stream and the
+    first sequence number: a retry may add records at the end (a batching window, new
+    records) or stop earlier (a bisected half), but it starts where the position left it.
+    Stream and shard too: a sequence number is unique only within its shard."""
+    starts: dict[tuple[str, str], int] = {}
+    for r in records:
+        k = shard_of(r)
+        n = _seq_int(r)
+        if k not in starts or n < starts[k]:
+            starts[k] = n
+    ids = ",".join(f"{a}/{s}:{n}" for (a, s), n in sorted(starts.items())).encode()
     return "kinesis-" + hashlib.sha256(ids).hexdigest()[:24]
+
+
+def shard_of(rec: Any) -> tuple[str, str]:
+    """(stream ARN, shard id) of a Lambda Kinesis record."""
+    if not isinstance(rec, dict):
+        return ("", "")
+    return (str(rec.get("eventSourceARN", "")), str(rec.get("eventID", "")).split(":", 1)[0])
+
+
+def _seq_int(rec: Any) -> int:
+    s = sequence(rec)
+    return int(s) if s.isdigit() else -1
+
+
+def _positions(pipeline: Pipeline) -> Positions | None:
+    table = pipeline.rt.state()
+    return Positions(table.ddb, table.table) if table is not None else None
+
+
+def _marks(positions: Positions | None, recs: list[Any]) -> dict[tuple[str, str], int]:
+    """Each shard's position, for the shards of the batch that have one."""
+    marks: dict[tuple[str, str], int] = {}
+    if positions is None:
+        return marks
+    for k in {shard_of(r) for r in recs}:
+        if not k[0] or not k[1]:
+            continue
+        pos = positions.get(*k)
+        if pos is not None and pos.isdigit():
+            marks[k] = int(pos)
+    return marks
+
+
+def _at_or_below(rec: Any, marks: dict[tuple[str, str], int]) -> bool:
+    if not marks:
+        return False
+    mark = marks.get(shard_of(rec))
+    return mark is not None and 0 <= _seq_int(rec) <= mark
+
+
+def _at_or_below_source(source: dict[str, Any], marks: dict[tuple[str, str], int]) -> bool:
+    """The same test for an event, from the stream name, shard and sequence its source keeps."""
+    if not marks:
+        return False
+    seq = str(source.get("sequence", ""))
+    if not seq.isdigit():
+        return False
+    for (arn, shard), mark in marks.items():
+        if shard == source.get("shard") and kinesis.stream_name(arn) == source.get("stream"):
+            return int(seq) <= mark
+    return False
+
+
+def _advance(
+    positions: Positions,
+    last: dict[tuple[str, str], int],
+    fresh_shards: set[tuple[str, str]],
+    out: BatchOutcome,
+) -> None:
+    """Move each shard's position to the last record archived; a position already past
+    a batch's new records means another batch of the shard ran at the same time."""
+    for k, n in sorted(last.items()):
+        if not positions.advance(k[0], k[1], str(n)) and k in fresh_shards:
+            out.ledger.errors.append(
+                f"{k[0]} {k[1]}: position already past {n}: batches of one shard ran "
+                "concurrently (ParallelizationFactor must be 1)"
+            )
+            out.extra["position_conflict"] = True
 
 
 def sequence(rec: Any) -> str:
     k = rec.get("kinesis") if isinstance(rec, dict) else None
     return str(k.get("sequenceNumber", "")) if isinstance(k, dict) else ""
-
-
-def record_key(rec: Any) -> str:
-    """`<stream ARN>/<shardId-...:sequence>`: a record's identity across shards and streams."""
-    if not isinstance(rec, dict):
-        return ""
-    return f"{rec.get('eventSourceARN', '')}/{rec.get('eventID') or sequence(rec)}"

@@ -9,11 +9,12 @@ the SQS queue subscribed to the SNS topic. Then, per input event id:
     archived lines + dead-lettered (stages decode/archive/read) + dropped-by-rule == 1
 
 A `0` is a lost event, anything above `1` a duplicate; an archive line whose id
-appears twice is a duplicate too. Events whose alert or forward failed are legitimately
-archived AND in the queue under stage `action`: those are counted apart, and must be
-events that were kept. Alerts are traced by a token each test event carries in its
-message (`evt-0007`): a token in two Slack messages (or two SNS messages, or an id
-twice in the forward stream) is a duplicate alert.
+appears twice anywhere in the archive (after every retry and replay of the scenario)
+is a duplicate too, whether or not the scenario sent that id. Events whose alert or
+forward failed are legitimately archived AND in the queue under stage `action`: those
+are counted apart, and must be events that were kept. Alerts are traced by a token
+each test event carries in its message (`evt-0007`): a token in two Slack messages (or
+two SNS messages, or an id twice in the forward stream) is a duplicate alert.
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ class Readback:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         for body in _drain(self.aws.sqs, self.aws.dlq_url):
-            msg = json.loads(body)
+            try:
+                msg = json.loads(body)
+            except json.JSONDecodeError:  # a letter nobody could read: one unit, kept
+                msg = {"unreadable": body}
             if "events_s3" in msg:  # spilled: the events are in the bucket
                 key = msg["events_s3"].split("/", 3)[3]
                 msg["events"] = json.loads(self.aws.get_object(key)["Body"].read())["events"]
@@ -195,6 +199,10 @@ class Readback:
             f.duplicates += raw_units - inputs.raw_units
             f.problems.append(f"{raw_units - inputs.raw_units} extra raw dead letter(s)")
 
+        for id_, n in f.archive_ids.items():  # the whole archive, not only the inputs' ids
+            if n > 1 and id_ not in inputs.units:
+                f.duplicates += n - 1
+                f.problems.append(f"{id_} archived {n} times")
         strays = set(f.archive_ids) | set(f.dlq_ids) | set(f.action_ids)
         strays -= set(inputs.units)
         if strays:

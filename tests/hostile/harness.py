@@ -147,7 +147,17 @@ class Account:
         spilled = self.keys("deadletter/")
         for k in keys + spilled:
             self.s3.delete_object(Bucket=BUCKET, Key=k)
+        self._forget_positions()
         return Outcome(result, ledgers, lines, keys, self.drain(self.dlq_url), count)
+
+    def _forget_positions(self) -> None:
+        """Each case is a stream of its own: the cases reuse one shard's sequence numbers,
+        and a position left by one case would mark the next case's records as archived."""
+        items = self.dynamodb.scan(TableName=STATE_TABLE).get("Items", [])
+        for item in items:
+            if item["pk"]["S"].startswith("position#"):
+                key = {"pk": item["pk"], "sk": item["sk"]}
+                self.dynamodb.delete_item(TableName=STATE_TABLE, Key=key)
 
     def keys(self, prefix: str) -> list[str]:
         out: list[str] = []

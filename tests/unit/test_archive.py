@@ -56,10 +56,20 @@ def test_one_object_per_tag_and_hour():
     by_key = {o.key: [e.id for e in o.events] for o in objects}
     assert by_key == {
         f"archive/tag=app.a/dt=2026-11-26/hour=10/{INV}-0.jsonl.gz": ["a1", "a3"],
-        f"archive/tag=app.a/dt=2026-11-26/hour=11/{INV}-1.jsonl.gz": ["a2"],
-        f"archive/tag=app.b/dt=2026-11-26/hour=10/{INV}-2.jsonl.gz": ["b1"],
-        f"archive/tag=app.b/dt=2026-11-26/hour=11/{INV}-3.jsonl.gz": ["b2"],
+        f"archive/tag=app.a/dt=2026-11-26/hour=11/{INV}-0.jsonl.gz": ["a2"],
+        f"archive/tag=app.b/dt=2026-11-26/hour=10/{INV}-0.jsonl.gz": ["b1"],
+        f"archive/tag=app.b/dt=2026-11-26/hour=11/{INV}-0.jsonl.gz": ["b2"],
     }
+
+
+def test_an_objects_key_does_not_depend_on_the_batchs_other_groups():
+    """A group's key is the same whether or not the batch also held other tags or hours (a
+    replay under the same id whose rules now drop one group rewrites the others in place)."""
+    both = log_events(3, tag="app.a") + log_events(2, tag="app.b")
+    only_b = log_events(2, tag="app.b")
+    keys_both = {o.group[0]: o.key for o in build_objects(both, INV, 1)[0]}
+    keys_b = {o.group[0]: o.key for o in build_objects(only_b, INV, 1)[0]}
+    assert keys_b["app.b"] == keys_both["app.b"]
 
 
 def test_keys_are_the_same_for_a_retried_invocation():

@@ -122,6 +122,14 @@ def test_event_sources_gain_properties_and_keep_their_arns(out: Path) -> None:
     assert res["KinesisRecords"]["Condition"] == "KinesisEnabled"
 
 
+def test_kinesis_reads_each_shard_one_batch_at_a_time(out: Path) -> None:
+    """The Kinesis mapping pins ParallelizationFactor to 1: positions per shard are a
+    watermark, correct only while a shard's batches run in order."""
+    res = sam(out, "prod")["Resources"]
+    kin = res["KinesisRecords"]["Properties"]["Events"]["KinesisRecordsKinesisEventSource"]
+    assert kin["Properties"]["ParallelizationFactor"] == 1
+
+
 def test_logs_may_invoke_cloudwatch_logs(out: Path) -> None:
     """The template lets CloudWatch Logs invoke cloudwatch_logs from this account's groups."""
     perm = sam(out, "prod")["Resources"]["CloudWatchLogsInvokePermission"]["Properties"]

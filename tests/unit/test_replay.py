@@ -178,3 +178,164 @@ def test_cli_replay_needs_a_file_or_the_archive() -> None:
     result = CliRunner().invoke(replay, [])
     assert result.exit_code == 2
     assert "--from-archive" in result.output
+
+
+# ---------------------------------------------------------------- Lambda's own records
+@pytest.mark.parametrize(
+    ("name", "kind", "function", "qualifier"),
+    [
+        pytest.param(
+            "onfailure/cloudwatch_logs_async",
+            "async",
+            "sluice-prod-cloudwatch_logs",
+            "$LATEST",
+            id="async $LATEST",
+        ),
+        pytest.param(
+            "onfailure/s3_object_created_async",
+            "async",
+            "sluice-prod-s3_object_created",
+            None,
+            id="async unqualified",
+        ),
+        pytest.param(
+            "onfailure/malformed/onfailure_unknown_function",
+            "async",
+            "sluice-prod-log_shipper",
+            "live",
+            id="async alias",
+        ),
+        pytest.param(
+            "onfailure/kinesis_batch",
+            "stream",
+            "sluice-prod-kinesis_records",
+            None,
+            id="kinesis batch",
+        ),
+        pytest.param("onfailure/s3_objects_redriven", None, None, None, id="redriven message"),
+        pytest.param("onfailure/malformed/dead_letter_foreign", None, None, None, id="foreign"),
+    ],
+)
+def test_on_failure_records_are_recognised(
+    load_event: Any, name: str, kind: str | None, function: str | None, qualifier: str | None
+) -> None:
+    """Each documented on-failure record is read as its kind, with the function's name
+    apart from its qualifier; anything else is not taken for one."""
+    from sluice_cli import onfailure
+
+    record = onfailure.parse(load_event(name))
+    if kind is None:
+        assert record is None
+        return
+    assert isinstance(record, onfailure.AsyncFailure if kind == "async" else onfailure.StreamBatch)
+    assert record.function == function
+    if isinstance(record, onfailure.AsyncFailure):
+        assert record.qualifier == qualifier and record.payload
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        pytest.param(
+            "onfailure/malformed/onfailure_without_payload", "no requestPayload", id="no payload"
+        ),
+        pytest.param(
+            "onfailure/malformed/onfailure_kinesis_truncated",
+            "without endSequenceNumber, streamArn",
+            id="truncated range",
+        ),
+    ],
+)
+def test_incomplete_on_failure_records_say_what_is_missing(
+    load_event: Any, name: str, reason: str
+) -> None:
+    """A record cut short is refused with what it lacks (and replay keeps the letter)."""
+    from sluice_cli import onfailure
+
+    with pytest.raises(onfailure.RecordError, match=reason):
+        onfailure.parse(load_event(name))
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        (
+            "arn:aws:lambda:us-east-1:1:function:sluice-prod-cloudwatch_logs:$LATEST",
+            ("sluice-prod-cloudwatch_logs", "$LATEST"),
+        ),
+        ("arn:aws:lambda:us-east-1:1:function:f:live", ("f", "live")),
+        ("arn:aws:lambda:us-east-1:1:function:f:12", ("f", "12")),
+        ("arn:aws:lambda:us-east-1:1:function:f", ("f", None)),
+        ("arn:aws-cn:lambda:cn-north-1:1:function:f:$LATEST", ("f", "$LATEST")),
+        ("f:live", ("f", "live")),
+        ("f", ("f", None)),
+    ],
+)
+def test_function_names_come_without_their_qualifier(arn: str, expected: Any) -> None:
+    """A function ARN or name, qualified by $LATEST, an alias or a version or not at all,
+    gives the function's name and the qualifier apart."""
+    from sluice_cli.onfailure import function_name
+
+    assert function_name(arn) == expected
+
+
+def _put_eventbridge_object(aws: Any, event: dict[str, Any]) -> int:
+    """Put the object an EventBridge `Object Created` event names; returns its line count."""
+    detail = event["detail"]
+    aws.s3.create_bucket(Bucket=detail["bucket"]["name"])
+    body = b"order,amount\n" + b"".join(b"o-%d,%d\n" % (i, i) for i in range(3))  # a CSV
+    put = aws.s3.put_object(Bucket=detail["bucket"]["name"], Key=detail["object"]["key"], Body=body)
+    detail["object"].update(etag=put["ETag"].strip('"'), size=len(body))
+    return 3
+
+
+def test_s3_object_created_on_failure_record_reads_the_object_once(
+    aws: Any, runtime: Any, archive: Any, load_event: Any
+) -> None:
+    """The EventBridge function's on-failure record (unqualified ARN) sends its event back:
+    the object is read once, and a second replay of the record finds it done."""
+    letter = load_event("onfailure/s3_object_created_async")
+    lines = _put_eventbridge_object(aws, letter["requestPayload"])
+    first = replay_dead_letter(runtime, letter, "m-1", Invocation("r1"))
+    again = replay_dead_letter(runtime, letter, "m-1", Invocation("r2"))
+    assert first.done and again.done, (first.detail, again.detail)
+    assert len(archive.lines()) == lines
+
+
+def test_redriven_objects_message_is_read_once(
+    aws: Any, runtime: Any, archive: Any, load_event: Any
+) -> None:
+    """An objects-queue message moved by SQS redrive (events/onfailure/s3_objects_redriven)
+    goes back through s3_objects: each object it names is archived once."""
+    from urllib.parse import unquote_plus
+
+    body = load_event("onfailure/s3_objects_redriven")
+    total = 0
+    for rec in body["Records"]:
+        s3 = rec["s3"]
+        aws.s3.create_bucket(Bucket=s3["bucket"]["name"])
+        data = b'{"message": "a"}\n{"message": "b"}\n'
+        key = unquote_plus(s3["object"]["key"])
+        if key.endswith(".gz"):
+            import gzip
+
+            data = gzip.compress(data)
+        put = aws.s3.put_object(Bucket=s3["bucket"]["name"], Key=key, Body=data)
+        s3["object"].update(eTag=put["ETag"].strip('"'), size=len(data))
+        total += 2
+    for n in range(2):
+        outcome = replay_dead_letter(runtime, body, "m-9", Invocation(f"r{n}"))
+        assert outcome.done, outcome.detail
+    assert len(archive.lines()) == total
+
+
+def test_list_shows_each_letters_time_left_before_expiry(aws: Any, failed_alert: Any) -> None:
+    """`sluice dlq list` shows how long each letter has before the queue's retention
+    deletes it, and when the oldest expires."""
+    aws.sqs.set_queue_attributes(
+        QueueUrl=aws.dlq_url, Attributes={"MessageRetentionPeriod": "1209600"}
+    )
+    result = CliRunner().invoke(dlq, ["list"])
+    assert result.exit_code == 0, result.output
+    assert "expires in" in result.output
+    assert "the oldest expires in 13d (retention 14d)" in result.output
