@@ -18,7 +18,6 @@ trace out would split it across deliveries, where Sluice could no longer join it
 from __future__ import annotations
 
 import gzip
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 import click
 import orjson
+import re2
 
 from chalicelib.aws import Clients
 from chalicelib.normalise import TIME_FIELDS, to_epoch_ms
@@ -48,12 +48,14 @@ _ISO = (
     r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})(?P<sep>[T ])(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
     r"(?:(?P<fsep>[.,])(?P<frac>\d{1,9}))?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
 )
-ISO = re.compile(_ISO)
-LEADING_ISO = re.compile(r"^(?:<\d{1,3}>1 |\[)?" + _ISO)
-LOGFMT_TIME = re.compile(r'(?:^|\s)(?:time|ts|timestamp)="?' + _ISO)
-BSD = re.compile(r"^(?:<\d{1,3}>)?(?P<mon>[A-Z][a-z]{2}) (?P<d>[ \d]\d) (?P<t>\d{2}:\d{2}:\d{2})")
-CLF = re.compile(r"\[(?P<t>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}) (?P<z>[+-]\d{4})\]")
-EPOCH = re.compile(r"^\[?(?P<v>\d{13}|\d{10}(?:\.\d{1,6})?)(?=[\s\]]|$)")
+# RE2 throughout: these run on the replayed files' lines, which are log content.
+ISO = re2.compile(_ISO)
+LEADING_ISO = re2.compile(r"^(?:<\d{1,3}>1 |\[)?" + _ISO)
+LOGFMT_TIME = re2.compile(r'(?:^|\s)(?:time|ts|timestamp)="?' + _ISO)
+BSD = re2.compile(r"^(?:<\d{1,3}>)?(?P<mon>[A-Z][a-z]{2}) (?P<d>[ \d]\d) (?P<t>\d{2}:\d{2}:\d{2})")
+CLF = re2.compile(r"\[(?P<t>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}) (?P<z>[+-]\d{4})\]")
+# RE2 has no lookahead: the character that ends the number is matched (and left alone).
+EPOCH = re2.compile(r"^\[?(?P<v>\d{13}|\d{10}(?:\.\d{1,6})?)(?:[\s\]]|$)")
 _MONTHS = {
     m: i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
 }
@@ -64,7 +66,7 @@ _TRACE_STARTS = (
     "During handling of the above exception",
     "The above exception was the direct cause",
 )
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.$]*(?::\s|$)")
+_EXCEPTION_LINE = re2.compile(r"^[A-Za-z_][\w.$]*(?::\s|$)")
 
 Restamp = Callable[[int], str]  # new epoch ms -> the line with that time in place of its own
 
@@ -80,7 +82,7 @@ def _zone(text: str | None) -> timezone | None:
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
 
 
-def _iso_value(m: re.Match[str]) -> tuple[int, Callable[[int], str]]:
+def _iso_value(m: Any) -> tuple[int, Callable[[int], str]]:
     """The ms of an ISO match, and how to write another time in the same shape."""
     tz = _zone(m["zone"])
     frac = m["frac"] or ""
@@ -109,6 +111,15 @@ def _ms(t: datetime) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _start(m: Any, group: str) -> int:
+    """Where a named group starts (RE2's match objects take group numbers only)."""
+    return int(m.start(m.re.groupindex[group]))
+
+
+def _end(m: Any, group: str) -> int:
+    return int(m.end(m.re.groupindex[group]))
+
+
 def _splice(line: str, start: int, end: int, fmt: Callable[[int], str]) -> Restamp:
     return lambda new_ms: line[:start] + fmt(new_ms) + line[end:]
 
@@ -121,7 +132,7 @@ def find_time(line: str, now_ms: int) -> tuple[int, Restamp] | None:
     m = LEADING_ISO.match(head) or LOGFMT_TIME.search(line)
     if m:
         ms, fmt = _iso_value(m)
-        return ms, _splice(line, m.start("y"), m.end(), fmt)
+        return ms, _splice(line, _start(m, "y"), m.end(), fmt)
     m = BSD.match(head)
     if m:
         return _bsd(line, m, now_ms)
@@ -134,7 +145,7 @@ def find_time(line: str, now_ms: int) -> tuple[int, Restamp] | None:
     return None
 
 
-def _bsd(line: str, m: re.Match[str], now_ms: int) -> tuple[int, Restamp] | None:
+def _bsd(line: str, m: Any, now_ms: int) -> tuple[int, Restamp] | None:
     # RFC 3164 has no year: the latest year that does not put the line in the future.
     mon = _MONTHS.get(m["mon"])
     if mon is None:
@@ -152,10 +163,10 @@ def _bsd(line: str, m: re.Match[str], now_ms: int) -> tuple[int, Restamp] | None
         n = datetime.fromtimestamp(new_ms / 1000, UTC)
         return f"{n:%b} {n.day:>2} {n:%H:%M:%S}"
 
-    return _ms(t), _splice(line, m.start("mon"), m.end("t"), fmt)
+    return _ms(t), _splice(line, _start(m, "mon"), _end(m, "t"), fmt)
 
 
-def _epoch_text(line: str, m: re.Match[str]) -> tuple[int, Restamp]:
+def _epoch_text(line: str, m: Any) -> tuple[int, Restamp]:
     v = m["v"]
     ms = int(v) if len(v) == 13 else round(float(v) * 1000)
     decimals = len(v.partition(".")[2])
@@ -165,10 +176,10 @@ def _epoch_text(line: str, m: re.Match[str]) -> tuple[int, Restamp]:
             return str(new_ms)
         return f"{new_ms / 1000:.{decimals}f}" if decimals else str(new_ms // 1000)
 
-    return ms, _splice(line, m.start("v"), m.end("v"), fmt)
+    return ms, _splice(line, _start(m, "v"), _end(m, "v"), fmt)
 
 
-def _clf(line: str, m: re.Match[str]) -> tuple[int, Restamp] | None:
+def _clf(line: str, m: Any) -> tuple[int, Restamp] | None:
     try:
         t = datetime.strptime(f"{m['t']} {m['z']}", "%d/%b/%Y:%H:%M:%S %z")
     except ValueError:
@@ -178,7 +189,7 @@ def _clf(line: str, m: re.Match[str]) -> tuple[int, Restamp] | None:
     def fmt(new_ms: int) -> str:
         return datetime.fromtimestamp(new_ms / 1000, tz).strftime("%d/%b/%Y:%H:%M:%S %z")
 
-    return _ms(t), _splice(line, m.start("t"), m.end("z"), fmt)
+    return _ms(t), _splice(line, _start(m, "t"), _end(m, "z"), fmt)
 
 
 def _json_time(line: str) -> tuple[int, Restamp] | None:
@@ -322,7 +333,7 @@ def app_name(path: Path) -> str:
     name = path.name
     for suffix in (".gz", ".log", ".jsonl", ".json", ".txt", ".csv"):
         name = name.removesuffix(suffix)
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "replay"
+    return re2.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "replay"
 
 
 # ---------------------------------------------------------------- the command

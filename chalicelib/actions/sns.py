@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
+
+import re2
 
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
@@ -17,11 +18,11 @@ MAX_LINES = 20
 # cut it so the summary and event lines always fit SNS's 256 KiB (bytes, not characters).
 FIRST_LINE_CHARS = 4000
 # SNS subjects: ASCII, no line breaks, under 100 characters.
-_NOT_SUBJECT = re.compile(r"[^\x20-\x7e]")
+_NOT_SUBJECT = re2.compile(r"[^\x20-\x7e]")
 
 
 def _check_topic(v: str) -> str | None:
-    ok = re.fullmatch(r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:)?[A-Za-z0-9_-]{1,256}(\.fifo)?", v)
+    ok = re2.fullmatch(r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:)?[A-Za-z0-9_-]{1,256}(\.fifo)?", v)
     return None if ok else "a topic name or ARN"
 
 

@@ -9,10 +9,10 @@ Named parsers are selectable per rule.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
+import re2
 
 from chalicelib.budget import Budget, budget
 from chalicelib.normalise import normalise
@@ -126,7 +126,7 @@ def json_refusal(doc: dict[str, Any], text: str) -> str | None:
 # orjson reads an integer beyond 64 bits as the nearest double (a 30-digit id would be
 # archived as 1.2345678901234568e+29): such a JSON message keeps its exact text instead.
 _INT64 = 2.0**63
-_LONG_INT = re.compile(r"[0-9]{19}")
+_LONG_INT = re2.compile(r"[0-9]{19}")
 
 
 def rounded_integer(v: Any, text: str) -> bool:

@@ -13,15 +13,16 @@ inputs:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 from chalicelib.errors import RuleError
 from chalicelib.sources.s3_formats import FORMATS
 
 INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "context", "tag"}
-_TAG = re.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
+_TAG = re2.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
 
 
 @dataclass(frozen=True, slots=True)

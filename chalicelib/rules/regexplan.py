@@ -8,10 +8,12 @@ parser only reads the pattern's structure here; matching log text is RE2's.
 
 from __future__ import annotations
 
-import re
+# Python's regex *parser* reads a rule pattern's structure (its literals) after RE2 has
+# accepted it; nothing is ever matched with `re`.
+import re  # noqa: TID251
 from collections.abc import Callable
 from functools import lru_cache
-from re import _constants as C  # type: ignore[attr-defined]  # the parser's opcodes
+from re import _constants as C  # type: ignore[attr-defined]  # noqa: TID251
 from typing import Any
 
 import re2

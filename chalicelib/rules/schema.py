@@ -21,9 +21,10 @@ or `not: <condition>`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import re2
 
 from chalicelib import actions as actions_registry
 from chalicelib.durations import parse_duration
@@ -69,7 +70,7 @@ TRANSFORM_KEYS = {
     "sample",
 }
 OPERATORS = ("equals", "in", "regex", "contains", "exists")
-_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_ID = re2.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +411,7 @@ def _transform(transform: dict[str, Any], err: Any) -> None:
         err("transform.sample", "keep 1 event in N: a positive integer N")
 
 
-_TAG_TEMPLATE = re.compile(r"(?:[A-Za-z0-9_.-]|\{[A-Za-z0-9_@.-]+\}){1,256}")
+_TAG_TEMPLATE = re2.compile(r"(?:[A-Za-z0-9_.-]|\{[A-Za-z0-9_@.-]+\}){1,256}")
 REDACT_KEYS = {"patterns", "custom", "fields", "replacement"}
 
 

@@ -7,13 +7,14 @@ a two-pointer glob over parts, never a backtracking regex.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable
+
+import re2
 
 # A tag pattern's brace alternatives multiply; 64 expansions is far beyond use.
 MAX_TAG_EXPANSIONS = 64
-# Operator-written patterns only (never log text): `re` is fine here.
-_TAG_PATTERN = re.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
+# Operator-written patterns, matched by RE2 like everything else.
+_TAG_PATTERN = re2.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
 
 
 def tag_pattern_problem(pattern: str) -> str | None:
@@ -31,7 +32,7 @@ def tag_pattern_problem(pattern: str) -> str | None:
 
 def expand_braces(pattern: str) -> list[str]:
     """`app.{web,worker}.**` -> [`app.web.**`, `app.worker.**`] (no nesting)."""
-    pieces = re.split(r"(\{[^{}]*\})", pattern)
+    pieces = re2.split(r"(\{[^{}]*\})", pattern)
     if any("{" in p or "}" in p for p in pieces if not (p.startswith("{") and p.endswith("}"))):
         raise ValueError("nested or unbalanced braces")
     choices = [p[1:-1].split(",") if p.startswith("{") else [p] for p in pieces]

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Callable
 from typing import Any
 
 import re2
 
 from chalicelib.event import LogEvent
-from chalicelib.template import lookup
+from chalicelib.template import lookup, pieces
 
 REDACTED = "[REDACTED:{name}]"
 # Distinct key names remembered per redactor (their redacted form); past it the memo restarts.
@@ -47,7 +46,7 @@ def _card_within(text: str, mark: str) -> str:
     """A digit run that fails as a whole may still hold a card beside another number
     ("4111 1111 1111 1111 123": a card and its CVV, "qty 2 4111..."): redact the longest
     run of whole groups of 13-19 digits that passes."""
-    parts = re.split(r"([ -])", text)  # digit groups and single separators alternate
+    parts = re2.split(r"([ -])", text)  # digit groups and single separators alternate
     groups = parts[0::2]
     best: tuple[int, int, int] | None = None
     for i in range(len(groups)):
@@ -309,22 +308,24 @@ def keep_sample(event_id: str, rate: int) -> bool:
     return int.from_bytes(h, "big") % rate == 0
 
 
-_FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")  # operator templates only
+_FIELD = re2.compile(r"\{([A-Za-z0-9_@.-]+)\}")  # operator templates only
 
 
 def compile_rewrite_tag(template: str) -> Callable[[LogEvent], str]:
     """`app.{record.service}.{tag}` -> the new tag; missing fields render `unknown`."""
 
+    split = pieces(template, _FIELD)
+
     def render(ev: LogEvent) -> str:
-        def sub(m: re.Match[str]) -> str:
-            v = lookup(ev, m.group(1), {})
+        parts = list(split)
+        for i in range(1, len(parts), 2):
+            v = lookup(ev, parts[i], {})
             s = "unknown" if v is None else str(v)
             # A tag part from log content: keep it to tag characters. `{tag}` is a tag
             # already, so its dots stay (`svc.{tag}` keeps the original's parts).
-            keep = "_-." if m.group(1) == "tag" else "_-"
-            return "".join(c if c.isalnum() or c in keep else "_" for c in s)[:128] or "unknown"
-
-        return _FIELD.sub(sub, template)
+            keep = "_-." if parts[i] == "tag" else "_-"
+            parts[i] = "".join(c if c.isalnum() or c in keep else "_" for c in s)[:128] or "unknown"
+        return "".join(parts)
 
     return render
 
@@ -371,8 +372,8 @@ def compile_rename(
 # `{tag}`, `{time}`, `{id}`, `{record.x}` / `{x}` (as alert templates), `{tag_parts[N]}`
 # (Fluentd's, N from 0, negative from the end) and `{hostname}`. Operator-written text
 # only; values from events are substituted, never evaluated.
-_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_@.-]+|tag_parts\[-?[0-9]+\])\}")
-_BRACKETED = re.compile(r"\{([^{}]*\[[^{}]*)\}")
+_PLACEHOLDER = re2.compile(r"\{([A-Za-z0-9_@.-]+|tag_parts\[-?[0-9]+\])\}")
+_BRACKETED = re2.compile(r"\{([^{}]*\[[^{}]*)\}")
 
 
 def set_template_problem(value: Any) -> str | None:
@@ -426,11 +427,11 @@ def compile_set(values: dict[str, Any]) -> Callable[..., None]:
             templated.append((k, whole.group(1) if whole else v, whole is not None))
 
     def render(ev: LogEvent, template: str) -> str:
-        def sub(m: re.Match[str]) -> str:
-            x = _resolve(ev, m.group(1))
-            return MISSING if x is None else x if isinstance(x, str) else str(x)
-
-        return _PLACEHOLDER.sub(sub, template)
+        parts = list(pieces(template, _PLACEHOLDER))
+        for i in range(1, len(parts), 2):
+            x = _resolve(ev, parts[i])
+            parts[i] = MISSING if x is None else x if isinstance(x, str) else str(x)
+        return "".join(parts)
 
     def apply(r: dict[str, Any], ev: LogEvent | None = None) -> None:
         rendered: list[tuple[str, Any]] = []

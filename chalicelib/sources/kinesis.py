@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from time import perf_counter
 from typing import Any
 
 import orjson
+import re2
 
 from chalicelib.errors import DecodeError
 from chalicelib.event import LazyEvents, LogEvent
@@ -40,7 +40,7 @@ from chalicelib.sources.cloudwatch import batch_from_bytes
 # Tags are the ASCII characters of log group names and rule patterns, at most 512 like log
 # group names (so the archive key stays under S3's 1,024 bytes); any other `tag` stays a
 # field of the record.
-_TAG = re.compile(r"[\w.:@#$=+-]{1,512}", re.ASCII)
+_TAG = re2.compile(r"[\w.:@#$=+-]{1,512}")  # RE2's \w is ASCII
 
 
 @dataclass(slots=True)

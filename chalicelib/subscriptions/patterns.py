@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -13,7 +12,7 @@ from chalicelib.errors import SluiceError
 from chalicelib.loopguard import LoopGuard, stage_of
 
 # Log group names: letters, digits and _ - / . # (CreateLogGroup API reference).
-_NAME_CHARS = re.compile(r"[A-Za-z0-9_\-/.#*?{},]+")
+_NAME_CHARS = re2.compile(r"[A-Za-z0-9_\-/.#*?{},]+")
 
 
 class SubscriptionError(SluiceError):
@@ -56,7 +55,7 @@ def _glob(pattern: str) -> str:
             out.append("(?:" + "|".join(_glob(a) for a in alts) + ")")
             i = end + 1
         else:
-            out.append(re.escape(c))
+            out.append(re2.escape(c))
             i += 1
     return "".join(out)
 

@@ -11,7 +11,6 @@ the server's message, and only the count is counted as failed.
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
+import re2
 
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time
@@ -198,7 +198,7 @@ def envelopes(events: Sequence[LogEvent]) -> tuple[list[tuple[LogEvent, bytes]],
 
 
 # The field syntax of chalicelib.template.render.
-_FIELD = re.compile(r"\{([A-Za-z0-9_@.-]+)\}")
+_FIELD = re2.compile(r"\{([A-Za-z0-9_@.-]+)\}")
 _PER_TAG = frozenset({"tag", "date"})
 
 

@@ -6,8 +6,9 @@ records into one S3 object, and JSON lines is what Athena, Glue and the archive 
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
+
+import re2
 
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.aws import Item, Limits, put_all
@@ -23,7 +24,7 @@ FIREHOSE = Limits("Firehose", 500, 4 * MiB, 1_024_000)
 
 def _check_delivery_stream(v: str) -> str | None:
     # PutRecordBatch takes the name only: [a-zA-Z0-9_.-]{1,64}.
-    ok = re.fullmatch(r"[a-zA-Z0-9_.-]{1,64}", v)
+    ok = re2.fullmatch(r"[a-zA-Z0-9_.-]{1,64}", v)
     return None if ok else "a Firehose delivery stream name (1-64 of a-z A-Z 0-9 _ . -)"
 
 

@@ -6,8 +6,9 @@ tag, so one tag's events stay in order on one shard).
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
+
+import re2
 
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.aws import Item, Limits, put_all
@@ -25,8 +26,8 @@ KINESIS = Limits("Kinesis", 500, 5 * MiB, 1 * MiB)
 
 def _check_stream(v: str) -> str | None:
     # botocore's kinesis model: StreamName [a-zA-Z0-9_.-]{1,128}; StreamARN pattern.
-    name = re.fullmatch(r"[a-zA-Z0-9_.-]{1,128}", v)
-    arn = re.fullmatch(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}", v)
+    name = re2.fullmatch(r"[a-zA-Z0-9_.-]{1,128}", v)
+    arn = re2.fullmatch(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}", v)
     return None if name or arn else "a Kinesis stream name or ARN"
 
 

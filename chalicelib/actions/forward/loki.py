@@ -7,10 +7,10 @@ line the archive envelope.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import orjson
+import re2
 
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Template
@@ -24,7 +24,7 @@ DEFAULT_LABELS = {"job": "sluice", "tag": "{tag}"}
 # 15 labels per stream (`max_label_names_per_series`).
 LOKI_MAX_LABEL_VALUE = 2048
 LOKI_MAX_LABELS = 15
-LOKI_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+LOKI_LABEL_NAME = re2.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _check_labels(v: dict[str, Any]) -> str | None:

@@ -9,10 +9,10 @@ failed alone.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import orjson
+import re2
 
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.common import Template
@@ -26,11 +26,11 @@ from chalicelib.options import Option
 DEFAULT_INDEX = "sluice-{tag}-{date}"
 # OpenSearch index names: lowercase, none of \ / * ? " < > | space , # : +, not
 # starting with _ - +, at most 255 bytes.
-NOT_INDEX = re.compile(r'[\\/*?"<>| ,#:+]')
+NOT_INDEX = re2.compile(r'[\\/*?"<>| ,#:+]')
 
 
 def _check_index(v: str) -> str | None:
-    fixed = re.sub(r"\{[^}]*\}", "", v)  # the template's fields render to cleaned text
+    fixed = re2.sub(r"\{[^}]*\}", "", v)  # the template's fields render to cleaned text
     if NOT_INDEX.search(fixed) or not v.strip():
         return 'index names exclude \\ / * ? " < > | space , # : +'
     return None
