@@ -16,6 +16,7 @@ from rich.table import Table
 from chalicelib.durations import parse_duration
 from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Runtime
+from sluice_cli import onfailure
 from sluice_cli.redeliver import replay_dead_letter
 
 console = Console(soft_wrap=True)
@@ -97,8 +98,6 @@ def parse_body(msg: dict[str, Any]) -> Any:
 
 def describe(body: Any) -> tuple[str, str, str, int, str]:
     """(stage, function, action/rule, count, reason) of any dead letter, Sluice's or Lambda's."""
-    from sluice_cli import onfailure
-
     if not isinstance(body, dict):
         return ("?", "?", "-", 0, "not JSON: neither Sluice's nor Lambda's format")
     try:

@@ -19,6 +19,7 @@ from chalicelib.errors import DecodeError, RulesInvalid
 from chalicelib.event import LogEvent, format_time
 from chalicelib.parsers import parse_message
 from chalicelib.rules.compile import RuleSet
+from chalicelib.rules.lint import warnings as lint_warnings
 from chalicelib.rules.schema import RuleDef, RulesDocument, load_document
 from chalicelib.rules.store import (
     current_version,
@@ -71,9 +72,7 @@ def read_document_file(path: str) -> RulesDocument:
 
 def print_warnings(rule_defs: list[RuleDef], path: str) -> None:
     """Valid rules that are probably a mistake (a drop of everything), on stderr."""
-    from chalicelib.rules.lint import warnings
-
-    for w in warnings(rule_defs):
+    for w in lint_warnings(rule_defs):
         err_console.print(f"[yellow]warning[/] {path}: {w}", highlight=False)
 
 

@@ -17,9 +17,9 @@ DATA = Path(__file__).parents[2] / "sluice_cli" / "data"
 RULES = str(DATA / "demo-rules.yaml")
 OK_CASE = {
     "name": "computer mention",
-    "event": {"tag": "demo.web", "record": {"path": "/cart", "message": "COMPUTER down"}},
+    "event": {"tag": "demo.web", "record": {"path": "/cart", "message": "Computer down"}},
     "expect": {"matched": ["computer-alerts"], "actions": ["slack"], "dropped": False,
-               "alert": "COMPUTER down", "tag": "demo.web", "fields": {"path": "/cart"}},
+               "alert": "Computer down", "tag": "demo.web", "fields": {"path": "/cart"}},
 }  # fmt: skip
 
 

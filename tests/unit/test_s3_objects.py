@@ -975,9 +975,11 @@ def test_blank_lines_on_chunk_boundaries_do_not_stop_chunking(
     sizes: list[int] = []
     real = Pipeline.process_slice
 
-    def recording(self: Any, events: list[Any], inv: Any, batch_id: str | None = None) -> Any:
+    def recording(
+        self: Any, events: list[Any], inv: Any, batch_id: str | None = None, **kw: Any
+    ) -> Any:
         sizes.append(len(events))
-        return real(self, events, inv, batch_id=batch_id)
+        return real(self, events, inv, batch_id=batch_id, **kw)
 
     monkeypatch.setattr(Pipeline, "process_slice", recording)
     key = "app/double-spaced.log"
