@@ -58,6 +58,7 @@ class ObjectOutcome:
     lines: int = 0
     format: str = ""
     control_messages: int = 0  # CloudWatch Logs' checks in a Firehose object: no events
+    metadata_lines: int = 0  # lines of a file about other objects (a CloudTrail digest)
 
 
 def line_events(
@@ -235,8 +236,8 @@ def process_object(
                         f"line limit (s3://{ref.bucket}/{ref.key})",
                         line.number,
                     )
-                elif not fmt.events:
-                    pass  # a file about other objects (a CloudTrail digest): no events
+                elif not fmt.events:  # a file about other objects: read, counted, no event
+                    outcome.metadata_lines += 1
                 elif fmt.name == "cloudwatch":
                     sink.extend(document_events(line, region, outcome, dead_letter, guard))
                 else:
@@ -363,6 +364,8 @@ def read_object(
     info.update(lines=outcome.lines, format=outcome.format)
     if outcome.control_messages:
         info["control_messages"] = outcome.control_messages
+    if outcome.metadata_lines:
+        info["metadata_lines"] = outcome.metadata_lines
     if outcome.continuation is not None:
         assert queue_url is not None
         rt.clients.get("sqs").send_message(

@@ -134,6 +134,7 @@ def test_cloudtrail_digest_file_is_recognised_and_makes_no_events(
     assert result == {"batchItemFailures": []}
     ledger, extra = reports.last
     assert extra["objects"][0]["format"] == "cloudtrail_digest"
+    assert extra["objects"][0]["metadata_lines"] == 1  # read and counted, not an event
     assert (ledger.received, ledger.archived, ledger.dead_lettered) == (0, 0, 0)
     assert archive.lines() == []
 
