@@ -67,10 +67,18 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
     # position may move once a slice's archive write is done.
     complete: dict[tuple[str, str], int] = {}
     fresh_shards = {shard_of(r) for r in fresh}
+    # Where this batch has moved each position: a record longer than a slice completes
+    # after several slices, and a slice that completed no record moves nothing (writing
+    # the same sequence again would read as another batch having got there first).
+    moved: dict[tuple[str, str], int] = {}
 
     def advance() -> None:
-        if positions is not None:
-            _advance(positions, dict(complete), fresh_shards, out)
+        if positions is None:
+            return
+        ahead = {k: n for k, n in complete.items() if n > moved.get(k, -1)}
+        if ahead:
+            _advance(positions, ahead, fresh_shards, out)
+            moved.update(ahead)
 
     # Events are processed in slices as records are read (chalicelib.budget): a batch of
     # 1 MiB records can hold millions of them.
