@@ -14,6 +14,7 @@ from time import perf_counter
 from typing import Any
 
 from chalicelib import actions as action_registry
+from chalicelib import org
 from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.context import ArchiveLinks, Services
@@ -78,6 +79,8 @@ def route(events: list[LogEvent], rules: RuleSet) -> Routed:
                 if rule.parse is not None:
                     rule.parse(record)
                 if rule.where is not None and not rule.where(record):
+                    continue
+                if rule.origin is not None and not rule.origin(ev.source):
                     continue
                 matched[rule.id] = matched.get(rule.id, 0) + 1
                 if rule.transform is not None:
@@ -188,6 +191,8 @@ class Pipeline:
         self.rt = runtime
         # Archive partitions (tag, hour) opened so far: bounded per invocation.
         self.partitions: set[tuple[str, int]] = set()
+        # When each (account, region) last sent data: written once per invocation each.
+        self.last_seen: org.LastSeen | None = None
 
     def process(
         self,
@@ -244,6 +249,7 @@ class Pipeline:
         archived or dead-lettered, before any action (where a source records its position)."""
         ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
+        events = self._senders(events, inv, ledger)
         t = perf_counter()
         routed = route(events, rules)
         t = add_time("route", t)
@@ -316,6 +322,27 @@ class Pipeline:
                     version=rules.version,
                 )
         return ledger, silent
+
+    def _senders(self, events: list[LogEvent], inv: Invocation, ledger: Ledger) -> list[LogEvent]:
+        """The events of allowed senders (chalicelib/org.py); the others dead-lettered
+        with their account named. Notes when each (account, region) last sent data."""
+        settings = self.rt.settings
+        events, refused = org.split_senders(events, settings.allowed_accounts)
+        if refused:
+            dead_letter = self._dead_letter(inv)
+            for account, evs in refused.items():
+                dead_letter(evs, org.refused_reason(account), org.REFUSED_STAGE)
+                ledger.dead_letter(org.REFUSED_STAGE, sum(ev.count for ev in evs))
+        org.name_accounts(events, self.rt.rules.get().account_names)
+        table = self.rt.state()
+        if table is not None and events:
+            if self.last_seen is None:
+                self.last_seen = org.LastSeen(table.ddb, table.table)
+            try:
+                self.last_seen.note(org.origins(events), inv.function_name or "")
+            except Exception as e:
+                ledger.errors.append(f"last seen: {type(e).__name__}: {e}")
+        return events
 
     def _dead_letter(self, inv: Invocation) -> DeadLetter:
         """Dead-letter events on behalf of `inv` (the queue's client built on first use)."""

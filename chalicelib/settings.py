@@ -35,6 +35,9 @@ class Settings:
     app_name: str = "sluice"
     stage: str | None = None
     function_name: str | None = None
+    # Organization (docs/deployment.md): accounts whose CloudWatch data is accepted;
+    # empty = no list (the destination policy alone admits senders).
+    allowed_accounts: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -83,7 +86,16 @@ class Settings:
             app_name=e.get("SLUICE_APP_NAME") or "sluice",
             stage=e.get("SLUICE_STAGE") or None,
             function_name=e.get("AWS_LAMBDA_FUNCTION_NAME") or None,
+            allowed_accounts=_accounts(e.get("SLUICE_ALLOWED_ACCOUNTS", "")),
         )
+
+
+def _accounts(value: str) -> frozenset[str]:
+    ids = frozenset(a.strip() for a in value.split(",") if a.strip())
+    bad = sorted(a for a in ids if not (len(a) == 12 and a.isdigit()))
+    if bad:
+        raise SettingsError(f"SLUICE_ALLOWED_ACCOUNTS: not 12-digit account ids: {bad}")
+    return ids
 
 
 def _flag(value: str) -> bool:

@@ -91,6 +91,7 @@ class Stack:
             "AWS::Events::Rule": "Name",
             "AWS::CloudWatch::Alarm": "AlarmName",
             "AWS::CloudWatch::Dashboard": "DashboardName",
+            "AWS::Logs::Destination": "DestinationName",
         }.get(kind)
         if kind == "AWS::Glue::Database":
             return str(self.eval(props["DatabaseInput"]["Name"]))
@@ -141,6 +142,7 @@ class Stack:
             "AWS::SecretsManager::Secret": lambda: e.arn("secretsmanager", f"secret:{n}"),
             "AWS::Logs::LogGroup": lambda: e.arn("logs", f"log-group:{n}:*"),
             "AWS::CloudWatch::Alarm": lambda: e.arn("cloudwatch", f"alarm:{n}"),
+            "AWS::Logs::Destination": lambda: e.arn("logs", f"destination:{n}"),
         }
         if kind not in arns:
             raise CfnError(f"GetAtt {logical_id}.Arn ({kind})")

@@ -49,6 +49,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "account-policy-to-lambda": {"account_subscription": "lambda"},
     "own-kms-key": {"kms_key": ENV.arn("kms", "key/9f8e7d6c-aaaa-bbbb-cccc-1234567890ab")},
+    # One Sluice for an organization: the destination admits it; no account list.
+    "organization": {"enable_kinesis": True, "organization_id": "o-a1b2c3d4e5"},
+    # Listed member accounts: the functions refuse CloudWatch data from any other.
+    "member-accounts": {
+        "enable_kinesis": True,
+        "member_accounts": ["111111111111", "222222222222"],
+    },
 }
 
 

@@ -40,6 +40,8 @@ PARAMETERS = {
     "archive_kms_key_arn": "ArchiveKmsKeyArn",
     "kms_key": "KmsKey",
     "account_subscription": "AccountSubscription",
+    "organization_id": "OrganizationId",
+    "member_accounts": "MemberAccounts",
 }
 _ASYNC = ("cloudwatch_logs", "s3_object_created", "log_group_created")
 _S3 = "arn:${data.aws_partition.chalice.partition}:s3:::"
@@ -81,6 +83,7 @@ def patch(tf: dict[str, Any], stage: str) -> dict[str, Any]:
                 "SLUICE_ARCHIVE_BUCKET": out("ArchiveBucketName"),
                 "SLUICE_DLQ_URL": out("DeadLetterQueueUrl"),
                 "SLUICE_OBJECTS_QUEUE_URL": out("ObjectsQueueUrl"),
+                "SLUICE_ALLOWED_ACCOUNTS": out("AllowedAccounts"),
             }
         )
         fn["depends_on"] = [STACK]
@@ -185,6 +188,14 @@ def _variables() -> dict[str, Any]:
                 }
             ],
         },
+        "organization_id": var(
+            "string",
+            "",
+            "Receive logs from this AWS Organization (o-...); see docs/deployment.md.",
+        ),
+        "member_accounts": var(
+            "list(string)", [], "Accounts admitted as senders when organization_id is empty."
+        ),
         "resources_parameters": var(
             "map(string)", {}, "More infra/resources.yaml parameters (ArchiveExpireDays...)."
         ),
@@ -197,6 +208,8 @@ def _stack_parameters(stage: str) -> str:
         "EnableKinesis": 'var.enable_kinesis ? "true" : "false"',
         "ArchiveKmsKeyArn": "var.archive_kms_key_arn",
         "KmsKey": "var.kms_key",
+        "OrganizationId": "var.organization_id",
+        "MemberAccounts": 'join(",", var.member_accounts)',
     }
     pairs = ", ".join(f"{k} = {v}" for k, v in fixed.items())
     return "${merge(var.resources_parameters, {%s})}" % pairs  # noqa: UP031
@@ -272,5 +285,6 @@ def extras(stage: str) -> dict[str, Any]:
                 "SlackSecretArn",
                 "AthenaWorkGroupName",
             )
-        },
+        }
+        | {"OrgDestinationArn": {"value": out("OrgDestinationArn", optional=True)}},
     }

@@ -3,8 +3,9 @@ DuckDB on the local stack, against one table name: `archive` (the Glue table the
 template creates, in database `sluice_<stage>`).
 
 Both engines see the same columns: event_time, record and source (JSON text, read with
-`json_extract_scalar(record, '$.level')`), id, and the partition columns tag, dt, hour
-(text). DuckDB is given a `json_extract_scalar` macro so Athena's spelling works in both.
+`json_extract_scalar(record, '$.level')`), id, account and region (where the event came
+from), and the partition columns tag, dt, hour (text). DuckDB is given a
+`json_extract_scalar` macro so Athena's spelling works in both.
 """
 
 from __future__ import annotations
@@ -109,15 +110,19 @@ def _pages(athena: Any, qid: str) -> Iterator[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- DuckDB
-_COLUMNS = "{'time': 'VARCHAR', 'record': 'JSON', 'source': 'JSON', 'id': 'VARCHAR'}"
+_COLUMNS = (
+    "{'time': 'VARCHAR', 'record': 'JSON', 'source': 'JSON', 'id': 'VARCHAR', "
+    "'account': 'VARCHAR', 'region': 'VARCHAR'}"
+)
 _HIVE = "{'tag': 'VARCHAR', 'dt': 'VARCHAR', 'hour': 'VARCHAR'}"
 _SELECT = (
     "SELECT time AS event_time, CAST(record AS VARCHAR) AS record, "
-    "CAST(source AS VARCHAR) AS source, id, tag, dt, hour FROM "
+    "CAST(source AS VARCHAR) AS source, id, account, region, tag, dt, hour FROM "
 )
 _EMPTY = (
     "SELECT NULL::VARCHAR AS event_time, NULL::VARCHAR AS record, NULL::VARCHAR AS source, "
-    "NULL::VARCHAR AS id, NULL::VARCHAR AS tag, NULL::VARCHAR AS dt, NULL::VARCHAR AS hour "
+    "NULL::VARCHAR AS id, NULL::VARCHAR AS account, NULL::VARCHAR AS region, "
+    "NULL::VARCHAR AS tag, NULL::VARCHAR AS dt, NULL::VARCHAR AS hour "
     "WHERE false"
 )
 
@@ -214,7 +219,8 @@ def query(
 ) -> None:
     """Run SQL over the archive's table `archive`.
 
-    Columns: event_time, record, source (JSON text), id, tag, dt, hour (text).
+    Columns: event_time, record, source (JSON text), id, account, region, tag, dt, hour
+    (text).
 
     \b
     sluice query "SELECT json_extract_scalar(record, '$.level') AS level, count(*) AS n

@@ -455,7 +455,13 @@ def _replay_archive(
         except KeyError as e:
             raise click.ClickException(str(e)) from e
         doc = load_document(raw)
-        rules = RuleSet(doc.rules, str(rules_version), doc.inputs, doc.sections.get("redact"))
+        rules = RuleSet(
+            doc.rules,
+            str(rules_version),
+            doc.inputs,
+            doc.sections.get("redact"),
+            doc.sections.get("accounts"),
+        )
     events = archived_events(rt, tag_pattern, int(since_s * 1000), int(until_s * 1000))
     ledger = replay_archive(rt, events, cli_invocation(rt), rules)
     click.echo(

@@ -24,6 +24,7 @@ import orjson
 
 from chalicelib.errors import RulesInvalid
 from chalicelib.normalise import to_epoch_ms
+from chalicelib.rules import origin
 from chalicelib.rules.conditions import compile_where
 from chalicelib.rules.regexplan import RegexError, compile_regex
 from chalicelib.rules.schema import load_rules, tag_pattern_problem
@@ -89,9 +90,12 @@ class Search:
     grep: str | None = None
     limit: int = 100  # 0: no limit
     newest_first: bool = True
+    # Conditions over the source (`--account`, `--region`): chalicelib/rules/origin.py.
+    origin: tuple[dict[str, Any], ...] = ()
 
     def predicate(self) -> Callable[[Envelope, int], bool]:
         where = compile_where(list(self.where))
+        from_ = compile_where(list(self.origin))
         try:
             rx = compile_regex(self.grep).search if self.grep else None
         except RegexError as e:
@@ -107,6 +111,10 @@ class Search:
                 return False
             if where is not None and not where(record):
                 return False
+            if from_ is not None:
+                src = env.get("source")
+                if not isinstance(src, dict) or not from_(src):
+                    return False
             if rx is not None:
                 msg = record.get("message")
                 text = msg if isinstance(msg, str) else orjson.dumps(record).decode()
@@ -154,6 +162,23 @@ def run(s3: Any, bucket: str, q: Search, workers: int = WORKERS) -> Iterator[Env
                     return
 
 
+def origin_conditions(
+    accounts: tuple[str, ...], regions: tuple[str, ...]
+) -> tuple[dict[str, Any], ...]:
+    """`--account` / `--region` values as conditions over the source (as a rule's
+    `match.account` / `match.region`), or a usage error naming the bad value."""
+    conds = []
+    problems: list[str] = []
+    for key, values in (("account", accounts), ("region", regions)):
+        if values:
+            cond = origin.condition(key, list(values), {}, lambda f, r: problems.append(r))
+            if cond is not None:
+                conds.append(cond)
+    if problems:
+        raise click.BadParameter("; ".join(problems))
+    return tuple(conds)
+
+
 def parse_time(text: str | None, name: str) -> int | None:
     """ISO 8601 time or an age (30m, 6h, 2d) -> epoch ms."""
     if not text:
@@ -185,6 +210,15 @@ def _message(record: Any) -> str:
     help="field condition, repeatable, all must hold: level=ERROR, status!=200, "
     "message~'time.?out', user?, or YAML '{field: level, in: [ERROR, FATAL]}'",
 )
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    help="source account id or pattern (1111*), repeatable: any of them",
+)
+@click.option(
+    "--region", "regions", multiple=True, help="source region or pattern (eu-*), repeatable"
+)
 @click.option("--grep", help="RE2 pattern searched in the message (or the record's JSON)")
 @click.option("--limit", default=100, show_default=True, help="at most this many (0: all)")
 @click.option("--oldest-first", is_flag=True, help="a time-ordered stream, oldest first")
@@ -196,6 +230,8 @@ def search(
     from_: str | None,
     to: str | None,
     wheres: tuple[str, ...],
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
     grep: str | None,
     limit: int,
     oldest_first: bool,
@@ -227,7 +263,9 @@ def search(
     conds = tuple(c for w in wheres for c in parse_where(w))
     if limit < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--limit")
-    q = Search(tag, start, end, conds, grep, limit, not oldest_first)
+    q = Search(
+        tag, start, end, conds, grep, limit, not oldest_first, origin_conditions(accounts, regions)
+    )
     t0 = time.perf_counter()
     found = run(boto3.client("s3"), name, q)
     if as_json:

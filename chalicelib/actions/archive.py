@@ -9,7 +9,8 @@ input (a Kinesis shard and start sequence, an S3 object, a dead letter), so a re
 or replayed batch overwrites its objects instead of duplicating them.
 
 Lines are assembled from pre-encoded pieces: the tag and the payload's shared
-`source` are serialised once per object, so per event only the record, the
+`source` (with its account and region, repeated at the top level for the Glue table's
+columns) are serialised once per object, so per event only the record, the
 time and the id are encoded (orjson of the whole envelope costs ~1.3 µs/event,
 most of it the repeated source).
 """
@@ -126,7 +127,20 @@ def encode_lines(
     for ev in events:
         src = source_cache.get(id(ev.source))
         if src is None:
-            src = source_cache[id(ev.source)] = b',"source":' + dumps(ev.source) + b',"id":'
+            s = ev.source
+            # Account and region also at the top level: the Glue table's columns (its
+            # JSON SerDe maps top-level keys only). Once per source, like the source.
+            src = source_cache[id(s)] = b"".join(
+                (
+                    b',"source":',
+                    dumps(s),
+                    b',"account":',
+                    dumps(s.get("account")),
+                    b',"region":',
+                    dumps(s.get("region")),
+                    b',"id":',
+                )
+            )
         try:
             rec = dumps(ev.record)
         except TypeError as e:  # e.g. an integer beyond 64 bits set by a transform

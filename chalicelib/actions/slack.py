@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import re2
 
+from chalicelib import org
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.actions.slack_client import connection
@@ -179,6 +180,7 @@ class SlackAction(AlertAction):
                     {"type": "mrkdwn", "text": f"*Level*\n{escape_mrkdwn(level)}"},
                     {"type": "mrkdwn", "text": f"*First*\n{format_time(first.time)}"},
                     {"type": "mrkdwn", "text": f"*Last*\n{format_time(last.time)}"},
+                    *_origin_fields(first.source),
                 ],
             },
         ]
@@ -203,6 +205,9 @@ class SlackAction(AlertAction):
             f"rule `{clip_escaped(escape(self.rule_id), 200)}`",
             f"source {clip_escaped(escape(source), SOURCE_CHARS)}",
         ]
+        console = org.console_url(first.source)
+        if console and len(console) <= LINK_CHARS and not any(c in console for c in "<>| "):
+            context.insert(0, f"<{console}|Console>")
         if (
             archive_url
             and len(archive_url) <= LINK_CHARS
@@ -216,3 +221,20 @@ class SlackAction(AlertAction):
         )
         fallback = clip(f"[{level}] {title}: {count} event(s) on {', '.join(tags)}", 300)
         return fit_message(blocks, escape(fallback))
+
+
+def _origin_fields(source: dict[str, Any]) -> list[dict[str, str]]:
+    """Account (alias and id) and region of the first event, when its source names them."""
+    out = []
+    acct, region = source.get("account"), source.get("region")
+    if acct:
+        name = source.get("account_name")
+        who = f"{name} ({acct})" if name else str(acct)
+        out.append(
+            {"type": "mrkdwn", "text": f"*Account*\n{clip_escaped(escape_mrkdwn(who), 200)}"}
+        )
+    if region:
+        out.append(
+            {"type": "mrkdwn", "text": f"*Region*\n{clip_escaped(escape_mrkdwn(str(region)), 64)}"}
+        )
+    return out

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import re2
 
+from chalicelib import org
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.errors import ActionError
@@ -70,6 +71,9 @@ class SnsAction(AlertAction):
         lines = [clip(render(self.opts["text"], first, extra, _plain), FIRST_LINE_CHARS), ""]
         lines.append(f"Rule: {self.rule_id}   Events: {len(events)}   Level: {level}")
         lines.append(f"First: {format_time(first.time)}   Last: {format_time(events[-1].time)}")
+        where = org.origin_label(first.source)
+        if where:
+            lines.append(f"Origin: {clip(where, 200)}")
         if note:
             lines.append(note)
         lines.append("")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Any
 
@@ -40,6 +40,7 @@ from chalicelib.sources.s3 import (
     Work,
     iter_lines,
     parse_sqs_body,
+    s3_origin,
     tag_for,
 )
 
@@ -93,6 +94,8 @@ def line_events(
         "version": ref.version,
         "etag": ref.etag,
         "line": line.number,
+        "account": ref.account,
+        "region": ref.region,
     }
     base = f"{ref.object_id}:{line.number}"
     if expanded is not None:
@@ -180,6 +183,10 @@ def process_object(
     came first, where to continue. `dead_letter(reason, n)` records undecodable
     remainders (with the object's address, which stays in S3)."""
     outcome = ObjectOutcome(Ledger())
+    if ref.account is None or ref.region is None:
+        # S3 notifies a queue of its own region only: the function's, when nothing says.
+        account, region = s3_origin(ref.key, ref.region or pipeline.rt.settings.region)
+        ref = replace(ref, account=ref.account or account, region=region)
     kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
     if ref.version:
         kwargs["VersionId"] = ref.version

@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib.parsers import registry
 from chalicelib.rules.conditions import Predicate, compile_where
 from chalicelib.rules.inputs import InputDef
+from chalicelib.rules.origin import names_by_account
 from chalicelib.rules.schema import ActionDef, RuleDef
 from chalicelib.rules.tags import TagPattern
 from chalicelib.rules.transforms import (
@@ -86,6 +87,8 @@ class CompiledRule:
     id: str
     tags: list[TagPattern]
     where: Predicate | None
+    # `match.account` / `match.region`: conditions over the event's source (rules/origin.py).
+    origin: Predicate | None
     transform: Callable[..., None] | None  # (record, event)
     parse: Callable[[dict[str, Any]], None] | None
     rewrite_tag: Callable[[Any], str] | None
@@ -110,8 +113,11 @@ class RuleSet:
         version: str = "",
         inputs: list[InputDef] | None = None,
         redact: Any = None,
+        accounts: Any = None,
     ) -> None:
         self.defs = [r for r in rules if r.enabled]
+        # account id -> alias (the rules file's `accounts:`), for alerts.
+        self.account_names = names_by_account(accounts)
         self.version = version
         self.inputs = inputs or []
         # Document-level redaction: every event, before any rule sees it.
@@ -126,6 +132,7 @@ class RuleSet:
             id=r.id,
             tags=[TagPattern(t) for t in r.tags],
             where=compile_where(r.where),
+            origin=compile_where(r.origin),
             transform=compile_transform(r.transform),
             parse=compile_parse(r.parse),
             rewrite_tag=compile_rewrite_tag(r.transform["rewrite_tag"])

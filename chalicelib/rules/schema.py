@@ -31,6 +31,7 @@ from chalicelib.durations import parse_duration
 from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.options import check_options
 from chalicelib.parsers import registry
+from chalicelib.rules import origin
 from chalicelib.rules.firing import (
     AbsenceSpec,
     FiringSpec,
@@ -58,7 +59,7 @@ RULE_KEYS = {
     "sequence",
     "absence",
 }
-MATCH_KEYS = {"tag", "where"}
+MATCH_KEYS = {"tag", "where", "account", "region"}
 TRANSFORM_KEYS = {
     "rename",
     "rename_conflict",
@@ -96,6 +97,9 @@ class RuleDef:
     sequence: SequenceSpec | None = None
     absence: AbsenceSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
+    # `match.account` / `match.region` as conditions over the event's source (the same
+    # conditions as `where`, aliases resolved): chalicelib/rules/origin.py.
+    origin: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -119,9 +123,12 @@ def load_document(doc: Any) -> RulesDocument:
     if not isinstance(doc, dict):
         raise RulesInvalid([RuleError("-", "(document)", "must be a mapping with a 'rules' list")])
     inputs = load_inputs(doc.get("inputs"), errors)
+    aliases = origin.load_aliases(
+        doc.get("accounts"), lambda f, r: errors.append(RuleError("-", f, r))
+    )
     if doc.get("redact") is not None:
         redact_problems(doc["redact"], "redact", lambda f, r: errors.append(RuleError("-", f, r)))
-    unknown = set(doc) - {"rules", "inputs", "redact"}
+    unknown = set(doc) - {"rules", "inputs", "redact", "accounts"}
     if unknown:
         errors.append(RuleError("-", "(document)", f"unknown key(s) {sorted(unknown)}"))
     items = doc.get("rules") or []
@@ -135,12 +142,12 @@ def load_document(doc: Any) -> RulesDocument:
             if rid in seen:
                 errors.append(RuleError(rid, "id", "duplicate rule id"))
             seen.add(rid)
-        rule = _rule(item, i, errors)
+        rule = _rule(item, i, errors, aliases)
         if rule is not None:
             rules.append(rule)
     if errors:
         raise RulesInvalid(errors)
-    sections = {k: doc[k] for k in ("inputs", "redact") if doc.get(k) is not None}
+    sections = {k: doc[k] for k in ("inputs", "redact", "accounts") if doc.get(k) is not None}
     return RulesDocument(sort_rules(rules), inputs, sections)
 
 
@@ -148,7 +155,9 @@ def sort_rules(rules: list[RuleDef]) -> list[RuleDef]:
     return sorted(rules, key=lambda r: r.priority)  # stable: ties keep file order
 
 
-def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
+def _rule(
+    item: Any, index: int, errors: list[RuleError], aliases: dict[str, str] | None = None
+) -> RuleDef | None:
     if not isinstance(item, dict):
         errors.append(RuleError(f"#{index + 1}", "(rule)", "must be a mapping"))
         return None
@@ -186,7 +195,7 @@ def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
         err("match", "must be a mapping")
         match = {}
     for key in sorted(set(match) - MATCH_KEYS):
-        err(f"match.{key}", "unknown key (allowed: tag, where)")
+        err(f"match.{key}", "unknown key (allowed: tag, where, account, region)")
     tags = match.get("tag", "**")
     tags = [tags] if isinstance(tags, str) else tags
     if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
@@ -204,6 +213,11 @@ def _rule(item: Any, index: int, errors: list[RuleError]) -> RuleDef | None:
         for j, cond in enumerate(where):
             _condition(cond, f"match.where[{j}]", err)
         rule.where = where
+    for key in ("account", "region"):
+        if key in match:
+            cond = origin.condition(key, match[key], aliases or {}, err)
+            if cond is not None:
+                rule.origin.append(cond)
 
     if "parse" in item:
         rule.parse = _parse(item["parse"], err)

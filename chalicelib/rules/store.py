@@ -2,7 +2,7 @@
 
 Table layout (keys `pk`, `sk`, both strings):
     pk="rules"    sk=<rule id>   body=<rule as JSON>  priority  updated_at
-    pk="config"   sk=<section>   body=<inputs | redact as JSON>
+    pk="config"   sk=<section>   body=<inputs | redact | accounts as JSON>
     pk="version"  sk=<00000042>  doc=<gzip of the whole document as JSON>  applied_at  source
     pk="config"   sk="version"   current=<n>
 Every apply (`sluice rules apply` and rollback, the local stack, `write_rule_defs`)
@@ -121,7 +121,7 @@ def _read_items(ddb: Any, table: str) -> RulesDocument:
 
 
 # Document-level sections besides the rules, one item each under pk="config".
-SECTIONS = ("inputs", "redact")
+SECTIONS = ("inputs", "redact", "accounts")
 
 
 def _section_key(section: str) -> dict[str, Any]:
@@ -328,6 +328,7 @@ class RuleStore:
                     version=str(defs.version or ""),
                     inputs=defs.inputs,
                     redact=defs.sections.get("redact"),
+                    accounts=defs.sections.get("accounts"),
                 )
             else:
                 self._rules = RuleSet(defs)

@@ -23,6 +23,7 @@ from chalicelib.budget import Budget, budget
 from chalicelib.errors import DecodeError
 from chalicelib.event import LazyEvents, LogEvent
 from chalicelib.observe import add_time
+from chalicelib.org import region_from_filters
 from chalicelib.parsers import parse_message
 from chalicelib.parsers.multiline import join_multiline
 from chalicelib.sources import jsonstream
@@ -143,7 +144,8 @@ def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
         "log_group": log_group,
         "log_stream": doc.get("logStream"),
         "account": doc.get("owner"),
-        "region": region,
+        # A member account's subscription names its region (chalicelib/org.py).
+        "region": region_from_filters(doc.get("subscriptionFilters")) or region,
         "subscription_filters": doc.get("subscriptionFilters") or [],
     }
     tag = tag_for_log_group(log_group)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
@@ -57,6 +57,11 @@ class ObjectRef:
     version: str | None = None
     etag: str | None = None
     size: int | None = None
+    # Where the object was written, when the notification says (region) or the key's
+    # AWSLogs/<account>/ layout does (account): chalicelib/org.py s3_origin.
+    # Not part of the object's identity (claims, equality): facts about where it came from.
+    account: str | None = field(default=None, compare=False)
+    region: str | None = field(default=None, compare=False)
 
     @property
     def object_id(self) -> str:
@@ -70,6 +75,8 @@ class ObjectRef:
             "version": self.version,
             "etag": self.etag,
             "size": self.size,
+            **({"account": self.account} if self.account else {}),
+            **({"region": self.region} if self.region else {}),
         }
 
 
@@ -99,8 +106,10 @@ def _ref_from_s3_record(r: dict[str, Any]) -> ObjectRef | None:
     bucket = (s3.get("bucket") or {}).get("name")
     if not isinstance(bucket, str) or not isinstance(obj.get("key"), str):
         raise DecodeError("shape", "S3 record without bucket name or object key")
+    key = unquote_plus(obj["key"])
+    account, region = s3_origin(key, r.get("awsRegion"))
     return ObjectRef(
-        bucket, unquote_plus(obj["key"]), obj.get("versionId"), obj.get("eTag"), obj.get("size")
+        bucket, key, obj.get("versionId"), obj.get("eTag"), obj.get("size"), account, region
     )
 
 
@@ -112,7 +121,16 @@ def ref_from_eventbridge(event: Any) -> ObjectRef:
     bucket = (detail.get("bucket") or {}).get("name")
     if not isinstance(bucket, str) or not isinstance(obj.get("key"), str):
         raise DecodeError("shape", "Object Created event without bucket name or object key")
-    return ObjectRef(bucket, obj["key"], obj.get("version-id"), obj.get("etag"), obj.get("size"))
+    account, region = s3_origin(obj["key"], event.get("region"))
+    # EventBridge names the bucket's account; the key may name the log's own.
+    account = account or _text(event.get("account"))
+    return ObjectRef(
+        bucket, obj["key"], obj.get("version-id"), obj.get("etag"), obj.get("size"), account, region
+    )
+
+
+def _text(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
 
 
 def parse_sqs_body(body: str) -> list[Work]:
@@ -137,7 +155,15 @@ def parse_sqs_body(body: str) -> list[Work]:
     if isinstance(doc.get("sluice_continuation"), dict):
         c = doc["sluice_continuation"]
         try:
-            ref = ObjectRef(c["bucket"], c["key"], c.get("version"), c.get("etag"), c.get("size"))
+            ref = ObjectRef(
+                c["bucket"],
+                c["key"],
+                c.get("version"),
+                c.get("etag"),
+                c.get("size"),
+                _text(c.get("account")),
+                _text(c.get("region")),
+            )
             return [Continuation(ref, int(c["line"]))]
         except (KeyError, TypeError, ValueError) as e:
             raise DecodeError("shape", f"malformed continuation: {e}") from e
@@ -153,6 +179,35 @@ def parse_sqs_body(body: str) -> list[Work]:
             if found is not None:
                 out.append(found)
     return out
+
+
+def s3_origin(key: str, region: Any = None) -> tuple[str | None, str | None]:
+    """(account, region) of an object: AWS's log layouts name both in the key
+    (`AWSLogs/<account>/<service>/<region>/...`, `AWSLogs/<o-org>/<account>/...` for an
+    organization trail); else the notification's region and no account."""
+    parts = key.split("/", 8)
+    account: str | None = None
+    where = _text(region)
+    if "AWSLogs" in parts:
+        i = parts.index("AWSLogs") + 1
+        if i < len(parts) and parts[i].startswith("o-"):
+            i += 1
+        if i < len(parts) and len(parts[i]) == 12 and parts[i].isdigit():
+            account = parts[i]
+            # <service>/<region>: CloudTrail, elasticloadbalancing, vpcflowlogs...
+            if i + 2 < len(parts) and _looks_like_region(parts[i + 2]):
+                where = parts[i + 2]
+    return account, where
+
+
+def _looks_like_region(s: str) -> bool:
+    """`eu-west-1`, `us-gov-west-1`, `ap-southeast-3`: letters-...-digit."""
+    pieces = s.split("-")
+    return (
+        2 < len(pieces) <= 4
+        and pieces[-1].isdigit()
+        and all(p.isalpha() and p.islower() for p in pieces[:-1])
+    )
 
 
 class _Decompressor:

@@ -122,7 +122,7 @@ def test_message_case(case: dict[str, Any], message_outcomes: dict[str, Any]) ->
     assert got.balanced() and got.ledger == (1, 1, 0, 0), got.ledgers
     assert got.dead_letters == []
     (line,) = got.lines
-    assert list(line) == ["tag", "time", "record", "source", "id"]
+    assert list(line) == ["tag", "time", "record", "source", "account", "region", "id"]
     assert line["tag"] == TAG
     assert line["source"]["kind"] == "cloudwatch"
     assert line["source"]["log_group"] == make.GROUP

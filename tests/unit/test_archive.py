@@ -82,18 +82,21 @@ def test_keys_are_the_same_for_a_retried_invocation():
 
 
 def test_lines_have_exactly_the_envelope_keys_in_order():
-    """Each line is one JSON object with keys tag, time, record, source, id, in that order."""
+    """Each line is one JSON object with keys tag, time, record, source, account, region, id,
+    in that order."""
     ev = log_event("payment failed", time=T0 + 201, id="ev-1", user="alice", amount=42.5)
     (obj,), _ = build_objects([ev], INV, 1)
     raw = gzip.decompress(obj.body)
     assert raw.endswith(b"\n") and raw.count(b"\n") == 1
     line = json.loads(raw)  # dicts keep the order of the text
-    assert list(line) == ["tag", "time", "record", "source", "id"]
+    assert list(line) == ["tag", "time", "record", "source", "account", "region", "id"]
     assert line == {
         "tag": "aws.lambda.checkout-api",
         "time": "2026-11-26T10:07:01.201Z",
         "record": {"message": "payment failed", "user": "alice", "amount": 42.5},
         "source": SOURCE,
+        "account": SOURCE["account"],
+        "region": SOURCE["region"],
         "id": "ev-1",
     }
 

@@ -285,6 +285,8 @@ def test_sqs_sample_archives_both_objects_line_by_line(
         "version": None,
         "etag": json.loads(bodies[0])["Records"][0]["s3"]["object"]["eTag"],
         "line": 1,
+        "account": None,  # the key names none (no AWSLogs/<account>/ layout)
+        "region": "us-east-1",  # the notification's awsRegion
     }
     ledger, extra = reports.last
     assert (ledger.received, ledger.archived, ledger.dead_lettered) == (9, 9, 0)
@@ -614,6 +616,7 @@ def test_near_the_deadline_a_continuation_is_queued_and_finishes_the_object(
             "version": None,
             "etag": etag,
             "size": len(content),
+            "region": "us-east-1",  # where it came from travels with the continuation
             "line": 10,
         }
     }

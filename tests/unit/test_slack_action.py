@@ -48,18 +48,25 @@ def test_single_event_message_structure():
         "*Level*\nERROR",
         "*First*\n2026-11-26T10:07:01.537Z",
         "*Last*\n2026-11-26T10:07:01.537Z",
+        "*Account*\n123456789012",
+        "*Region*\nus-east-1",
     ]
     (context,) = blocks[3]["elements"]
+    console = (
+        "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+        "#logsV2:log-groups/log-group/$252Faws$252Flambda$252Fcheckout-api"
+    )
     assert context["text"] == (
-        f"<{RUNBOOK}|Runbook> · rule `computer-alerts` · source /aws/lambda/checkout-api"
+        f"<{RUNBOOK}|Runbook> · <{console}|Console> · rule `computer-alerts` · "
+        "source /aws/lambda/checkout-api"
     )
     assert text == "[ERROR] computer-alerts: 1 event(s) on aws.lambda.checkout-api"
 
 
 def test_no_runbook_no_link():
-    """Without a runbook option the context has no link."""
+    """Without a runbook option the context has no runbook link."""
     blocks, _ = action().build([log_event()])
-    assert "<" not in blocks[-1]["elements"][0]["text"]
+    assert "|Runbook>" not in blocks[-1]["elements"][0]["text"]
 
 
 def test_title_replaces_the_rule_id_in_the_header():
@@ -76,7 +83,7 @@ def test_many_events_are_summarised():
     blocks, _ = action().build(events)
     assert blocks[0]["text"]["text"] == "computer-alerts: 12 events · FATAL"
     fields = [f["text"] for f in blocks[2]["fields"]]
-    assert fields[2:] == ["*First*\n2026-11-26T10:07:01.000Z", "*Last*\n2026-11-26T10:07:01.011Z"]
+    assert fields[2:4] == ["*First*\n2026-11-26T10:07:01.000Z", "*Last*\n2026-11-26T10:07:01.011Z"]
     samples = section_texts(blocks)[1]
     code, more = samples.rsplit("```", 1)
     assert more == "\n…and 7 more"
@@ -104,7 +111,7 @@ def test_first_and_last_are_the_earliest_and_latest_times(order):
     blocks, _ = action().build(events)
     fields = [f["text"] for f in blocks[2]["fields"]]
     times = sorted(T0 + OFFSETS_MS[i] for i in order)
-    assert fields[2:] == [f"*First*\n{format_time(times[0])}", f"*Last*\n{format_time(times[-1])}"]
+    assert fields[2:4] == [f"*First*\n{format_time(times[0])}", f"*Last*\n{format_time(times[-1])}"]
     samples = section_texts(blocks)[1].removeprefix("```").removesuffix("```").split("\n")
     assert samples == [f"event at +{t - T0}" for t in times]
     assert section_texts(blocks)[0] == f"aws.lambda.checkout-api: event at +{times[0] - T0}"

@@ -24,7 +24,8 @@ def action(ctx: Any = None, **opts: Any) -> SnsAction:
 
 
 def test_subject_body_and_attributes():
-    """Subject names level, rule, count, tag; body lists events; attributes: rule, severity, tag."""
+    """Subject names level, rule, count, tag; body names the origin (account, region) and
+    lists events; attributes: rule, severity, tag."""
     events = log_events(3, message="payment failed {i}", level="ERROR")
     subject, body, attrs = action().build(events)
     assert subject == "[ERROR] checkout-errors: 3 event(s) on aws.lambda.checkout-api"
@@ -33,6 +34,7 @@ def test_subject_body_and_attributes():
         "",
         "Rule: checkout-errors   Events: 3   Level: ERROR",
         "First: 2026-11-26T10:07:01.000Z   Last: 2026-11-26T10:07:01.002Z",
+        "Origin: 123456789012 · us-east-1",
         "",
         "2026-11-26T10:07:01.000Z aws.lambda.checkout-api payment failed 0",
         "2026-11-26T10:07:01.001Z aws.lambda.checkout-api payment failed 1",
@@ -80,7 +82,7 @@ def test_first_and_last_are_the_earliest_and_latest_times(order):
     times = sorted(T0 + offsets[i] for i in order)
     lines = body.splitlines()
     assert lines[3] == f"First: {format_time(times[0])}   Last: {format_time(times[-1])}"
-    assert lines[5:] == [f"{format_time(t)} aws.lambda.checkout-api at {t - T0}" for t in times]
+    assert lines[6:] == [f"{format_time(t)} aws.lambda.checkout-api at {t - T0}" for t in times]
 
 
 def test_many_events_list_twenty_and_count_the_rest():
