@@ -147,19 +147,25 @@ def read_last_seen(ddb: Any, table: str) -> dict[tuple[str, str], dict[str, Any]
 
 
 def name_accounts(events: Iterable[LogEvent], names: dict[str, str]) -> None:
-    """Put the rules file's alias of each event's account in its source
-    (`account_name`), once per source (events of one batch share theirs)."""
+    """Give each event whose account has an alias in the rules file a source naming it
+    (`account_name`). Sources are shared and read-only: events that shared one share
+    its named copy (the archive encodes a source once)."""
     if not names:
         return
+    copies: dict[int, dict[str, Any]] = {}
     last: object = None
+    named: dict[str, Any] | None = None
     for ev in events:
         src = ev.source
-        if src is last:
-            continue
-        last = src
-        name = names.get(src.get("account"))  # type: ignore[arg-type]
-        if name is not None:
-            src["account_name"] = name
+        if src is not last:
+            last = src
+            named = copies.get(id(src))
+            if named is None:
+                name = names.get(src.get("account"))  # type: ignore[arg-type]
+                if name is not None and src.get("account_name") != name:
+                    named = copies[id(src)] = {**src, "account_name": name}
+        if named is not None:
+            ev.source = named
 
 
 def origin_label(source: dict[str, Any]) -> str | None:

@@ -67,8 +67,8 @@ def condition(key: str, spec: Any, aliases: Mapping[str, str], err: Err) -> dict
     """`match.<key>` (account or region) as one condition over the source, or None
     after reporting what is wrong."""
     path = f"match.{key}"
-    items = [spec] if isinstance(spec, str) else spec
-    if not isinstance(items, list) or not items:
+    items = spec if isinstance(spec, list) else [spec]
+    if not items or isinstance(spec, dict):
         err(path, "must be a name or a non-empty list of names and patterns")
         return None
     names: list[str] = []
