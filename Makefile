@@ -30,7 +30,7 @@ bench: setup
 # under out/package/<stage>/; no AWS credentials needed. See docs/deployment.md.
 package: setup wheels
 	$(PY) infra/package.py --wheelhouse $$($(PY) infra/wheels.py) --out out/package
-	$(VENV)/bin/cfn-lint --non-zero-exit-code error out/package/*/cloudformation/sam.yaml
+	$(VENV)/bin/cfn-lint --non-zero-exit-code error out/package/*/cloudformation/sam.yaml out/package/*/member/member.yaml
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -6,6 +6,8 @@ For each stage:
   <out>/<stage>/merge.json            resources.yaml + functions.yaml + infra/iam.py roles
   <out>/<stage>/cloudformation/       sam.yaml (`chalice package --merge-template`) + zip
   <out>/<stage>/terraform/            chalice.tf.json (patched), sluice.tf.json, resources.yaml
+  <out>/<stage>/member/               member.yaml + member.tf.json: what each member account
+                                      of an organization deploys (infra/member.py)
 
 Needs no AWS credentials: `chalice package` only builds. The first run downloads
 the Lambda wheels of requirements.txt from PyPI; later runs reuse Chalice's cache.
@@ -30,6 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import iam  # infra/ holds scripts, not a package
+import member
 import terraform
 import wheels
 
@@ -165,6 +168,18 @@ def package_terraform(stage: str, out: Path) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- organization members
+def package_member(stage: str, out: Path) -> Path:
+    """The member template (StackSets) and its Terraform twin (infra/member.py)."""
+    target = out / "member"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "member.yaml").write_text(
+        yaml.safe_dump(member.cloudformation(stage), sort_keys=False, width=100)
+    )
+    (target / "member.tf.json").write_text(json.dumps(member.terraform(stage), indent=2) + "\n")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stage", action="append", choices=iam.STAGES)
@@ -186,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) / stage
         out.mkdir(parents=True, exist_ok=True)
         print(f"{stage}: {package_cloudformation(stage, out)}")
+        print(f"{stage}: {package_member(stage, out)}")
         if not args.skip_terraform:
             print(f"{stage}: {package_terraform(stage, out)}")
     return 0
