@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sluice_cli import dlq, invoke, local, query, replay, rules, scenario, search, simulate
+from sluice_cli import org as org_cli
 from sluice_cli import subscribe as subs
 
 
@@ -34,6 +35,7 @@ def _register() -> None:
     cli.add_command(dlq.dlq)
     cli.add_command(search.search)
     cli.add_command(query.query)
+    cli.add_command(org_cli.org)
 
 
 def main() -> None:
