@@ -38,6 +38,10 @@ class Settings:
     # Organization (docs/deployment.md): accounts whose CloudWatch data is accepted;
     # empty = no list (the destination policy alone admits senders).
     allowed_accounts: frozenset[str] = frozenset()
+    # An organization member running log_group_created: new groups subscribe to the
+    # central account's destination (with this delivery role) instead of this account's.
+    destination_arn: str | None = None
+    destination_role_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -87,6 +91,8 @@ class Settings:
             stage=e.get("SLUICE_STAGE") or None,
             function_name=e.get("AWS_LAMBDA_FUNCTION_NAME") or None,
             allowed_accounts=_accounts(e.get("SLUICE_ALLOWED_ACCOUNTS", "")),
+            destination_arn=e.get("SLUICE_DESTINATION_ARN") or None,
+            destination_role_arn=e.get("SLUICE_DESTINATION_ROLE_ARN") or None,
         )
 
 

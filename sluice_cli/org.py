@@ -278,3 +278,87 @@ def emit(report: list[Coverage], as_json: bool) -> None:
         click.echo(head + (f" - {cov.error}" if cov.error else ""))
         for u in cov.uncovered:
             click.echo(f"  {u.reason:<15} {u.log_group}" + (f"  ({u.detail})" if u.detail else ""))
+
+
+SUBSCRIBER_ROLE = "sluice-org-subscriber-{region}"
+DELIVERY_ROLE = "sluice-org-delivery-{region}"
+
+
+def subscribe_member(
+    logs: Any,
+    account: str,
+    region: str,
+    dest_arn: str,
+    *,
+    patterns: Any,
+    partition: str = "aws",
+    dry_run: bool = False,
+) -> list[Any]:
+    """Per-group mode: Sluice's filter (`sluice-org-<region>`) on every matching group of
+    one member account and region, to the central destination, with the member's
+    delivery role; the same idempotent, two-filter-respecting put as `sluice subscribe`.
+    A destination of another region fails before any call (SubscriptionError)."""
+    from chalicelib.subscriptions.filters import Destination, subscribe_group
+
+    role = f"arn:{partition}:iam::{account}:role/{DELIVERY_ROLE.format(region=region)}"
+    dest = Destination.central(dest_arn, region, role)
+    out = []
+    for g in iter_log_groups(logs, patterns.prefixes()):
+        name = g["logGroupName"]
+        if patterns.skip_reason(name) is None:
+            out.append(subscribe_group(logs, name, dest, dry_run=dry_run))
+    return out
+
+
+@org.command("subscribe")
+@click.option("--account", "accounts", multiple=True, required=True, help="member account id")
+@click.option("--region", "regions", multiple=True, help="region (default: this one)")
+@click.option("--pattern", "patterns", multiple=True, required=True, help="log groups: * / **")
+@click.option("--exclude", "excludes", multiple=True, help="log groups never to subscribe")
+@click.option("--stage", default="prod", show_default=True, help="destination sluice-<stage>")
+@click.option("--destination", "destination", help="destination ARN (default: this account's)")
+@click.option("--dry-run", is_flag=True, help="report what would change; change nothing")
+def subscribe_command(
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    patterns: tuple[str, ...],
+    excludes: tuple[str, ...],
+    stage: str,
+    destination: str | None,
+    dry_run: bool,
+) -> None:
+    """Per-group mode: put Sluice's filter on member log groups, through each member's
+    `sluice-org-subscriber-<region>` role (member template, Mode=per-group)."""
+    import boto3
+
+    from chalicelib.subscriptions.patterns import Patterns, SubscriptionError
+
+    region = boto3.session.Session().region_name
+    ident = boto3.client("sts").get_caller_identity()
+    partition, central = ident["Arn"].split(":")[1], ident["Account"]
+    try:
+        selection = Patterns(tuple(patterns), tuple(excludes))
+    except SubscriptionError as e:
+        raise click.UsageError(str(e)) from e
+    logs_for = assume_role_logs(partition, SUBSCRIBER_ROLE)
+    failed = 0
+    for r in regions or [str(region)]:
+        dest = destination or destination_arn(partition, r, central, f"sluice-{stage}")
+        for account in accounts:
+            try:
+                outcomes = subscribe_member(
+                    logs_for(account, r),
+                    account,
+                    r,
+                    dest,
+                    patterns=selection,
+                    partition=partition,
+                    dry_run=dry_run,
+                )
+            except SubscriptionError as e:
+                raise click.ClickException(str(e)) from e
+            for o in outcomes:
+                failed += o.status in ("failed", "blocked")
+                click.echo(f"{account} {r} {o.status:<15} {o.log_group} {o.detail}".rstrip())
+    if failed:
+        raise SystemExit(1)

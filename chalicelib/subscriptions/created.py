@@ -19,7 +19,11 @@ from chalicelib.subscriptions.filters import (
     subscribe_group,
     unsupported_reason,
 )
-from chalicelib.subscriptions.patterns import caused_by_sluice, loop_guard_reason
+from chalicelib.subscriptions.patterns import (
+    SubscriptionError,
+    caused_by_sluice,
+    loop_guard_reason,
+)
 
 # A group created a moment ago may not be visible to DescribeSubscriptionFilters yet
 # (eventual consistency); the delays add up to 3 s of a 30 s timeout.
@@ -37,13 +41,18 @@ def on_log_group_created(
     stream: str | None = None,
     deliver: Callable[[dict[str, Any]], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    central: tuple[str, str | None] | None = None,
 ) -> Outcome:
     """A CloudTrail CreateLogGroup event (via EventBridge) -> subscribe the group if it matches.
 
     Skips (status `skipped`, with the reason): failed API calls, events caused
     by Sluice's own roles, Sluice's own groups, groups no saved pattern matches,
     and everything while no subscription config has been saved. With `deliver`,
-    what the group received before its filter took effect is backfilled.
+    what the group received before its filter took effect is backfilled. With
+    `central` (an organization member: the central destination's ARN and the delivery
+    role), the group is subscribed to that destination instead, not backfilled (there
+    is no function here to hand the lines to); a destination of another region fails
+    with both regions named.
     """
     detail = event.get("detail") or {}
     params = detail.get("requestParameters") or {}
@@ -67,7 +76,14 @@ def on_log_group_created(
     unsupported = unsupported_reason(params)
     if unsupported:
         return Outcome(group, "blocked", unsupported)
-    dest = Destination.from_function_arn(function_arn, cfg.destination, stream=stream)
+    if central is not None:
+        try:
+            dest = Destination.central(central[0], function_arn.split(":")[3], central[1])
+        except SubscriptionError as e:
+            return Outcome(group, "failed", str(e))
+        deliver = None
+    else:
+        dest = Destination.from_function_arn(function_arn, cfg.destination, stream=stream)
     for delay in (*_NOT_YET_DELAYS, None):
         out = subscribe_group(logs, group, dest, cfg.filter_pattern)
         if out.status != "gone" or delay is None:
@@ -177,6 +193,10 @@ def on_created_event(
         # SLUICE_KINESIS_STREAM: optional; the stream app.py's kinesis_records reads by default.
         stream=settings.kinesis_stream,
         deliver=deliver,
+        # An organization member's log_group_created: groups go to the central destination.
+        central=(settings.destination_arn, settings.destination_role_arn)
+        if settings.destination_arn
+        else None,
     )
     result = {
         "function": "log_group_created",

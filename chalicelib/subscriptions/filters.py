@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from chalicelib.org import destination_region_problem, filter_name
 from chalicelib.subscriptions.patterns import SubscriptionError
 
 MAX_FILTERS = 2
@@ -66,6 +67,17 @@ class Destination:
             role = role_arn or f"arn:{partition}:iam::{account}:role/{prefix}-logs-to-kinesis"
             return cls("kinesis", arn, prefix, role)
         raise SubscriptionError(f"destination {kind!r}: expected one of {', '.join(DESTINATIONS)}")
+
+    @classmethod
+    def central(cls, arn: str, region: str, role_arn: str | None = None) -> Destination:
+        """An organization's central CloudWatch Logs destination, for a log group of
+        `region` (a member account's): the filter is named for the region
+        (chalicelib/org.py), and a destination of another region is refused here, before
+        any call, with both regions named."""
+        problem = destination_region_problem(arn, region)
+        if problem:
+            raise SubscriptionError(problem)
+        return cls("destination", arn, filter_name(region), role_arn or None)
 
     @classmethod
     def from_function_arn(

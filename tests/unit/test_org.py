@@ -379,3 +379,132 @@ def test_without_the_stream_only_the_s3_path_is_open() -> None:
     assert resource(stack, "OrgDestination") is None
     queue = resource(stack, "ObjectsQueuePolicy")
     assert queue is not None and len(queue["PolicyDocument"]["Statement"]) == 3
+
+
+# ---------------------------------------------------------------- per-group members
+REGION = "us-east-1"
+DEST = f"arn:aws:logs:{REGION}:123456789012:destination:sluice-prod"
+
+
+def member_hub(aws: Any, account: str = MEMBER) -> Any:
+    """A member account's logs client (assumed role, moto) with CloudWatch's destinations
+    (sluice_cli/org_local.py), and the central destination in front of a stream."""
+    import boto3
+
+    from sluice_cli.org_local import LocalDestinations
+
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName="sluice-fan-in", ShardCount=1)
+    central = boto3.client("logs", region_name=REGION)
+    central.put_destination(
+        destinationName="sluice-prod",
+        targetArn=f"arn:aws:kinesis:{REGION}:123456789012:stream/sluice-fan-in",
+        roleArn="arn:aws:iam::123456789012:role/sluice-prod-org-destination",
+    )
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/sluice-org-subscriber-{REGION}",
+        RoleSessionName="sluice-test",
+    )["Credentials"]
+    logs = boto3.client(
+        "logs",
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    return LocalDestinations(central, kinesis).add_member(account, REGION, logs)
+
+
+def test_per_group_subscribes_member_groups_to_the_central_destination(aws: Any) -> None:
+    """`sluice org subscribe`'s work: matching member groups get `sluice-org-<region>` to
+    the destination with the member's delivery role; Sluice's own groups never; again is
+    unchanged."""
+    from chalicelib.subscriptions.patterns import Patterns
+    from sluice_cli.org import subscribe_member
+
+    logs = member_hub(aws)
+    for g in ("/ecs/orders", "/ecs/web", "/aws/lambda/sluice-prod-cloudwatch_logs"):
+        logs.create_log_group(logGroupName=g)
+    sel = Patterns(("/ecs/*", "/aws/lambda/*"))
+    first = subscribe_member(logs, MEMBER, REGION, DEST, patterns=sel)
+    assert sorted((o.log_group, o.status) for o in first) == [
+        ("/ecs/orders", "subscribed"),
+        ("/ecs/web", "subscribed"),
+    ]
+    (f,) = logs.describe_subscription_filters(logGroupName="/ecs/orders")["subscriptionFilters"]
+    assert (f["filterName"], f["destinationArn"]) == (org.filter_name(REGION), DEST)
+    assert f["roleArn"] == f"arn:aws:iam::{MEMBER}:role/sluice-org-delivery-{REGION}"
+    again = subscribe_member(logs, MEMBER, REGION, DEST, patterns=sel)
+    assert {o.status for o in again} == {"unchanged"}
+
+
+def test_a_destination_in_another_region_fails_at_subscribe_time(aws: Any) -> None:
+    """Per group, and log_group_created in a member: a destination of another region is
+    refused before any call, naming both regions."""
+    from chalicelib.subscriptions.created import on_log_group_created
+    from chalicelib.subscriptions.patterns import Patterns, SubscriptionError
+    from sluice_cli.org import subscribe_member
+
+    logs = member_hub(aws)
+    logs.create_log_group(logGroupName="/ecs/orders")
+    wrong = DEST.replace(REGION, "eu-west-1")
+    with pytest.raises(SubscriptionError, match="is in eu-west-1, the log groups in us-east-1"):
+        subscribe_member(logs, MEMBER, REGION, wrong, patterns=Patterns(("/ecs/*",)))
+    assert (
+        logs.describe_subscription_filters(logGroupName="/ecs/orders")["subscriptionFilters"] == []
+    )
+
+    from chalicelib.subscriptions.config import SubscriptionConfig, write_config
+
+    write_config(aws.dynamodb, aws.rules_table, SubscriptionConfig(patterns=("/ecs/*",)))
+    event = {"detail": {"requestParameters": {"logGroupName": "/ecs/orders"}}}
+    fn = f"arn:aws:lambda:{REGION}:{MEMBER}:function:sluice-prod-log_group_created"
+    kw = {
+        "logs": logs,
+        "ddb": aws.dynamodb,
+        "rules_table": aws.rules_table,
+        "sleep": lambda s: None,
+    }
+    out = on_log_group_created(event, fn, central=(wrong, None), **kw)
+    assert out.status == "failed" and "eu-west-1" in out.detail
+    role = f"arn:aws:iam::{MEMBER}:role/sluice-org-delivery-{REGION}"
+    out = on_log_group_created(event, fn, central=(DEST, role), **kw)
+    assert out.status == "subscribed"
+    (f,) = logs.describe_subscription_filters(logGroupName="/ecs/orders")["subscriptionFilters"]
+    assert (f["destinationArn"], f["roleArn"]) == (DEST, role)
+
+
+# ---------------------------------------------------------------- loop guard across accounts
+def test_a_member_deployment_of_sluice_is_never_routed_back(
+    aws: Any, runtime: Any, archive: Any, lambda_context: Any
+) -> None:
+    """CloudWatch data from a member's own Sluice functions (any stage) arriving through the
+    fan-in stream is dropped by the loop guard, counted; the member's other groups archive."""
+    from sluice_cli import payloads
+
+    def record(group: str, seq: int) -> dict[str, Any]:
+        doc = payloads.log_document(
+            group,
+            "s1",
+            [{"id": str(seq), "timestamp": 1795687621000, "message": "ledger"}],
+            owner=MEMBER,
+            filters=[org.filter_name("eu-west-1")],
+        )
+        return payloads.kinesis_record(
+            payloads.gzip_bytes(json.dumps(doc).encode()),
+            sequence=payloads.sample_sequence(seq),
+            partition_key=group,
+            arrival=1795687621.0,
+        )
+
+    event = {
+        "Records": [
+            record("/aws/lambda/sluice-staging-cloudwatch_logs", 1),
+            record("/aws/lambda/checkout", 2),
+        ]
+    }
+    out = handlers.handle_kinesis_records(event, lambda_context, runtime)
+    assert out == {"batchItemFailures": []}
+    (line,) = archive.lines()
+    assert line["source"]["log_group"] == "/aws/lambda/checkout"
+    assert (line["account"], line["region"]) == (MEMBER, "eu-west-1")
