@@ -16,6 +16,7 @@ never one that moves the time backwards.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -77,13 +78,31 @@ def origins(events: Iterable[LogEvent]) -> set[tuple[str, str]]:
     return out
 
 
-class LastSeen:
-    """Records when each (account, region) last sent data: once per invocation each."""
+# A warm container writes a pair's last-seen time at most once a minute: at 100
+# invocations/s a write per invocation would be 8.6 M writes a day (~$11 on demand) for
+# a figure `sluice org status` shows to the minute.
+REFRESH_MS = 60_000
+# DynamoDB client -> (table, account, region) -> when this process wrote it. By client:
+# another client (another runtime, a test's fresh account) starts afresh.
+_written: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], int]] = (
+    weakref.WeakKeyDictionary()
+)
+_MAX_REMEMBERED = 10_000
 
-    def __init__(self, ddb: Any, table: str) -> None:
+
+class LastSeen:
+    """Records when each (account, region) last sent data: once per invocation each at
+    most, and once a minute per warm container."""
+
+    def __init__(self, ddb: Any, table: str, refresh_ms: int = REFRESH_MS) -> None:
         self.ddb = ddb
         self.table = table
+        self.refresh_ms = refresh_ms
         self.done: set[tuple[str, str]] = set()
+        try:
+            self.written = _written.setdefault(ddb, {})
+        except TypeError:  # a client that takes no weak reference: this invocation only
+            self.written = {}
 
     def note(self, pairs: Iterable[tuple[str, str]], source: str, now_ms: int | None = None) -> int:
         """Record the new pairs; returns how many writes it made. A failed write is not
@@ -92,6 +111,12 @@ class LastSeen:
         n = 0
         for acct, region in sorted(set(pairs) - self.done):
             self.done.add((acct, region))
+            key = (self.table, acct, region)
+            if now - self.written.get(key, -self.refresh_ms) < self.refresh_ms:
+                continue
+            if len(self.written) >= _MAX_REMEMBERED:
+                self.written.clear()
+            self.written[key] = now
             try:
                 self._write(acct, region, source, now)
             except Exception as e:

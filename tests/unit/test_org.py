@@ -259,7 +259,8 @@ def test_without_a_list_every_sender_is_accepted(
 
 
 def test_last_seen_is_written_once_per_invocation_and_never_backwards(aws: Any) -> None:
-    """One write per (account, region) per invocation; an older time never replaces a newer."""
+    """One write per (account, region) per invocation, and per minute in one container; an
+    older time never replaces a newer."""
     calls: list[dict[str, Any]] = []
 
     class Counting:
@@ -267,10 +268,15 @@ def test_last_seen_is_written_once_per_invocation_and_never_backwards(aws: Any) 
             calls.append(kw)
             return aws.dynamodb.update_item(**kw)
 
-    seen = org.LastSeen(Counting(), aws.state_table)
+    counting = Counting()
+    seen = org.LastSeen(counting, aws.state_table)
     assert seen.note({(MEMBER, "eu-west-1"), (MEMBER, "us-east-1")}, "f", now_ms=2000) == 2
     assert seen.note({(MEMBER, "eu-west-1")}, "f", now_ms=3000) == 0
     assert len(calls) == 2
+    # The next invocation of the same container, within a minute: no write either.
+    assert org.LastSeen(counting, aws.state_table).note({(MEMBER, "eu-west-1")}, "f", 30_000) == 0
+    assert len(calls) == 2
+    # Another container (another client), with an older clock.
     org.LastSeen(aws.dynamodb, aws.state_table).note({(MEMBER, "eu-west-1")}, "g", now_ms=1000)
     got = org.read_last_seen(aws.dynamodb, aws.state_table)
     assert got[(MEMBER, "eu-west-1")] == {"last_ms": 2000, "via": "f"}
