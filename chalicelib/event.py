@@ -61,6 +61,8 @@ class LogEvent:
             "time": format_time(self.time),
             "record": self.record,
             "source": self.source,
+            "account": self.source.get("account"),
+            "region": self.source.get("region"),
             "id": self.id,
         }
 

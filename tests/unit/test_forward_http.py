@@ -25,7 +25,7 @@ from .factories import log_event, log_events
 from .local_http import Reply, serve
 
 INV = Invocation(request_id="inv-http-1", function_name="cloudwatch_logs", account="123456789012")
-ENVELOPE_KEYS = ["tag", "time", "record", "source", "id"]
+ENVELOPE_KEYS = ["tag", "time", "record", "source", "account", "region", "id"]
 
 
 # ---------------------------------------------------------------- the endpoint

@@ -168,7 +168,17 @@ def envelopes(events: Sequence[LogEvent]) -> tuple[list[tuple[LogEvent, bytes]],
     for ev in events:
         src = sources.get(id(ev.source))
         if src is None:
-            src = sources[id(ev.source)] = dumps(ev.source, option=opts, default=str)
+            s = ev.source
+            # The source, then its account and region as the archive line has them.
+            src = sources[id(s)] = b"".join(
+                (
+                    dumps(s, option=opts, default=str),
+                    b',"account":',
+                    dumps(s.get("account"), default=str),
+                    b',"region":',
+                    dumps(s.get("region"), default=str),
+                )
+            )
         try:
             rec = dumps(ev.record, option=opts, default=str)
         except TypeError as e:  # e.g. an integer beyond 64 bits set by a transform
