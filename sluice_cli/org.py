@@ -28,7 +28,14 @@ import click
 
 from chalicelib import org as runtime_org
 from chalicelib.loopguard import LoopGuard
-from chalicelib.subscriptions.filters import describe_filters, iter_log_groups
+from chalicelib.rules.origin import names_by_account
+from chalicelib.subscriptions.filters import (
+    Destination,
+    describe_filters,
+    iter_log_groups,
+    subscribe_group,
+)
+from chalicelib.subscriptions.patterns import Patterns, SubscriptionError
 
 MAX_FILTERS = 2
 TOO_NEW_MS = 10 * 60 * 1000  # log_group_created subscribes within seconds; 10 min is late
@@ -247,8 +254,6 @@ def status_command(
     if rules_file:
         import yaml
 
-        from chalicelib.rules.origin import names_by_account
-
         with open(rules_file, encoding="utf-8") as f:
             aliases = names_by_account((yaml.safe_load(f) or {}).get("accounts"))
     report = status(
@@ -298,7 +303,6 @@ def subscribe_member(
     one member account and region, to the central destination, with the member's
     delivery role; the same idempotent, two-filter-respecting put as `sluice subscribe`.
     A destination of another region fails before any call (SubscriptionError)."""
-    from chalicelib.subscriptions.filters import Destination, subscribe_group
 
     role = f"arn:{partition}:iam::{account}:role/{DELIVERY_ROLE.format(region=region)}"
     dest = Destination.central(dest_arn, region, role)
@@ -330,8 +334,6 @@ def subscribe_command(
     """Per-group mode: put Sluice's filter on member log groups, through each member's
     `sluice-org-subscriber-<region>` role (member template, Mode=per-group)."""
     import boto3
-
-    from chalicelib.subscriptions.patterns import Patterns, SubscriptionError
 
     region = boto3.session.Session().region_name
     ident = boto3.client("sts").get_caller_identity()

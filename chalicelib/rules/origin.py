@@ -19,14 +19,14 @@ when the file is validated; an unknown alias is an error, not a rule that never 
 
 from __future__ import annotations
 
-import re
+import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-ACCOUNT = re.compile(r"[0-9]{12}")
-_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-_ACCOUNT_PATTERN = re.compile(r"[0-9*]{1,12}")
-_REGION_PATTERN = re.compile(r"[a-z0-9*-]{1,32}")
+import re2
+
+_ALIAS_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
+_REGION_CHARS = frozenset(string.ascii_lowercase + string.digits + "*-")
 
 Err = Callable[[str, str], None]
 
@@ -42,10 +42,10 @@ def load_aliases(section: Any, err: Err) -> dict[str, str]:
     seen: dict[str, str] = {}
     for alias, acct in section.items():
         where = f"accounts.{alias}"
-        if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
+        if not _is_alias(alias):
             err(where, "alias: a letter, then up to 63 of A-Z a-z 0-9 _ . -")
             continue
-        if not isinstance(acct, str) or not ACCOUNT.fullmatch(acct):
+        if not is_account(acct):
             err(where, f"must be a 12-digit account id in quotes, not {acct!r}")
             continue
         if acct in seen:
@@ -90,19 +90,19 @@ def condition(key: str, spec: Any, aliases: Mapping[str, str], err: Err) -> dict
         return None
     if not patterns:
         return {"field": key, "in": sorted(set(names))}
-    alts = [re.escape(n) for n in sorted(set(names))]
-    alts += [".*".join(re.escape(part) for part in p.split("*")) for p in patterns]
+    alts = [re2.escape(n) for n in sorted(set(names))]
+    alts += [".*".join(re2.escape(part) for part in p.split("*")) for p in patterns]
     return {"field": key, "regex": "^(?:" + "|".join(alts) + ")$"}
 
 
 def _resolve(key: str, item: str, aliases: Mapping[str, str], err: Err) -> str | None:
     path = f"match.{key}"
     if key == "region":
-        if not _REGION_PATTERN.fullmatch(item):
+        if not 0 < len(item) <= 32 or not set(item) <= _REGION_CHARS:
             err(path, f"{item!r}: a region name (eu-west-1) or pattern (eu-*)")
             return None
         return item
-    if ACCOUNT.fullmatch(item) or ("*" in item and _ACCOUNT_PATTERN.fullmatch(item)):
+    if is_account(item) or ("*" in item and len(item) <= 12 and set(item) <= set("0123456789*")):
         return item
     if item in aliases:
         return aliases[item]
@@ -112,3 +112,19 @@ def _resolve(key: str, item: str, aliases: Mapping[str, str], err: Err) -> str |
         known = ", ".join(sorted(aliases)) or "none declared"
         err(path, f"{item!r}: not an account id, pattern or alias in `accounts:` ({known})")
     return None
+
+
+def is_account(value: object) -> bool:
+    """A 12-digit AWS account id (as text: YAML would read 012345678901 as a number)."""
+    return isinstance(value, str) and len(value) == 12 and value.isascii() and value.isdigit()
+
+
+def _is_alias(value: object) -> bool:
+    """A letter, then up to 63 of A-Z a-z 0-9 _ . -"""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and value[0].isascii()
+        and value[0].isalpha()
+        and set(value) <= _ALIAS_CHARS
+    )
