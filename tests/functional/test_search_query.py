@@ -65,6 +65,10 @@ def archive() -> Iterator[tuple[LocalStack, list[archive_read.Partition]]]:
         pytest.param(Search("**", grep=r"line [0-2]$", limit=0), 12, id="RE2 text"),
         pytest.param(Search("**", limit=4), 4, id="limit"),
         pytest.param(Search("nothing.*", limit=0), 0, id="no tag matches"),
+        pytest.param(Search(origin=({"field": "account", "in": ["123456789012"]},), limit=0), 18,
+                     id="source account"),
+        pytest.param(Search(origin=({"field": "region", "regex": "^eu-.*$"},), limit=0), 0,
+                     id="another region"),
     ],
 )  # fmt: skip
 def test_search_finds_exactly_the_matching_events(
@@ -151,6 +155,9 @@ def test_search_command_finds_a_vanished_functions_errors_as_json(
             id="partition columns, the Glue database name"),
         pytest.param("SELECT count(*) AS n FROM archive WHERE event_time >= '2026-11-26T13'",
                      [{"n": 4}], id="event_time"),
+        pytest.param("SELECT account, region, count(*) AS n FROM archive GROUP BY 1, 2",
+                     [{"account": "123456789012", "region": "us-east-1", "n": 18}],
+                     id="account and region columns"),
     ],
 )  # fmt: skip
 def test_query_runs_the_same_sql_locally_through_duckdb(

@@ -514,3 +514,34 @@ def test_a_member_deployment_of_sluice_is_never_routed_back(
     (line,) = archive.lines()
     assert line["source"]["log_group"] == "/aws/lambda/checkout"
     assert (line["account"], line["region"]) == (MEMBER, "eu-west-1")
+
+
+ORIGIN_OPTIONS = [
+    pytest.param((MEMBER,), (), [{"field": "account", "in": [MEMBER]}], id="one account"),
+    pytest.param(
+        ("1111*",),
+        ("eu-west-1",),
+        [{"field": "account", "regex": "^(?:1111.*)$"}, {"field": "region", "in": ["eu-west-1"]}],
+        id="pattern and region",
+    ),
+]
+
+
+@pytest.mark.parametrize(("accounts", "regions", "conds"), ORIGIN_OPTIONS)
+def test_search_filters_by_account_and_region(
+    accounts: tuple[str, ...], regions: tuple[str, ...], conds: list[dict[str, Any]]
+) -> None:
+    """`sluice search --account/--region` are the rules' origin conditions over the source."""
+    from sluice_cli.search import origin_conditions
+
+    assert list(origin_conditions(accounts, regions)) == conds
+
+
+def test_search_refuses_a_bad_account_naming_it() -> None:
+    """A short id is a usage error that names it."""
+    import click
+
+    from sluice_cli.search import origin_conditions
+
+    with pytest.raises(click.BadParameter, match="'12345': an account id has 12 digits"):
+        origin_conditions(("12345",), ())
