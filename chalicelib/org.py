@@ -37,35 +37,14 @@ def refused_reason(account: object) -> str:
 
 def split_senders(
     events: list[LogEvent], allowed: frozenset[str]
-) -> tuple[list[LogEvent], dict[str, list[LogEvent]]]:
-    """(events to route, refused events by account). Only CloudWatch data names its
-    sender (`owner`); S3 objects and Kinesis records come through resources this
-    account controls. Consecutive events share their source: judged once."""
-    if not allowed:
-        return events, {}
-    kept: list[LogEvent] = []
-    refused: dict[str, list[LogEvent]] = {}
-    last: object = None
-    bad: str | None = None
-    for ev in events:
-        src = ev.source
-        if src is not last:
-            last = src
-            bad = None
-            if src.get("kind") == "cloudwatch":
-                acct = src.get("account")
-                if acct not in allowed:
-                    bad = str(acct)
-        if bad is None:
-            kept.append(ev)
-        else:
-            refused.setdefault(bad, []).append(ev)
-    return kept, refused
-
-
-def origins(events: Iterable[LogEvent]) -> set[tuple[str, str]]:
-    """The (account, region) pairs these events came from (those that name both)."""
-    out: set[tuple[str, str]] = set()
+) -> tuple[list[LogEvent], dict[str, list[LogEvent]], set[tuple[str, str]]]:
+    """(events to route, refused events by account, the (account, region) pairs the
+    routed events came from), in one pass that looks at each shared source once. Only
+    CloudWatch data names its sender (`owner`); S3 objects and Kinesis records come
+    through resources this account controls. With nothing refused (the rule), the
+    input list is returned as it is."""
+    pairs: set[tuple[str, str]] = set()
+    refused_sources: set[int] = set()
     last: object = None
     for ev in events:
         src = ev.source
@@ -73,9 +52,20 @@ def origins(events: Iterable[LogEvent]) -> set[tuple[str, str]]:
             continue
         last = src
         acct, region = src.get("account"), src.get("region")
-        if isinstance(acct, str) and acct and isinstance(region, str) and region:
-            out.add((acct, region))
-    return out
+        if allowed and src.get("kind") == "cloudwatch" and acct not in allowed:
+            refused_sources.add(id(src))
+        elif isinstance(acct, str) and acct and isinstance(region, str) and region:
+            pairs.add((acct, region))
+    if not refused_sources:
+        return events, {}, pairs
+    kept: list[LogEvent] = []
+    refused: dict[str, list[LogEvent]] = {}
+    for ev in events:
+        if id(ev.source) in refused_sources:
+            refused.setdefault(str(ev.source.get("account")), []).append(ev)
+        else:
+            kept.append(ev)
+    return kept, refused, pairs
 
 
 # A warm container writes a pair's last-seen time at most once a minute: at 100

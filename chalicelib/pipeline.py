@@ -327,7 +327,7 @@ class Pipeline:
         """The events of allowed senders (chalicelib/org.py); the others dead-lettered
         with their account named. Notes when each (account, region) last sent data."""
         settings = self.rt.settings
-        events, refused = org.split_senders(events, settings.allowed_accounts)
+        events, refused, origins = org.split_senders(events, settings.allowed_accounts)
         if refused:
             dead_letter = self._dead_letter(inv)
             for account, evs in refused.items():
@@ -339,7 +339,7 @@ class Pipeline:
             if self.last_seen is None:
                 self.last_seen = org.LastSeen(table.ddb, table.table)
             try:
-                self.last_seen.note(org.origins(events), inv.function_name or "")
+                self.last_seen.note(origins, inv.function_name or "")
             except Exception as e:
                 ledger.errors.append(f"last seen: {type(e).__name__}: {e}")
         return events
