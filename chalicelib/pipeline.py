@@ -249,7 +249,7 @@ class Pipeline:
         archived or dead-lettered, before any action (where a source records its position)."""
         ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
-        events = self._senders(events, inv, ledger)
+        events = self._senders(events, inv, ledger, rules)
         t = perf_counter()
         routed = route(events, rules)
         t = add_time("route", t)
@@ -323,7 +323,9 @@ class Pipeline:
                 )
         return ledger, silent
 
-    def _senders(self, events: list[LogEvent], inv: Invocation, ledger: Ledger) -> list[LogEvent]:
+    def _senders(
+        self, events: list[LogEvent], inv: Invocation, ledger: Ledger, rules: RuleSet
+    ) -> list[LogEvent]:
         """The events of allowed senders (chalicelib/org.py); the others dead-lettered
         with their account named. Notes when each (account, region) last sent data."""
         settings = self.rt.settings
@@ -333,7 +335,7 @@ class Pipeline:
             for account, evs in refused.items():
                 dead_letter(evs, org.refused_reason(account), org.REFUSED_STAGE)
                 ledger.dead_letter(org.REFUSED_STAGE, sum(ev.count for ev in evs))
-        org.name_accounts(events, self.rt.rules.get().account_names)
+        org.name_accounts(events, rules.account_names)
         table = self.rt.state()
         if table is not None and events:
             if self.last_seen is None:
