@@ -120,10 +120,13 @@ def test_injection_attempts_arrive_escaped(apply_rules, invoke, slack):
     assert "&amp; done" in headline
     # the only link in the message is the operator's runbook
     links = [m for t in texts for m in re.findall(r"<([^>]*)>", t)]
-    # The only links are Sluice's own: the rule's runbook and the archived object.
+    # The only links are Sluice's own: the rule's runbook, the archived object, and the
+    # log group in the console of the event's region.
     assert links[0] == "https://wiki.example/computer|Runbook"
-    assert len(links) == 2 and links[1].startswith("https://s3.console.aws.amazon.com/s3/object/")
+    assert len(links) == 3 and links[1].startswith("https://s3.console.aws.amazon.com/s3/object/")
     assert links[1].endswith(".jsonl.gz|Archived")
+    assert links[2].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/home?")
+    assert links[2].endswith("|Console")
     assert (msg["params"]["link_names"], msg["params"]["parse"]) == (False, "none")
     assert (msg["params"]["unfurl_links"], msg["params"]["unfurl_media"]) == (False, False)
 
