@@ -40,8 +40,12 @@ from sluice_cli.resources import Names, Resources, env_lines, local_token
 from sluice_cli.resources import bootstrap as make_resources
 from sluice_cli.slack_server import SlackServer
 from sluice_cli.sources_local import BucketWatcher, KinesisPoller, QueuePoller
+from sluice_cli.streams import function_output
 
 DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented dummies
+# The stage the local stack's functions run as (poller.function_arn: sluice-dev-<function>);
+# exported, so `sluice invoke` and `sluice subscribe` in that shell use the same one.
+STAGE = "dev"
 SIGNAL_CHECK_S = 0.2  # how soon the main thread notices a signal another thread received
 
 
@@ -213,7 +217,7 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         """Everything a shell needs to use this stack: AWS endpoint and Sluice settings."""
         assert self.resources is not None, "start() first"
-        return {**self.aws_env, **self.resources.env}
+        return {**self.aws_env, **self.resources.env, "SLUICE_STAGE": STAGE}
 
     def start(self) -> LocalStack:
         for p in (self.port, self.slack_port):
@@ -345,21 +349,21 @@ class LocalStack:
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
 
-        with self._invoke_lock:
+        with self._invoke_lock, function_output():
             return handlers.handle_cloudwatch_logs(event, context, self.runtime)
 
     def invoke_kinesis_records(
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
 
-        with self._invoke_lock:
+        with self._invoke_lock, function_output():
             self._tap.take()
             result = handlers.handle_kinesis_records(event, context, self.runtime)
             return {**self._tap.take(), **result}
 
     def invoke_s3_objects(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
-        with self._invoke_lock:
+        with self._invoke_lock, function_output():
             self._tap.take()
             result = handlers.handle_s3_objects(event, context, self.runtime)
             return {**self._tap.take(), **result}

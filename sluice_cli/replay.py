@@ -391,7 +391,7 @@ def replay(
 ) -> None:
     """Play FILE back as if it were being logged now, keeping the gaps between lines.
 
-    \\b
+    \b
     sluice replay app.log                                  # to /replay/app in CloudWatch Logs
     sluice replay incident.jsonl.gz --speed 10 --target kinesis
     sluice replay access.log --target s3 --bucket app-logs --max-gap 5
