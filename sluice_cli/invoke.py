@@ -11,6 +11,7 @@ from typing import Any
 import click
 import orjson
 
+from chalicelib import handlers
 from sluice_cli.errors import OperatorError
 from sluice_cli.streams import function_output
 
@@ -204,8 +205,6 @@ def invoke(function: str, event_file: str, force: bool, as_json: bool) -> None:
             click.echo(f"Warning: {e.what} (sent anyway: --force)", err=True)
     else:
         check_shape(function, event, event_file)
-    from chalicelib import handlers
-
     context = LocalContext(function, region=configured_region(), account=_account())
     with function_output():
         result = getattr(handlers, FUNCTIONS[function])(event, context)

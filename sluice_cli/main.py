@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import click
 
-from sluice_cli import dlq, invoke, local, query, replay, rules, scenario, search, simulate, streams
+from sluice_cli import (
+    dlq,
+    invoke,
+    local,
+    query,
+    replay,
+    rules,
+    scenario,
+    search,
+    simulate,
+    streams,
+    tap,
+    top,
+)
 from sluice_cli import org as org_cli
 from sluice_cli import subscribe as subs
 from sluice_cli.errors import SluiceGroup, remember_calls
@@ -43,6 +56,8 @@ def _register() -> None:
     cli.add_command(search.search)
     cli.add_command(query.query)
     cli.add_command(org_cli.org)
+    cli.add_command(tap.tap)
+    cli.add_command(top.top)
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from chalicelib.observe import logger
+
 _state = threading.local()
 
 
@@ -85,8 +87,6 @@ _logger_stream: list[Any] = []  # the logger's stream before `_logger_to_stderr`
 def _logger_to_stderr() -> None:
     if _logger_stream or not isinstance(sys.stdout, Router):
         return  # done already, or not inside a command (a library caller keeps stdout)
-    from chalicelib.observe import logger
-
     handler = logger().registered_handler
     _logger_stream.append(handler.stream)
     handler.setStream(_StderrNow())
@@ -103,8 +103,6 @@ def install() -> Callable[[], None]:
         if sys.stdout is router:
             sys.stdout = router.wrapped
         if _logger_stream:
-            from chalicelib.observe import logger
-
             saved = _logger_stream.pop()
             # A logger first built during the command holds the router: stdout it is.
             logger().registered_handler.setStream(

@@ -218,7 +218,7 @@ def test_shell_completion_completes_commands(tmp_path: Path) -> None:
     }
 
     script = Path(sys.executable).parent / "sluice"  # what `make setup` installs
-    proc = subprocess.run(  # noqa: S603 (the installed entry point)
+    proc = subprocess.run(
         [str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
 
