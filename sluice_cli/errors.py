@@ -60,8 +60,27 @@ def _one_line(text: str) -> str:
 
 # ---------------------------------------------------------------- the last AWS call
 def _on_call(params: dict[str, Any], model: Any, **_: Any) -> None:
-    names = {k: str(params[k]) for k in _NAMES if isinstance(params, dict) and k in params}
-    _last.call = (model.service_model.service_name, model.name, names)
+    _last.call = (model.service_model.service_name, model.name, resource_names(params))
+
+
+def resource_names(params: Any, depth: int = 0) -> dict[str, str]:
+    """The first value of each resource-naming parameter, at any depth up to 4
+    (TransactWriteItems names its table inside each item)."""
+    found: dict[str, str] = {}
+    if depth > 4:
+        return found
+    if isinstance(params, dict):
+        for k, v in params.items():
+            if k in _NAMES and isinstance(v, str):
+                found.setdefault(k, v)
+            elif isinstance(v, (dict, list)):
+                for name, value in resource_names(v, depth + 1).items():
+                    found.setdefault(name, value)
+    elif isinstance(params, list):
+        for v in params[:10]:
+            for name, value in resource_names(v, depth + 1).items():
+                found.setdefault(name, value)
+    return found
 
 
 def remember_calls(session: Any = None) -> None:
