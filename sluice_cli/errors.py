@@ -247,6 +247,28 @@ def _region() -> str:
     return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "the region"
 
 
+def read_json(path: str, example: str = "events/cloudwatch_logs.json") -> Any:
+    """The JSON document in file `path`, or an OperatorError naming the line and column."""
+    import orjson
+
+    try:
+        with open(path, "rb") as f:
+            return orjson.loads(f.read())
+    except orjson.JSONDecodeError as e:
+        raise OperatorError(
+            f"{path} is not JSON (line {e.lineno}, column {e.colno}: {e.msg})",
+            f"pass a JSON file, e.g. {example}",
+        ) from e
+
+
+def _json(e: BaseException) -> OperatorError:
+    return OperatorError(
+        f"the input is not JSON (line {getattr(e, 'lineno', '?')}, column "
+        f"{getattr(e, 'colno', '?')}: {getattr(e, 'msg', e)})",
+        "check the file or the response it came from",
+    )
+
+
 def _settings(e: BaseException) -> OperatorError:
     return OperatorError(
         f"Sluice is not configured: {e}",
@@ -266,6 +288,7 @@ _HANDLERS: dict[str, Any] = {
     "ConnectionClosedError": _endpoint,
     "ClientError": _client_error,
     "SettingsError": _settings,
+    "JSONDecodeError": _json,
 }
 
 

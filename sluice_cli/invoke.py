@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
 from chalicelib import handlers
-from sluice_cli.errors import OperatorError
+from sluice_cli.errors import OperatorError, read_json
 from sluice_cli.streams import function_output
 
 FUNCTIONS = {
@@ -175,13 +174,7 @@ def check_shape(function: str, event: Any, path: str) -> None:
 
 def read_event(path: str) -> Any:
     """The JSON document in `path`, or an OperatorError naming the line and column."""
-    try:
-        return orjson.loads(Path(path).read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise OperatorError(
-            f"{path} is not JSON (line {e.lineno}, column {e.colno}: {e.msg})",
-            "pass a trigger payload file, e.g. events/cloudwatch_logs.json",
-        ) from e
+    return read_json(path, "a trigger payload like events/cloudwatch_logs.json")
 
 
 @click.command()

@@ -30,6 +30,7 @@ from chalicelib.rules.store import (
 )
 from chalicelib.sources import cloudwatch
 from sluice_cli import jsonout
+from sluice_cli.errors import read_json
 from sluice_cli.explain import explain
 from sluice_cli.rules_check import CasesInvalid, diff_lines, dump_yaml, load_cases, run_case
 from sluice_cli.yamlfile import load_yaml
@@ -203,7 +204,7 @@ def list_cmd(table: str | None, as_json: bool) -> None:
 
 def events_from_file(path: str) -> list[LogEvent]:
     """A CloudWatch subscription event, or `{"tag", "message"|"record", "time"?}` (or a list)."""
-    doc: Any = orjson.loads(Path(path).read_bytes())
+    doc: Any = read_json(path, "events/cloudwatch_logs.json or a {tag, message} document")
     if isinstance(doc, dict) and "awslogs" in doc:
         try:
             return list(

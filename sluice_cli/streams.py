@@ -82,14 +82,18 @@ def function_output() -> Iterator[None]:
 
 
 _logger_stream: list[Any] = []  # the logger's stream before `_logger_to_stderr`
+_logger_lock = threading.Lock()  # the local stack's pollers enter function_output together
 
 
 def _logger_to_stderr() -> None:
     if _logger_stream or not isinstance(sys.stdout, Router):
         return  # done already, or not inside a command (a library caller keeps stdout)
-    handler = logger().registered_handler
-    _logger_stream.append(handler.stream)
-    handler.setStream(_StderrNow())
+    with _logger_lock:
+        if _logger_stream:
+            return
+        handler = logger().registered_handler
+        _logger_stream.append(handler.stream)
+        handler.setStream(_StderrNow())
 
 
 def install() -> Callable[[], None]:

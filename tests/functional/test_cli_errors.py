@@ -117,6 +117,12 @@ CASES = [
         id="--event file not JSON",
     ),
     pytest.param(
+        ["rules", "test", "{rules}", "--event", "{not_json}"],
+        {},
+        "{not_json} is not JSON (line 2, column 3",
+        id="rules test --event file not JSON",
+    ),
+    pytest.param(
         ["invoke", "cloudwatch_logs", "--event", str(EVENTS / "kinesis_records.json")],
         {**REGION, **CREDS},
         f"{EVENTS / 'kinesis_records.json'} does not look like a CloudWatch Logs subscription "

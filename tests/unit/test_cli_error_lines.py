@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -117,6 +118,12 @@ CASES = [
         None,
         ["Sluice is not configured", "SLUICE_DLQ_URL", "sluice local up"],
         id="settings missing",
+    ),
+    pytest.param(
+        json.JSONDecodeError("Expecting value", "{x", 1),
+        None,
+        ["not JSON (line 1, column 2: Expecting value)"],
+        id="JSON that is not",
     ),
     pytest.param(ValueError("boom"), None, ["unexpected ValueError: boom", "--debug"], id="a bug"),
 ]
