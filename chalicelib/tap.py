@@ -25,6 +25,7 @@ other subscription (`-"SLUICE_TAP"`) and to find (`FilterLogEvents`, pattern
 from __future__ import annotations
 
 import copy
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -177,9 +178,7 @@ def decisions(
 
 def decide(ev: LogEvent, rules: Any, route: Callable[[list[LogEvent], Any], Any]) -> dict[str, Any]:
     """What the rules do with `ev`, from routing a copy of it alone."""
-    twin = LogEvent(
-        ev.tag, ev.time, copy.deepcopy(ev.record), ev.source, ev.id, ev.count, ev.size, ev.arrival
-    )
+    twin = dataclasses.replace(ev, record=copy.deepcopy(ev.record))
     routed = route([twin], rules)
     names = {d.id: d for d in rules.defs}
     actions = []
