@@ -14,7 +14,7 @@ from time import perf_counter
 from typing import Any
 
 from chalicelib import actions as action_registry
-from chalicelib import org
+from chalicelib import org, tap
 from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.context import ArchiveLinks, Services
@@ -250,6 +250,7 @@ class Pipeline:
         ledger = Ledger(received=sum(ev.count for ev in events))
         rules = self.rt.rules.get()
         events = self._senders(events, inv, ledger, rules)
+        tap.observe(self.rt, events, rules, inv.function_name, route)  # `sluice tap`, if on
         t = perf_counter()
         routed = route(events, rules)
         t = add_time("route", t)

@@ -16,8 +16,9 @@ from rich.table import Table
 from chalicelib.durations import parse_duration
 from chalicelib.invocation import Invocation
 from chalicelib.pipeline import Runtime
-from sluice_cli import onfailure
+from sluice_cli import jsonout, onfailure
 from sluice_cli.redeliver import replay_dead_letter
+from sluice_cli.streams import function_output
 
 console = Console(soft_wrap=True)
 # Long enough to replay one message (an S3 object re-read takes longest); a message
@@ -139,18 +140,25 @@ def dlq() -> None:
 @dlq.command("list")
 @click.option("--queue-url", help="dead-letter queue (default: $SLUICE_DLQ_URL)")
 @click.option("--max", "limit", default=100, show_default=True, help="messages to show")
-def list_cmd(queue_url: str | None, limit: int) -> None:
+@jsonout.option
+def list_cmd(queue_url: str | None, limit: int, as_json: bool) -> None:
     """Dead-lettered batches: stage, function, rule/action, events, age and reason."""
     import boto3
 
-    sqs = boto3.client("sqs")
     url = _queue(queue_url)
+    sqs = boto3.client("sqs")
     retention = int(
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])[
             "Attributes"
         ]["MessageRetentionPeriod"]
     )
     msgs = receive_all(sqs, url, limit, visibility=30)
+    if as_json:
+        try:
+            _list_json(msgs, retention)
+        finally:
+            release(sqs, url, msgs)
+        return
     try:
         t = Table(title=f"{len(msgs)} dead-lettered batch(es)")
         for col in ("age", "expires in", "stage", "function", "rule/action", "events", "reason"):
@@ -181,6 +189,25 @@ def list_cmd(queue_url: str | None, limit: int) -> None:
             console.print(f"the oldest expires in {_age(soonest)} (retention {_age(retention)})")
     finally:
         release(sqs, url, msgs)
+
+
+def _list_json(msgs: list[dict[str, Any]], retention: int) -> None:
+    now = time.time()
+    for m in sorted(msgs, key=_sent):
+        body = parse_body(m)
+        stage, fn, target, count, reason = describe(body)
+        jsonout.emit(
+            {
+                "message_id": m["MessageId"],
+                "age_s": round(now - _time(body, m), 3),
+                "expires_in_s": round(retention - (now - _sent(m)), 3),
+                "stage": stage,
+                "function": fn,
+                "target": target,
+                "events": count,
+                "reason": reason,
+            }
+        )
 
 
 def _sent(msg: dict[str, Any]) -> float:
@@ -251,7 +278,8 @@ def replay_cmd(
             outcome_done, detail = False, "body is not JSON: neither Sluice's nor Lambda's format"
         else:
             try:
-                outcome = replay_dead_letter(rt, body, m["MessageId"], inv)
+                with function_output():
+                    outcome = replay_dead_letter(rt, body, m["MessageId"], inv)
             except Exception as e:  # one message's failure must not stop the others
                 outcome_done, detail = False, f"{type(e).__name__}: {e}"
             else:

@@ -30,18 +30,26 @@ from typing import Any
 import click
 
 from chalicelib import handlers
+from chalicelib import tap as tap_lines
 from chalicelib.aws import Clients
 from chalicelib.pipeline import Runtime
 from chalicelib.rules.schema import load_document
 from chalicelib.rules.store import write_document
 from chalicelib.settings import Settings
+from sluice_cli import standins
+from sluice_cli.logs_writer import write_to_cloudwatch
 from sluice_cli.poller import REGION, LambdaContext, LogsPoller, Outcome
 from sluice_cli.resources import Names, Resources, env_lines, local_token
 from sluice_cli.resources import bootstrap as make_resources
 from sluice_cli.slack_server import SlackServer
 from sluice_cli.sources_local import BucketWatcher, KinesisPoller, QueuePoller
+from sluice_cli.streams import function_output
+from sluice_cli.top import MetricsRelay
 
 DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented dummies
+# The stage the local stack's functions run as (poller.function_arn: sluice-dev-<function>);
+# exported, so `sluice invoke` and `sluice subscribe` in that shell use the same one.
+STAGE = "dev"
 SIGNAL_CHECK_S = 0.2  # how soon the main thread notices a signal another thread received
 
 
@@ -120,9 +128,10 @@ class LedgerTap:
     time under the stack's lock, so "the last one reported" is the caller's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_report: Callable[[str, Any], None] | None = None) -> None:
         self._last: dict[str, Any] | None = None
         self._original: Any = None
+        self.on_report = on_report  # every ledger, as the metrics would carry it
 
     def install(self) -> None:
 
@@ -138,6 +147,8 @@ class LedgerTap:
     def _report(self, function: str, ledger: Any, namespace: str, extra: Any = None) -> None:
         self._last = {**ledger.as_dict(), **(extra or {})}
         self._original(function, ledger, namespace, extra)
+        if self.on_report is not None:
+            self.on_report(function, ledger)
 
     def take(self) -> dict[str, Any]:
         last, self._last = self._last, None
@@ -189,7 +200,14 @@ class LocalStack:
         self.objects: QueuePoller | None = None
         self.watcher: BucketWatcher | None = None
         self._invoke_lock = threading.Lock()
-        self._tap = LedgerTap()
+        self._tap = LedgerTap(self._record_metrics)
+        self.metrics: MetricsRelay | None = None
+        # Lambda stand-ins (standins.py), made in the background: `stand_ins_ready` is set
+        # once they exist (or failed: `stand_ins_error`).
+        self.stand_ins_ready = threading.Event()
+        self.stand_ins_error: str | None = None
+        self._stand_ins: threading.Thread | None = None
+        self._exits = contextlib.ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self._moto: Any = None
         self.slack: SlackServer | None = None
@@ -213,7 +231,14 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         """Everything a shell needs to use this stack: AWS endpoint and Sluice settings."""
         assert self.resources is not None, "start() first"
-        return {**self.aws_env, **self.resources.env}
+        # The namespace too: `sluice top` in that shell reads the metrics the stack puts.
+        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Sluice"
+        return {
+            **self.aws_env,
+            **self.resources.env,
+            "SLUICE_STAGE": STAGE,
+            "POWERTOOLS_METRICS_NAMESPACE": namespace,
+        }
 
     def start(self) -> LocalStack:
         for p in (self.port, self.slack_port):
@@ -227,6 +252,7 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        self._exits.enter_context(standins.quiet_moto_delivery())
         try:
             self._set_env(self.aws_env, drop=("AWS_PROFILE", "AWS_SESSION_TOKEN"))
             # moto's backends are process-wide: a stack started after another in the
@@ -246,13 +272,23 @@ class LocalStack:
         self.resources = make_resources(
             self.clients, self.names, slack_token=token, slack_api_url=self.slack.url
         )
-        self._set_env(self.resources.env)
+        self._set_env({**self.resources.env, "SLUICE_STAGE": STAGE})
+        self._stand_ins = threading.Thread(
+            target=self._make_stand_ins, name="lambda-stand-ins", daemon=True
+        )
+        self._stand_ins.start()
         # The caller's own settings (gzip level, metrics namespace) carry over; the
         # stack's resources and rules TTL win.
         env = {**os.environ, **self.env, "SLUICE_RULES_TTL": str(self.rules_ttl_s)}
         settings = Settings.from_env(env)
         self.runtime = Runtime(settings=settings, clients=self.clients)
         handlers.set_runtime(self.runtime)
+        # What Lambda and CloudWatch do with a function's output, for `sluice top` and
+        # `sluice tap`: metrics into CloudWatch, tap lines into the function's log group.
+        self.metrics = MetricsRelay(
+            lambda: self.clients.get("cloudwatch"), settings.metrics_namespace, STAGE
+        ).start()
+        tap_lines.set_sink(self._write_tap_lines)
         self._tap.install()
         self.poller = LogsPoller(
             self.clients.get("logs"),
@@ -332,6 +368,22 @@ class LocalStack:
         """One synchronous pass of every source: what is stored now gets delivered."""
         return sum(p.poll() for p in self.pollers)
 
+    def _make_stand_ins(self) -> None:
+        try:
+            standins.create(self.clients, STAGE)
+        except Exception as e:  # the stack works without them; subscribe says what is missing
+            self.stand_ins_error = f"{type(e).__name__}: {e}"
+        finally:
+            self.stand_ins_ready.set()
+
+    def _record_metrics(self, function: str, ledger: Any) -> None:
+        if self.metrics is not None:
+            self.metrics.record(function, ledger)
+
+    def _write_tap_lines(self, function: str, lines: list[str]) -> None:
+        name = function if function.startswith("sluice-") else f"sluice-{STAGE}-{function}"
+        write_to_cloudwatch(self.clients.get("logs"), f"/aws/lambda/{name}", "local-tap", lines)
+
     def _dead_letter(self, record: dict[str, Any]) -> None:
         """The on-failure destination of the Kinesis mapping (infra/: the dead-letter queue)."""
 
@@ -345,21 +397,21 @@ class LocalStack:
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
 
-        with self._invoke_lock:
+        with self._invoke_lock, function_output():
             return handlers.handle_cloudwatch_logs(event, context, self.runtime)
 
     def invoke_kinesis_records(
         self, event: dict[str, Any], context: LambdaContext
     ) -> dict[str, Any]:
 
-        with self._invoke_lock:
+        with self._invoke_lock, function_output():
             self._tap.take()
             result = handlers.handle_kinesis_records(event, context, self.runtime)
             return {**self._tap.take(), **result}
 
     def invoke_s3_objects(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
-        with self._invoke_lock:
+        with self._invoke_lock, function_output():
             self._tap.take()
             result = handlers.handle_s3_objects(event, context, self.runtime)
             return {**self._tap.take(), **result}
@@ -387,11 +439,19 @@ class LocalStack:
 
         for poller in self.pollers:
             poller.stop()
+        if self._stand_ins is not None:
+            self._stand_ins.join(timeout=30)
+            self._stand_ins = None
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
+        tap_lines.set_sink(None)
         if self.slack is not None:
             self.slack.stop()
         if self._moto is not None:
             _stop_moto(self._moto)
             self._moto = None
+        self._exits.close()
         if self.runtime is not None and handlers.installed_runtime() is self.runtime:
             handlers.set_runtime(None)
         self._tap.uninstall()

@@ -41,6 +41,7 @@ from sluice_cli.dlq import cli_invocation, parse_since
 from sluice_cli.profiles import Entry
 from sluice_cli.redeliver import archived_events, replay_archive
 from sluice_cli.simulate import target_options
+from sluice_cli.streams import function_output
 
 # A time leading a line is looked for in this many characters (a syslog header, a bracket).
 _HEAD = 64
@@ -391,7 +392,7 @@ def replay(
 ) -> None:
     """Play FILE back as if it were being logged now, keeping the gaps between lines.
 
-    \\b
+    \b
     sluice replay app.log                                  # to /replay/app in CloudWatch Logs
     sluice replay incident.jsonl.gz --speed 10 --target kinesis
     sluice replay access.log --target s3 --bucket app-logs --max-gap 5
@@ -463,7 +464,8 @@ def _replay_archive(
             doc.sections.get("accounts"),
         )
     events = archived_events(rt, tag_pattern, int(since_s * 1000), int(until_s * 1000))
-    ledger = replay_archive(rt, events, cli_invocation(rt), rules)
+    with function_output():  # what the actions log goes to stderr
+        ledger = replay_archive(rt, events, cli_invocation(rt), rules)
     click.echo(
         f"replayed {ledger.received} archived event(s) matching {tag_pattern!r}: "
         f"alerts={ledger.alerts} actions_failed={ledger.actions_failed} (nothing re-archived)"

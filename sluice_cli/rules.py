@@ -29,6 +29,8 @@ from chalicelib.rules.store import (
     write_document,
 )
 from chalicelib.sources import cloudwatch
+from sluice_cli import jsonout
+from sluice_cli.errors import read_json
 from sluice_cli.explain import explain
 from sluice_cli.rules_check import CasesInvalid, diff_lines, dump_yaml, load_cases, run_case
 from sluice_cli.yamlfile import load_yaml
@@ -112,13 +114,19 @@ def apply_cmd(file: str, table: str | None, dry_run: bool) -> None:
 
 @rules.command("versions")
 @click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
-def versions_cmd(table: str | None) -> None:
+@jsonout.option
+def versions_cmd(table: str | None, as_json: bool) -> None:
     """Every applied version of the rules, newest last; the current one marked."""
     import boto3
 
-    ddb = boto3.client("dynamodb")
     name = _table_name(table)
+    ddb = boto3.client("dynamodb")
     current = current_version(ddb, name)
+    if as_json:
+        jsonout.emit_lines(
+            {**v, "current": v["version"] == current} for v in list_versions(ddb, name)
+        )
+        return
     t = Table(title=f"rules versions (current: {current or 'none'})")
     for col in ("version", "applied at", "rules", "source"):
         t.add_column(col)
@@ -156,11 +164,28 @@ def rollback_cmd(to_version: int | None, table: str | None) -> None:
 
 @rules.command("list")
 @click.option("--table", help="rules table (default: $SLUICE_RULES_TABLE)")
-def list_cmd(table: str | None) -> None:
+@jsonout.option
+def list_cmd(table: str | None, as_json: bool) -> None:
     """Show the rules the functions will load, in evaluation order."""
     import boto3
 
-    defs = read_rule_defs(boto3.client("dynamodb"), _table_name(table))
+    name = _table_name(table)
+    defs = read_rule_defs(boto3.client("dynamodb"), name)
+    if as_json:
+        jsonout.emit_lines(
+            {
+                "priority": d.priority,
+                "id": d.id,
+                "enabled": d.enabled,
+                "tags": list(d.tags),
+                "where": d.where,
+                "transform": sorted(d.transform),
+                "actions": [a.name for a in d.actions],
+                "stop": d.stop,
+            }
+            for d in defs
+        )
+        return
     t = Table(title=f"{len(defs)} rule(s)")
     for col in ("priority", "id", "tag", "where", "transform", "actions", "stop"):
         t.add_column(col)
@@ -179,7 +204,7 @@ def list_cmd(table: str | None) -> None:
 
 def events_from_file(path: str) -> list[LogEvent]:
     """A CloudWatch subscription event, or `{"tag", "message"|"record", "time"?}` (or a list)."""
-    doc: Any = orjson.loads(Path(path).read_bytes())
+    doc: Any = read_json(path, "events/cloudwatch_logs.json or a {tag, message} document")
     if isinstance(doc, dict) and "awslogs" in doc:
         try:
             return list(

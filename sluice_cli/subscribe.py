@@ -47,6 +47,7 @@ from chalicelib.subscriptions import (
     unsupported_reason,
     write_config,
 )
+from sluice_cli import jsonout
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -214,9 +215,17 @@ def _run(
     return sorted(results, key=lambda o: o.log_group)
 
 
-def _report(title: str, outcomes: Iterable[Outcome], show: str) -> Counter[str]:
+def _report(
+    title: str, outcomes: Iterable[Outcome], show: str, as_json: bool = False
+) -> Counter[str]:
     outcomes = list(outcomes)
     counts = Counter(o.status for o in outcomes)
+    if as_json:  # every group, whatever --show says: a script filters with jq
+        jsonout.emit_lines(
+            {"log_group": o.log_group, "status": o.status, "detail": o.detail, "filters": o.filters}
+            for o in outcomes
+        )
+        return counts
     summary = Table(title=title)
     summary.add_column("status")
     summary.add_column("log groups", justify="right")
@@ -271,6 +280,7 @@ _workers = click.option(
 @click.option("--table", help="rules table for --save (default: $SLUICE_RULES_TABLE)")
 @_workers
 @_show
+@jsonout.option
 def subscribe(
     patterns: tuple[str, ...],
     excludes: tuple[str, ...],
@@ -285,6 +295,7 @@ def subscribe(
     table: str | None,
     workers: int,
     show: str,
+    as_json: bool,
 ) -> None:
     """Subscribe every existing log group that matches to Sluice.
 
@@ -328,7 +339,9 @@ def subscribe(
         verb,
     )
     title = f"{listed} log groups listed, {len(chosen)} to {dest.kind} as {dest.filter_name}"
-    counts = _report(title + (" (dry run)" if dry_run else ""), [*results, *excluded], show)
+    counts = _report(
+        title + (" (dry run)" if dry_run else ""), [*results, *excluded], show, as_json
+    )
     if save:
         if dry_run:
             err_console.print("dry run: subscription config not saved")
@@ -348,6 +361,7 @@ def subscribe(
 @_stage_option
 @_workers
 @_show
+@jsonout.option
 def unsubscribe(
     patterns: tuple[str, ...],
     excludes: tuple[str, ...],
@@ -355,6 +369,7 @@ def unsubscribe(
     stage: str,
     workers: int,
     show: str,
+    as_json: bool,
 ) -> None:
     """Remove Sluice's own filter (sluice-<stage>) from matching log groups; others stay."""
     try:
@@ -371,7 +386,9 @@ def unsubscribe(
         "checking" if dry_run else "unsubscribing",
     )
     title = f"{listed} log groups listed, {filter_name} removed where present"
-    counts = _report(title + (" (dry run)" if dry_run else ""), [*results, *excluded], show)
+    counts = _report(
+        title + (" (dry run)" if dry_run else ""), [*results, *excluded], show, as_json
+    )
     if counts.get("failed"):
         sys.exit(1)
 
@@ -388,6 +405,7 @@ def unsubscribe(
 @click.option("--table", help="rules table with saved settings (default: $SLUICE_RULES_TABLE)")
 @_workers
 @_show
+@jsonout.option
 def subscriptions(
     patterns: tuple[str, ...],
     excludes: tuple[str, ...],
@@ -398,6 +416,7 @@ def subscriptions(
     table: str | None,
     workers: int,
     show: str,
+    as_json: bool,
 ) -> None:
     """Coverage: which log groups are subscribed, not subscribed, blocked or excluded."""
     saved = None if patterns else _saved(table)
@@ -419,4 +438,5 @@ def subscriptions(
         f"{listed} log groups listed; coverage of {source} by {dest.filter_name}",
         [*results, *excluded],
         show,
+        as_json,
     )
