@@ -32,7 +32,9 @@ Method
   while the real handler runs.
 * Cold start: fresh interpreters (`child.py`) import `app` and handle a
   one-event payload; spawn to handler return, median of COLD_RUNS after one
-  untimed run that leaves `__pycache__` warm.
+  untimed run that leaves `__pycache__` warm (the stage split). The figure the
+  target is held to is `cold.py`'s: the same child run as Lambda runs it, from the
+  unpacked deployment zip, read-only, with no bytecode cache to write.
 * Peak RSS: ru_maxrss of fresh interpreters handling one 10,000-event payload.
 
 * Memory under hostile inputs (`memory.py`): one fresh function instance per case of
@@ -427,9 +429,12 @@ def main() -> int:
             )
             big = tmp / "big.json"
             big.write_bytes(orjson.dumps(big_event))
-            cold_ms = cold_start(rules, one, env)
+            cold_start(rules, one, env)
             rss_mb = peak_rss(rules, big, env, len(big_event["awslogs"]["data"]) * 3 / 4 / 1024)
 
+    import cold  # cold start from the unpacked deployment zip, as Lambda runs it
+
+    cold_ms = cold.measure()
     import sources_bench  # kinesis_records and s3_objects: their bench lines, before ours
 
     sources_bench.main()

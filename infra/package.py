@@ -7,7 +7,8 @@ For each stage:
   <out>/<stage>/cloudformation/       sam.yaml (`chalice package --merge-template`) + zip
   <out>/<stage>/terraform/            chalice.tf.json (patched), sluice.tf.json, resources.yaml
 
-Needs no AWS credentials: `chalice package` only builds. The first run downloads
+Needs no AWS credentials: `chalice package` only builds. Each deployment.zip then gets
+the runtime's bytecode (infra/bytecode.py): Lambda's /var/task is read-only. The first run downloads
 the Lambda wheels of requirements.txt from PyPI; later runs reuse Chalice's cache.
 
 Terraform: Chalice's output is patched by infra/terraform.py (current pins, only the
@@ -29,7 +30,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import iam  # infra/ holds scripts, not a package
+import bytecode  # infra/ holds scripts, not a package
+import iam
 import terraform
 import wheels
 
@@ -147,6 +149,7 @@ def package_cloudformation(stage: str, out: Path) -> Path:
         "yaml",
         str(target),
     )
+    bytecode.add(target / "deployment.zip", wheels.runtime())
     template = yaml.safe_load((target / "sam.yaml").read_text())
     check_merged(template, app_functions())
     return target / "sam.yaml"
@@ -157,6 +160,7 @@ def package_terraform(stage: str, out: Path) -> Path:
     target = out / "terraform"
     shutil.rmtree(target, ignore_errors=True)
     chalice("package", "--pkg-format", "terraform", "--stage", stage, str(target))
+    bytecode.add(target / "deployment.zip", wheels.runtime())
     path = target / "chalice.tf.json"
     tf = terraform.patch(json.loads(path.read_text()), stage)
     path.write_text(json.dumps(tf, indent=2) + "\n")
