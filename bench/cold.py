@@ -51,8 +51,9 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 RUNS = 9
 
 
-def build_zip(out: Path) -> Path:
-    """deployment.zip as `make package` builds it (offline, from the wheelhouse)."""
+def build_zip(out: Path, root: Path = ROOT) -> Path:
+    """deployment.zip as `make package` builds it from the checkout `root` (offline, from
+    this checkout's wheelhouse)."""
     house = subprocess.run(
         [sys.executable, str(ROOT / "infra" / "wheels.py")],
         capture_output=True,
@@ -62,9 +63,9 @@ def build_zip(out: Path) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_", "PIP_"))}
     env.update(AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
     env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    args = [sys.executable, str(ROOT / "infra" / "package.py"), "--stage", "dev"]
+    args = [sys.executable, str(root / "infra" / "package.py"), "--stage", "dev"]
     args += ["--skip-terraform", "--wheelhouse", house, "--out", str(out)]
-    subprocess.run(args, cwd=ROOT, env=env, capture_output=True, check=True)
+    subprocess.run(args, cwd=root, env=env, capture_output=True, check=True)
     return out / "dev" / "cloudformation" / "deployment.zip"
 
 
@@ -104,9 +105,15 @@ def harness_dir(dest: Path) -> Path:
     return dest
 
 
-def prepare(tmp: Path) -> dict[str, Path]:
+def prepare(tmp: Path, compare: Path | None = None) -> dict[str, Path]:
     zipped = build_zip(tmp / "out")
     trees = {}
+    if compare is not None:  # another checkout's zip, unpacked as it was built
+        other = tmp / "compare"
+        with zipfile.ZipFile(build_zip(tmp / "out-compare", compare)) as z:
+            z.extractall(other)
+        read_only(other)
+        trees["compare"] = other
     for label in ("bytecode", "source"):
         task = tmp / label
         with zipfile.ZipFile(zipped) as z:
@@ -159,25 +166,32 @@ def run_once(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=RUNS)
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout (e.g. a `git worktree` of main): its "
+        "zip is timed in the same runs, as `before`",
+    )
     args = ap.parse_args(argv)
     harness.pin_one_core()
-    measure(args.runs)
+    measure(args.runs, args.compare)
     return 0
 
 
-def measure(runs: int = RUNS) -> float:
+def measure(runs: int = RUNS, compare: Path | None = None) -> float:
     """Print the detail and the bench line; returns the median ms with bytecode."""
     with SlackServer() as slack, tempfile.TemporaryDirectory(prefix="sluice-cold-") as d:
         tmp = Path(d)
-        trees = prepare(tmp)
+        trees = prepare(tmp, compare)
         try:
             env = harness.child_env(slack.url)
             rules = tmp / "rules.json"
             rules.write_bytes(orjson.dumps(workload.rule_items()))
             event = tmp / "one.json"
             event.write_bytes(orjson.dumps(workload.event_for(workload.one_event_document())))
-            times: dict[str, list[float]] = {"bytecode": [], "source": []}
-            cpu: dict[str, list[float]] = {"bytecode": [], "source": []}
+            labels = ["bytecode", "source"] + (["compare"] if compare else [])
+            times: dict[str, list[float]] = {k: [] for k in labels}
+            cpu: dict[str, list[float]] = {k: [] for k in labels}
             for label in times:  # untimed: the page cache warm for both
                 run_once(trees, trees[label], rules, event, env)
             for _ in range(runs):
@@ -193,7 +207,10 @@ def measure(runs: int = RUNS) -> float:
         f"\ncold start from the unpacked zip ({runs} fresh `python -S` each, alternating; "
         "read-only, PYTHONDONTWRITEBYTECODE=1; spawn -> one-event handler return, ms):"
     )
-    for label, key in (("with the zip's bytecode", "bytecode"), ("bytecode removed", "source")):
+    rows = [("with the zip's bytecode", "bytecode"), ("bytecode removed", "source")]
+    if compare is not None:
+        rows.append((f"{compare.name} (before)", "compare"))
+    for label, key in rows:
         xs, cs = times[key], cpu[key]
         print(
             f"  {label:26} wall median {med(xs):6.1f} (min {min(xs):.0f}, max {max(xs):.0f}); "
