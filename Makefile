@@ -23,7 +23,7 @@ test: setup wheels
 faults: setup
 	$(PY) tests/faults/run.py
 
-bench: setup
+bench: setup wheels
 	$(PY) bench/run.py
 
 # CloudFormation (infra/ merged into Chalice's template) and Terraform for every stage,

@@ -32,8 +32,13 @@ Method
   while the real handler runs.
 * Cold start: fresh interpreters (`child.py`) import `app` and handle a
   one-event payload; spawn to handler return, median of COLD_RUNS after one
-  untimed run that leaves `__pycache__` warm.
+  untimed run that leaves `__pycache__` warm (the stage split). The figure the
+  target is held to is `cold.py`'s: the same child run as Lambda runs it, from the
+  unpacked deployment zip, read-only, with no bytecode cache to write.
 * Peak RSS: ru_maxrss of fresh interpreters handling one 10,000-event payload.
+* Seed demo (`seed_demo.py`): the seed talk's three rules over 1M generated lines
+  through the real handler, against a plain json.loads/rename/dumps/grep loop, in
+  CPU seconds: a `bench: seed_demo` line.
 
 * Memory under hostile inputs (`memory.py`): one fresh function instance per case of
   inputs within AWS's limits (a million tiny events in one payload, 1 MiB Kinesis
@@ -85,6 +90,7 @@ RSS_EVENTS = 10_000
 TARGET_RATIO = 0.5
 TARGET_COLD_MS = 300
 TARGET_RSS_MB = 128
+TARGET_SMALL_RATIO = 3.0  # a 10-event payload's cost per event over a 1,000-event one's
 
 Payloads = list[tuple[dict[str, Any], dict[str, Any]]]
 
@@ -268,7 +274,9 @@ def stage_detail(pl: Payloads, rt: Any) -> None:
         print(f"  (not in this version of the core: {', '.join(sorted(absent))})")
 
 
-def small_payloads(rt: Any, pipe_us: float) -> None:
+def small_payloads(rt: Any, pipe_us: float) -> float:
+    """Per-event cost of 10-event payloads over that of 1,000-event ones (the fixed cost
+    per invocation: S3 PUT, ledger line, metrics); prints its bench line."""
     small = [
         (doc, workload.event_for(doc))
         for doc in (
@@ -285,11 +293,18 @@ def small_payloads(rt: Any, pipe_us: float) -> None:
             check_result(r, SMALL_EVENTS, "small payload")
         times.append(ns)
     ms = median(times) / 1e6 / SMALL_PAYLOADS
+    us = ms * 1000 / SMALL_EVENTS
+    each = [t / 1e3 / SMALL_PAYLOADS / SMALL_EVENTS for t in times]
     print(
         f"\nsmall payloads ({SMALL_PAYLOADS} invocations x {SMALL_EVENTS} events): {ms:.2f} "
-        f"ms/invocation = {ms * 1000 / SMALL_EVENTS:.1f} µs/event (vs {pipe_us:.2f} at "
-        f"{EVENTS_PER_PAYLOAD} events/payload)"
+        f"ms/invocation = {us:.1f} µs/event (reps {min(each):.1f}-{max(each):.1f}; vs "
+        f"{pipe_us:.2f} at {EVENTS_PER_PAYLOAD} events/payload)"
     )
+    print(
+        f"bench: small_payloads events={SMALL_EVENTS} us_per_event={us:.1f} "
+        f"large_us_per_event={pipe_us:.2f} ratio={us / pipe_us:.1f}"
+    )
+    return us / pipe_us
 
 
 # -- fresh-process measurements -------------------------------------------------------
@@ -413,7 +428,7 @@ def main() -> int:
         events_per_s, floor_per_s, pipe_us = throughput(pl, rt)
         ratio = events_per_s / floor_per_s
         stage_detail(pl, rt)
-        small_payloads(rt, pipe_us)
+        small_ratio = small_payloads(rt, pipe_us)
 
         env = harness.child_env(slack.url)
         with tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmpdir:
@@ -427,9 +442,15 @@ def main() -> int:
             )
             big = tmp / "big.json"
             big.write_bytes(orjson.dumps(big_event))
-            cold_ms = cold_start(rules, one, env)
+            cold_start(rules, one, env)
             rss_mb = peak_rss(rules, big, env, len(big_event["awslogs"]["data"]) * 3 / 4 / 1024)
 
+    import cold  # cold start from the unpacked deployment zip, as Lambda runs it
+
+    cold_ms = cold.measure()
+    import seed_demo  # the seed talk's pipeline against a plain json loop
+
+    seed_demo.measure()
     import sources_bench  # kinesis_records and s3_objects: their bench lines, before ours
 
     sources_bench.main()
@@ -442,12 +463,17 @@ def main() -> int:
             (ratio >= TARGET_RATIO, f"ratio {ratio:.2f} < {TARGET_RATIO}"),
             (cold_ms <= TARGET_COLD_MS, f"cold_start_ms {cold_ms:.0f} > {TARGET_COLD_MS}"),
             (rss_mb <= TARGET_RSS_MB, f"peak_rss_mb {rss_mb:.0f} > {TARGET_RSS_MB}"),
+            (
+                small_ratio <= TARGET_SMALL_RATIO,
+                f"small payload cost per event {small_ratio:.1f}x > {TARGET_SMALL_RATIO}x",
+            ),
         )
         if not ok
     ]
     print(
         f"\ntargets: ratio >= {TARGET_RATIO}, cold_start_ms <= {TARGET_COLD_MS}, peak_rss_mb <= "
-        f"{TARGET_RSS_MB}: {'all met' if not misses else 'MISSED: ' + '; '.join(misses)} "
+        f"{TARGET_RSS_MB}, small payloads <= {TARGET_SMALL_RATIO}x: "
+        f"{'all met' if not misses else 'MISSED: ' + '; '.join(misses)} "
         f"(bench took {time.perf_counter() - t_start:.0f} s)"
     )
     print(

@@ -4,6 +4,10 @@ Kept apart from `app.py` so tests and the local stack can call them with an
 injected Runtime; `app.py` only wires them to Chalice. What happens between the
 event and the outcome lives in `chalicelib.ingest` (S3 objects, Kinesis batches)
 and `chalicelib.pipeline`.
+
+Each handler imports what only it needs when it first runs (a function serves one
+trigger): a CloudWatch Logs function never loads the S3, Kinesis or subscription
+code on its cold start.
 """
 
 from __future__ import annotations
@@ -13,15 +17,12 @@ from typing import Any
 
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger
-from chalicelib.ingest import kinesis as kinesis_ingest
-from chalicelib.ingest import s3_objects
 from chalicelib.ingest.batch import raw_bytes
 from chalicelib.invocation import Invocation
 from chalicelib.loopguard import loop_guard
 from chalicelib.observe import report
 from chalicelib.pipeline import Pipeline, Runtime
-from chalicelib.sources import cloudwatch, s3
-from chalicelib.subscriptions.created import on_created_event
+from chalicelib.sources import cloudwatch
 
 _runtime: Runtime | None = None
 
@@ -78,6 +79,8 @@ def handle_cloudwatch_logs(event: Any, context: Any, rt: Runtime | None = None) 
 
 def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
     """Kinesis batch -> pipeline; answers with `batchItemFailures` (partial batch response)."""
+    from chalicelib.ingest import kinesis as kinesis_ingest
+
     rt, inv, pipeline = _start(context, rt)
     out = kinesis_ingest.ingest_batch(pipeline, event, inv)
     report("kinesis_records", out.ledger, rt.settings.metrics_namespace, out.extra)
@@ -87,6 +90,8 @@ def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) 
 def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
     """SQS batch of S3 notifications (plain, SNS-wrapped or EventBridge-shaped) and
     continuations; answers with `batchItemFailures` so only failed messages return."""
+    from chalicelib.ingest import s3_objects
+
     rt, inv, pipeline = _start(context, rt)
     out = s3_objects.ingest_messages(pipeline, event, inv)
     report("s3_objects", out.ledger, rt.settings.metrics_namespace, out.extra)
@@ -96,6 +101,9 @@ def handle_s3_objects(event: Any, context: Any, rt: Runtime | None = None) -> di
 def handle_s3_object_created(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
     """An EventBridge `Object Created` event. A failure raises, so Lambda's asynchronous
     retries (and the function's on-failure destination) take over."""
+    from chalicelib.ingest import s3_objects
+    from chalicelib.sources import s3
+
     rt, inv, pipeline = _start(context, rt)
     try:
         ref = s3.ref_from_eventbridge(event)
@@ -121,5 +129,7 @@ def handle_absence_check(event: Any, context: Any, rt: Runtime | None = None) ->
 def handle_log_group_created(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
     """CloudTrail CreateLogGroup via EventBridge: subscribe the group if saved patterns
     match (and backfill its first lines); one log line says what was done."""
+    from chalicelib.subscriptions.created import on_created_event
+
     rt = rt or runtime()
     return on_created_event(event, context, rt.clients, rt.settings)

@@ -1,7 +1,8 @@
 """The ledger line and metrics: one structured log line and one EMF blob per invocation.
 
-Powertools Logger and Metrics are created on first use (each costs ~40-60 ms to
-import), never at import time of the handlers.
+Powertools' Logger is created on first use (~40-60 ms to import), never at import
+time of the handlers. Metrics are written in the Embedded Metric Format directly,
+all of an invocation's in one write.
 
 Every metric carries the dimensions `function`, `service` and `stage` (the deployment
 stage, SLUICE_STAGE: dev, prod), per-rule ones `rule` too; infra/resources.yaml's
@@ -98,13 +99,6 @@ def logger() -> Any:
     return Logger(service=SERVICE)
 
 
-@lru_cache(maxsize=4)
-def metrics(namespace: str) -> Any:
-    from aws_lambda_powertools import Metrics
-
-    return Metrics(namespace=namespace, service=SERVICE)
-
-
 def report(
     function: str, ledger: Ledger, namespace: str, extra: dict[str, Any] | None = None
 ) -> None:
@@ -123,25 +117,60 @@ def report(
     else:
         logger().info("ledger", extra=fields)
     try:
-        from aws_lambda_powertools.metrics import MetricUnit
         from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
         if is_metrics_disabled():
             return  # Powertools would keep the values and print them every 100 anyway
         stage = stage_name()
-        m = metrics(namespace)
-        m.add_dimension(name="function", value=function)
-        m.add_dimension(name="stage", value=stage)
-        for name in _COUNTERS:
-            m.add_metric(name=name, unit=MetricUnit.Count, value=getattr(ledger, name))
+        values: list[tuple[str, str, float]] = [
+            (name, "Count", getattr(ledger, name)) for name in _COUNTERS
+        ]
         if extra and extra.get("rules_error"):
-            m.add_metric(name="rules_unavailable", unit=MetricUnit.Count, value=1)
-        for name, ms in times.items():
-            m.add_metric(name=f"{name}_ms", unit=MetricUnit.Milliseconds, value=ms)
-        m.flush_metrics()
-        _rule_metrics(function, ledger, namespace, stage)
+            values.append(("rules_unavailable", "Count", 1))
+        values += [(f"{name}_ms", "Milliseconds", ms) for name, ms in times.items()]
+        lines = [_invocation_metrics(function, namespace, stage, values)]
+        lines += _rule_metrics(function, ledger, namespace, stage)
+        _write(lines)
     except Exception:
         logger().exception("metrics not emitted")
+
+
+def _write(lines: list[bytes]) -> None:
+    """EMF lines to stdout in one write (Lambda sends each line to CloudWatch Logs)."""
+    import sys
+
+    sys.stdout.write(b"\n".join(lines).decode() + "\n")
+
+
+def _invocation_metrics(
+    function: str, namespace: str, stage: str, values: list[tuple[str, str, float]]
+) -> bytes:
+    """The invocation's counters and stage times as one EMF document, as Powertools'
+    Metrics writes it (dimensions function, stage, service; each value a one-element
+    list). Written directly: Powertools' validation and formatting cost ~0.2 ms an
+    invocation, a fifth of a 10-event payload's fixed cost."""
+    import time
+
+    import orjson
+
+    doc: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [["function", "stage", "service"]],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in values],
+                }
+            ],
+        },
+        "function": function,
+        "stage": stage,
+        "service": SERVICE,
+    }
+    for name, _, value in values:
+        doc[name] = [float(value)]
+    return orjson.dumps(doc)
 
 
 _RULE_COUNTERS = (
@@ -155,7 +184,7 @@ _RULE_COUNTERS = (
 )
 
 
-def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> None:
+def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> list[bytes]:
     """One EMF line per rule that did something, with `rule` as a dimension, so an
     operator sees which rule does what (and, with `matched`, what it costs).
 
@@ -163,14 +192,13 @@ def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> 
     Powertools' EphemeralMetrics took ~40 µs a rule (0.8 ms an invocation with 20
     rules); this takes ~3.
     """
-    import sys
     import time
 
     import orjson
 
     rules = [(rid, c) for rid, c in ledger.rules.items() if any(c.values())]
     if not rules:
-        return
+        return []
     directive = {
         "Timestamp": int(time.time() * 1000),
         "CloudWatchMetrics": [
@@ -193,7 +221,7 @@ def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> 
         for name in _RULE_COUNTERS:
             doc[name] = counts.get(name, 0)
         lines.append(orjson.dumps(doc))
-    sys.stdout.write(b"\n".join(lines).decode() + "\n")
+    return lines
 
 
 _RULE_METRIC_DEFS = [{"Name": n, "Unit": "Count"} for n in _RULE_COUNTERS]

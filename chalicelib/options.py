@@ -5,7 +5,7 @@ Schemas read these to reject unknown keys and to say what a key expects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ class Option:
     check: Callable[[Any], str | None] | None = None  # returns an error text, or None
 
 
-def check_options(opts: Any, spec: dict[str, Option], path: str) -> list[tuple[str, str]]:
+def check_options(opts: Any, spec: Mapping[str, Option], path: str) -> list[tuple[str, str]]:
     """Problems with `opts` against `spec`, as (field path, reason) pairs."""
     if not isinstance(opts, dict):
         return [(path, "options must be a mapping")]

@@ -9,7 +9,8 @@ For each stage:
   <out>/<stage>/member/               member.yaml + member.tf.json: what each member account
                                       of an organization deploys (infra/member.py)
 
-Needs no AWS credentials: `chalice package` only builds. The first run downloads
+Needs no AWS credentials: `chalice package` only builds. Each deployment.zip then gets
+the runtime's bytecode (infra/bytecode.py): Lambda's /var/task is read-only. The first run downloads
 the Lambda wheels of requirements.txt from PyPI; later runs reuse Chalice's cache.
 
 Terraform: Chalice's output is patched by infra/terraform.py (current pins, only the
@@ -31,7 +32,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import iam  # infra/ holds scripts, not a package
+import bytecode  # infra/ holds scripts, not a package
+import iam
 import member
 import terraform
 import wheels
@@ -150,6 +152,7 @@ def package_cloudformation(stage: str, out: Path) -> Path:
         "yaml",
         str(target),
     )
+    bytecode.add(target / "deployment.zip", wheels.runtime())
     template = yaml.safe_load((target / "sam.yaml").read_text())
     check_merged(template, app_functions())
     return target / "sam.yaml"
@@ -160,6 +163,7 @@ def package_terraform(stage: str, out: Path) -> Path:
     target = out / "terraform"
     shutil.rmtree(target, ignore_errors=True)
     chalice("package", "--pkg-format", "terraform", "--stage", stage, str(target))
+    bytecode.add(target / "deployment.zip", wheels.runtime())
     path = target / "chalice.tf.json"
     tf = terraform.patch(json.loads(path.read_text()), stage)
     path.write_text(json.dumps(tf, indent=2) + "\n")

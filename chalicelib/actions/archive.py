@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from chalicelib.actions.s3put import prepared_put
 from chalicelib.budget import budget
 from chalicelib.event import LogEvent, format_time
 from chalicelib.normalise import FUTURE_MS, PAST_MS
@@ -233,15 +234,10 @@ class Archiver:
         )
         for ev, reason in bad:
             result.failed.append(([ev], reason))
+        put = prepared_put(self.s3).put
         for obj in objects:
             try:
-                self.s3.put_object(
-                    Bucket=self.bucket,
-                    Key=obj.key,
-                    Body=obj.body,
-                    ContentType="application/x-ndjson",
-                    ContentEncoding="gzip",
-                )
+                put(self.bucket, obj.key, obj.body, "application/x-ndjson", "gzip")
             except Exception as e:  # botocore already retried transient errors
                 result.failed.append((obj.events, f"archive: put_object {obj.key}: {_brief(e)}"))
             else:

@@ -12,6 +12,7 @@ events were archived.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from chalicelib.actions.context import ActionContext, Delivery
@@ -20,7 +21,7 @@ from chalicelib.options import Option
 
 class Action(ABC):
     name: ClassVar[str]
-    options: ClassVar[dict[str, Option]] = {}
+    options: ClassVar[Mapping[str, Option]] = {}
     alerting: ClassVar[bool] = False  # counts in the ledger's `alerts`
 
     def __init__(self, rule_id: str, opts: dict[str, Any], ctx: ActionContext) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import re2
 
 from chalicelib.budget import Budget, budget
 from chalicelib.normalise import normalise
@@ -126,17 +125,26 @@ def json_refusal(doc: dict[str, Any], text: str) -> str | None:
 # orjson reads an integer beyond 64 bits as the nearest double (a 30-digit id would be
 # archived as 1.2345678901234568e+29): such a JSON message keeps its exact text instead.
 _INT64 = 2.0**63
-_LONG_INT = re2.compile(r"[0-9]{19}")
+# Every ASCII digit to "0": a run of 19 digits becomes a run of 19 zeros (no other
+# character is "0"). One linear pass in C, run only when a double could be such an integer.
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+_NINETEEN_DIGITS = "0" * 19
+
+
+def _has_long_integer(text: str) -> bool:
+    """Whether `text` holds a run of 19 ASCII digits (2**63 has 19)."""
+    return _NINETEEN_DIGITS in text.translate(_DIGITS_AS_ZERO)
 
 
 def rounded_integer(v: Any, text: str) -> bool:
     """True if the parsed `v` (a dict or list) holds a float orjson made from an integer
     of `text` beyond 64 bits. A flat record costs ~0.2 µs; only integral floats from
-    +-2**63 outward are then confirmed against a run of 19 digits in the text."""
+    +-2**63 outward are then confirmed against a run of 19 digits in the text (a linear
+    scan, not a regex: the text is untrusted)."""
     for x in v.values() if type(v) is dict else v:
         t = type(x)
         if t is float:
-            if (x >= _INT64 or x <= -_INT64) and x.is_integer() and _LONG_INT.search(text):
+            if (x >= _INT64 or x <= -_INT64) and x.is_integer() and _has_long_integer(text):
                 return True
         elif (t is dict or t is list) and rounded_integer(x, text):
             return True

@@ -18,6 +18,7 @@ from chalicelib.rules.conditions import Predicate, compile_where
 from chalicelib.rules.inputs import InputDef
 from chalicelib.rules.origin import names_by_account
 from chalicelib.rules.schema import ActionDef, RuleDef
+from chalicelib.rules.straight import Router, compile_router
 from chalicelib.rules.tags import TagPattern
 from chalicelib.rules.transforms import (
     Redactor,
@@ -89,6 +90,7 @@ class CompiledRule:
     where: Predicate | None
     # `match.account` / `match.region`: conditions over the event's source (rules/origin.py).
     origin: Predicate | None
+    where_conditions: list[dict[str, Any]] | None  # what `where` was compiled from
     transform: Callable[..., None] | None  # (record, event)
     parse: Callable[[dict[str, Any]], None] | None
     rewrite_tag: Callable[[Any], str] | None
@@ -124,6 +126,7 @@ class RuleSet:
         self.redact = Redactor({} if redact is True else redact) if redact else None
         self.rules = [self._compile(r, i) for i, r in enumerate(self.defs)]
         self._by_tag: dict[str, tuple[CompiledRule, ...]] = {}
+        self._routers: dict[tuple[int, ...], Router] = {}
 
     @staticmethod
     def _compile(r: RuleDef, ordinal: int) -> CompiledRule:
@@ -133,6 +136,7 @@ class RuleSet:
             tags=[TagPattern(t) for t in r.tags],
             where=compile_where(r.where),
             origin=compile_where(r.origin),
+            where_conditions=list(r.where) if r.where else None,
             transform=compile_transform(r.transform),
             parse=compile_parse(r.parse),
             rewrite_tag=compile_rewrite_tag(r.transform["rewrite_tag"])
@@ -151,6 +155,17 @@ class RuleSet:
             if len(self._by_tag) >= self.MAX_CACHED_TAGS:
                 self._by_tag.clear()
             hit = self._by_tag[tag] = tuple(r for r in self.rules if r.matches_tag(tag))
+        return hit
+
+    def router(self, rules: tuple[CompiledRule, ...]) -> Router:
+        """The straight-line function running `rules` (rules/straight.py), compiled once
+        per distinct set of rules: tags that share their rules share it."""
+        key = tuple(r.ordinal for r in rules)
+        hit = self._routers.get(key)
+        if hit is None:
+            if len(self._routers) >= self.MAX_CACHED_TAGS:
+                self._routers.clear()
+            hit = self._routers[key] = compile_router(rules)
         return hit
 
     def __len__(self) -> int:

@@ -189,3 +189,35 @@ def test_timed_reader_counts_only_its_own_time() -> None:
     times = observe.take_times()
     assert times["decode"] > 0 and times["parse"] >= 0
     assert set(times) == {"decode", "parse"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([("received", "Count", 10), ("archived", "Count", 9)], id="counters"),
+        pytest.param(
+            [("received", "Count", 0), ("route_ms", "Milliseconds", 0.123456789)],
+            id="a zero and a fractional time",
+        ),
+        pytest.param([("rules_unavailable", "Count", 1)], id="one metric"),
+    ],
+)
+def test_invocation_metrics_are_the_document_powertools_writes(
+    values: list[tuple[str, str, float]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The invocation's EMF line, written directly, is the document Powertools' Metrics
+    writes for the same metrics and dimensions (its timestamp aside)."""
+    from aws_lambda_powertools import Metrics
+
+    m = Metrics(namespace="Sluice-test", service=observe.SERVICE)
+    m.add_dimension(name="function", value="cloudwatch_logs")
+    m.add_dimension(name="stage", value="dev")
+    for name, unit, value in values:
+        m.add_metric(name=name, unit=unit, value=value)
+    m.flush_metrics()
+    theirs = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ours = json.loads(observe._invocation_metrics("cloudwatch_logs", "Sluice-test", "dev", values))
+    for doc in (theirs, ours):
+        doc["_aws"].pop("Timestamp")
+    assert ours == theirs
+    assert list(ours) == list(theirs)

@@ -54,6 +54,7 @@ def _load(name: str) -> ModuleType:
 
 
 wheels = _load("wheels")
+bytecode = _load("bytecode")
 RUNTIME = wheels.runtime()
 
 
@@ -154,6 +155,57 @@ def test_no_cli_or_development_packages_in_the_zip(build: dict[str, Path]) -> No
     names = {p.name.lower() for p in build["dir"].iterdir()}
     for name in ("boto3", "botocore", "moto", "click", "rich", "yaml", "pytest"):
         assert name not in names, name
+
+
+def test_every_module_ships_bytecode_for_the_runtime(build: dict[str, Path]) -> None:
+    """Every Python source in the zip has its `__pycache__` pyc for the runtime's CPython:
+    its magic number, unchecked-hash (loaded whatever mtimes unzipping gives), and the
+    hash of the very source beside it, holding the code that source compiles to."""
+    import marshal
+
+    want = bytecode.magic(RUNTIME)
+    assert want == importlib.util.MAGIC_NUMBER  # these tests run on the runtime's Python
+    with zipfile.ZipFile(build["zip"]) as z:
+        names = set(z.namelist())
+        sources = [n for n in names if n.endswith(".py")]
+        assert {"app.py", "chalicelib/handlers.py", "chalicelib/pipeline.py"} <= set(sources)
+        missing = []
+        for name in sources:
+            cached = bytecode.cache_name(name, RUNTIME)
+            if cached not in names:
+                missing.append(name)
+                continue
+            body, source = z.read(cached), z.read(name)
+            assert body[:4] == want, f"{cached}: magic {body[:4]!r}, not {want!r}"
+            assert int.from_bytes(body[4:8], "little") == 0b01, f"{cached}: not unchecked-hash"
+            assert body[8:16] == importlib.util.source_hash(source), f"{cached}: other source"
+            code = marshal.loads(body[16:])
+            assert code.co_consts == compile(source, name, "exec", dont_inherit=True).co_consts
+        # Only files Python cannot compile go without (none of Sluice's own).
+        assert not [n for n in missing if n == "app.py" or n.startswith("chalicelib/")]
+        assert len(missing) <= len(sources) // 100, missing
+        ours = {bytecode.cache_name(n, RUNTIME) for n in sources}
+        assert not [n for n in names if n.endswith(".pyc") and n not in ours]
+
+
+def test_the_runtime_loads_the_shipped_bytecode(build: dict[str, Path], tmp_path: Path) -> None:
+    """With no writable bytecode cache (-B, as on Lambda's read-only /var/task), Python
+    runs a module from the shipped pyc without compiling its source: a source changed
+    after packaging still imports as it was packaged."""
+    tree = tmp_path / "task"
+    shutil.copytree(build["dir"] / "chalicelib", tree / "chalicelib")
+    (tree / "chalicelib" / "durations.py").write_text("raise SystemExit(3)\n")
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import chalicelib.durations as d; "
+    probe += "print(d.__name__)"
+    result = subprocess.run(
+        [sys.executable, "-B", "-S", "-E", "-c", probe, str(tree)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "chalicelib.durations", (
+        result.stdout + result.stderr
+    )
 
 
 # ---------------------------------------------------------------- running it

@@ -269,3 +269,34 @@ def test_any_json_object_parses_and_its_time_is_archivable(doc):
     assert isinstance(record, dict)
     if t is not None:
         time.gmtime(t // 1000)  # what the archive's partition key does with it
+
+
+# ---------------------------------------------------------------- integers beyond 64 bits
+@pytest.mark.parametrize(
+    ("text", "kept_as_text"),
+    [
+        pytest.param('{"id": 123456789012345678901234567890}', True, id="30 digits"),
+        pytest.param('{"id": 18446744073709551616}', True, id="2**64, one past uint64"),
+        pytest.param('{"a": [{"b": -9223372036854775809}]}', True, id="below -2**63, nested"),
+        pytest.param('{"id": 18446744073709551615}', False, id="uint64 max stays a number"),
+        pytest.param('{"x": 1e19}', False, id="an exponent is a float, not a lost integer"),
+        pytest.param('{"x": 1e19, "s": "1234567890123456789"}', True, id="digits in a string"),
+        pytest.param('{"x": 1e19, "s": "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩"}', False, id="non-ASCII digits"),
+        pytest.param('{"x": 1e19, "s": "123456789012345678"}', False, id="18 digits"),
+    ],
+)
+def test_integer_beyond_64_bits_keeps_the_exact_text(text, kept_as_text):
+    """A JSON message whose integer orjson could only read as a rounded double keeps its
+    exact text (parse_error says why); an integral double from an exponent does not,
+    unless the text holds a run of 19 ASCII digits that could be such an integer."""
+    record, _ = parse_message(text)
+    assert (record.get("parse_error") == "json: integer beyond 64 bits") is kept_as_text
+    assert (record.get("message") == text) is kept_as_text
+
+
+def test_the_large_integer_check_uses_no_python_regex():
+    """Log text never reaches Python's `re` in the automatic parse path (the integer check
+    is a linear scan of the text)."""
+    import chalicelib.parsers as parsers
+
+    assert not any(type(v).__name__ == "Pattern" for v in vars(parsers).values())

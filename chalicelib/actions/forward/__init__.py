@@ -17,6 +17,7 @@ the ActionError, so only they are dead-lettered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from chalicelib.actions.base import Action, Option, register
@@ -84,6 +85,32 @@ def _table() -> dict[str, Option]:
     return table
 
 
+class _OptionTable(Mapping[str, Option]):
+    """The action's option table, built on first use: building it imports every sink
+    module (HTTP, OTLP, the AWS sinks), which a function whose rules forward nothing
+    never needs on its cold start."""
+
+    def __init__(self) -> None:
+        self._table: dict[str, Option] | None = None
+
+    def _get(self) -> dict[str, Option]:
+        if self._table is None:
+            self._table = _table()
+        return self._table
+
+    def reset(self) -> None:
+        self._table = None
+
+    def __getitem__(self, key: str) -> Option:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def _owners(key: str) -> list[type[Sink]]:
     return [s for s in sinks.sinks() if key in s.options]
 
@@ -101,7 +128,7 @@ def chosen(opts: dict[str, Any]) -> type[Sink]:
 @register
 class ForwardAction(Action):
     name = "forward"
-    options: ClassVar[dict[str, Option]] = _table()
+    options: ClassVar[Mapping[str, Option]] = _OptionTable()
 
     @classmethod
     def validate_options(cls, opts: dict[str, Any]) -> list[tuple[str, str]]:
@@ -173,7 +200,9 @@ class ForwardAction(Action):
 
 def _rebuild() -> None:
     """A sink registered after import (an extension, a test) joins the option table."""
-    ForwardAction.options = _table()
+    table = ForwardAction.options
+    if isinstance(table, _OptionTable):
+        table.reset()
 
 
 sinks.on_change(_rebuild)

@@ -1,0 +1,230 @@
+"""Cold start as Lambda runs it: from the unpacked deployment zip, nothing writable.
+
+    python bench/cold.py [--runs 9]
+
+The zip is built as `make package` builds it (infra/package.py from the wheelhouse
+`make wheels` downloads) and unpacked twice, into read-only directories: as built
+(with the runtime's bytecode, infra/bytecode.py) and with every `__pycache__` taken
+out (what a zip without bytecode gives). boto3 and its dependencies are copied
+beside them as Lambda's runtime provides them (compiled, as pip installs them).
+Each run is a fresh `python -S` (no site-packages but those directories) with
+PYTHONDONTWRITEBYTECODE=1, timed from spawn to the return of a one-event handler
+call (`child.py`: import `app`, handle the payload, AWS answered below botocore).
+The two trees alternate run by run, so load from other processes hits both alike;
+the medians and the range are printed, then one line:
+
+    bench: cold_start_package median_ms=N min_ms=N max_ms=N cpu_ms=N no_bytecode_median_ms=N
+           no_bytecode_cpu_ms=N runs=N
+
+CPU is the child's user+sys time: on a shared machine the wall time waits for the core,
+the CPU time much less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import importlib.util
+import os
+import shutil
+import stat
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
+import orjson
+import workload
+from stubs import SlackServer
+
+ROOT = harness.ROOT
+BENCH = Path(__file__).resolve().parent
+# What Lambda's Python runtime provides besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+RUNS = 9
+
+
+def build_zip(out: Path, root: Path = ROOT) -> Path:
+    """deployment.zip as `make package` builds it from the checkout `root` (offline, from
+    this checkout's wheelhouse)."""
+    house = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "wheels.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_", "PIP_"))}
+    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    args = [sys.executable, str(root / "infra" / "package.py"), "--stage", "dev"]
+    args += ["--skip-terraform", "--wheelhouse", house, "--out", str(out)]
+    subprocess.run(args, cwd=root, env=env, capture_output=True, check=True)
+    return out / "dev" / "cloudformation" / "deployment.zip"
+
+
+def read_only(tree: Path) -> None:
+    for p in [tree, *tree.rglob("*")]:
+        mode = p.stat().st_mode
+        p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def writable(tree: Path) -> None:
+    for p in [tree, *tree.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def runtime_site(dest: Path) -> Path:
+    """boto3 and its dependencies as the runtime has them, compiled."""
+    dest.mkdir()
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec and spec.origin, name
+        src = Path(spec.origin)
+        if src.name == "__init__.py":
+            shutil.copytree(src.parent, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / src.name)
+    compileall.compile_dir(dest, quiet=2)
+    return dest
+
+
+def harness_dir(dest: Path) -> Path:
+    """The bench's stand-in for Lambda's runtime client (child.py and the AWS answers),
+    compiled like the runtime's own code."""
+    dest.mkdir()
+    for name in ("child.py", "stubs.py", "ddb.py"):
+        shutil.copy2(BENCH / name, dest / name)
+    compileall.compile_dir(dest, quiet=2)
+    return dest
+
+
+def prepare(tmp: Path, compare: Path | None = None) -> dict[str, Path]:
+    zipped = build_zip(tmp / "out")
+    trees = {}
+    if compare is not None:  # another checkout's zip, unpacked as it was built
+        other = tmp / "compare"
+        with zipfile.ZipFile(build_zip(tmp / "out-compare", compare)) as z:
+            z.extractall(other)
+        read_only(other)
+        trees["compare"] = other
+    for label in ("bytecode", "source"):
+        task = tmp / label
+        with zipfile.ZipFile(zipped) as z:
+            z.extractall(task)
+        if label == "source":
+            for cache in sorted(task.rglob("__pycache__"), reverse=True):
+                shutil.rmtree(cache)
+        read_only(task)
+        trees[label] = task
+    trees["runtime"] = runtime_site(tmp / "runtime")
+    trees["harness"] = harness_dir(tmp / "harness")
+    for key in ("runtime", "harness"):
+        read_only(trees[key])
+    return trees
+
+
+def run_once(
+    trees: dict[str, Path], task: Path, rules: Path, event: Path, env: dict[str, str]
+) -> tuple[float, float, dict[str, Any]]:
+    child_env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
+    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
+    child_env["PYTHONPATH"] = os.pathsep.join(map(str, (task, trees["runtime"])))
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = Path(f.name)
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-S",
+                str(trees["harness"] / "child.py"),
+                *map(str, (rules, event, out)),
+            ],
+            env=child_env,
+            cwd=task,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        if proc.returncode:
+            raise AssertionError(f"child failed:\n{proc.stderr.decode()[-3000:]}")
+        rep = orjson.loads(out.read_bytes())
+    finally:
+        out.unlink(missing_ok=True)
+    r = rep["result"]
+    assert r["received"] == 1 and r["archived"] == 1 and rep["archive_bytes"] > 0, rep
+    return float((rep["t_return"] - t0) * 1000), float(rep["cpu_ms"]), rep
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=RUNS)
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout (e.g. a `git worktree` of main): its "
+        "zip is timed in the same runs, as `before`",
+    )
+    args = ap.parse_args(argv)
+    harness.pin_one_core()
+    measure(args.runs, args.compare)
+    return 0
+
+
+def measure(runs: int = RUNS, compare: Path | None = None) -> float:
+    """Print the detail and the bench line; returns the median ms with bytecode."""
+    with SlackServer() as slack, tempfile.TemporaryDirectory(prefix="sluice-cold-") as d:
+        tmp = Path(d)
+        trees = prepare(tmp, compare)
+        try:
+            env = harness.child_env(slack.url)
+            rules = tmp / "rules.json"
+            rules.write_bytes(orjson.dumps(workload.rule_items()))
+            event = tmp / "one.json"
+            event.write_bytes(orjson.dumps(workload.event_for(workload.one_event_document())))
+            labels = ["bytecode", "source"] + (["compare"] if compare else [])
+            times: dict[str, list[float]] = {k: [] for k in labels}
+            cpu: dict[str, list[float]] = {k: [] for k in labels}
+            for label in times:  # untimed: the page cache warm for both
+                run_once(trees, trees[label], rules, event, env)
+            for _ in range(runs):
+                for label in times:
+                    ms, cpu_ms, _ = run_once(trees, trees[label], rules, event, env)
+                    times[label].append(ms)
+                    cpu[label].append(cpu_ms)
+        finally:
+            for tree in trees.values():
+                writable(tree)
+    med = statistics.median
+    print(
+        f"\ncold start from the unpacked zip ({runs} fresh `python -S` each, alternating; "
+        "read-only, PYTHONDONTWRITEBYTECODE=1; spawn -> one-event handler return, ms):"
+    )
+    rows = [("with the zip's bytecode", "bytecode"), ("bytecode removed", "source")]
+    if compare is not None:
+        rows.append((f"{compare.name} (before)", "compare"))
+    for label, key in rows:
+        xs, cs = times[key], cpu[key]
+        print(
+            f"  {label:26} wall median {med(xs):6.1f} (min {min(xs):.0f}, max {max(xs):.0f}); "
+            f"CPU median {med(cs):6.1f} (min {min(cs):.0f}, max {max(cs):.0f})"
+        )
+    ok, src = times["bytecode"], times["source"]
+    print(
+        f"bench: cold_start_package median_ms={med(ok):.0f} min_ms={min(ok):.0f} "
+        f"max_ms={max(ok):.0f} cpu_ms={med(cpu['bytecode']):.0f} "
+        f"no_bytecode_median_ms={med(src):.0f} no_bytecode_cpu_ms={med(cpu['source']):.0f} "
+        f"runs={runs}"
+    )
+    return float(med(ok))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

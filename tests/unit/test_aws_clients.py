@@ -1,0 +1,97 @@
+"""chalicelib.aws: clients built lazily on boto3's default session, whose data loader reads
+botocore's models with orjson and lists services in one scan: the same models and
+endpoints as botocore's own loader gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+
+from chalicelib import aws
+
+# Every service the runtime builds a client for (chalicelib/ and its forward sinks).
+SERVICES = [
+    "dynamodb",
+    "s3",
+    "sqs",
+    "sns",
+    "secretsmanager",
+    "ssm",
+    "kinesis",
+    "firehose",
+    "logs",
+    "lambda",
+]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+def _shape(shape: Any, depth: int = 0) -> Any:
+    """A shape as plain data (names, types, members, to a few levels), to compare models."""
+    if shape is None:
+        return None
+    out: dict[str, Any] = {"name": shape.name, "type": shape.type_name}
+    if depth < 3:
+        members = getattr(shape, "members", None)
+        if isinstance(members, dict):
+            out["members"] = {k: _shape(v, depth + 1) for k, v in members.items()}
+        elif getattr(shape, "member", None) is not None:
+            out["member"] = _shape(shape.member, depth + 1)
+    return out
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_clients_have_botocore_s_own_models_and_endpoints(env: None, service: str) -> None:
+    """A client from `Clients.get` has the operations, shapes (members in the same order)
+    and endpoint of the client botocore's own loader builds."""
+    ours = aws.Clients().get(service)
+    stock = boto3.Session().client(service)
+    assert ours.meta.endpoint_url == stock.meta.endpoint_url
+    a, b = ours.meta.service_model, stock.meta.service_model
+    assert a.operation_names == b.operation_names
+    assert a.metadata == b.metadata
+    for op in a.operation_names:
+        x, y = a.operation_model(op), b.operation_model(op)
+        assert _shape(x.input_shape) == _shape(y.input_shape), op
+        assert _shape(x.output_shape) == _shape(y.output_shape), op
+        assert x.http == y.http, op
+
+
+def test_the_default_session_gets_the_loader_once(env: None) -> None:
+    """The loader is registered on boto3's default session (where tests and tools hook
+    their handlers) once, and a client built there still sees handlers registered on it."""
+    seen: list[str] = []
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register(
+        "provide-client-params.sqs.*", lambda **kw: seen.append("hooked")
+    )
+    clients = aws.Clients()
+    sqs = clients.get("sqs")
+    loader = boto3.DEFAULT_SESSION._session.get_component("data_loader")
+    assert type(loader).__name__ == "FastLoader"
+    clients.reset()
+    clients.get("sqs")
+    assert boto3.DEFAULT_SESSION._session.get_component("data_loader") is loader
+    sqs.meta.events.emit("provide-client-params.sqs.ListQueues", params={}, model=None)
+    assert seen == ["hooked"]
+
+
+def test_unknown_services_and_models_are_still_refused(env: None) -> None:
+    """A service botocore does not know is refused as before; a known service without a
+    model of the kind asked for raises botocore's DataNotFoundError."""
+    loader = aws._loader(None)
+    with pytest.raises(UnknownServiceError):
+        loader.load_service_model("not-a-service", "service-2")
+    with pytest.raises(DataNotFoundError):
+        loader.load_service_model("dynamodb", "no-such-model-9")
+    assert "dynamodb" in loader.list_available_services("service-2")

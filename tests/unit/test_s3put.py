@@ -1,0 +1,142 @@
+"""chalicelib.actions.s3put: the archive's PutObject on the prepared path writes what
+botocore's `put_object` writes, and falls back to it whenever the answer is not 200."""
+
+from __future__ import annotations
+
+import base64
+import os
+import zlib
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from chalicelib.actions.s3put import PreparedPut
+
+BUCKET = "sluice-archive-test"  # tests/conftest.py ARCHIVE_BUCKET
+
+KEYS = [
+    pytest.param("archive/tag=aws.lambda.app/dt=2026-11-26/hour=10/r-0.jsonl.gz", id="layout"),
+    pytest.param("archive/tag=a b+c/dt=x/hour=00/id%2F-1.jsonl.gz", id="space plus percent"),
+    pytest.param("archive/tag=ünïcødé.日本/x~y/-0.jsonl.gz", id="non-ASCII and tilde"),
+    pytest.param("archive/tag=q?x&y=1#z/'\"/-0.jsonl.gz", id="query and fragment characters"),
+    pytest.param("archive//double//slash.jsonl.gz", id="empty path segments"),
+]
+
+
+class Sent:
+    """The requests a client sends (a `before-send` hook that answers nothing)."""
+
+    def __init__(self, s3: Any, answer: int | None = None) -> None:
+        self.prepared = 0
+        self.answer = answer
+        s3.meta.events.register_first("before-send.s3.PutObject", self)
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        encoding = request.headers.get("Content-Encoding") or ""
+        encoding = encoding.decode() if isinstance(encoding, bytes) else encoding
+        if "x-amz-checksum-crc32" in request.headers and "aws-chunked" not in encoding:
+            self.prepared += 1
+            if self.answer is not None:
+                return AWSResponse(request.url, self.answer, {}, None)
+        return None
+
+
+def _object(aws: Any, key: str) -> dict[str, Any]:
+    got = aws.s3.get_object(Bucket=BUCKET, Key=key)
+    return {
+        "body": got["Body"].read(),
+        "type": got["ContentType"],
+        "encoding": got["ContentEncoding"],
+    }
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_prepared_puts_write_what_put_object_writes(aws: Any, key: str) -> None:
+    """After a first put to the bucket, puts take the prepared path and the object (key,
+    body, content type and encoding) is the one botocore's `put_object` writes."""
+    from chalicelib.aws import Clients
+
+    s3 = Clients().get("s3")
+    sent = Sent(s3)
+    put = PreparedPut(s3)
+    put.put(BUCKET, "archive/first.jsonl.gz", b"learn", "application/x-ndjson", "gzip")
+    assert sent.prepared == 0  # the first put goes through botocore and learns the bucket
+    body = os.urandom(3000)
+    put.put(BUCKET, key, body, "application/x-ndjson", "gzip")
+    assert sent.prepared == 1
+    aws.s3.put_object(
+        Bucket=BUCKET,
+        Key=key + ".reference",
+        Body=body,
+        ContentType="application/x-ndjson",
+        ContentEncoding="gzip",
+    )
+    ours, reference = _object(aws, key), _object(aws, key + ".reference")
+    assert ours == reference and ours["body"] == body
+    keys = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert key in keys
+
+
+def test_the_checksum_is_the_body_s_crc32(aws: Any) -> None:
+    """The prepared request carries the body's CRC32 (which S3 checks) in its header."""
+    from chalicelib.aws import Clients
+
+    s3 = Clients().get("s3")
+    seen: list[str] = []
+    s3.meta.events.register_first(
+        "before-send.s3.PutObject",
+        lambda request, **_: seen.append(request.headers.get("x-amz-checksum-crc32")),
+    )
+    put = PreparedPut(s3)
+    body = b"x" * 100_000
+    for k in ("a", "b"):
+        put.put(BUCKET, k, body, "application/x-ndjson", "gzip")
+    want = base64.b64encode((zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+    assert seen[-1] == want
+
+
+@pytest.mark.parametrize("status", [403, 500, 503])
+def test_a_refused_prepared_put_falls_back_to_put_object(aws: Any, status: int) -> None:
+    """A prepared put S3 answers with anything but 200 is sent again by `put_object`
+    (with botocore's retries): the object is written all the same."""
+    from chalicelib.aws import Clients
+
+    s3 = Clients().get("s3")
+    sent = Sent(s3, answer=status)
+    put = PreparedPut(s3)
+    put.put(BUCKET, "first", b"1", "application/x-ndjson", "gzip")
+    put.put(BUCKET, "second", b"2", "application/x-ndjson", "gzip")
+    assert sent.prepared == 1
+    assert _object(aws, "second")["body"] == b"2"
+
+
+def test_errors_are_botocore_s_own(aws: Any) -> None:
+    """A bucket that does not exist fails as `put_object` fails (ClientError NoSuchBucket),
+    on the first put and on later ones alike."""
+    from chalicelib.aws import Clients
+
+    put = PreparedPut(Clients().get("s3"))
+    put.put(BUCKET, "first", b"1", "application/x-ndjson", "gzip")
+    for _ in range(2):
+        with pytest.raises(ClientError) as e:
+            put.put("no-such-bucket-here", "k", b"1", "application/x-ndjson", "gzip")
+        assert e.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_clients_without_botocore_internals_use_put_object() -> None:
+    """A stand-in client (a test double) gets plain `put_object` calls."""
+
+    class Fake:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def put_object(self, **kw: Any) -> None:
+            self.calls.append(kw)
+
+    fake = Fake()
+    put = PreparedPut(fake)
+    for k in ("a", "b"):
+        put.put(BUCKET, k, b"1", "t", "gzip")
+    assert [c["Key"] for c in fake.calls] == ["a", "b"]
