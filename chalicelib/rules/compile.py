@@ -89,6 +89,7 @@ class CompiledRule:
     where: Predicate | None
     where_conditions: list[dict[str, Any]] | None  # what `where` was compiled from
     transform: Callable[..., None] | None  # (record, event)
+    transform_spec: dict[str, Any]  # what `transform` was compiled from
     parse: Callable[[dict[str, Any]], None] | None
     rewrite_tag: Callable[[Any], str] | None
     sample: int | None
@@ -131,6 +132,7 @@ class RuleSet:
             where=compile_where(r.where),
             where_conditions=list(r.where) if r.where else None,
             transform=compile_transform(r.transform),
+            transform_spec=dict(r.transform),
             parse=compile_parse(r.parse),
             rewrite_tag=compile_rewrite_tag(r.transform["rewrite_tag"])
             if r.transform.get("rewrite_tag")
