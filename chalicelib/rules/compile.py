@@ -92,6 +92,7 @@ class CompiledRule:
     origin: Predicate | None
     where_conditions: list[dict[str, Any]] | None  # what `where` was compiled from
     transform: Callable[..., None] | None  # (record, event)
+    transform_spec: dict[str, Any]  # what `transform` was compiled from
     parse: Callable[[dict[str, Any]], None] | None
     rewrite_tag: Callable[[Any], str] | None
     sample: int | None
@@ -138,6 +139,7 @@ class RuleSet:
             origin=compile_where(r.origin),
             where_conditions=list(r.where) if r.where else None,
             transform=compile_transform(r.transform),
+            transform_spec=dict(r.transform),
             parse=compile_parse(r.parse),
             rewrite_tag=compile_rewrite_tag(r.transform["rewrite_tag"])
             if r.transform.get("rewrite_tag")

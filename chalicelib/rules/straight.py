@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.rules.transforms import keep_sample
+from chalicelib.rules.transforms import is_template, keep_sample
 
 Router = Callable[..., tuple[str | None, int | None]]
 
@@ -101,6 +101,27 @@ def _where(src: _Source, rule: Any) -> str | None:
     return f"{src.bind('w', rule.where)}(record)"
 
 
+_RECORD_STEPS = ("rename", "remove", "truncate", "redact")
+
+
+def _transform(src: _Source, depth: int, rule: Any) -> None:
+    """The rule's record transform: a `set` of fixed values alone (no rename, remove,
+    redact or truncate; no template) as the assignments `compile_set` makes, in order;
+    anything else called as compiled."""
+    spec = rule.transform_spec
+    values = spec.get("set")
+    if (
+        isinstance(values, dict)
+        and values
+        and not any(spec.get(k) for k in _RECORD_STEPS)
+        and not any(is_template(v) for v in values.values())
+    ):
+        for k, v in values.items():
+            src.add(depth, f"record[{src.bind('f', k)}] = {src.bind('c', v)}")
+        return
+    src.add(depth, f"{src.bind('t', rule.transform)}(record, ev)")
+
+
 def generate(rules: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
     """(source, namespace) of the router for `rules` (in order)."""
     src = _Source()
@@ -116,7 +137,7 @@ def generate(rules: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
             depth = 2
         src.add(depth, f"matched[{rid}] = matched.get({rid}, 0) + 1")
         if rule.transform is not None:
-            src.add(depth, f"{src.bind('t', rule.transform)}(record, ev)")
+            _transform(src, depth, rule)
             src.add(depth, f"transformed[{rid}] = transformed.get({rid}, 0) + 1")
         if rule.sample is not None:
             rate = src.bind("s", rule.sample)
