@@ -18,8 +18,8 @@ function's own log group (stdout):
 
 Those lines never come back in: the function's own group is Sluice's (the loop guard
 drops it in every ingest path), and the marker makes them easy to exclude from any
-other subscription (`-"SLUICE_TAP"`) and to find (`FilterLogEvents`, pattern
-`"SLUICE_TAP"`). The CLI reads them back from the functions' log groups.
+other subscription (`-"SLUICE_TAP"`). The CLI reads them back from the functions'
+log groups (FilterLogEvents with the tap's id).
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ DUMMY_KEY = "testing"  # moto accepts any credentials; these are its documented 
 # The stage the local stack's functions run as (poller.function_arn: sluice-dev-<function>);
 # exported, so `sluice invoke` and `sluice subscribe` in that shell use the same one.
 STAGE = "dev"
+STAND_INS_AFTER_S = 2.0
 SIGNAL_CHECK_S = 0.2  # how soon the main thread notices a signal another thread received
 
 
@@ -207,6 +208,7 @@ class LocalStack:
         self.stand_ins_ready = threading.Event()
         self.stand_ins_error: str | None = None
         self._stand_ins: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._exits = contextlib.ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self._moto: Any = None
@@ -252,7 +254,6 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        self._exits.enter_context(standins.quiet_moto_delivery())
         try:
             self._set_env(self.aws_env, drop=("AWS_PROFILE", "AWS_SESSION_TOKEN"))
             # moto's backends are process-wide: a stack started after another in the
@@ -273,6 +274,7 @@ class LocalStack:
             self.clients, self.names, slack_token=token, slack_api_url=self.slack.url
         )
         self._set_env({**self.resources.env, "SLUICE_STAGE": STAGE})
+        self._stopping.clear()
         self._stand_ins = threading.Thread(
             target=self._make_stand_ins, name="lambda-stand-ins", daemon=True
         )
@@ -369,8 +371,15 @@ class LocalStack:
         return sum(p.poll() for p in self.pollers)
 
     def _make_stand_ins(self) -> None:
+        # Made a moment after start, off the start-up path: a stack that only lives a few
+        # seconds (a test) never pays for them, and `local up` prints its env at once.
+        if self._stopping.wait(STAND_INS_AFTER_S):
+            self.stand_ins_error = "the stack stopped before they were made"
+            self.stand_ins_ready.set()
+            return
         try:
-            standins.create(self.clients, STAGE)
+            self._exits.enter_context(standins.quiet_moto_delivery())
+            standins.create(self.clients, STAGE, stop=self._stopping)
         except Exception as e:  # the stack works without them; subscribe says what is missing
             self.stand_ins_error = f"{type(e).__name__}: {e}"
         finally:
@@ -439,8 +448,9 @@ class LocalStack:
 
         for poller in self.pollers:
             poller.stop()
+        self._stopping.set()
         if self._stand_ins is not None:
-            self._stand_ins.join(timeout=30)
+            self._stand_ins.join(timeout=10)  # at most the one call in flight
             self._stand_ins = None
         if self.metrics is not None:
             self.metrics.stop()

@@ -4,8 +4,8 @@
 CloudWatch Logs refuses a subscription to a function that does not exist. The
 local stack runs the real handlers in process, so the functions in moto only
 need to exist: each is a 200-byte zip (`def handler(event, context): return
-None`) under one role, created in a background thread so `sluice local up` is
-not slower (about 0.1-0.4 s a function on moto).
+None`) under one role, created by a background thread shortly after start so
+`sluice local up` is not slower (about 0.1-0.4 s a function on moto).
 
 moto would also *invoke* a subscribed function on every PutLogEvents, which
 starts Docker; the stack delivers log events itself (`poller.LogsPoller`), so
@@ -39,8 +39,14 @@ def _code(e: Exception) -> str:
     return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
 
 
-def create(clients: Any, stage: str, functions: tuple[str, ...] = FUNCTIONS) -> list[str]:
-    """Create `sluice-<stage>-<function>` for each function (idempotent); their ARNs."""
+def create(
+    clients: Any,
+    stage: str,
+    functions: tuple[str, ...] = FUNCTIONS,
+    stop: threading.Event | None = None,
+) -> list[str]:
+    """Create `sluice-<stage>-<function>` for each function (idempotent); their ARNs.
+    Returns early once `stop` is set (the stack stopping before they were all made)."""
     iam = clients.get("iam")
     name = ROLE.format(stage=stage)
     try:
@@ -53,6 +59,8 @@ def create(clients: Any, stage: str, functions: tuple[str, ...] = FUNCTIONS) -> 
     code = _zip()
     arns = []
     for fn in functions:
+        if stop is not None and stop.is_set():
+            break
         fname = f"sluice-{stage}-{fn}"
         try:
             arn = lam.create_function(

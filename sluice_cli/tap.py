@@ -3,8 +3,8 @@
 Switches a tap on in the state table (`chalicelib.tap`: one item with an expiry,
 refreshed while the command runs and deleted when it stops, so a killed tap ends
 by itself within TAP_TTL_S), then reads the functions' decision lines back from
-their own log groups with FilterLogEvents (pattern: the marker and this tap's id),
-on a deployed stage and on the local stack alike: the local stack writes a
+their own log groups with FilterLogEvents (pattern: this tap's id; each line's
+marker checked here), on a deployed stage and on the local stack alike: the local stack writes a
 function's tap lines to its log group as Lambda does with stdout.
 
 Functions see a new tap when they next reload their rules (SLUICE_RULES_TTL: 60 s
@@ -85,8 +85,9 @@ def read_lines(
         kwargs: dict[str, Any] = {
             "logGroupName": group,
             "startTime": start_ms,
-            # Two unquoted terms, both required; the id is alphanumeric, so no quotes.
-            "filterPattern": f"{MARKER.strip()} {tap_id}",
+            # The tap's id: one alphanumeric term (CloudWatch Logs' filter syntax needs no
+            # quotes for it); the marker is checked here, on the lines that come back.
+            "filterPattern": tap_id,
         }
         while True:
             try:
