@@ -80,3 +80,18 @@ class SecretError(SluiceError):
 
 class SettingsError(SluiceError):
     """A required setting is missing or malformed."""
+
+
+def aws_fault(e: BaseException) -> bool:
+    """Whether a batch that failed with `e` should be handed back to Lambda as it is.
+
+    AWS's answers and the network's faults are: throttling, 5xx and timeouts pass with
+    time (botocore has already retried them), and a refusal such as AccessDenied is a
+    configuration problem every record would meet, so dead-lettering record after record
+    would empty the stream into the queue. Anything else was raised while processing the
+    data itself (a value no code path expected): deterministic, so retrying the batch
+    would fail the same way until the records expire. Those batches are processed again
+    one record at a time, and only the record that fails alone is dead-lettered."""
+    from botocore.exceptions import BotoCoreError, ClientError  # loaded with the first client
+
+    return isinstance(e, ClientError | BotoCoreError | TimeoutError | ConnectionError)

@@ -101,6 +101,12 @@ def _event_time(ev: LogEvent) -> int:
     return ev.time
 
 
+# What encoding one event as JSON can raise: orjson's TypeError (nesting past 254 levels,
+# integers beyond 64 bits, non-string keys), a time the calendar cannot format
+# (OverflowError, ValueError, OSError), recursion. Caught per event wherever events are
+# written (archive, forwards, dead letters), so one event's failure is its own.
+UNENCODABLE = (TypeError, ValueError, OverflowError, OSError, RecursionError)
+
 _second_cache: tuple[int, str] = (-1, "")
 _MILLIS = tuple(f".{i:03d}Z" for i in range(1000))  # 0.12 µs against 0.36 for an f-string
 

@@ -134,3 +134,9 @@ _ONE_MS = timedelta(milliseconds=1)
 _ONE_S = timedelta(seconds=1)
 _MIN_MS = (datetime(1, 1, 1) - _EPOCH_NAIVE) // _ONE_MS
 _MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000) - _EPOCH_NAIVE) // _ONE_MS
+
+
+def in_range(ms: int | float) -> bool:
+    """Whether epoch ms lies in years 1-9999, the times the archive can partition and
+    format (`time.gmtime` overflows past them)."""
+    return _MIN_MS <= ms <= _MAX_MS

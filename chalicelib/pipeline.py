@@ -26,7 +26,7 @@ from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
 from chalicelib.budget import Budget, budget
 from chalicelib.delivery import DeadLetter, deliver, send
-from chalicelib.errors import DecodeError
+from chalicelib.errors import DecodeError, aws_fault
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
 from chalicelib.observe import add_time
@@ -271,10 +271,16 @@ class Pipeline:
         *,
         archived: Callable[[LogEvent], bool] | None = None,
         on_archived: Callable[[], None] | None = None,
+        isolate: bool = False,
     ) -> Slices:
-        """A sink events are pushed into one at a time, processed slice by slice."""
+        """A sink events are pushed into one at a time, processed slice by slice. With
+        `isolate`, a slice that fails for a reason that is not AWS's is bisected and the
+        event that fails alone dead-lettered (stage `process`), the others processed."""
         sink = Slices(self, inv, batch_id or inv.request_id, budget())
         sink.archived, sink.on_archived = archived, on_archived
+        if isolate:
+            dead_letter = self._dead_letter(inv)
+            sink.isolate = lambda evs, reason: dead_letter(evs, reason, "process")
         return sink
 
     def process_slice(
@@ -434,10 +440,13 @@ class Slices:
     (what a handler reports if a later slice fails)."""
 
     __slots__ = (
+        "added",
         "archived",
         "batch_id",
+        "done",
         "events",
         "inv",
+        "isolate",
         "ledger",
         "max_bytes",
         "max_events",
@@ -456,11 +465,17 @@ class Slices:
         self.events: list[LogEvent] = []
         self.nbytes = 0
         self.n = 0
+        self.added = 0  # events added so far
+        self.done = 0  # of those, events in slices processed to the end
         self.ledger = Ledger()
         self.archived: Callable[[LogEvent], bool] | None = None
         self.on_archived: Callable[[], None] | None = None
+        # Set: a slice that fails for a reason that is not AWS's is bisected, so only the
+        # event that fails alone is dead-lettered (through this, with the reason).
+        self.isolate: Callable[[list[LogEvent], str], None] | None = None
 
     def add(self, ev: LogEvent) -> None:
+        self.added += 1
         self.events.append(ev)
         self.nbytes += ev.size
         if len(self.events) >= self.max_events or self.nbytes >= self.max_bytes:
@@ -487,11 +502,50 @@ class Slices:
         events, self.events, self.nbytes = self.events, [], 0
         batch_id = self.batch_id if self.n == 0 else f"{self.batch_id}-s{self.n}"
         self.n += 1
-        self.ledger.merge(
-            self.pipeline.process_slice(
+        if self.isolate is None:
+            ledger = self.pipeline.process_slice(
                 events, self.inv, batch_id, archived=self.archived, on_archived=self.on_archived
             )
-        )
+        else:
+            ledger = self._bisected(events, batch_id)
+            if self.on_archived is not None:
+                self.on_archived()
+        self.ledger.merge(ledger)
+        self.done += len(events)
+
+    def _bisected(self, events: list[LogEvent], batch_id: str) -> Ledger:
+        """Process `events`; if that raises something that is not AWS's (a value no code
+        path expected: the same on every attempt), each half again under its own name
+        (`<id>a`, `<id>b`: a retry that fails the same way writes the same objects), down
+        to the event that fails alone, which is dead-lettered with the reason. A failure
+        after the archive was written is not bisected: those events are archived."""
+        written = []
+        try:
+            return self.pipeline.process_slice(
+                events,
+                self.inv,
+                batch_id,
+                archived=self.archived,
+                on_archived=lambda: written.append(1),
+            )
+        except Exception as e:
+            if aws_fault(e) or self.isolate is None:
+                raise
+            if written:
+                ledger = Ledger(received=sum(ev.count for ev in events))
+                ledger.archived = ledger.received
+                ledger.errors.append(f"after the archive: {type(e).__name__}: {e}"[:500])
+                return ledger
+            if len(events) == 1:
+                reason = f"process: {type(e).__name__}: {e}"
+                self.isolate(events, reason)
+                ledger = Ledger(received=events[0].count)
+                ledger.dead_letter(f"process:{type(e).__name__}", events[0].count)
+                return ledger
+        mid = len(events) // 2
+        ledger = self._bisected(events[:mid], batch_id + "a")
+        ledger.merge(self._bisected(events[mid:], batch_id + "b"))
+        return ledger
 
     def close(self) -> Ledger:
         self.flush()

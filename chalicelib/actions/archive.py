@@ -27,7 +27,7 @@ import orjson
 
 from chalicelib.actions.s3put import prepared_put
 from chalicelib.budget import budget
-from chalicelib.event import LogEvent, format_time
+from chalicelib.event import UNENCODABLE, LogEvent, format_time
 from chalicelib.normalise import FUTURE_MS, PAST_MS
 
 PREFIX = "archive"
@@ -126,40 +126,42 @@ def encode_lines(
     out: list[bytes] = []
     bad: list[tuple[LogEvent, str]] = []
     for ev in events:
-        src = source_cache.get(id(ev.source))
-        if src is None:
-            s = ev.source
-            # Account and region also at the top level: the Glue table's columns (its
-            # JSON SerDe maps top-level keys only). Once per source, like the source.
-            src = source_cache[id(s)] = b"".join(
-                (
-                    b',"source":',
-                    dumps(s),
-                    b',"account":',
-                    dumps(s.get("account")),
-                    b',"region":',
-                    dumps(s.get("region")),
-                    b',"id":',
-                )
-            )
+        # One event's failure costs that event only: orjson writes 254 levels of nesting
+        # but reads 1,024, and refuses integers beyond 64 bits and non-string keys (a
+        # transform's work). The event is dead-lettered with the reason (documented in
+        # the README); the rest of the batch is archived.
         try:
-            rec = dumps(ev.record)
-        except TypeError as e:  # e.g. an integer beyond 64 bits set by a transform
-            bad.append((ev, f"archive: record not serialisable: {e}"))
-            continue
-        out.append(
-            b"".join(
+            src = source_cache.get(id(ev.source))
+            if src is None:
+                s = ev.source
+                # Account and region also at the top level: the Glue table's columns (its
+                # JSON SerDe maps top-level keys only). Once per source, like the source.
+                src = source_cache[id(s)] = b"".join(
+                    (
+                        b',"source":',
+                        dumps(s),
+                        b',"account":',
+                        dumps(s.get("account")),
+                        b',"region":',
+                        dumps(s.get("region")),
+                        b',"id":',
+                    )
+                )
+            line = b"".join(
                 (
                     tag_part,
                     format_time(ev.time).encode(),
                     b'","record":',
-                    rec,
+                    dumps(ev.record),
                     src,
                     dumps(ev.id),
                     end,
                 )
             )
-        )
+        except UNENCODABLE as e:
+            bad.append((ev, f"archive: record not serialisable: {_brief(e)}"))
+            continue
+        out.append(line)
     return b"".join(out), bad
 
 

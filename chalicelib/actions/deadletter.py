@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from chalicelib.event import LogEvent, format_time
+from chalicelib.event import UNENCODABLE, LogEvent, format_time
 
 # 256 KiB SQS limit, less room for the envelope fields and attribute overhead.
 MAX_BODY = 240 * 1024
@@ -91,7 +91,7 @@ class DeadLetters:
             head["raw_bytes"] = len(raw)
         else:
             head["raw"] = encoded
-        self._put(orjson.dumps(head))
+        self._put(_dumps(head))
         return 1
 
     def send_reference(
@@ -108,7 +108,7 @@ class DeadLetters:
         head = self._head(reason, stage, invocation, function, None, None)
         head["count"] = count
         head["origin"] = origin
-        self._put(orjson.dumps(head))
+        self._put(_dumps(head))
         return 1
 
     def _head(
@@ -158,10 +158,66 @@ class DeadLetters:
 
 def _dumps(doc: dict[str, Any]) -> bytes:
     """orjson, or the standard library for what orjson refuses (integers beyond 64
-    bits a transform set): the dead-letter queue must take anything the archive refused."""
+    bits a transform set, nesting past orjson's 254 levels), or, when neither can write
+    it, the envelope with the parts that failed as JSON text (`json_text`, flagged
+    `unencodable`): the dead-letter queue must take anything the archive refused."""
     try:
         return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS, default=str)
-    except TypeError:
-        import json
+    except UNENCODABLE:
+        pass
+    import json
 
+    try:
         return json.dumps(doc, default=str, ensure_ascii=False).encode()
+    except UNENCODABLE:
+        pass
+    safe: dict[str, Any] = {"unencodable": True}
+    for k, v in doc.items():
+        try:
+            orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS, default=str)
+            safe[str(k)] = v
+        except UNENCODABLE:
+            safe[str(k)] = {"json_text": json_text(v)}
+    return orjson.dumps(safe, option=orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text, at any depth (iterative: no recursion limit), integers of
+    any size; keys and other values that are not JSON become their text."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, _Lit):
+            out.append(v.text)
+        elif isinstance(v, dict):
+            items: list[Any] = [_Lit("{")]
+            for i, (k, x) in enumerate(v.items()):
+                items.append(_Lit(("," if i else "") + orjson.dumps(str(k)).decode() + ":"))
+                items.append(x)
+            items.append(_Lit("}"))
+            stack.extend(reversed(items))
+        elif isinstance(v, list | tuple):
+            items = [_Lit("[")]
+            for i, x in enumerate(v):
+                if i:
+                    items.append(_Lit(","))
+                items.append(x)
+            items.append(_Lit("]"))
+            stack.extend(reversed(items))
+        elif isinstance(v, bool) or v is None or isinstance(v, float | str):
+            out.append(orjson.dumps(v).decode())
+        elif isinstance(v, int):
+            out.append(str(v))
+        else:
+            out.append(orjson.dumps(str(v)).decode())
+    return "".join(out)
+
+
+class _Lit:
+    """Text `json_text` writes as it is (punctuation between values)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text

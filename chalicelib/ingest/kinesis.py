@@ -27,9 +27,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
-from chalicelib.errors import DecodeError
+from chalicelib.errors import DecodeError, aws_fault
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
@@ -89,16 +90,24 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
         on_archived=advance,
     )
     dead_lettered: set[str] = set()
+    spans: list[tuple[int, int]] = []  # per record taken: its events' [start, end) in the sink
     try:
-        _decode(pipeline, recs, inv, out, sink, dead_lettered, marks, complete)
+        _decode(pipeline, recs, inv, out, sink, dead_lettered, marks, complete, spans)
         sink.flush()
-    except Exception as e:  # archive and DLQ both failed: nothing of the batch is safe
-        handed_back = set(out.response.failed)
-        out.response.fail(
-            *(s for s in map(sequence, recs) if s not in dead_lettered and s not in handed_back),
-            error=f"batch failed: {type(e).__name__}: {e}",
-        )
-        out.ledger.received += sink.pending
+    except Exception as e:
+        if aws_fault(e):  # AWS throttling, 5xx, timeouts: nothing of the batch is safe
+            skip = set(out.response.failed) | dead_lettered
+            out.response.fail(
+                *(s for s in map(sequence, recs) if s not in skip),
+                error=f"batch failed: {type(e).__name__}: {e}",
+            )
+            out.ledger.received += sink.pending
+        else:  # raised by the data: the records not yet processed, one at a time
+            out.extra["one_at_a_time"] = f"{type(e).__name__}: {e}"[:500]
+            out.ledger.merge(sink.ledger)
+            sink.ledger = Ledger()
+            rest = _unprocessed(recs, spans, sink.done, dead_lettered)
+            _one_at_a_time(pipeline, rest, inv, out, marks, positions, guard_for(pipeline, inv))
     out.ledger.merge(sink.ledger)
     out.response.report_into(out.extra)
     if pipeline.rt.rules.last_error:
@@ -117,6 +126,7 @@ def _decode(
     dead_lettered: set[str],
     marks: dict[tuple[str, str], int],
     complete: dict[tuple[str, str], int],
+    spans: list[tuple[int, int]],
 ) -> None:
     """Each record's events into `sink` (processed a slice at a time); an undecodable
     record dead-lettered (its sequence added to `dead_lettered`). A record at or below
@@ -125,20 +135,24 @@ def _decode(
     the sink (a slice processed while a record is being added holds only part of it)."""
     region = pipeline.rt.settings.region
     ledger = out.ledger
-    guard = loop_guard(pipeline.rt.settings, inv.function_name)
+    guard = guard_for(pipeline, inv)
     for i, rec in enumerate(recs):
         res = kinesis.decode_record(rec, region)
         if res.error is None:
+            start = sink.added
+            spans.append((start, -1))  # a record that fails while taken has no end
             _take(res.events, sink, ledger, guard)
+            spans[-1] = (start, sink.added)
             _complete(rec, complete)
             continue
+        spans.append((0, 0))
         if _at_or_below(rec, marks):
             dead_lettered.add(res.sequence)
             _complete(rec, complete)
             continue
         origin = {
             "sequence": res.sequence,
-            "event_id": rec.get("eventID") if isinstance(rec, dict) else None,
+            "event_id": envelope_text(rec, "eventID"),
             "stream_arn": shard_of(rec)[0] or None,
         }
         try:
@@ -153,6 +167,105 @@ def _decode(
             return
         dead_lettered.add(res.sequence)
         _complete(rec, complete)
+
+
+def guard_for(pipeline: Pipeline, inv: Invocation) -> LoopGuard:
+    return loop_guard(pipeline.rt.settings, inv.function_name)
+
+
+def _unprocessed(
+    recs: list[Any], spans: list[tuple[int, int]], done: int, dead_lettered: set[str]
+) -> list[tuple[Any, int]]:
+    """The records of a failed batch still to process, each with the number of its first
+    events already archived (a record whose events spanned a slice processed before the
+    failure): every record after the last one wholly processed, none dead-lettered."""
+    rest: list[tuple[Any, int]] = []
+    for i, rec in enumerate(recs):
+        if i < len(spans):
+            start, end = spans[i]
+            if start == end or (end != -1 and end <= done) or sequence(rec) in dead_lettered:
+                continue  # no events (dead-lettered, empty) or all processed
+            rest.append((rec, max(0, done - start)))
+        else:
+            rest.append((rec, 0))
+    return rest
+
+
+def _one_at_a_time(
+    pipeline: Pipeline,
+    rest: list[tuple[Any, int]],
+    inv: Invocation,
+    out: BatchOutcome,
+    marks: dict[tuple[str, str], int],
+    positions: Positions | None,
+    guard: LoopGuard,
+) -> None:
+    """After a batch failed for a reason that is not AWS's: each record alone, its archive
+    objects named after the record itself (a retry writes the same keys) and the shard's
+    position moved past it once written. A record that fails alone is dead-lettered whole
+    (its bytes, sequence number and the reason: stage `process`) and the next one goes on;
+    an AWS fault hands this record and the later ones back, as a batch failure does."""
+    region = pipeline.rt.settings.region
+    archived = (lambda ev: _at_or_below_source(ev.source, marks)) if marks else None
+    for i, (rec, skip) in enumerate(rest):
+        res = kinesis.decode_record(rec, region)
+        sink = pipeline.slices(inv, batch_id([rec]), archived=archived)
+        try:
+            _take(islice(res.events, skip, None), sink, out.ledger, guard)
+            sink.flush()
+        except Exception as e:
+            out.ledger.merge(sink.ledger)
+            if not aws_fault(e) and _at_or_below(rec, marks):
+                continue  # archived or dead-lettered by the attempt that passed it
+            if not aws_fault(e):
+                try:
+                    _poison(pipeline, rec, res.raw, e, inv, out)
+                except Exception as dlq_error:
+                    e = dlq_error
+                else:
+                    _moved(positions, rec)
+                    continue
+            out.response.fail(
+                *(sequence(r) for r, _ in rest[i:]),
+                error=f"record {sequence(rec)} failed: {type(e).__name__}: {e}",
+            )
+            return
+        out.ledger.merge(sink.ledger)
+        _moved(positions, rec)
+
+
+def _poison(
+    pipeline: Pipeline, rec: Any, raw: bytes, e: Exception, inv: Invocation, out: BatchOutcome
+) -> None:
+    """Dead-letter a record that fails on its own, with what raised."""
+    origin = {
+        "sequence": sequence(rec),
+        "event_id": envelope_text(rec, "eventID"),
+        "stream_arn": shard_of(rec)[0] or None,
+    }
+    pipeline.rt.dead_letters().send_raw(
+        raw or raw_bytes(rec),
+        f"process: {type(e).__name__}: {e}",
+        stage="process",
+        invocation=inv.request_id,
+        function=inv.function_name,
+        origin=origin,
+    )
+    out.ledger.received += 1
+    out.ledger.dead_letter(f"process:{type(e).__name__}", 1)
+
+
+def _moved(positions: Positions | None, rec: Any) -> None:
+    """The shard's position past `rec` (archived or dead-lettered alone)."""
+    k, n = shard_of(rec), _seq_int(rec)
+    if positions is not None and k[0] and k[1] and n >= 0:
+        positions.advance(k[0], k[1], str(n))
+
+
+def envelope_text(rec: Any, key: str) -> str | None:
+    """A record's attribute when it is a string (for a dead letter's origin)."""
+    v = rec.get(key) if isinstance(rec, dict) else None
+    return v[:2048] if isinstance(v, str) else None
 
 
 def _complete(rec: Any, complete: dict[tuple[str, str], int]) -> None:
@@ -200,7 +313,10 @@ def shard_of(rec: Any) -> tuple[str, str]:
     """(stream ARN, shard id) of a Lambda Kinesis record."""
     if not isinstance(rec, dict):
         return ("", "")
-    return (str(rec.get("eventSourceARN", "")), str(rec.get("eventID", "")).split(":", 1)[0])
+    arn, event_id = rec.get("eventSourceARN"), rec.get("eventID")
+    if not isinstance(arn, str) or not isinstance(event_id, str):
+        return ("", "")  # refused by the decoder: no shard position is kept for it
+    return (arn, event_id.split(":", 1)[0])
 
 
 def _seq_int(rec: Any) -> int:
@@ -264,6 +380,4 @@ def _advance(
             out.extra["position_conflict"] = True
 
 
-def sequence(rec: Any) -> str:
-    k = rec.get("kinesis") if isinstance(rec, dict) else None
-    return str(k.get("sequenceNumber", "")) if isinstance(k, dict) else ""
+sequence = kinesis.sequence_of

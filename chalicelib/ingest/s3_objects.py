@@ -22,7 +22,7 @@ from time import perf_counter
 from typing import Any
 
 from chalicelib.budget import Budget, budget
-from chalicelib.errors import DecodeError
+from chalicelib.errors import DecodeError, aws_fault
 from chalicelib.event import LazyEvents, Ledger, LogEvent
 from chalicelib.ingest.batch import BatchResponse, raw_bytes
 from chalicelib.invocation import Invocation
@@ -210,13 +210,13 @@ def process_object(
     guard = loop_guard(pipeline.rt.settings, inv.function_name)
     # Each chunk of lines is one sink: its events are processed in slices (one line can
     # expand into millions), the slices named after the chunk's first line.
-    sink = pipeline.slices(inv, f"{ref.object_id}-{start_line:09d}")
+    sink = pipeline.slices(inv, f"{ref.object_id}-{start_line:09d}", isolate=True)
     consumed = 0  # characters of lines handled in this invocation
 
     def flush(next_line: int) -> None:
         nonlocal sink
         outcome.ledger.merge(sink.close())
-        sink = pipeline.slices(inv, f"{ref.object_id}-{next_line:09d}")
+        sink = pipeline.slices(inv, f"{ref.object_id}-{next_line:09d}", isolate=True)
 
     # Reading and decompressing is `decode` (iter_lines counts it per block); the rest of
     # the loop that is not the pipeline's (route, archive, deliver) is `parse`.
@@ -267,13 +267,17 @@ def process_object(
                 if margin_ms >= 0 and (over or inv.remaining_ms() < margin_ms):
                     outcome.continuation = Continuation(ref, line.number)
                     break
-    except DecodeError as e:
+        else:
+            flush(outcome.lines)
+    except Exception as e:
+        if not isinstance(e, DecodeError):
+            if aws_fault(e):
+                raise
+            raise ObjectFailed(outcome.lines, e, outcome.ledger) from e
         flush(outcome.lines)
         outcome.ledger.received += 1
         outcome.ledger.dead_letter(f"decode:{e.stage}", 1)
         dead_letter(f"{e} (s3://{ref.bucket}/{ref.key}, after line {outcome.lines})", outcome.lines)
-    else:
-        flush(outcome.lines)
     finally:
         lines.close()  # counts its time now, not when collected
         resp["Body"].close()
@@ -298,6 +302,16 @@ FINAL_S3_ERRORS = frozenset(
         "InvalidObjectState",
     }
 )
+
+
+class ObjectFailed(Exception):
+    """Reading an object raised something that is not AWS's (its content met a code path
+    that did not expect it): deterministic, so the object is dead-lettered by reference."""
+
+    def __init__(self, line: int, cause: Exception, ledger: Ledger) -> None:
+        super().__init__(f"line {line}: {type(cause).__name__}: {cause}")
+        self.line = line
+        self.ledger = ledger  # the chunks processed before it
 
 
 class ObjectBusy(Exception):
@@ -350,20 +364,33 @@ def read_object(
         )
     except Exception as e:
         code = final_error_code(e)
-        if code is None:  # not an S3 answer (throttling, network...): retry the message
+        if code is None and not isinstance(e, ObjectFailed):  # throttling, network...: retry
             if state is not None:
                 state.release(ref)
             raise
-        reason = f"s3 get_object: {code}: s3://{ref.bucket}/{ref.key}"
+        stage = "read"
+        if isinstance(e, ObjectFailed):
+            # Raised by the object's content (no code path expected it): the same on every
+            # attempt, so it costs this object only. Its address, the line reached and the
+            # reason go to the dead-letter queue; the lines archived before stay (replay
+            # skips them by event id).
+            stage, cause = "process", e.__cause__ or e
+            reason = f"process: {type(cause).__name__}: {cause} (s3://{ref.bucket}/{ref.key})"
+            origin = {**origin, "line": e.line}
+            code = f"process:{type(cause).__name__}"
+        else:
+            reason = f"s3 get_object: {code}: s3://{ref.bucket}/{ref.key}"
+            code = f"read:{code}"
         rt.dead_letters().send_reference(
             reason,
-            stage="read",
+            stage=stage,
             invocation=inv.request_id,
             function=inv.function_name,
             origin=origin,
         )
-        ledger = Ledger(received=1)
-        ledger.dead_letter(f"read:{code}", 1)
+        ledger = e.ledger if isinstance(e, ObjectFailed) else Ledger()
+        ledger.received += 1
+        ledger.dead_letter(code, 1)
         if state is not None:
             state.finish_object(ref)
         info["error"] = reason
@@ -440,7 +467,7 @@ def ingest_messages(pipeline: Pipeline, event: Any, inv: Invocation) -> Messages
     objects: list[dict[str, Any]] = []
     extra: dict[str, Any] = {"objects": objects}
     for rec in records:
-        mid = str(rec.get("messageId", "")) if isinstance(rec, dict) else ""
+        mid = _text(rec, "messageId")
         if inv.remaining_ms() < margin_ms:
             response.fail(mid)  # hand it back untouched: a fresh invocation takes it
             continue
@@ -453,7 +480,7 @@ def ingest_messages(pipeline: Pipeline, event: Any, inv: Invocation) -> Messages
             except Exception as dlq_error:  # the DLQ failed: return this message, not the batch
                 response.fail(mid, error=f"{mid}: dead-letter failed: {_brief(dlq_error)}")
             continue
-        arn = str(rec.get("eventSourceARN", ""))
+        arn = _text(rec, "eventSourceARN")
         try:
             for item in work:
                 part, info = read_object(pipeline, item, inv, queue_url(pipeline, arn))
@@ -464,6 +491,12 @@ def ingest_messages(pipeline: Pipeline, event: Any, inv: Invocation) -> Messages
     response.report_into(extra)
     extra["failed_messages"] = len(response)
     return MessagesOutcome(ledger, response, extra)
+
+
+def _text(rec: Any, key: str) -> str:
+    """An SQS record's attribute when it is a string, else "" (never its repr)."""
+    v = rec.get(key) if isinstance(rec, dict) else None
+    return v[:2048] if isinstance(v, str) else ""
 
 
 def _brief(e: BaseException) -> str:

@@ -26,7 +26,7 @@ from chalicelib.observe import add_time
 from chalicelib.org import region_from_filters
 from chalicelib.parsers import parse_message
 from chalicelib.parsers.multiline import join_multiline
-from chalicelib.sources import jsonstream
+from chalicelib.sources import envelope, jsonstream
 
 # Largest decompressed payload accepted at 512 MB (`budget().payload_bytes` scales it with
 # the function's memory). CloudWatch caps a subscription payload at 1 MB compressed; log
@@ -129,27 +129,52 @@ def payload_data(event: Any) -> str:
 
 
 def batch_from_document(doc: dict[str, Any], region: str) -> CloudWatchBatch:
-    """A decoded subscription document -> LogEvents (parsed and normalised)."""
-    message_type = doc.get("messageType")
+    """A decoded subscription document -> LogEvents (parsed and normalised). Every
+    envelope field is type-checked (`envelope`): a wrong one refuses the document with
+    a DecodeError naming it, before anything is copied into an event."""
+    message_type = envelope.text(doc, "messageType", "", required=True) or ""
     if message_type == "CONTROL_MESSAGE":
         return CloudWatchBatch("CONTROL_MESSAGE", {"kind": "cloudwatch"}, "cloudwatch")
     if message_type != "DATA_MESSAGE":
-        raise DecodeError("shape", f"unknown messageType {message_type!r}")
-    log_group = doc.get("logGroup")
+        raise DecodeError("shape", f"unknown messageType {message_type[:100]!r}")
+    log_group = envelope.text(doc, "logGroup", "", required=True, limit=512)
     log_events = doc.get("logEvents")
-    if not isinstance(log_group, str) or not isinstance(log_events, list):
-        raise DecodeError("shape", "DATA_MESSAGE without 'logGroup' string or 'logEvents' list")
+    if log_group is None or not isinstance(log_events, list):
+        raise DecodeError(
+            "shape",
+            "DATA_MESSAGE without 'logGroup' string or 'logEvents' list "
+            f"(logEvents is {envelope.kind(log_events)})",
+        )
+    filters = envelope.texts(doc, "subscriptionFilters", "")
     source: dict[str, Any] = {
         "kind": "cloudwatch",
         "log_group": log_group,
-        "log_stream": doc.get("logStream"),
-        "account": doc.get("owner"),
+        "log_stream": envelope.text(doc, "logStream", "", limit=512),
+        "account": envelope.text(doc, "owner", "", numeric=True, limit=64),
         # A member account's subscription names its region (chalicelib/org.py).
-        "region": region_from_filters(doc.get("subscriptionFilters")) or region,
-        "subscription_filters": doc.get("subscriptionFilters") or [],
+        "region": region_from_filters(filters) or region,
+        "subscription_filters": filters,
     }
     tag = tag_for_log_group(log_group)
     return CloudWatchBatch("DATA_MESSAGE", source, tag, _events(log_events, tag, source))
+
+
+def event_fields(le: Any, i: int, log_group: str) -> tuple[str, int, str]:
+    """One `logEvents` element's (message, timestamp, id), type-checked: a string
+    message, an integer timestamp (not a boolean), an id that is a string, an integer
+    (its decimal text) or absent (made from the group, time and position)."""
+    if not isinstance(le, dict):
+        raise DecodeError("shape", f"logEvents[{i}] is not an object: {envelope.kind(le)}")
+    message = le.get("message")
+    ts = le.get("timestamp")
+    if not isinstance(message, str) or type(ts) is not int:
+        raise DecodeError(
+            "shape",
+            f"logEvents[{i}] lacks a string message or int timestamp (message is "
+            f"{envelope.kind(message)}, timestamp {envelope.kind(ts)})",
+        )
+    event_id = envelope.text(le, "id", f"logEvents[{i}].", numeric=True, limit=256)
+    return message, ts, event_id if event_id is not None else f"{log_group}:{ts}:{i}"
 
 
 def _events(
@@ -164,12 +189,7 @@ def _events(
     maybe_trace = False
     headers: set[int] = set()  # text lines parsed into a level: may head a trace
     for i, le in enumerate(log_events, first):
-        if not isinstance(le, dict):
-            raise DecodeError("shape", f"logEvents[{i}] is not an object")
-        message = le.get("message")
-        ts = le.get("timestamp")
-        if not isinstance(message, str) or not isinstance(ts, int):
-            raise DecodeError("shape", f"logEvents[{i}] lacks a string message or int timestamp")
+        message, ts, event_id = event_fields(le, i, log_group)
         record, t = parse_message(message)
         c = message[:1]
         if c != "{" and "level" in record and "lambda_event" not in record:
@@ -182,7 +202,7 @@ def _events(
                 t if t is not None else ts,
                 record,
                 source,
-                str(le["id"]) if le.get("id") is not None else f"{log_group}:{ts}:{i}",
+                event_id,
                 1,
                 len(message),
                 ts,
@@ -284,7 +304,7 @@ def _scan(reader: jsonstream.Reader, region: str, b: Budget) -> tuple[CloudWatch
         if reader.peek() != "[":
             raise DecodeError("shape", "DATA_MESSAGE without 'logGroup' string or 'logEvents' list")
         for le in reader.elements():
-            _check_event(le, count)
+            event_fields(le, count, "")
             count += 1
             if count > b.payload_events:
                 raise DecodeError(
@@ -293,13 +313,6 @@ def _scan(reader: jsonstream.Reader, region: str, b: Budget) -> tuple[CloudWatch
         fields["logEvents"] = []
     reader.end()
     return batch_from_document(fields, region), count
-
-
-def _check_event(le: Any, i: int) -> None:
-    if not isinstance(le, dict):
-        raise DecodeError("shape", f"logEvents[{i}] is not an object")
-    if not isinstance(le.get("message"), str) or not isinstance(le.get("timestamp"), int):
-        raise DecodeError("shape", f"logEvents[{i}] lacks a string message or int timestamp")
 
 
 def _streamed_events(

@@ -30,9 +30,10 @@ import re2
 
 from chalicelib.errors import DecodeError
 from chalicelib.event import LazyEvents, LogEvent
+from chalicelib.normalise import in_range
 from chalicelib.observe import add_time
 from chalicelib.parsers import parse_message
-from chalicelib.sources import kpl
+from chalicelib.sources import envelope, kpl
 from chalicelib.sources.cloudwatch import batch_from_bytes
 
 # A record's own tag names its archive path (`archive/tag=<tag>/dt=…`): a `/`, a control
@@ -150,34 +151,47 @@ def decode_record(rec: Any, region: str) -> KinesisRecordResult:
 
 def _decode_record(rec: Any, region: str) -> KinesisRecordResult:
     k = rec.get("kinesis") if isinstance(rec, dict) else None
-    seq = str(k.get("sequenceNumber", "")) if isinstance(k, dict) else ""
+    seq = sequence_of(rec)
     result = KinesisRecordResult(seq)
     try:
         if not isinstance(k, dict) or not isinstance(k.get("data"), str):
-            raise DecodeError("shape", "not a Kinesis record (no 'kinesis.data')")
+            raise DecodeError(
+                "shape",
+                "not a Kinesis record (no 'kinesis.data'"
+                + (f": it is {envelope.kind(k.get('data'))})" if isinstance(k, dict) else ")"),
+            )
+        assert isinstance(rec, dict)
+        # Every attribute copied into the events' source is type-checked first: a wrong
+        # one (a number, a list, an object nested 300 deep) refuses this record alone.
+        envelope.text(k, "sequenceNumber", "kinesis.", numeric=True, limit=256)
+        partition_key = envelope.text(k, "partitionKey", "kinesis.", limit=256)
+        arn = envelope.text(rec, "eventSourceARN", "", limit=2048) or ""
+        event_id = envelope.text(rec, "eventID", "", limit=2048) or ""
+        aws_region = envelope.text(rec, "awsRegion", "", limit=64)
         try:
             data = base64.b64decode(k["data"], validate=True)
         except (binascii.Error, ValueError) as e:
             raise DecodeError("base64", str(e)) from e
         result.raw = data
-        arn = str(rec.get("eventSourceARN", ""))
         stream = stream_name(arn)
-        shard = str(rec.get("eventID", "")).split(":", 1)[0]
+        shard = event_id.split(":", 1)[0]
         # Lambda always sets it; a record without one (a replayed dead letter) arrives now.
-        arrival = k.get("approximateArrivalTimestamp") or time.time()
-        try:
-            ts = int(float(arrival) * 1000)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise DecodeError("shape", f"approximateArrivalTimestamp {arrival!r}: {e}") from e
+        arrival = envelope.number(k, "approximateArrivalTimestamp", "kinesis.")
+        ms = (time.time() if arrival is None else arrival) * 1000
+        if not in_range(ms):  # inf, 1e300: no time the archive can write
+            raise DecodeError(
+                "shape", f"approximateArrivalTimestamp {arrival} is not a time in years 1-9999"
+            )
+        ts = int(ms)
         parts = arn.split(":")
         source = {
             "kind": "kinesis",
             "stream": stream,
             "shard": shard,
             "sequence": seq,
-            "partition_key": k.get("partitionKey"),
+            "partition_key": partition_key,
             "account": parts[4] if len(parts) > 4 else None,
-            "region": rec.get("awsRegion") or region,
+            "region": aws_region or region,
         }
         base_id = f"{stream}:{shard}:{seq}"
         tag = f"kinesis.{stream}"
@@ -194,6 +208,15 @@ def _decode_record(rec: Any, region: str) -> KinesisRecordResult:
         result.error = e
         result.events = []
     return result
+
+
+def sequence_of(rec: Any) -> str:
+    """A record's sequence number as text ("" when it has none a batch response can name)."""
+    k = rec.get("kinesis") if isinstance(rec, dict) else None
+    s = k.get("sequenceNumber") if isinstance(k, dict) else None
+    if type(s) is int and s >= 0:
+        return str(s)
+    return s if isinstance(s, str) and len(s) <= 256 else ""
 
 
 def records(event: Any) -> list[Any]:

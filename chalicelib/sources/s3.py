@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
@@ -27,6 +27,7 @@ import orjson
 from chalicelib.budget import DEFAULT_MEMORY_MB, budget
 from chalicelib.errors import DecodeError
 from chalicelib.observe import timed
+from chalicelib.sources import envelope
 from chalicelib.sources.firehose import DocumentSplitter, looks_like_documents
 
 CHUNK = 1024 * 1024
@@ -97,40 +98,69 @@ Work = ObjectRef | Continuation
 
 
 def _ref_from_s3_record(r: dict[str, Any]) -> ObjectRef | None:
-    if r.get("eventSource") != "aws:s3" or not str(r.get("eventName", "")).startswith(
-        "ObjectCreated"
+    name = r.get("eventName")
+    if r.get("eventSource") != "aws:s3" or not (
+        isinstance(name, str) and name.startswith("ObjectCreated")
     ):
         return None
-    s3 = r.get("s3") or {}
-    obj = s3.get("object") or {}
-    bucket = (s3.get("bucket") or {}).get("name")
-    if not isinstance(bucket, str) or not isinstance(obj.get("key"), str):
+    s3 = _part(r, "s3", "")
+    obj, bucket = _part(s3, "object", "s3."), _part(s3, "bucket", "s3.")
+    if not isinstance(bucket.get("name"), str) or not isinstance(obj.get("key"), str):
         raise DecodeError("shape", "S3 record without bucket name or object key")
-    key = unquote_plus(obj["key"])
-    account, region = s3_origin(key, r.get("awsRegion"))
-    return ObjectRef(
-        bucket, key, obj.get("versionId"), obj.get("eTag"), obj.get("size"), account, region
-    )
+    ref = _ref(bucket, obj, "s3.", "versionId", "eTag", unquote=True)
+    account, region = s3_origin(ref.key, r.get("awsRegion"))
+    return replace(ref, account=account, region=region)
 
 
 def ref_from_eventbridge(event: Any) -> ObjectRef:
     detail = event.get("detail") if isinstance(event, dict) else None
     if not isinstance(detail, dict):
         raise DecodeError("shape", "not an EventBridge event (no 'detail')")
-    obj = detail.get("object") or {}
-    bucket = (detail.get("bucket") or {}).get("name")
-    if not isinstance(bucket, str) or not isinstance(obj.get("key"), str):
+    obj, bucket = _part(detail, "object", "detail."), _part(detail, "bucket", "detail.")
+    if not isinstance(bucket.get("name"), str) or not isinstance(obj.get("key"), str):
         raise DecodeError("shape", "Object Created event without bucket name or object key")
-    account, region = s3_origin(obj["key"], event.get("region"))
+    ref = _ref(bucket, obj, "detail.", "version-id", "etag")
+    account, region = s3_origin(ref.key, event.get("region"))
     # EventBridge names the bucket's account; the key may name the log's own.
     account = account or _text(event.get("account"))
-    return ObjectRef(
-        bucket, obj["key"], obj.get("version-id"), obj.get("etag"), obj.get("size"), account, region
-    )
+    return replace(ref, account=account, region=region)
 
 
 def _text(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
+
+
+def _part(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """An object-valued field of a notification ({} when absent or null)."""
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DecodeError("shape", f"{where}{key} is {envelope.kind(value)}, not an object")
+    return value
+
+
+def _ref(
+    bucket: dict[str, Any],
+    obj: dict[str, Any],
+    where: str,
+    version_field: str,
+    etag_field: str,
+    *,
+    unquote: bool = False,
+) -> ObjectRef:
+    """The object a notification names, each attribute type-checked: bucket and key
+    strings (S3's limits: 63 and 1,024 bytes, with room for URL encoding), version and
+    ETag strings or absent, size a whole number or absent."""
+    name = envelope.text(bucket, "name", f"{where}bucket.", required=True, limit=255)
+    key = envelope.text(obj, "key", f"{where}object.", required=True, limit=3 * 1024)
+    version = envelope.text(obj, version_field, f"{where}object.", limit=1024)
+    etag = envelope.text(obj, etag_field, f"{where}object.", limit=1024)
+    size = envelope.number(obj, "size", f"{where}object.")
+    if size is not None and (type(size) is not int or size < 0):
+        raise DecodeError("shape", f"{where}object.size {size} is not a whole number of bytes")
+    assert name is not None and key is not None
+    return ObjectRef(name, unquote_plus(key) if unquote else key, version, etag, size)
 
 
 def parse_sqs_body(body: str) -> list[Work]:
@@ -155,18 +185,18 @@ def parse_sqs_body(body: str) -> list[Work]:
     if isinstance(doc.get("sluice_continuation"), dict):
         c = doc["sluice_continuation"]
         try:
-            ref = ObjectRef(
-                c["bucket"],
-                c["key"],
-                c.get("version"),
-                c.get("etag"),
-                c.get("size"),
-                _text(c.get("account")),
-                _text(c.get("region")),
+            ref = _ref({"name": c.get("bucket")}, c, "", "version", "etag")
+            account = envelope.text(c, "account", "", limit=64)
+            region = envelope.text(c, "region", "", limit=64)
+        except DecodeError as e:
+            raise DecodeError("shape", f"malformed continuation: {e.reason}") from e
+        ref = replace(ref, account=account, region=region)
+        line = c.get("line")
+        if type(line) is not int or line < 0:
+            raise DecodeError(
+                "shape", f"malformed continuation: line is {envelope.kind(line)}, not a count"
             )
-            return [Continuation(ref, int(c["line"]))]
-        except (KeyError, TypeError, ValueError) as e:
-            raise DecodeError("shape", f"malformed continuation: {e}") from e
+        return [Continuation(ref, line)]
     if doc.get("detail-type") == "Object Created":
         return [ref_from_eventbridge(doc)]
     records = doc.get("Records")

@@ -155,6 +155,16 @@ def context() -> Callable[..., Context]:
 
 
 @pytest.fixture
+def kinesis_ctx(context: Callable[..., Context]) -> Callable[[str], Context]:
+    """`kinesis_ctx(request_id)`: the context of one kinesis_records invocation."""
+
+    def make(request_id: str) -> Context:
+        return context(aws_request_id=request_id, function_name="sluice-dev-kinesis_records")
+
+    return make
+
+
+@pytest.fixture
 def lambda_async() -> Callable[..., Any]:
     """`lambda_async(handler, event, ctx, rt, between=...)`: an asynchronous invocation as
     Lambda makes it (CloudWatch Logs subscriptions invoke this way): if the handler raises,

@@ -33,14 +33,6 @@ def failed(answer: dict[str, Any]) -> list[str]:
     return [f["itemIdentifier"] for f in answer["batchItemFailures"]]
 
 
-@pytest.fixture
-def kinesis_ctx(context: Any) -> Any:
-    def make(request_id: str) -> Any:
-        return context(aws_request_id=request_id, function_name="sluice-dev-kinesis_records")
-
-    return make
-
-
 def fail_whole_batch(
     runtime: Any, faults: Any, slack: Any, event: dict[str, Any], ctx: Any
 ) -> None:

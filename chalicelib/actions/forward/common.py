@@ -21,7 +21,7 @@ import orjson
 import re2
 
 from chalicelib.errors import ActionError
-from chalicelib.event import LogEvent, format_time
+from chalicelib.event import UNENCODABLE, LogEvent, format_time
 from chalicelib.template import render
 
 MiB = 1024 * 1024
@@ -166,44 +166,39 @@ def envelopes(events: Sequence[LogEvent]) -> tuple[list[tuple[LogEvent, bytes]],
     out: list[tuple[LogEvent, bytes]] = []
     bad: list[Failure] = []
     for ev in events:
-        src = sources.get(id(ev.source))
-        if src is None:
-            s = ev.source
-            # The source, then its account and region as the archive line has them.
-            src = sources[id(s)] = b"".join(
+        try:  # one event's failure (nesting past 254 levels, a 65-bit integer) is its own
+            src = sources.get(id(ev.source))
+            if src is None:
+                s = ev.source
+                # The source, then its account and region as the archive line has them.
+                src = sources[id(s)] = b"".join(
+                    (
+                        dumps(s, option=opts, default=str),
+                        b',"account":',
+                        dumps(s.get("account"), default=str),
+                        b',"region":',
+                        dumps(s.get("region"), default=str),
+                    )
+                )
+            body = b"".join(
                 (
-                    dumps(s, option=opts, default=str),
-                    b',"account":',
-                    dumps(s.get("account"), default=str),
-                    b',"region":',
-                    dumps(s.get("region"), default=str),
+                    b'{"tag":',
+                    dumps(ev.tag),
+                    b',"time":"',
+                    format_time(ev.time).encode(),
+                    b'","record":',
+                    dumps(ev.record, option=opts, default=str),
+                    b',"source":',
+                    src,
+                    b',"id":',
+                    dumps(ev.id),
+                    b"}",
                 )
             )
-        try:
-            rec = dumps(ev.record, option=opts, default=str)
-        except TypeError as e:  # e.g. an integer beyond 64 bits set by a transform
-            bad.append(Failure(ev, f"record not serialisable: {e}", False))
+        except UNENCODABLE as e:
+            bad.append(Failure(ev, f"record not serialisable: {type(e).__name__}: {e}", False))
             continue
-        out.append(
-            (
-                ev,
-                b"".join(
-                    (
-                        b'{"tag":',
-                        dumps(ev.tag),
-                        b',"time":"',
-                        format_time(ev.time).encode(),
-                        b'","record":',
-                        rec,
-                        b',"source":',
-                        src,
-                        b',"id":',
-                        dumps(ev.id),
-                        b"}",
-                    )
-                ),
-            )
-        )
+        out.append((ev, body))
     return out, bad
 
 
