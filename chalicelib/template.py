@@ -29,6 +29,7 @@ def pieces(template: str, pattern: Any = _FIELD) -> tuple[str, ...]:
 def _pieces(template: str, pattern: Any) -> tuple[str, ...]:
     return tuple(pattern.split(template))
 
+
 LEVEL_ORDER = {
     "TRACE": 0,
     "DEBUG": 1,

@@ -50,7 +50,7 @@ HOSTILE = [
 ]
 # Identifiers the fixed part of a router uses; every other name is generated.
 FIXED_NAMES = {
-    "run", "ev", "record", "matched", "transformed", "deliveries", "d", "n", "v", "t",
+    "run", "ev", "record", "matched", "transformed", "deliveries", "d", "n", "v", "t", "s",
     "type", "str", "int", "float", "_str", "keep_sample",
 }  # fmt: skip
 GENERATED = re.compile(r"^[a-z]\d+$")
