@@ -102,7 +102,17 @@ def _inline_regex(src: _Source, f: str, pattern: str) -> str:
 
 
 def _condition(src: _Source, rule: Any) -> str | None:
-    """The rule's whole condition as an expression, or None (no condition)."""
+    """The rule's whole condition as an expression, or None (no condition): `where` over
+    the record, then (where rules have it) `origin` over the event's source."""
+    where = _where(src, rule)
+    origin = getattr(rule, "origin", None)
+    if origin is None:
+        return where
+    check = f"{src.bind('g', origin)}(ev.source)"
+    return check if where is None else f"({where}) and {check}"
+
+
+def _where(src: _Source, rule: Any) -> str | None:
     if rule.where is None:
         return None
     conds = rule.where_conditions
