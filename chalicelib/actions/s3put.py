@@ -17,7 +17,6 @@ in outcome.
 from __future__ import annotations
 
 import base64
-import weakref
 import zlib
 from typing import Any
 from urllib.parse import quote
@@ -119,15 +118,17 @@ class PreparedPut:
             return False
 
 
-_prepared: weakref.WeakKeyDictionary[Any, PreparedPut] = weakref.WeakKeyDictionary()
+_ATTRIBUTE = "_sluice_prepared_put"
 
 
 def prepared_put(s3: Any) -> PreparedPut:
-    """The PreparedPut of a client, kept as long as the client (a warm function's)."""
-    try:
-        found = _prepared.get(s3)
-    except TypeError:  # a client that cannot be weakly referenced: no reuse
-        return PreparedPut(s3)
-    if found is None:
-        found = _prepared[s3] = PreparedPut(s3)
+    """The PreparedPut of a client, kept on the client itself (a warm function's clients
+    live as long as it does; a client dropped takes it along, a plain reference cycle)."""
+    found = getattr(s3, _ATTRIBUTE, None)
+    if not isinstance(found, PreparedPut):
+        found = PreparedPut(s3)
+        try:
+            setattr(s3, _ATTRIBUTE, found)
+        except AttributeError:  # a client that takes no attributes: no reuse
+            pass
     return found

@@ -6,7 +6,7 @@ actions, a drop, a stop and a tag rewrite: ~8 attribute loads and tests per rule
 event, most answering "no". Here the answers are read once per tag and only the
 steps a rule has are written out, in order, as Python source; the top-level
 conditions of the common kinds (`conditions._compile_simple`: equals, in, contains,
-exists, regex with a literal plan) are written inline as the same expressions.
+exists, regex with its literal prefilter) are written inline as the same expressions.
 
 Generated source, safely: NO text from a rules file or a log ever appears in it.
 Field names, values, patterns, rule ids and delivery keys are bound as variables of
@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.rules.regexplan import compile_regex, literal_plan, required_literal
 from chalicelib.rules.transforms import is_template, keep_sample
 
 Router = Callable[..., tuple[str | None, int | None]]
@@ -70,9 +71,34 @@ def _inline_condition(src: _Source, cond: dict[str, Any]) -> str | None:
     if "contains" in cond:
         c = src.bind("c", cond["contains"])
         return f"((v := record.get({f})) is not None and {c} in (v if type(v) is str else _str(v)))"
+    if "regex" in cond:
+        return _inline_regex(src, f, cond["regex"])
     if "exists" in cond:
         return f"({f} in record)" if cond["exists"] else f"({f} not in record)"
     return None
+
+
+def _inline_regex(src: _Source, f: str, pattern: str) -> str:
+    """`conditions._compile_simple`'s regex forms: a string test that answers it (an exact
+    plan), a test or a required literal that must hold before RE2 searches, or RE2 alone."""
+    text = "(v if type(v) is str else _str(v))"
+    search = src.bind("x", compile_regex(pattern).search)
+    plan = literal_plan(pattern)
+    if plan is not None:
+        test, exact = plan
+        t = src.bind("l", test)
+        if exact:
+            return f"((v := record.get({f})) is not None and {t}({text}))"
+        return (
+            f"((v := record.get({f})) is not None and {t}(s := {text}) and {search}(s) is not None)"
+        )
+    lit = required_literal(pattern)
+    if lit is None:
+        return f"((v := record.get({f})) is not None and {search}({text}) is not None)"
+    needle, folded = lit
+    n = src.bind("c", needle)
+    held = f"{n} in (s := {text}).casefold()" if folded else f"{n} in (s := {text})"
+    return f"((v := record.get({f})) is not None and {held} and {search}(s) is not None)"
 
 
 def _condition(src: _Source, rule: Any) -> str | None:

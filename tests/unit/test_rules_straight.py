@@ -50,7 +50,7 @@ HOSTILE = [
 ]
 # Identifiers the fixed part of a router uses; every other name is generated.
 FIXED_NAMES = {
-    "run", "ev", "record", "matched", "transformed", "deliveries", "d", "n", "v", "t",
+    "run", "ev", "record", "matched", "transformed", "deliveries", "d", "n", "v", "t", "s",
     "type", "str", "int", "float", "_str", "keep_sample",
 }  # fmt: skip
 GENERATED = re.compile(r"^[a-z]\d+$")
@@ -367,3 +367,34 @@ def test_hostile_rules_route_as_the_interpreter_routes() -> None:
     b = outcome(route_interpreted(copy.deepcopy(events), rules))
     assert a == b
     assert sum(b["matched"].values()) > len(HOSTILE)
+
+
+def test_a_condition_on_the_event_s_source_is_asked_after_the_record_s() -> None:
+    """A rule with a condition over the event's source (`origin`) matches only when both its
+    record condition and the source condition hold, asked in that order."""
+    from types import SimpleNamespace
+
+    from chalicelib.rules.straight import compile_router
+
+    asked: list[str] = []
+
+    def where(record: dict[str, Any]) -> bool:
+        asked.append("where")
+        return bool(record.get("x"))
+
+    def origin(source: dict[str, Any]) -> bool:
+        asked.append("origin")
+        return bool(source.get("account") == "111111111111")
+
+    rule = SimpleNamespace(
+        id="by-account", parse=None, where=where, where_conditions=None, origin=origin,
+        transform=None, transform_spec={}, sample=None, actions=[], drop=True, stop=False,
+        rewrite_tag=None, ordinal=0,
+    )  # fmt: skip
+    run = compile_router((rule,))
+    outcomes = []
+    for x, account in ((1, "111111111111"), (1, "222222222222"), (0, "111111111111")):
+        ev = LogEvent("t", 0, {"x": x}, {"account": account}, "id")
+        outcomes.append(run(ev, ev.record, {}, {}, {})[0])
+    assert outcomes == ["by-account", None, None]
+    assert asked == ["where", "origin", "where", "origin", "where"]

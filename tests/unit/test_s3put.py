@@ -140,3 +140,22 @@ def test_clients_without_botocore_internals_use_put_object() -> None:
     for k in ("a", "b"):
         put.put(BUCKET, k, b"1", "t", "gzip")
     assert [c["Key"] for c in fake.calls] == ["a", "b"]
+
+
+def test_a_client_no_longer_used_is_not_kept_alive() -> None:
+    """The prepared path remembered for a client does not keep the client alive."""
+    import gc
+    import weakref
+
+    import boto3
+
+    from chalicelib.actions.s3put import prepared_put
+
+    s3 = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    ).client("s3")
+    prepared_put(s3)
+    ref = weakref.ref(s3)
+    del s3
+    gc.collect()
+    assert ref() is None
