@@ -609,17 +609,21 @@ def test_near_the_deadline_a_continuation_is_queued_and_finishes_the_object(
 
     assert result == {"batchItemFailures": []}
     (body,) = account.queued()
-    assert json.loads(body) == {
-        "sluice_continuation": {
-            "bucket": BUCKET,
-            "key": key,
-            "version": None,
-            "etag": etag,
-            "size": len(content),
-            "region": "us-east-1",  # where it came from travels with the continuation
-            "line": 10,
-        }
+    doc = json.loads(body)["sluice_continuation"]
+    token = doc.pop("token")
+    assert doc == {
+        "bucket": BUCKET,
+        "key": key,
+        "version": None,
+        "etag": etag,
+        "size": len(content),
+        "region": "us-east-1",  # where it came from travels with the continuation
+        "line": 10,
+        "offset": len("".join(f"line {i}\n" for i in range(1, 11))),  # where line 11 starts
+        "base": 10,
+        "kind": "plain",
     }
+    assert token and token == account.claim(key, etag)["token"]["S"]
     assert [x["source"]["line"] for x in lines_of(archive.lines(), key)] == list(range(1, 11))
     assert account.claim(key, etag)["status"]["S"] == "in_progress"
     assert reports.last[1]["objects"][0]["continued_at_line"] == 10
