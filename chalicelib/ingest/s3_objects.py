@@ -34,15 +34,19 @@ from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
 from chalicelib.sources import firehose, s3_formats, s3_json
 from chalicelib.sources.s3 import (
+    SKIP_GRACE,
     Continuation,
+    Cursor,
     Line,
     ObjectRef,
+    Position,
     Work,
     iter_lines,
     parse_sqs_body,
     s3_origin,
     tag_for,
 )
+from chalicelib.state import new_token
 
 # 5,000 lines of ~200 bytes is ~1 MB of events in memory per batch: far below a
 # 512 MB function's memory, large enough that per-batch costs (S3 puts) stay small.
@@ -174,14 +178,16 @@ def process_object(
     ref: ObjectRef,
     inv: Invocation,
     *,
-    start_line: int = 0,
+    start: Position | None = None,
     margin_ms: int = DEFAULT_MARGIN_MS,
     max_chars: int | None = None,
     dead_letter: Callable[[str, int], None],
 ) -> ObjectOutcome:
-    """Read `ref` from line `start_line` on; return the ledger and, if the deadline
-    came first, where to continue. `dead_letter(reason, n)` records undecodable
-    remainders (with the object's address, which stays in S3)."""
+    """Read `ref` from `start` on (the beginning by default); return the ledger and, if
+    the deadline came first, where to continue. `dead_letter(reason, n)` records
+    undecodable remainders (with the object's address, which stays in S3)."""
+    start = start or Position(0)
+    start_line = start.line
     outcome = ObjectOutcome(Ledger())
     if ref.account is None or ref.region is None:
         # S3 notifies a queue of its own region only: the function's, when nothing says.
@@ -206,12 +212,33 @@ def process_object(
     if cfg and cfg.format != "auto":
         fmt = s3_formats.FORMATS[cfg.format]()
         documents = True if cfg.format == "cloudwatch" else None if cfg.format == "jsonl" else False
+    cursor = Cursor(0, 0, start.kind)
+    skip = 0
+    if start_line:
+        # A continuation: the format and its header lines come from the object's head (a
+        # CSV's columns, CloudFront's #Fields), read again until the first other line;
+        # then the body from where the position says, its handled lines skipped unread.
+        fmt, documents = _head(resp, ref, fmt, documents)
+        resp["Body"].close()
+        if documents:  # split by a scanner, not by newlines: read again and passed over
+            resp = s3.get_object(**kwargs)
+        else:
+            ranged = {"Range": f"bytes={start.offset}-"} if start.offset else {}
+            resp = s3.get_object(**kwargs, **ranged)
+            cursor = Cursor(start.offset, start.base, start.kind)
+            skip = start.skip
+    margin = margin_ms
+
+    def stop() -> bool:
+        return margin >= 0 and inv.remaining_ms() < margin
+
     region = pipeline.rt.settings.region
     guard = loop_guard(pipeline.rt.settings, inv.function_name)
     # Each chunk of lines is one sink: its events are processed in slices (one line can
     # expand into millions), the slices named after the chunk's first line.
     sink = pipeline.slices(inv, f"{ref.object_id}-{start_line:09d}", isolate=True)
     consumed = 0  # characters of lines handled in this invocation
+    passed = 0  # characters of documents handled before, passed over
 
     def flush(next_line: int) -> None:
         nonlocal sink
@@ -221,15 +248,23 @@ def process_object(
     # Reading and decompressing is `decode` (iter_lines counts it per block); the rest of
     # the loop that is not the pipeline's (route, archive, deliver) is `parse`.
     started, counted = perf_counter(), tally()
-    lines = iter_lines(resp["Body"], ref.key, documents=documents)
+    lines = iter_lines(
+        resp["Body"], ref.key, documents=documents, cursor=cursor, skip=skip, stop=stop
+    )
     try:
         for line in lines:
             outcome.lines = line.number
             if fmt is None:
                 fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
-            header = fmt.header(line.text)  # consumed in continuations too
             if line.number <= start_line:
+                # Documents (split, not counted by newlines) handled before: passed over,
+                # the deadline still looked at.
+                passed += len(line.text)
+                if passed > SKIP_GRACE and line.number % CHUNK_LINES == 0 and stop():
+                    outcome.continuation = Continuation(ref, start_line, position=start)
+                    break
                 continue
+            header = fmt.header(line.text)
             if not header and line.text.strip():
                 consumed += len(line.text)
                 if line.flags and line.flags.get("truncated") and line.text.lstrip()[:1] in "{[":
@@ -265,9 +300,13 @@ def process_object(
                 flush(line.number)
                 over = max_chars is not None and consumed >= max_chars
                 if margin_ms >= 0 and (over or inv.remaining_ms() < margin_ms):
-                    outcome.continuation = Continuation(ref, line.number)
+                    at = cursor.resume(line.number) if not cursor.documents else None
+                    outcome.continuation = Continuation(ref, line.number, position=at)
                     break
         else:
+            if cursor.interrupted:  # the deadline came while skipping: continue from there
+                at = cursor.resume(start_line)
+                outcome.continuation = Continuation(ref, start_line, position=at)
             flush(outcome.lines)
     except Exception as e:
         if not isinstance(e, DecodeError):
@@ -304,6 +343,27 @@ FINAL_S3_ERRORS = frozenset(
 )
 
 
+def _head(
+    resp: dict[str, Any], ref: ObjectRef, fmt: s3_formats.LineFormat | None, documents: bool | None
+) -> tuple[s3_formats.LineFormat | None, bool | None]:
+    """The object's format (as its first line shows it, unless configured) with its
+    header lines consumed, and whether it holds subscription documents: what a
+    continuation needs before it reads from the middle. Reads the head only."""
+    cursor = Cursor()
+    lines = iter_lines(resp["Body"], ref.key, documents=documents, cursor=cursor)
+    try:
+        for line in lines:
+            if cursor.documents:
+                break
+            if fmt is None:
+                fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
+            if not fmt.header(line.text):
+                break
+    finally:
+        lines.close()
+    return fmt, cursor.documents
+
+
 class ObjectFailed(Exception):
     """Reading an object raised something that is not AWS's (its content met a code path
     that did not expect it): deterministic, so the object is dead-lettered by reference."""
@@ -325,19 +385,34 @@ def read_object(
     first, continued on `queue_url` when the deadline comes (read to the end without
     one), its final S3 errors dead-lettered. Returns the ledger and what to report."""
     rt = pipeline.rt
-    ref, start = (item.ref, item.line) if isinstance(item, Continuation) else (item, 0)
-    info: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "from_line": start}
+    continued = isinstance(item, Continuation)
+    ref = item.ref if isinstance(item, Continuation) else item
+    position = item.at if isinstance(item, Continuation) else Position(0)
+    info: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "from_line": position.line}
     state = rt.state()
+    token: str | None = None
     if state is not None:
-        if start == 0:
-            claim = state.claim_object(ref, inv.request_id)
+        if not continued:
+            token = new_token()
+            claim = state.claim_object(ref, inv.request_id, token)
             if claim == "done":
                 info["skipped"] = "already processed (re-delivery)"
                 return Ledger(), info
             if claim == "busy":
                 raise ObjectBusy(f"s3://{ref.bucket}/{ref.key} is being read by another invocation")
         else:
-            state.renew(ref, inv.request_id)
+            assert isinstance(item, Continuation)
+            verdict, held = state.take_over(ref, item.token, inv.request_id)
+            if verdict == "busy":
+                raise ObjectBusy(f"s3://{ref.bucket}/{ref.key} is being read by another invocation")
+            if held is None:
+                # A forged or stale continuation: nothing is read, skipped or marked done.
+                info["refused"] = f"continuation {verdict}"
+                return Ledger(), info
+            token = item.token
+            position = Position(**held)  # the table's, not the message's
+            info["from_line"] = position.line
+    start = position.line
     origin = {**ref.to_dict(), "from_line": start}
 
     def dead_letter(reason: str, line: int) -> None:
@@ -357,7 +432,7 @@ def read_object(
             pipeline,
             ref,
             inv,
-            start_line=start,
+            start=position,
             margin_ms=margin,
             max_chars=rt.settings.max_object_chars,
             dead_letter=dead_letter,
@@ -365,7 +440,9 @@ def read_object(
     except Exception as e:
         code = final_error_code(e)
         if code is None and not isinstance(e, ObjectFailed):  # throttling, network...: retry
-            if state is not None:
+            if state is not None and continued and token:
+                state.hand_back(ref, token)  # the message's retry takes it up where it was
+            elif state is not None:
                 state.release(ref)
             raise
         stage = "read"
@@ -392,7 +469,7 @@ def read_object(
         ledger.received += 1
         ledger.dead_letter(code, 1)
         if state is not None:
-            state.finish_object(ref)
+            state.finish_object(ref, token)
         info["error"] = reason
         return ledger, info
     info.update(lines=outcome.lines, format=outcome.format)
@@ -402,12 +479,19 @@ def read_object(
         info["metadata_lines"] = outcome.metadata_lines
     if outcome.continuation is not None:
         assert queue_url is not None
-        rt.clients.get("sqs").send_message(
-            QueueUrl=queue_url, MessageBody=outcome.continuation.body()
-        )
-        info["continued_at_line"] = outcome.continuation.line
-    elif state is not None:
-        state.finish_object(ref)
+        c = outcome.continuation
+        if state is not None and token:
+            handed = state.hand_off(ref, token, c.at.to_dict())
+            if handed is None:  # the claim was taken over (lease expired): its reader goes on
+                info["claim_lost"] = True
+                return outcome.ledger, info
+            c = Continuation(c.ref, c.line, handed, c.position)
+        rt.clients.get("sqs").send_message(QueueUrl=queue_url, MessageBody=c.body())
+        info["continued_at_line"] = c.line
+        if c.at.offset or c.at.base:
+            info["continued_at_byte"] = c.at.offset
+    elif state is not None and not state.finish_object(ref, token):
+        info["claim_lost"] = True
     return outcome.ledger, info
 
 

@@ -173,7 +173,9 @@ def event_fields(le: Any, i: int, log_group: str) -> tuple[str, int, str]:
             f"logEvents[{i}] lacks a string message or int timestamp (message is "
             f"{envelope.kind(message)}, timestamp {envelope.kind(ts)})",
         )
-    event_id = envelope.text(le, "id", f"logEvents[{i}].", numeric=True, limit=256)
+    event_id = le.get("id")
+    if type(event_id) is not str or len(event_id) > 256:  # the common case costs one test
+        event_id = envelope.text(le, "id", f"logEvents[{i}].", numeric=True, limit=256)
     return message, ts, event_id if event_id is not None else f"{log_group}:{ts}:{i}"
 
 

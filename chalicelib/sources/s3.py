@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -43,6 +43,9 @@ SNIFF = 8192
 DOCUMENT_SNIFF = 512
 # Decompressed bytes taken from zlib at a time: memory follows this, not the ratio.
 OUT_PIECE = CHUNK
+# Bytes of handled lines a continuation skips before it looks at the deadline: ~50 ms of
+# counting, so every invocation moves (one started near its deadline still gets there).
+SKIP_GRACE = 64 * 1024 * 1024
 
 
 @lru_cache(maxsize=64)
@@ -82,16 +85,49 @@ class ObjectRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """Where reading an object resumes: `line` lines are handled; read from byte `offset`
+    of the object, where line `base + 1` starts, and skip `line - base` lines there. Plain
+    text resumes at the next line (`base == line`, a ranged GET); multi-member gzip or zstd
+    at the last member that starts a line (lines inside it skipped); a single member from
+    the start, its lines skipped by counting newlines in the raw bytes."""
+
+    line: int
+    offset: int = 0
+    base: int = 0
+    kind: str = ""  # plain, gzip, zstd: the object's encoding, known from its first bytes
+
+    @property
+    def skip(self) -> int:
+        return self.line - self.base
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "offset": self.offset, "base": self.base, "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
 class Continuation:
-    """Where a previous invocation stopped in an object (lines already handled)."""
+    """Where a previous invocation stopped in an object, and the claim it continues: the
+    state table's token for that object (without it, or with a stale one, the continuation
+    is refused; the position the table holds is the one that counts)."""
 
     ref: ObjectRef
     line: int
+    token: str | None = None
+    position: Position | None = None
+
+    def __post_init__(self) -> None:
+        if self.position is None:  # from the start, skipping `line` lines
+            object.__setattr__(self, "position", Position(self.line))
+
+    @property
+    def at(self) -> Position:
+        return self.position or Position(self.line)
 
     def body(self) -> str:
-        return orjson.dumps(
-            {"sluice_continuation": {**self.ref.to_dict(), "line": self.line}}
-        ).decode()
+        pos = self.at.to_dict()
+        doc = {**self.ref.to_dict(), **pos, "line": self.line, "token": self.token}
+        return orjson.dumps({"sluice_continuation": doc}).decode()
 
 
 Work = ObjectRef | Continuation
@@ -196,7 +232,18 @@ def parse_sqs_body(body: str) -> list[Work]:
             raise DecodeError(
                 "shape", f"malformed continuation: line is {envelope.kind(line)}, not a count"
             )
-        return [Continuation(ref, line)]
+        token = envelope.text(c, "token", "sluice_continuation.", limit=128)
+        offset, base = c.get("offset", 0), c.get("base", 0)
+        kind = c.get("kind") or ""
+        if (
+            type(offset) is not int
+            or type(base) is not int
+            or not 0 <= base <= line
+            or offset < 0
+            or kind not in ("", "plain", "gzip", "zstd")
+        ):
+            raise DecodeError("shape", "malformed continuation: offset, base or kind")
+        return [Continuation(ref, line, token, Position(line, offset, base, kind))]
     if doc.get("detail-type") == "Object Created":
         return [ref_from_eventbridge(doc)]
     records = doc.get("Records")
@@ -252,6 +299,10 @@ class _Decompressor:
         self._z: Any = self._new()
         self._mid_frame = False  # input consumed into a frame that has not ended
         self._full = False  # the last gzip piece filled OUT_PIECE: more may be pending
+        self.fed = 0  # compressed bytes given to feed()
+        self.out = 0  # decompressed bytes produced
+        # (decompressed position, compressed offset) where each later member starts
+        self.members: list[tuple[int, int]] = []
 
     def _new(self) -> Any:
         if self.kind == "gzip":
@@ -272,6 +323,7 @@ class _Decompressor:
         if self.kind == "plain":
             yield data
             return
+        self.fed += len(data)
         while data:
             yield self._step(data)
             # Output stopped at OUT_PIECE: the rest of the input, or output zlib still holds.
@@ -279,6 +331,7 @@ class _Decompressor:
                 yield self._step(self._z.unconsumed_tail)
             if self._z.eof:
                 data = self._z.unused_data
+                self.members.append((self.out, self.fed - len(data)))
                 self._mid_frame = False
                 self._z = self._new()  # next member / frame (concatenated streams)
                 magic = GZIP_MAGIC if self.kind == "gzip" else ZSTD_MAGIC
@@ -294,8 +347,10 @@ class _Decompressor:
             if self.kind == "gzip":
                 out: bytes = self._z.decompress(data, OUT_PIECE)
                 self._full = len(out) == OUT_PIECE
-                return out
-            return bytes(self._z.decompress(data))
+            else:
+                out = bytes(self._z.decompress(data))
+            self.out += len(out)
+            return out
         except zlib.error as e:
             raise DecodeError("gzip", str(e)) from e
         except Exception as e:  # zstandard.ZstdError
@@ -313,14 +368,53 @@ class Line:
     flags: dict[str, Any] | None = None  # invalid_utf8, truncated
 
 
+class Cursor:
+    """Where reading stands, for a continuation: the points the object can be read again
+    from (object offset, lines before it), the latest last. A read that starts at
+    `offset` (where line `base + 1` starts) begins with that one."""
+
+    def __init__(self, offset: int = 0, base: int = 0, kind: str = "") -> None:
+        self.start = offset
+        self.base = base
+        self.kind = kind
+        self.marks: list[tuple[int, int]] = [(offset, base)]
+        self.interrupted = False  # the deadline came while skipping lines handled before
+        self.documents: bool | None = None
+
+    def add(self, offset: int, lines: int) -> None:
+        """A point after `lines` lines; older points of at most `done` lines are dropped
+        but the latest of them (the consumer may still be before the newer ones)."""
+        self.marks.append((offset, lines))
+
+    def resume(self, line: int) -> Position:
+        """Where to continue once lines up to `line` are handled."""
+        best = self.marks[0]
+        for m in self.marks:
+            if m[1] > line:
+                break
+            best = m
+        i = self.marks.index(best)
+        del self.marks[:i]  # points before the chosen one can never be better
+        return Position(line, best[0], best[1], self.kind)
+
+
 class _Pieces:
     """The decompressed bytes of an S3 body, in pieces, sniffed for binary content;
-    `truncated` tells, once exhausted, whether the compressed stream was cut."""
+    `truncated` tells, once exhausted, whether the compressed stream was cut. `resumed`:
+    the body starts inside the object (a ranged GET), already known as text of `kind`."""
 
-    def __init__(self, body: Any, key: str, chunk: int) -> None:
+    def __init__(self, body: Any, key: str, chunk: int, kind: str = "", resumed: bool = False):
         self.body, self.key, self.chunk = body, key, chunk
-        self.kind = "plain"
+        self.kind = kind or "plain"
+        self.forced = kind if resumed else ""
         self.truncated = False
+        self.bom = 0  # bytes of a UTF-8 BOM taken off the head
+        self.dec: _Decompressor | None = None
+
+    def members(self) -> list[tuple[int, int]]:
+        """Where later gzip members or zstd frames start: (position in the bytes yielded,
+        offset in the body), taken off as they are read."""
+        return self.dec.members if self.dec is not None else []
 
     def __iter__(self) -> Iterator[bytes]:
         body, chunk = self.body, self.chunk
@@ -333,9 +427,9 @@ class _Pieces:
             first += more
         if not first:
             return
-        dec = _Decompressor(first)
+        dec = self.dec = _Decompressor(b"" if self.forced == "plain" else first)
         self.kind = dec.kind
-        sniffed = False
+        sniffed = bool(self.forced)
         data = first
         while data:
             for out in dec.feed(data):
@@ -350,19 +444,36 @@ class _Pieces:
         if _looks_binary(head[:SNIFF]):
             raise DecodeError("binary", f"object {self.key!r} is not text (NUL bytes or not UTF-8)")
         # Excel's CSVs: the BOM is not part of the first column's name.
-        return head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
+        if head.startswith(UTF8_BOM):
+            self.bom = len(UTF8_BOM)
+            return head[len(UTF8_BOM) :]
+        return head
 
 
 def iter_lines(
-    body: Any, key: str, chunk: int = CHUNK, *, documents: bool | None = None
+    body: Any,
+    key: str,
+    chunk: int = CHUNK,
+    *,
+    documents: bool | None = None,
+    cursor: Cursor | None = None,
+    skip: int = 0,
+    stop: Callable[[], bool] | None = None,
 ) -> Generator[Line, None, None]:
     """Lines of an S3 body (a file-like with .read(n)); raises DecodeError on binary or
     truncated content after yielding every complete line before the damage.
 
     Objects of CloudWatch Logs subscription documents (written by Firehose, often with
     no separator between documents) are split into documents instead, one per `Line`
-    (`documents=None` decides from the content; True or False forces it)."""
-    pieces = _Pieces(body, key, chunk)
+    (`documents=None` decides from the content; True or False forces it).
+
+    `cursor`: where the body starts in the object (a ranged GET's offset, the lines
+    before it, the encoding) and where a continuation may resume, kept up to date as lines
+    are read. `skip`: lines handled before, skipped by counting newlines in the raw bytes
+    (never decoded or split), `stop()` asked between pieces meanwhile: when it says so,
+    reading ends and `cursor.interrupted` is set."""
+    cursor = cursor or Cursor()
+    pieces = _Pieces(body, key, chunk, cursor.kind, resumed=cursor.start > 0)
     it = timed(pieces, "decode")  # read and decompress, per block (metrics: decode_ms)
     first = next(it, None)
     if first is None:
@@ -377,10 +488,12 @@ def iter_lines(
                 break
             first += more
         documents = looks_like_documents(first)
+    cursor.documents = documents
+    cursor.kind = pieces.kind
     if documents:
         yield from _document_lines(first, it, pieces)
     else:
-        yield from _text_lines(first, it, pieces)
+        yield from _text_lines(first, it, pieces, cursor, skip, stop)
 
 
 def _document_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterator[Line]:
@@ -408,15 +521,55 @@ def _line_limit() -> int:
     return MAX_LINE * budget().memory_mb // DEFAULT_MEMORY_MB
 
 
-def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterator[Line]:
+def _text_lines(
+    first: bytes,
+    rest: Iterator[bytes],
+    pieces: _Pieces,
+    cursor: Cursor,
+    skip: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[Line]:
     limit = _line_limit()
-    number = 0
+    number = cursor.base
     # The line being read, grown in place: joining each piece to a copy of what came
     # before made a 30 MiB line cost 30 copies of itself and several at once in memory.
     pending = bytearray()
     oversize = 0
+    plain = pieces.kind == "plain"
+    pos = cursor.start + pieces.bom  # plain: the object offset of the next byte of `out`
+    taken = 0  # compressed kinds: bytes taken from the decompressor so far
+    line_start = True  # the previous piece ended a line (or nothing was read yet)
+    skipped = 0
     for out in _chain(first, rest):
+        if not plain:
+            _member_marks(pieces, cursor, out, taken, number, line_start)
+            taken += len(out)
+        if out:
+            line_start = out[-1] == 0x0A
+        if skip:
+            # Lines handled by an earlier invocation: counted, never decoded or split
+            # (bytes.count runs at memory speed; splitting and decoding at ~1/20 of it).
+            skipped += len(out)
+            if stop is not None and skipped > SKIP_GRACE and stop():
+                cursor.interrupted = True
+                return
+            n = out.count(b"\n")
+            if n < skip:
+                skip -= n
+                number += n
+                pos += len(out)
+                continue
+            i = -1
+            for _ in range(skip):
+                i = out.index(b"\n", i + 1)
+            number += skip
+            skip = 0
+            pos += i + 1
+            out = out[i + 1 :]
+            if not out:
+                continue
         if b"\n" not in out:
+            pos += len(out)
             if oversize:
                 # Still inside a line already cut at the limit: count the bytes, copy
                 # nothing (a 200 MB line took 8.5 s instead of 0.9 when joined).
@@ -430,6 +583,7 @@ def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterato
         parts = out.split(b"\n")
         tail = parts.pop()
         for i, raw in enumerate(parts):
+            pos += len(raw) + 1
             if i == 0 and (pending or oversize):
                 if oversize:
                     oversize += len(raw)  # dropped too: the line was already cut
@@ -442,7 +596,10 @@ def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterato
             line = _line(number, raw, oversize, limit)
             del raw
             oversize = 0
+            if plain:
+                cursor.marks[-1] = (pos, number)  # plain text resumes at the next line
             yield line
+        pos += len(tail)
         pending += tail
         if len(pending) > limit:
             oversize += len(pending) - limit
@@ -458,6 +615,27 @@ def _text_lines(first: bytes, rest: Iterator[bytes], pieces: _Pieces) -> Iterato
     if pending:
         number += 1
         yield _line(number, bytes(pending), oversize, limit)
+
+
+def _member_marks(
+    pieces: _Pieces, cursor: Cursor, out: bytes, taken: int, number: int, line_start: bool
+) -> None:
+    """The gzip members (zstd frames) starting within `out` that start a line: points a
+    continuation can read the object from (a ranged GET at the member, a new decompressor)."""
+    members = pieces.members()
+    while members and members[0][0] - pieces.bom <= taken + len(out):
+        at, offset = members.pop(0)
+        rel = at - pieces.bom - taken
+        if rel == len(out) and out:
+            members.insert(0, (at, offset))  # at the next piece's start: decided there
+            return
+        if rel < 0 or not (line_start if rel == 0 else out[rel - 1] == 0x0A):
+            continue
+        lines = number + out.count(b"\n", 0, rel)
+        marks = cursor.marks
+        while len(marks) > 1 and marks[1][1] <= number:
+            del marks[0]  # the consumer is past these: only the latest of them matters
+        marks.append((cursor.start + offset, lines))
 
 
 def _looks_binary(sample: bytes) -> bool:

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -609,17 +610,21 @@ def test_near_the_deadline_a_continuation_is_queued_and_finishes_the_object(
 
     assert result == {"batchItemFailures": []}
     (body,) = account.queued()
-    assert json.loads(body) == {
-        "sluice_continuation": {
-            "bucket": BUCKET,
-            "key": key,
-            "version": None,
-            "etag": etag,
-            "size": len(content),
-            "region": "us-east-1",  # where it came from travels with the continuation
-            "line": 10,
-        }
+    doc = json.loads(body)["sluice_continuation"]
+    token = doc.pop("token")
+    assert doc == {
+        "bucket": BUCKET,
+        "key": key,
+        "version": None,
+        "etag": etag,
+        "size": len(content),
+        "region": "us-east-1",  # where it came from travels with the continuation
+        "line": 10,
+        "offset": len("".join(f"line {i}\n" for i in range(1, 11))),  # where line 11 starts
+        "base": 10,
+        "kind": "plain",
     }
+    assert token and token == account.claim(key, etag)["token"]["S"]
     assert [x["source"]["line"] for x in lines_of(archive.lines(), key)] == list(range(1, 11))
     assert account.claim(key, etag)["status"]["S"] == "in_progress"
     assert reports.last[1]["objects"][0]["continued_at_line"] == 10
@@ -1014,3 +1019,215 @@ def test_deadline_is_the_configured_margin(
     handlers.handle_s3_objects(event, near_deadline_after_first_check(), short_margin)
     assert account.queued() == []
     assert len(lines_of(archive.lines(), key)) == 25
+
+
+# ---------------------------------------------------------------- continuations: claims, offsets
+def numbered(n: int) -> bytes:
+    return "".join(f"line {i}\n" for i in range(1, n + 1)).encode()
+
+
+def gzip_members(body: bytes, cuts: list[int]) -> bytes:
+    """`body` as gzip members split at byte positions `cuts` (mid-line or not)."""
+    bounds = [0, *cuts, len(body)]
+    return b"".join(gz(body[a:b]) for a, b in pairwise(bounds))
+
+
+def every_nth_line(body: bytes, n: int) -> list[int]:
+    """Byte positions after every n-th line: members that each start a line."""
+    ends = [i + 1 for i, c in enumerate(body) if c == 0x0A]
+    return ends[n - 1 : -1 : n]
+
+
+def follow(
+    account: ObjectsAccount, rt: Any, event: dict[str, Any], *, rounds: int = 20
+) -> list[dict[str, Any]]:
+    """Deliver `event` near its deadline, then each queued continuation the same way, until
+    none is queued: the continuation bodies, in order."""
+    handlers.handle_s3_objects(event, near_deadline_after_first_check(), rt)
+    seen = []
+    for _ in range(rounds):
+        queued = account.queued()
+        if not queued:
+            return seen
+        seen.extend(json.loads(b)["sluice_continuation"] for b in queued)
+        handlers.handle_s3_objects(sqs_event(event, queued), near_deadline_after_first_check(), rt)
+    raise AssertionError("continuations did not end")
+
+
+@pytest.fixture
+def ranges(rt: Any) -> list[str]:
+    """The Range of every GetObject the runtime makes ("" for a whole object)."""
+    got: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        got.append(str(params.get("Range", "")))
+
+    rt.clients.get("s3").meta.events.register("before-parameter-build.s3.GetObject", record)
+    return got
+
+
+LINES = 47
+RESUME_CASES = [
+    pytest.param("app/plain.log", numbered(LINES), "plain", True, id="plain text: ranged GET"),
+    pytest.param(
+        "app/members.log.gz",
+        gzip_members(numbered(LINES), every_nth_line(numbered(LINES), 7)),
+        "gzip",
+        True,
+        id="gzip, a member every 7 lines: ranged GET at a member",
+    ),
+    pytest.param(
+        "app/members-mid-line.log.gz",
+        gzip_members(numbered(LINES), [5, 61, 63, 130, 271, 333]),  # 63, 271: lines 10, 36
+        "gzip",
+        True,
+        id="gzip, members cut mid-line: only members starting a line are used",
+    ),
+    pytest.param("app/one.log.gz", gz(numbered(LINES)), "gzip", False, id="single gzip member"),
+    pytest.param(
+        "app/one.log.zst",
+        zstandard.ZstdCompressor().compress(numbered(LINES)),
+        "zstd",
+        False,
+        id="single zstd frame",
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "body", "kind", "ranged"), RESUME_CASES)
+def test_continuations_resume_where_they_stopped_and_archive_each_line_once(
+    notify, account, rt, archive, reports, small_chunks, ranges, key, body, kind, ranged
+):
+    """A chain of continuations (the deadline near after every chunk of 10 lines) archives
+    every line of the object exactly once, in order. Plain text and multi-member gzip
+    resume by a ranged GET at a byte offset (the next line; a member that starts a line);
+    a single member is read from the start, the lines handled before skipped."""
+    chain = follow(account, rt, notify((key, body)))
+    assert [c["line"] for c in chain] == [10, 20, 30, 40]
+    assert {c["kind"] for c in chain} == {kind}
+    offsets = [c["offset"] for c in chain]
+    assert (min(offsets) > 0) if ranged else (offsets == [0, 0, 0, 0])
+    if kind == "plain":  # exactly where the next line starts
+        assert offsets == [len(numbered(n)) for n in (10, 20, 30, 40)]
+    assert [r for r in ranges if r] == [f"bytes={o}-" for o in offsets if o]
+    got = lines_of(archive.lines(), key)
+    assert [x["record"]["message"] for x in got] == [f"line {i}" for i in range(1, LINES + 1)]
+    assert len({x["id"] for x in got}) == LINES
+    assert reports.total()["archived"] == LINES
+
+
+def test_csv_resumed_by_offset_keeps_its_columns(
+    notify, account, rt, archive, reports, small_chunks, ranges
+):
+    """A plain CSV continued by a ranged GET reads its header line again from the object's
+    head (a GET of the head only), so rows past the first chunk keep their column names."""
+    key = "app/rows.csv"
+    body = b"user,action\n" + b"".join(b"u%d,login\n" % i for i in range(1, 26))
+    chain = follow(account, rt, notify((key, body)))
+    assert chain and all(c["offset"] > 0 for c in chain)
+    got = lines_of(archive.lines(), key)
+    assert [x["record"]["user"] for x in got] == [f"u{i}" for i in range(1, 26)]
+
+
+def test_deadline_while_skipping_continues_again_from_the_same_place(
+    notify, account, rt, archive, reports, small_chunks, monkeypatch
+):
+    """A single-member gzip continuation whose invocation has no time left while it skips
+    the lines handled before stops skipping (the deadline is looked at between pieces) and
+    queues the same continuation again under a new token; the next one, with time, finishes
+    the object: every line archived once."""
+    monkeypatch.setattr(s3_source, "SKIP_GRACE", 0)
+    monkeypatch.setattr(s3_source, "CHUNK", 64)  # many pieces: a check between each
+    key = "app/skip.log.gz"
+    event = notify((key, gz(numbered(LINES))))
+    handlers.handle_s3_objects(event, near_deadline_after_first_check(), rt)
+    (first,) = account.queued()
+    handlers.handle_s3_objects(sqs_event(event, [first]), near_deadline_after_first_check(), rt)
+    (again,) = account.queued()
+    a, b = json.loads(first)["sluice_continuation"], json.loads(again)["sluice_continuation"]
+    assert (a["line"], b["line"]) == (10, 10) and a["token"] != b["token"]
+    assert reports.last[1]["objects"][0]["lines"] == 0  # nothing read twice
+    handlers.handle_s3_objects(sqs_event(event, [again]), Context(), rt)
+    got = lines_of(archive.lines(), key)
+    assert [x["source"]["line"] for x in got] == list(range(1, LINES + 1))
+
+
+def forge(body: str, **changes: Any) -> str:
+    doc = json.loads(body)
+    doc["sluice_continuation"].update(changes)
+    return json.dumps(doc)
+
+
+FORGERIES = [
+    pytest.param(
+        {"token": None, "line": 95, "offset": 0, "base": 95}, "no claim token", id="no token"
+    ),
+    pytest.param({"token": "0" * 32, "line": 95}, "not the object's current claim", id="guessed"),
+    pytest.param(
+        {"etag": "0" * 32, "line": 95}, "no claim in progress", id="another object version"
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "why"), FORGERIES)
+def test_forged_continuation_is_refused_and_the_object_still_archived_whole(
+    notify, account, rt, archive, reports, small_chunks, changes, why
+):
+    """A continuation that does not carry the object's current claim (no token, a guessed
+    one, another version's) is refused with the reason: it reads nothing, skips nothing and
+    cannot mark the object done; the genuine continuation then archives every line once."""
+    key = "app/forged.log"
+    event = notify((key, numbered(100)))
+    etag = json.loads(event["Records"][0]["body"])["Records"][0]["s3"]["object"]["eTag"]
+    handlers.handle_s3_objects(event, near_deadline_after_first_check(), rt)
+    (genuine,) = account.queued()
+    result = handlers.handle_s3_objects(
+        sqs_event(event, [forge(genuine, **changes)]), Context(), rt
+    )
+    assert result == {"batchItemFailures": []}
+    (info,) = reports.last[1]["objects"]
+    assert why in info["refused"]
+    assert account.claim(key, etag)["status"]["S"] == "in_progress"
+    assert len(lines_of(archive.lines(), key)) == 10
+    handlers.handle_s3_objects(sqs_event(event, [genuine]), Context(), rt)
+    got = lines_of(archive.lines(), key)
+    assert [x["source"]["line"] for x in got] == list(range(1, 101))
+    assert account.claim(key, etag)["status"]["S"] == "done"
+
+
+def test_forged_continuation_before_any_claim_cannot_finish_the_object(
+    notify, account, rt, archive, reports, small_chunks
+):
+    """The measured attack: a continuation for an object nobody has read yet, claiming its
+    100 lines handled. It is refused; the notification that comes next reads all 100."""
+    key = "app/first-forged.log"
+    event = notify((key, numbered(100)))
+    body = json.loads(event["Records"][0]["body"])["Records"][0]["s3"]
+    forged = {"bucket": BUCKET, "key": key, "etag": body["object"]["eTag"], "line": 100}
+    handlers.handle_s3_objects(
+        sqs_event(event, [json.dumps({"sluice_continuation": forged})]), Context(), rt
+    )
+    assert "refused" in reports.last[1]["objects"][0]
+    assert lines_of(archive.lines(), key) == []
+    handlers.handle_s3_objects(event, Context(), rt)
+    assert len(lines_of(archive.lines(), key)) == 100
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_stale_continuation_is_refused(notify, account, rt, archive, reports, small_chunks, which):
+    """A continuation delivered again after the chain moved on (its token replaced by the
+    next one's) or after the object finished is refused: the archive is unchanged and the
+    object stays done."""
+    key = f"app/stale-{which}.log"
+    event = notify((key, numbered(35)))
+    etag = json.loads(event["Records"][0]["body"])["Records"][0]["s3"]["object"]["eTag"]
+    chain = follow(account, rt, event)
+    before = archive.objects()
+    stale = chain[0] if which == "first" else chain[-1]
+    body = json.dumps({"sluice_continuation": stale})
+    handlers.handle_s3_objects(sqs_event(event, [body]), Context(), rt)
+    (info,) = reports.last[1]["objects"]
+    assert "already finished" in info["refused"]
+    assert archive.objects() == before
+    assert account.claim(key, etag)["status"]["S"] == "done"
+    assert len(lines_of(archive.lines(), key)) == 35
