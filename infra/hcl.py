@@ -4,7 +4,7 @@ A small evaluator for HCL's expression language, enough to compare the Terraform
 output with the CloudFormation (infra/parity.py) for given variable values, without
 an AWS account: string templates with nested `${...}`, references and indexes,
 lists, objects, `for` expressions, `? :`, `== != < > <= >= && || !`, and the functions
-the output calls (`length`, `contains`, `join`, `concat`, `merge`, `jsonencode`, `file`,
+the output calls (`length`, `contains`, `join`, `concat`, `split`, `merge`, `jsonencode`, `file`,
 `filebase64sha256`, `lookup`). Anything else raises `HclError`, so the comparison can never
 pass by skipping what it does not understand.
 """
@@ -39,6 +39,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "contains": lambda seq, v: v in seq,
     "join": lambda sep, seq: sep.join(seq),
     "concat": lambda *seqs: [x for s in seqs for x in s],
+    "split": lambda sep, text: text.split(sep),
     "lookup": lambda m, key, default: m.get(key, default),
     "merge": lambda *maps: {k: v for m in maps for k, v in m.items()},
     "jsonencode": _jsonencode,

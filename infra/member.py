@@ -53,7 +53,10 @@ _TF = {
     "C": "${var.central_account_id}",
     "D": "${var.destination_name}",
 }
-DESTINATION = "arn:{P}:logs:{R}:{C}:destination:{D}"
+DESTINATION = "{X}"  # the central destination: built, or Terraform's destination_arn
+_BUILT = "arn:{P}:logs:{R}:{C}:destination:{D}"
+_CFN["X"] = _BUILT
+_TF["X"] = "${local.destination}"
 GROUPS = "arn:{P}:logs:{R}:{A}:log-group:*"
 ROLES = {
     "delivery": "sluice-org-delivery-{R}",
@@ -139,7 +142,7 @@ def statements(role: str) -> list[dict[str, Any]]:
 
 def _fill(node: Any, names: dict[str, str]) -> Any:
     if isinstance(node, str):
-        out = node
+        out = node.replace("{X}", names["X"])  # first: it may hold the other placeholders
         for k, v in names.items():
             out = out.replace("{" + k + "}", v)
         return out
@@ -303,13 +306,26 @@ def terraform(stage: str) -> dict[str, Any]:
             "role": f"${{aws_iam_role.{name}.id}}",
             "policy": f"${{jsonencode({grants})}}",
         }
+    roles["delivery"]["lifecycle"] = {
+        "precondition": [
+            {
+                "condition": (
+                    '${split(":", local.destination)[3] == data.aws_region.current.name}'
+                ),
+                "error_message": (
+                    "destination_arn is a destination of another region: CloudWatch Logs "
+                    "delivers a log group only to a destination of its own region. Use the "
+                    "central destination of this region (docs/deployment.md, Organization)."
+                ),
+            }
+        ]
+    }
     per_group = '${var.mode == "per-group" ? 1 : 0}'
     roles["subscriber"]["count"] = per_group
     policies["subscriber"]["count"] = per_group
     policies["subscriber"]["role"] = "${aws_iam_role.subscriber[0].id}"
-    destination = json.dumps(_fill(DESTINATION, _TF))
     document = (
-        f'{{"DestinationArn" = {destination}, "RoleArn" = aws_iam_role.delivery.arn, '
+        '{"DestinationArn" = local.destination, "RoleArn" = aws_iam_role.delivery.arn, '
         '"FilterPattern" = "", "Distribution" = "Random"}'
     )
     return {
@@ -342,11 +358,25 @@ def terraform(stage: str) -> dict[str, Any]:
                     }
                 ],
             },
+            "destination_arn": var(
+                "string",
+                "The central destination's ARN, if not central_account_id's destination_name "
+                "in this region; it must be in this region (checked at plan).",
+                "",
+            ),
             "excluded_log_groups": var(
                 "list(string)", "Log groups never sent (besides Sluice's own), exact names.", []
             ),
         },
-        "locals": {"sluice_log_groups": own_log_groups()},
+        "locals": {
+            "sluice_log_groups": own_log_groups(),
+            # The central destination of this region, unless destination_arn names one.
+            "destination": (
+                '${var.destination_arn != "" ? var.destination_arn : '
+                + json.dumps(_fill(_BUILT, _TF))
+                + "}"
+            ),
+        },
         "data": {
             "aws_partition": {"current": {}},
             "aws_region": {"current": {}},
@@ -371,7 +401,7 @@ def terraform(stage: str) -> dict[str, Any]:
         },
         "output": {
             "delivery_role_arn": {"value": "${aws_iam_role.delivery.arn}"},
-            "destination_arn": {"value": _fill(DESTINATION, _TF)},
+            "destination_arn": {"value": "${local.destination}"},
         },
     }
 

@@ -55,6 +55,8 @@ def explain(event: LogEvent, rules: RuleSet) -> Explanation:
         if rule.parse is not None:
             rule.parse(ev.record)
         failed = [c for c in d.where if not compile_condition(c)(ev.record)]
+        # match.account / match.region: conditions over the event's source.
+        failed += [c for c in d.origin if not compile_condition(c)(ev.source)]
         if failed:
             verdicts.append(
                 RuleVerdict(rule.id, False, "condition false: " + "; ".join(map(_describe, failed)))

@@ -114,11 +114,14 @@ def test_hostile_text_reaches_slack_inert_and_the_archive_verbatim(
         for raw in case["never"]:
             assert raw not in text, (raw, text[:200])
     links = [m for t in all_texts for m in re.findall(r"<([^>]*)>", t)]
-    # Only Sluice's own links: the rule's runbook and the archived object's console page.
+    # Only Sluice's own links: the rule's runbook, the archived object's console page and
+    # the log group's console page in the event's region.
     assert links[0] == f"{RUNBOOK}|Runbook"
-    assert len(links) == 2
+    assert len(links) == 3
     assert links[1].startswith("https://s3.console.aws.amazon.com/s3/object/")
     assert links[1].endswith("|Archived")
+    assert links[2].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/home?")
+    assert links[2].endswith("|Console")
     headline = msg["blocks"][1]["text"]["text"]
     for escaped in case.get("headline_has", []):
         assert escaped in headline, (escaped, headline)

@@ -545,3 +545,15 @@ def test_search_refuses_a_bad_account_naming_it() -> None:
 
     with pytest.raises(click.BadParameter, match="'12345': an account id has 12 digits"):
         origin_conditions(("12345",), ())
+
+
+def test_rules_test_explains_an_origin_that_does_not_match() -> None:
+    """`sluice rules test` says a rule failed on the event's account, as the pipeline does."""
+    from sluice_cli.explain import explain
+
+    d = load_document(doc([{"id": "r", "match": {"account": "shop-prod"}}], ACCOUNTS))
+    rules = RuleSet(d.rules)
+    (other,) = explain(log_event(source=src("222222222222", "eu-west-1")), rules).verdicts
+    assert not other.matched and f"account in ['{MEMBER}']" in other.reason
+    (same,) = explain(log_event(source=src(MEMBER, "eu-west-1")), rules).verdicts
+    assert same.matched

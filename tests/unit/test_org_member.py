@@ -54,13 +54,14 @@ def tf_view(stage: str, variables: dict[str, Any]) -> dict[str, Any]:
     var.update(central_account_id=CENTRAL, **variables)
     scope: dict[str, Any] = {
         "var": var,
-        "local": doc["locals"],
+        "local": {},
         "data": {
             "aws_partition": {"current": {"partition": ENV.partition}},
             "aws_region": {"current": {"name": ENV.region}},
             "aws_caller_identity": {"current": {"account_id": ENV.account}},
         },
     }
+    scope["local"] = hcl.evaluate(doc["locals"], scope)
     res = doc["resource"]
     roles: dict[str, Any] = {}
     for name, body in res["aws_iam_role"].items():
@@ -187,3 +188,34 @@ def test_member_terraform_validates(tmp_path: Path) -> None:
     errors = [d for d in report["diagnostics"] if d["severity"] == "error"]
     assert report["valid"] and not errors, json.dumps(errors, indent=1)[:4000]
     shutil.rmtree(work / ".terraform", ignore_errors=True)
+
+
+WRONG = [
+    pytest.param("", True, id="built in this region"),
+    pytest.param(f"arn:aws:logs:eu-west-1:{CENTRAL}:destination:sluice-prod", True, id="same"),
+    pytest.param(f"arn:aws:logs:us-east-1:{CENTRAL}:destination:sluice-prod", False, id="other"),
+]
+
+
+@pytest.mark.parametrize(("arn", "accepted"), WRONG)
+def test_terraform_refuses_a_destination_of_another_region_at_plan(
+    arn: str, accepted: bool
+) -> None:
+    """A member given a destination ARN of another region fails its precondition (a clear
+    error at plan, naming the rule), before anything is created."""
+    doc = member.terraform("prod")
+    var = {k: v.get("default") for k, v in doc["variable"].items()}
+    var.update(central_account_id=CENTRAL, destination_arn=arn)
+    scope: dict[str, Any] = {
+        "var": var,
+        "data": {
+            "aws_partition": {"current": {"partition": "aws"}},
+            "aws_region": {"current": {"name": ENV.region}},
+        },
+    }
+    scope["local"] = hcl.evaluate(doc["locals"], scope)
+    (pre,) = doc["resource"]["aws_iam_role"]["delivery"]["lifecycle"]["precondition"]
+    assert hcl.template(pre["condition"], scope) is accepted
+    assert "another region" in pre["error_message"]
+    if arn:
+        assert scope["local"]["destination"] == arn
