@@ -86,7 +86,7 @@ COLD_RUNS = 9  # a shared machine: a few runs land beside someone's test suite
 RSS_RUNS = 3
 RSS_EVENTS = 10_000
 
-# Targets (task brief; DESIGN.md "Performance budget").
+# Targets (the performance budget).
 TARGET_RATIO = 0.5
 TARGET_COLD_MS = 300
 TARGET_RSS_MB = 128

@@ -417,7 +417,7 @@ RULES: list[dict[str, Any]] = [
         "id": "computer-alerts",
         "priority": 50,
         "match": {"tag": "**", "where": [{"field": "message", "regex": "(?i)computer"}]},
-        "throttle": {"window": "5m", "max": 3},  # DESIGN.md's example alert budget
+        "throttle": {"window": "5m", "max": 3},  # the README's example alert budget
         "actions": [
             {
                 "slack": {

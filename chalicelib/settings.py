@@ -55,7 +55,7 @@ class Settings:
             raise SettingsError("missing environment variable(s): " + ", ".join(missing))
         try:
             rules_ttl_s = float(e.get("SLUICE_RULES_TTL", "60"))
-            # gzip level 1: 1.28 µs/event against 3.39 at level 6 (DESIGN.md budget),
+            # gzip level 1: 1.28 µs/event against 3.39 at level 6 (measured per event),
             # for archives ~10-15% larger on log text. Storage is cheaper than CPU here.
             gzip_level = int(e.get("SLUICE_ARCHIVE_GZIP_LEVEL", "1"))
             # Stop taking new work when less than this remains of the invocation.

@@ -1,6 +1,6 @@
 """Compiled rules: pure functions over records, built once per rule set.
 
-Per-event cost is what matters here (DESIGN.md budget: ~5 µs per event for the
+Per-event cost is what matters here (the performance budget: ~5 µs per event for the
 whole pipeline), so:
 - the rules that apply to a tag are resolved once per tag and cached;
 - conditions, parse steps and transforms are closures built here, once;

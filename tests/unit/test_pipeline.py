@@ -132,7 +132,7 @@ def test_stop_ends_evaluation_but_keeps_the_event():
 
 
 def test_earlier_transforms_are_seen_by_later_conditions():
-    """A rule's rename applies before later rules test their conditions (the DESIGN example)."""
+    """A rule's rename applies before later rules test their conditions (the README example)."""
     ev = log_event("ignored", event="My COMPUTER is on fire")
     del ev.record["message"]
     out = route(

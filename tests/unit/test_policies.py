@@ -166,7 +166,7 @@ def test_every_function_has_its_own_role_per_stage() -> None:
 
 @pytest.mark.parametrize("stage", iam.STAGES)
 def test_stage_sets_the_design_settings(stage: str) -> None:
-    """Each stage sets DESIGN.md's environment variables, named for the stage."""
+    """Each stage sets the documented environment variables, named for the stage."""
     env = CONFIG["stages"][stage]["environment_variables"]
     for key in DESIGN_SETTINGS:
         assert env.get(key), key

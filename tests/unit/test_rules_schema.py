@@ -9,7 +9,7 @@ import pytest
 from chalicelib.errors import RulesInvalid
 from chalicelib.rules.schema import ActionDef, load_rules
 
-# The DESIGN.md example, as the YAML loader would hand it over.
+# The rules-file example of the README, as the YAML loader would hand it over.
 DESIGN_EXAMPLE: dict[str, Any] = {
     "rules": [
         {
@@ -56,7 +56,7 @@ def one_rule(**fields: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- valid documents
 def test_design_example_loads_with_its_values():
-    """The DESIGN.md example validates and keeps ids, priorities, actions and stop."""
+    """The README rules example validates and keeps ids, priorities, actions and stop."""
     rules = load_rules(DESIGN_EXAMPLE)
     assert [r.id for r in rules] == ["unify-payload", "computer-alerts", "health-noise"]
     assert [r.priority for r in rules] == [10, 100, 100]
