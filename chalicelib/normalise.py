@@ -73,6 +73,7 @@ def normalise(record: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
 
 
 _OTHER_TIME_FIELDS = TIME_FIELDS[2:]
+_INFINITIES = (float("inf"), float("-inf"))
 # The last `YYYY-MM-DDTHH:MM:SS` `_utc_fast` parsed, and its epoch second in ms.
 _last_second: tuple[str, int] = ("", 0)
 
@@ -83,9 +84,12 @@ def to_epoch_ms(value: Any) -> int | None:
     Magnitude decides the unit: 1e11 s is the year 5138, 1e11 ms is 1973.
     """
     t = type(value)
+    if t is int and 100_000_000_000 <= value < 100_000_000_000_000:
+        # Epoch ms, the commonest number (exact: below 2**53, as the float path reads it).
+        return value if value <= _MAX_MS else None
     if t is int or t is float:
         v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+        if v != v or v in _INFINITIES:
             return None
         a = abs(v)
         if a < 1e11:
