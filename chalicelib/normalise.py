@@ -29,31 +29,53 @@ _NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR"
 
 
 def normalise(record: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
-    """Reconcile aliases in place; return (record, time in epoch ms or None)."""
+    """Reconcile aliases in place; return (record, time in epoch ms or None).
+
+    The common record (`message` and a string `level` already named so, its time in
+    `time` or `timestamp`) costs a few dict lookups; the alias loops run only for the rest."""
+    get = record.get
     if "message" not in record:
         for alias in MESSAGE_ALIASES:
-            value = record.get(alias)
-            if type(value) is str:
+            if type(get(alias)) is str:
                 record["message"] = record.pop(alias)
                 break
-    level = record.get("level")
+    level = get("level")
     if level is None:
         for alias in LEVEL_ALIASES:
             if alias in record:
                 level = record.pop(alias)
                 break
     if level is not None:
-        if type(level) is str:
+        t = type(level)
+        if t is str:
             record["level"] = level.upper()
-        elif type(level) is int:
+        elif t is int:
             record["level"] = _NUMERIC_LEVELS.get(level, str(level))
         else:
             record["level"] = level
-    for key in TIME_FIELDS:
-        value = record.get(key)
-        if value is not None:
-            return record, to_epoch_ms(value)
-    return record, None
+    value = get("time")
+    if value is None:
+        value = get("timestamp")
+        if value is None:
+            for key in _OTHER_TIME_FIELDS:
+                value = get(key)
+                if value is not None:
+                    break
+            else:
+                return record, None
+    if type(value) is str and len(value) == 24 and value[10] == "T" and value[23] == "Z":
+        # `YYYY-MM-DDTHH:MM:SS.fffZ`, the commonest time of all: the last second seen
+        # is kept, so the events of one second parse only their milliseconds.
+        last_head, last_ms = _last_second
+        if value[:19] == last_head and value[19] == "." and value[20:23].isdigit():
+            return record, last_ms + int(value[20:23])
+    return record, to_epoch_ms(value)
+
+
+_OTHER_TIME_FIELDS = TIME_FIELDS[2:]
+_INFINITIES = (float("inf"), float("-inf"))
+# The last `YYYY-MM-DDTHH:MM:SS` `_utc_fast` parsed, and its epoch second in ms.
+_last_second: tuple[str, int] = ("", 0)
 
 
 def to_epoch_ms(value: Any) -> int | None:
@@ -62,9 +84,12 @@ def to_epoch_ms(value: Any) -> int | None:
     Magnitude decides the unit: 1e11 s is the year 5138, 1e11 ms is 1973.
     """
     t = type(value)
+    if t is int and 100_000_000_000 <= value < 100_000_000_000_000:
+        # Epoch ms, the commonest number (exact: below 2**53, as the float path reads it).
+        return value if value <= _MAX_MS else None
     if t is int or t is float:
         v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+        if v != v or v in _INFINITIES:
             return None
         a = abs(v)
         if a < 1e11:
@@ -124,6 +149,8 @@ def _utc_fast(value: str) -> int | None:
         if len(_SECOND_CACHE) > 4096:
             _SECOND_CACHE.clear()
         _SECOND_CACHE[head] = secs
+    global _last_second
+    _last_second = (head, secs * 1000)
     frac = tail[1:4].ljust(3, "0") if tail else "000"
     return secs * 1000 + int(frac)
 

@@ -113,6 +113,10 @@ def _clock(s: str) -> bool:
 def java_header(line: str) -> dict[str, Any] | None:
     """A JVM logger's header line: time, then within a few tokens a level, then the logger
     and ` - ` or ` : ` before the message. None unless it has that shape."""
+    # The line must open with a date (`2026-`) or a clock (`10:`): every other line
+    # (an access log's address, a number) is refused before any splitting.
+    if not (line[2:3] == ":" or (line[4:5] == "-" and line[:4].isdigit())):
+        return None
     first_line, nl, rest = line.partition("\n")
     tokens = first_line.split(" ", 5)  # time (1-2), up to 3 before the level, the rest
     i = 0

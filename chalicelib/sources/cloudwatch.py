@@ -191,7 +191,19 @@ def _events(
     maybe_trace = False
     headers: set[int] = set()  # text lines parsed into a level: may head a trace
     for i, le in enumerate(log_events, first):
-        message, ts, event_id = event_fields(le, i, log_group)
+        # The common element (string message, int timestamp, string id) is taken here;
+        # `event_fields` checks and explains every other.
+        if type(le) is dict:
+            message, ts, event_id = le.get("message"), le.get("timestamp"), le.get("id")
+            if not (
+                type(message) is str
+                and type(ts) is int
+                and type(event_id) is str
+                and len(event_id) <= 256
+            ):
+                message, ts, event_id = event_fields(le, i, log_group)
+        else:
+            message, ts, event_id = event_fields(le, i, log_group)
         record, t = parse_message(message)
         c = message[:1]
         if c != "{" and "level" in record and "lambda_event" not in record:
