@@ -5,13 +5,11 @@ optional customer managed keys. Evaluated offline for given parameters (infra/cf
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,26 +17,16 @@ import pytest
 from chalicelib import observe
 from chalicelib.event import Ledger
 
+from .infra_scripts import load as load_infra
+
 ROOT = Path(__file__).resolve().parents[2]
 SQS_MAX_RETENTION = 1_209_600  # 14 days
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
 
 
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    sys.path.insert(0, str(ROOT / "infra"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-package = _load("package")
-cfn = _load("cfn")
-iam = _load("iam")
+package = load_infra("package")
+cfn = load_infra("cfn")
+iam = load_infra("iam")
 TEMPLATE = package.load_cfn(ROOT / "infra" / "resources.yaml")
 FUNCTIONS = package.load_cfn(ROOT / "infra" / "functions.yaml")
 RES = TEMPLATE["Resources"]

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ from chalicelib.rules.store import write_document
 from chalicelib.sources.s3 import parse_sqs_body, s3_origin
 
 from .factories import SOURCE, log_event
+from .infra_scripts import load as load_infra
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBER = "111111111111"
@@ -299,19 +297,10 @@ def test_alerts_name_the_account_alias_and_region_and_link_the_console() -> None
 
 
 # ---------------------------------------------------------------- the central template
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def central(params: dict[str, str]) -> Any:
-    cfn, package = _load("cfn"), _load("package")
+    cfn, package = load_infra("cfn"), load_infra("package")
     return cfn.Stack(package.load_cfn(ROOT / "infra" / "resources.yaml"), params)
 
 

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
-from .test_package import CFN_LINT, _load
+from .infra_scripts import load as load_infra
+from .test_package import CFN_LINT
 from .test_terraform import terraform_setup
 
-cfn = _load("cfn")
-hcl = _load("hcl")
-iam = _load("iam")
-member = _load("member")
+cfn = load_infra("cfn")
+hcl = load_infra("hcl")
+iam = load_infra("iam")
+member = load_infra("member")
 
 CENTRAL = "999999999999"
 ENV = cfn.Account(region="eu-west-1", account="111111111111")

@@ -7,7 +7,6 @@ validates and compares the Terraform output.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,31 +15,20 @@ import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+
+from .infra_scripts import load as load_infra
 
 pytestmark = pytest.mark.functional
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str) -> ModuleType:
-    """A script of infra/ as a module (infra/ is not a package; package.py imports iam)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-iam = _load("iam")
-package = _load("package")
+iam = load_infra("iam")
+package = load_infra("package")
 
 
 def app_functions() -> list[str]:

@@ -7,15 +7,14 @@ inline policies of infra/resources.yaml.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from .infra_scripts import load as load_infra
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = ROOT / ".chalice"
@@ -31,20 +30,8 @@ DESIGN_SETTINGS = (
 )
 
 
-def _load(name: str) -> ModuleType:
-    """A script of infra/ as a module (infra/ is not a package; package.py imports iam)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-iam = _load("iam")
-package = _load("package")
+iam = load_infra("iam")
+package = load_infra("package")
 CONFIG = json.loads((CHALICE / "config.json").read_text())
 
 

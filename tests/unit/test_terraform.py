@@ -10,42 +10,28 @@ hashicorp/aws provider are found at run time (TF_CLI_CONFIG_FILE naming a file, 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+
+from .infra_scripts import load as load_infra
 
 pytestmark = pytest.mark.functional
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str) -> ModuleType:
-    """A script of infra/ as a module (infra/ is not a package; its scripts import each other)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    sys.path.insert(0, str(ROOT / "infra"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-iam = _load("iam")
-hcl = _load("hcl")
-cfn = _load("cfn")
-parity = _load("parity")
+iam = load_infra("iam")
+hcl = load_infra("hcl")
+cfn = load_infra("cfn")
+parity = load_infra("parity")
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 
 
