@@ -108,18 +108,29 @@ def unparsed(text: str, reason: str) -> dict[str, Any]:
 
 def json_refusal(doc: dict[str, Any], text: str) -> str | None:
     """Why the object parsed from `text` cannot be a record (checked, and its strings cut,
-    in place), or None. Short texts (the common case) cost two length tests."""
-    n = len(text)
-    if n > _WALK_MIN or len(doc) > MAX_FIELDS:
+    in place), or None. A short flat record (the common case) costs one pass over its
+    values: nesting depth and 64-bit integers are only examined where they can occur."""
+    if len(text) > _WALK_MIN or len(doc) > MAX_FIELDS:
         problem = fit_record(doc)
         if problem is not None:
             return f"json: {problem}"
-    # Depth needs at least that many brackets: count them (C speed) before walking.
-    elif text.count("{") + text.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
-        return f"json: nested over {MAX_DEPTH} levels"
-    if rounded_integer(doc, text):
-        return "json: integer beyond 64 bits"
-    return None
+        return _INTEGER_REFUSAL if rounded_integer(doc, text) else None
+    nested = big = False
+    for x in doc.values():
+        t = type(x)
+        if t is dict or t is list:
+            nested = True
+        elif t is float and (x >= _INT64 or x <= -_INT64):
+            big = True
+    if nested:
+        # Depth needs at least that many brackets: count them (C speed) before walking.
+        if text.count("{") + text.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
+            return f"json: nested over {MAX_DEPTH} levels"
+        return _INTEGER_REFUSAL if rounded_integer(doc, text) else None
+    return _INTEGER_REFUSAL if big and rounded_integer(doc, text) else None
+
+
+_INTEGER_REFUSAL = "json: integer beyond 64 bits"
 
 
 # orjson reads an integer beyond 64 bits as the nearest double (a 30-digit id would be

@@ -124,15 +124,6 @@ def _stream(ev: LogEvent) -> Hashable | None:
     return ev.source.get("log_stream")
 
 
-def _plain(ev: LogEvent) -> str | None:
-    rec = ev.record
-    if len(rec) == 1:
-        message = rec.get("message")
-        if type(message) is str:
-            return message
-    return None
-
-
 def join_multiline(
     events: list[LogEvent],
     *,
@@ -169,12 +160,24 @@ def join_multiline(
             out[head] = LogEvent(first.tag, first.time, record, first.source, first.id, count=count)
 
     for ev in events:
-        text = _plain(ev)
+        rec = ev.record
+        text = rec.get("message") if len(rec) == 1 else None  # plain text: exactly {"message": str}
         is_header = False
-        if text is None and header is not None:
-            text = header(ev)
-            is_header = text is not None
-        stream = stream_key(ev) if text is not None else None
+        if type(text) is not str:
+            text = header(ev) if header is not None else None
+            if text is None:
+                # Neither plain text nor a header (a JSON record, a platform line: most
+                # events): it closes any open trace and stands alone.
+                if ids:
+                    close()
+                    ids = []
+                out.append(ev)
+                if lines:
+                    lines = []
+                head = -1
+                continue
+            is_header = True
+        stream = stream_key(ev)
         if (
             text is not None
             and not is_header

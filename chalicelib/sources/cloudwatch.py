@@ -225,8 +225,10 @@ def _events(
     if maybe_trace:
 
         def header(ev: LogEvent) -> str | None:
+            if id(ev.record) not in headers:
+                return None
             m = ev.record.get("message")
-            return m if id(ev.record) in headers and type(m) is str else None
+            return m if type(m) is str else None
 
         return join_multiline(events, header=header)
     return events

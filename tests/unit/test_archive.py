@@ -141,6 +141,32 @@ def test_unserialisable_record_is_returned_not_archived():
     assert reason.startswith("archive: record not serialisable")
 
 
+def test_each_line_is_orjson_of_the_events_envelope():
+    """Every line is byte-for-byte orjson of the event's envelope (tag, time, record,
+    source, account, region, id, rules version) whatever the mix: seconds that change
+    and repeat, times before 1970, sources alternating, unencodable events in between
+    (set aside, the lines around them unchanged)."""
+    import orjson
+
+    from chalicelib.actions.archive import encode_lines
+    from chalicelib.event import LogEvent
+
+    other = {**SOURCE, "log_stream": "other", "account": "210987654321", "region": None}
+    times = [T0, T0 + 1, T0 + 999, T0 + 1000, T0 + 1, -1, -1000, -1001, 0, 253402300799999]
+    events = []
+    for i, t in enumerate(times * 3):
+        src = SOURCE if i % 3 else other
+        rec: dict[str, object] = {"message": f"line {i}", "n": i}
+        if i % 7 == 3:
+            rec["huge"] = 2**70  # orjson refuses it: this event alone is set aside
+        events.append(LogEvent("a.b", t, rec, src, f"id-{i}"))
+    body, bad = encode_lines(events, "v7")
+    kept = [ev for ev in events if all(ev is not b for b, _ in bad)]
+    assert len(bad) == sum(1 for i in range(len(events)) if i % 7 == 3)
+    expected = b"".join(orjson.dumps({**ev.envelope(), "rules_version": "v7"}) + b"\n" for ev in kept)
+    assert body == expected
+
+
 # ---------------------------------------------------------------- Archiver on S3 (moto)
 def test_archiver_writes_objects_to_s3(aws, archive):
     """Objects land in the bucket as gzip JSON lines with content type and encoding set."""

@@ -195,6 +195,62 @@ def test_epoch_ms_agrees_with_calendar():
     assert to_epoch_ms("2026-11-26T10:07:01.201Z") == expected == T
 
 
+def _general(text: str) -> int | None:
+    """What `datetime.fromisoformat` makes of `text` (a time without a zone is UTC)."""
+    from chalicelib import normalise
+
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return (dt - normalise._EPOCH_NAIVE) // normalise._ONE_MS
+    return (dt - normalise._EPOCH_UTC) // normalise._ONE_MS
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["", ".", ","]),
+    st.integers(min_value=0, max_value=12),
+    st.sampled_from(["", "Z", "+00:00", "+0000", "+00", "-00:00", "+01:00", "z", "ZZ", "+0000Z"]),
+)
+def test_fast_iso_path_agrees_with_the_general_one(dt, sep, point, digits, zone):
+    """Times read through the per-second cache (`T` or space, `.` or `,` and 0-12 fraction
+    digits, `Z`/`+00:00`/`+0000`/`+00` or no zone) equal `datetime.fromisoformat`'s
+    reading; any other shape is left to the general path (None), never misread."""
+    from chalicelib import normalise
+
+    frac = f"{dt.microsecond:06d}{dt.microsecond:06d}"[:digits]
+    text = dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + (point + frac if point else "") + zone
+    if not text[:4].isdigit():
+        return
+    fast = normalise._iso_fast(text)
+    if fast is not None:
+        assert fast == _general(text), text
+    assert normalise.to_epoch_ms(text) == _general(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-26T10:07:01.²Z",
+        "2026-11-26T10:07:01.１２３Z",
+        "2026-11-26T10:07:01.١٢٣",
+        "1²",
+        "١٧٦٤١٥١٦٢١",
+        "2026-11-26 10:07:01,²+0000",
+    ],
+)
+def test_times_with_digits_of_other_scripts_are_no_time(text):
+    """A time whose digits are not ASCII (superscripts, full-width, Arabic-Indic) is read
+    as no time, never an exception: `str.isdigit` accepts them, `int` refuses some."""
+    assert to_epoch_ms(text) is None
+    record, t = normalise({"message": "m", "time": text})
+    assert t is None and record["time"] == text
+
+
 @given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
 def test_fast_utc_path_agrees_with_the_general_one(dt):
     """`…Z` times read through the per-second cache equal the general ISO reading."""
@@ -207,6 +263,6 @@ def test_fast_utc_path_agrees_with_the_general_one(dt):
     ):
         if len(text) != len(text.strip()) or not text[:4].isdigit():
             continue
-        fast = normalise._utc_fast(text)
-        general = normalise.to_epoch_ms(text.replace("Z", "+00:00"))
+        fast = normalise._iso_fast(text)
+        general = _general(text.replace("Z", "+00:00"))
         assert fast == general, text
