@@ -73,8 +73,8 @@ def normalise(record: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
 
 
 def _ascii_digits(s: str) -> bool:
-    """`s` is one or more ASCII digits (`str.isdigit` also accepts `²` and `١`, which
-    `int` refuses or reads as another script's numerals)."""
+    """`s` is one or more ASCII digits (`str.isdigit` also accepts superscripts, which
+    `int` refuses, and other scripts' digits, which `int` reads)."""
     return s.isdigit() and s.isascii()
 
 

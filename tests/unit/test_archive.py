@@ -163,7 +163,8 @@ def test_each_line_is_orjson_of_the_events_envelope():
     body, bad = encode_lines(events, "v7")
     kept = [ev for ev in events if all(ev is not b for b, _ in bad)]
     assert len(bad) == sum(1 for i in range(len(events)) if i % 7 == 3)
-    expected = b"".join(orjson.dumps({**ev.envelope(), "rules_version": "v7"}) + b"\n" for ev in kept)
+    lines = [orjson.dumps({**ev.envelope(), "rules_version": "v7"}) + b"\n" for ev in kept]
+    expected = b"".join(lines)
     assert body == expected
 
 

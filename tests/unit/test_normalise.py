@@ -236,10 +236,10 @@ def test_fast_iso_path_agrees_with_the_general_one(dt, sep, point, digits, zone)
     "text",
     [
         "2026-11-26T10:07:01.²Z",
-        "2026-11-26T10:07:01.１２３Z",
-        "2026-11-26T10:07:01.١٢٣",
+        "2026-11-26T10:07:01.\uff11\uff12\uff13Z",  # full-width digits
+        "2026-11-26T10:07:01.\u0661\u0662\u0663",  # Arabic-Indic digits
         "1²",
-        "١٧٦٤١٥١٦٢١",
+        "\u0661\u0667\u0666\u0664\u0661\u0665\u0661\u0666\u0662\u0661",
         "2026-11-26 10:07:01,²+0000",
     ],
 )
