@@ -78,6 +78,7 @@ REPS = 7  # medians of 7: one slow outlier (a GC pass, a neighbour) cannot move 
 ROUNDS = 3
 EVENTS_PER_PAYLOAD = 1000
 STAGE_REPS = 5
+CHUNK_REPS = 9  # archive encoding: best of 9 per chunk of 100 events
 # Quiet log groups deliver small payloads: 40 invocations of 10 events show the
 # fixed cost per invocation (S3 PUT, ledger line, metrics) that 1,000-event
 # payloads amortise.
@@ -274,6 +275,50 @@ def stage_detail(pl: Payloads, rt: Any) -> None:
         print(f"  (not in this version of the core: {', '.join(sorted(absent))})")
 
 
+def archive_encoding(pl: Payloads, rt: Any) -> float:
+    """Archive lines (`encode_lines`: the whole envelope, one line per event) against
+    `orjson.dumps(record)` alone over the same routed events, interleaved chunk by chunk
+    (the best of CHUNK_REPS per chunk, so a neighbour's burst hits neither); prints its
+    bench line and returns the ratio."""
+    from chalicelib.actions.archive import encode_lines
+    from chalicelib.pipeline import route
+    from chalicelib.sources import cloudwatch
+
+    rules = rt.rules.get()
+    chunks: list[list[Any]] = []
+    for doc, _ in pl:
+        events = route(cloudwatch.batch_from_document(doc, "us-east-1").events, rules).archive
+        by_tag: dict[str, list[Any]] = {}
+        for ev in events:
+            by_tag.setdefault(ev.tag, []).append(ev)
+        for evs in by_tag.values():
+            chunks.extend(evs[i : i + 100] for i in range(0, len(evs), 100))
+    dumps = orjson.dumps
+    lines_ns = records_ns = 0
+    for chunk in chunks:
+        best_lines = best_records = None
+        for _ in range(CHUNK_REPS):
+            t0 = time.perf_counter_ns()
+            encode_lines(chunk, "v1")
+            t1 = time.perf_counter_ns()
+            for ev in chunk:
+                dumps(ev.record)
+            t2 = time.perf_counter_ns()
+            best_lines = t1 - t0 if best_lines is None else min(best_lines, t1 - t0)
+            best_records = t2 - t1 if best_records is None else min(best_records, t2 - t1)
+        lines_ns += best_lines or 0
+        records_ns += best_records or 0
+    n = sum(map(len, chunks))
+    ratio = lines_ns / records_ns
+    print(
+        f"\narchive lines ({n:,} routed events in chunks of <= 100, best of {CHUNK_REPS}): "
+        f"encode_lines {lines_ns / 1000 / n:.2f} µs/event, orjson.dumps(record) alone "
+        f"{records_ns / 1000 / n:.2f}"
+    )
+    print(f"bench: archive_encode events={n} ratio_to_dumps_record={ratio:.2f}")
+    return ratio
+
+
 def small_payloads(rt: Any, pipe_us: float) -> float:
     """Per-event cost of 10-event payloads over that of 1,000-event ones (the fixed cost
     per invocation: S3 PUT, ledger line, metrics); prints its bench line."""
@@ -428,6 +473,7 @@ def main() -> int:
         events_per_s, floor_per_s, pipe_us = throughput(pl, rt)
         ratio = events_per_s / floor_per_s
         stage_detail(pl, rt)
+        archive_encoding(pl, rt)
         small_ratio = small_payloads(rt, pipe_us)
 
         env = harness.child_env(slack.url)
