@@ -107,7 +107,12 @@ def test_prefilter_never_changes_a_result(pattern, text):
 LITERAL_PATTERNS = [
     "^METRIC ",
     "timeout|refused",
+    "abc|xyz|foo",
+    "abc|xyz|foo|METRIC",
+    "abc|xyz|foo|METRIC|api",
     "(?i)(bot|crawler|spider)",
+    "(?i)(abc|xyz|foo|metric)",
+    "(?i)(abc|xyz|foo|metric|api)",
     "^/api/v1/",
     "computer$",
     "^abc$",
