@@ -1,9 +1,14 @@
-"""Lazy, injectable boto3 clients.
+"""Lazy, injectable AWS clients, built on botocore alone.
 
-boto3 costs ~180 ms to import and each client ~20-60 ms to build, so nothing is
-created until first use, and tests (or the local stack) inject their own with
-`clients.set(...)`. Endpoints follow the SDK's own settings (AWS_ENDPOINT_URL),
+Nothing is created until first use, and tests (or the local stack) inject their own
+with `clients.set(...)`. Endpoints follow the SDK's own settings (AWS_ENDPOINT_URL),
 so the same code runs against moto or AWS.
+
+Clients come from a botocore session: boto3 adds resources, collections and S3's
+transfer manager, none of which the runtime uses, and importing it (with s3transfer,
+multiprocessing and concurrent.futures) is a tenth of a cold start. When boto3 is
+already loaded in the process (the CLI, the local stack, tests), its default session
+is used instead, as before: that is where those hook handlers or inject a mock.
 
 Most of a client's build is botocore's data loader: it reads the JSON models (the
 service, the endpoint rules, partitions) with `json.loads(..., object_pairs_hook=
@@ -15,6 +20,7 @@ clients of a cold start costs about half as much CPU (README, Performance).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -64,19 +70,29 @@ def _loader(data_path: str | None) -> Any:
     return FastLoader(extra_search_paths=paths, file_loader=OrjsonFileLoader())
 
 
-def _session() -> Any:
-    """boto3's default session (what tests and tools hook or replace), its data loader
-    reading botocore's models faster (see the module docstring)."""
-    import boto3  # deferred: see module docstring
+_core: list[Any] = []  # the botocore session of a process without boto3
 
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION
-    core = session._session  # the botocore session boto3 wraps
+
+def _session() -> Any:
+    """The botocore session clients are built from, its data loader reading botocore's
+    models faster (see the module docstring): boto3's default session's when boto3 is
+    loaded (what tests and tools hook or replace), else one botocore session of this
+    module's."""
+    boto3 = sys.modules.get("boto3")
+    if boto3 is not None:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        core = boto3.DEFAULT_SESSION._session  # the botocore session boto3 wraps
+    else:
+        if not _core:
+            import botocore.session
+
+            _core.append(botocore.session.get_session())
+        core = _core[0]
     if not getattr(core, _FAST_LOADER, False):
         core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
         setattr(core, _FAST_LOADER, True)
-    return session
+    return core
 
 
 class Clients:
@@ -101,7 +117,7 @@ class Clients:
                         connect_timeout=5,
                         read_timeout=30,
                     )
-                    client = _session().client(service, config=config)
+                    client = _session().create_client(service, config=config)
                     self._clients[service] = client
         return client
 

@@ -95,3 +95,25 @@ def test_unknown_services_and_models_are_still_refused(env: None) -> None:
     with pytest.raises(DataNotFoundError):
         loader.load_service_model("dynamodb", "no-such-model-9")
     assert "dynamodb" in loader.list_available_services("service-2")
+
+
+def test_without_boto3_clients_come_from_one_botocore_session(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a process that never imported boto3 (Lambda's cold path) clients are built on
+    one botocore session of the module's, with the fast loader, registered once, and
+    boto3 is not imported to build them."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "boto3")
+    monkeypatch.setattr(aws, "_core", [])
+    clients = aws.Clients()
+    sqs = clients.get("sqs")
+    assert "boto3" not in sys.modules
+    [core] = aws._core
+    loader = core.get_component("data_loader")
+    assert type(loader).__name__ == "FastLoader"
+    clients.reset()
+    clients.get("dynamodb")
+    assert aws._core == [core] and core.get_component("data_loader") is loader
+    assert sqs.meta.service_model.service_name == "sqs"
