@@ -4,6 +4,7 @@ endpoints as botocore's own loader gives."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import boto3
@@ -117,3 +118,24 @@ def test_without_boto3_clients_come_from_one_botocore_session(
     clients.get("dynamodb")
     assert aws._core == [core] and core.get_component("data_loader") is loader
     assert sqs.meta.service_model.service_name == "sqs"
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("one member", gzip.compress(b'{"a": [1, 2]}')),
+        ("two members", gzip.compress(b'{"a": ') + gzip.compress(b"[1, 2]}")),
+        ("empty document", gzip.compress(b"null")),
+    ],
+)
+def test_compressed_models_read_as_gzip_reads_them(name: str, payload: bytes) -> None:
+    """A `.json.gz` model inflates to what the standard library's gzip gives, whatever its
+    members."""
+    assert aws._gunzip(payload) == gzip.decompress(payload), name
+
+
+def test_a_truncated_compressed_model_is_an_error() -> None:
+    """A cut-short `.json.gz` raises as gzip does instead of giving part of a model."""
+    cut = gzip.compress(b'{"operations": {}}' * 100)[:-12]
+    with pytest.raises((EOFError, OSError)):
+        aws._gunzip(cut)
