@@ -14,8 +14,9 @@ Most of a client's build is botocore's data loader: it reads the JSON models (th
 service, the endpoint rules, partitions) with `json.loads(..., object_pairs_hook=
 OrderedDict)` and lists every service it knows by opening ~400 directories. The
 session's loader here reads the same files with orjson (plain dicts keep their
-order), inflates the compressed ones with ISA-L, and lists services in one directory scan: building the DynamoDB and S3
-clients of a cold start costs about half as much CPU (README, Performance).
+order), inflates the compressed ones with ISA-L, and lists services in one directory
+scan: building the DynamoDB and S3 clients of a cold start costs about half as much
+CPU (README, Performance).
 """
 
 from __future__ import annotations
