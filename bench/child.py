@@ -5,10 +5,10 @@
 Run by `run.py` for cold start (a one-event payload) and peak RSS (a
 10,000-event payload). The process is what Lambda's runtime does on a cold
 start, minus the socket: it reads the event JSON, imports the handler module
-and calls it; AWS calls are answered by a `before-send` hook registered on
-boto3's default session, which every client the runtime later creates copies
-(botocore copies the session's emitter per client), so the runtime builds its
-own clients lazily exactly as it does on AWS.
+and calls it; AWS calls are answered by a `before-send` hook added to botocore's
+built-in handlers, which every session registers when it is created and every
+client copies, so the runtime builds its session and clients lazily exactly as it
+does on AWS (and imports boto3 only if it does so itself).
 
 Peak RSS is `ru_maxrss`. On Linux that value survives `exec` (the kernel
 keeps the old image's high-water mark in the signal struct), so a child
@@ -50,13 +50,14 @@ def _vm_hwm_kb() -> int:
 
 def main() -> None:
     rules_path, event_path, out_path = sys.argv[1:4]
-    import boto3
+    import botocore.handlers
     from stubs import AwsAnswers, LambdaContext
 
     with open(rules_path, "rb") as f:
         answers = AwsAnswers(json.load(f))
-    boto3.setup_default_session()
-    answers.install_on_session(boto3.DEFAULT_SESSION)
+    # Every botocore session registers the built-in handlers when it is made: the
+    # runtime's own session (botocore's or boto3's) answers from here.
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-send", answers))
     t_hook = time.perf_counter()
 
     with open(event_path, "rb") as f:  # the runtime client's json.loads of the event

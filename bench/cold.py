@@ -14,10 +14,16 @@ The two trees alternate run by run, so load from other processes hits both alike
 the medians and the range are printed, then one line:
 
     bench: cold_start_package median_ms=N min_ms=N max_ms=N cpu_ms=N no_bytecode_median_ms=N
-           no_bytecode_cpu_ms=N runs=N
+           no_bytecode_cpu_ms=N runs=N ref_pass_ms=N ref_botocore_ms=N ratio_to_botocore=R
 
 CPU is the child's user+sys time: on a shared machine the wall time waits for the core,
-the CPU time much less so.
+the CPU time much less so. Each round also spawns two references in the same way (same
+interpreter, flags, environment and runtime directory): `python -S -c pass` (the
+interpreter's own start) and `python -S -c "import botocore.session"` (the least any
+function that calls AWS through the SDK loads), timed from spawn to exit. Their medians,
+and the cold start as a multiple of the botocore one and above it, say how fast the
+machine was during the run and what is the function's own share: figures from a slow or
+loaded machine can be read against a quiet one's through them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import compileall
 import importlib.util
 import os
+import resource
 import shutil
 import stat
 import statistics
@@ -163,6 +170,31 @@ def run_once(
     return float((rep["t_return"] - t0) * 1000), float(rep["cpu_ms"]), rep
 
 
+# The references each round spawns beside the functions (see the module docstring).
+REFERENCES = {"pass": "pass", "botocore": "import botocore.session"}
+
+
+def run_reference(trees: dict[str, Path], code: str, env: dict[str, str]) -> tuple[float, float]:
+    """Wall ms from spawn to exit and CPU ms of `python -S -c code`, run as the functions
+    are (read-only runtime directory, no bytecode written)."""
+    child_env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
+    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
+    child_env["PYTHONPATH"] = str(trees["runtime"])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env=child_env,
+        cwd=trees["runtime"],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    wall = (time.perf_counter() - t0) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=RUNS)
@@ -192,13 +224,21 @@ def measure(runs: int = RUNS, compare: Path | None = None) -> float:
             labels = ["bytecode", "source"] + (["compare"] if compare else [])
             times: dict[str, list[float]] = {k: [] for k in labels}
             cpu: dict[str, list[float]] = {k: [] for k in labels}
+            ref_times: dict[str, list[float]] = {k: [] for k in REFERENCES}
+            ref_cpu: dict[str, list[float]] = {k: [] for k in REFERENCES}
             for label in times:  # untimed: the page cache warm for both
                 run_once(trees, trees[label], rules, event, env)
+            for code in REFERENCES.values():
+                run_reference(trees, code, env)
             for _ in range(runs):
                 for label in times:
                     ms, cpu_ms, _ = run_once(trees, trees[label], rules, event, env)
                     times[label].append(ms)
                     cpu[label].append(cpu_ms)
+                for ref, code in REFERENCES.items():
+                    ms, cpu_ms = run_reference(trees, code, env)
+                    ref_times[ref].append(ms)
+                    ref_cpu[ref].append(cpu_ms)
         finally:
             for tree in trees.values():
                 writable(tree)
@@ -210,18 +250,30 @@ def measure(runs: int = RUNS, compare: Path | None = None) -> float:
     rows = [("with the zip's bytecode", "bytecode"), ("bytecode removed", "source")]
     if compare is not None:
         rows.append((f"{compare.name} (before)", "compare"))
-    for label, key in rows:
-        xs, cs = times[key], cpu[key]
+    series = [(label, times[key], cpu[key]) for label, key in rows]
+    series += [
+        (f"reference: -c {code!r}", ref_times[r], ref_cpu[r]) for r, code in REFERENCES.items()
+    ]
+    for label, xs, cs in series:
         print(
-            f"  {label:26} wall median {med(xs):6.1f} (min {min(xs):.0f}, max {max(xs):.0f}); "
+            f"  {label:36} wall median {med(xs):6.1f} (min {min(xs):.0f}, max {max(xs):.0f}); "
             f"CPU median {med(cs):6.1f} (min {min(cs):.0f}, max {max(cs):.0f})"
+        )
+    base, base_cpu = med(ref_times["botocore"]), med(ref_cpu["botocore"])
+    print("  normalised to the `import botocore.session` reference of the same run:")
+    for label, key in rows:
+        w, c = med(times[key]), med(cpu[key])
+        print(
+            f"    {label:34} wall {w / base:4.2f}x ({w - base:+6.0f} ms), "
+            f"CPU {c / base_cpu:4.2f}x ({c - base_cpu:+6.0f} ms)"
         )
     ok, src = times["bytecode"], times["source"]
     print(
         f"bench: cold_start_package median_ms={med(ok):.0f} min_ms={min(ok):.0f} "
         f"max_ms={max(ok):.0f} cpu_ms={med(cpu['bytecode']):.0f} "
         f"no_bytecode_median_ms={med(src):.0f} no_bytecode_cpu_ms={med(cpu['source']):.0f} "
-        f"runs={runs}"
+        f"runs={runs} ref_pass_ms={med(ref_times['pass']):.0f} ref_botocore_ms={base:.0f} "
+        f"ratio_to_botocore={med(ok) / base:.2f}"
     )
     return float(med(ok))
 

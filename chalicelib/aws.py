@@ -1,20 +1,27 @@
-"""Lazy, injectable boto3 clients.
+"""Lazy, injectable AWS clients, built on botocore alone.
 
-boto3 costs ~180 ms to import and each client ~20-60 ms to build, so nothing is
-created until first use, and tests (or the local stack) inject their own with
-`clients.set(...)`. Endpoints follow the SDK's own settings (AWS_ENDPOINT_URL),
+Nothing is created until first use, and tests (or the local stack) inject their own
+with `clients.set(...)`. Endpoints follow the SDK's own settings (AWS_ENDPOINT_URL),
 so the same code runs against moto or AWS.
+
+Clients come from a botocore session: boto3 adds resources, collections and S3's
+transfer manager, none of which the runtime uses, and importing it (with s3transfer,
+multiprocessing and concurrent.futures) is a tenth of a cold start. When boto3 is
+already loaded in the process (the CLI, the local stack, tests), its default session
+is used instead, as before: that is where those hook handlers or inject a mock.
 
 Most of a client's build is botocore's data loader: it reads the JSON models (the
 service, the endpoint rules, partitions) with `json.loads(..., object_pairs_hook=
 OrderedDict)` and lists every service it knows by opening ~400 directories. The
 session's loader here reads the same files with orjson (plain dicts keep their
-order) and lists services in one directory scan: building the DynamoDB and S3
-clients of a cold start costs about half as much CPU (README, Performance).
+order), inflates the compressed ones with ISA-L, and lists services in one directory
+scan: building the DynamoDB and S3 clients of a cold start costs about half as much
+CPU (README, Performance).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -22,10 +29,27 @@ from typing import Any
 _FAST_LOADER = "_sluice_fast_loader"
 
 
+def _gunzip(payload: bytes) -> bytes:
+    """A gzip file's content: with ISA-L when the wheel is there (~4x faster than zlib on
+    botocore's compressed models, a few ms of a cold start), else the standard library."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # a platform without the wheel
+        import gzip
+
+        return gzip.decompress(payload)
+    d = isal_zlib.decompressobj(31)  # wbits 16 + 15: one gzip member
+    out = d.decompress(payload)
+    if not d.eof or d.unused_data:  # more than one member, or cut short: let gzip say
+        import gzip
+
+        return gzip.decompress(payload)
+    return out
+
+
 def _loader(data_path: str | None) -> Any:
     """botocore's data loader for `data_path` (as `botocore.loaders.create_loader` builds
     it), reading the JSON models with orjson and listing services in one directory scan."""
-    import gzip
     import os
 
     import orjson
@@ -33,13 +57,13 @@ def _loader(data_path: str | None) -> Any:
 
     class OrjsonFileLoader(JSONFileLoader):
         def load_file(self, file_path: str) -> Any:
-            for ext, opener in ((".json", open), (".json.gz", gzip.open)):
+            for ext, gz in ((".json", False), (".json.gz", True)):
                 try:
-                    with opener(file_path + ext, "rb") as f:
+                    with open(file_path + ext, "rb") as f:
                         payload = f.read()
                 except (FileNotFoundError, NotADirectoryError):
                     continue
-                return orjson.loads(payload)
+                return orjson.loads(_gunzip(payload) if gz else payload)
             return None
 
     class FastLoader(Loader):
@@ -64,19 +88,29 @@ def _loader(data_path: str | None) -> Any:
     return FastLoader(extra_search_paths=paths, file_loader=OrjsonFileLoader())
 
 
-def _session() -> Any:
-    """boto3's default session (what tests and tools hook or replace), its data loader
-    reading botocore's models faster (see the module docstring)."""
-    import boto3  # deferred: see module docstring
+_core: list[Any] = []  # the botocore session of a process without boto3
 
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION
-    core = session._session  # the botocore session boto3 wraps
+
+def _session() -> Any:
+    """The botocore session clients are built from, its data loader reading botocore's
+    models faster (see the module docstring): boto3's default session's when boto3 is
+    loaded (what tests and tools hook or replace), else one botocore session of this
+    module's."""
+    boto3 = sys.modules.get("boto3")
+    if boto3 is not None:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        core = boto3.DEFAULT_SESSION._session  # the botocore session boto3 wraps
+    else:
+        if not _core:
+            import botocore.session
+
+            _core.append(botocore.session.get_session())
+        core = _core[0]
     if not getattr(core, _FAST_LOADER, False):
         core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
         setattr(core, _FAST_LOADER, True)
-    return session
+    return core
 
 
 class Clients:
@@ -101,7 +135,7 @@ class Clients:
                         connect_timeout=5,
                         read_timeout=30,
                     )
-                    client = _session().client(service, config=config)
+                    client = _session().create_client(service, config=config)
                     self._clients[service] = client
         return client
 

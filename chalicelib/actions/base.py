@@ -1,5 +1,6 @@
 """The Action base classes and the registry. Adding an action is a module plus
-`@register`, and one import line in `chalicelib/actions/__init__.py`.
+`@register`, and one line in `BUILTIN` of `chalicelib/actions/__init__.py` (its module
+is imported when a rule first names the action).
 
 Each action declares its options in one place (type, default, description), so
 the rules schema rejects unknown keys and documents every option. An action is
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any, ClassVar
 
 from chalicelib.actions.context import ActionContext, Delivery
@@ -57,6 +59,11 @@ ROUTING_VERBS = {
 }
 
 
+# Action name -> the module that registers it, imported the first time the name is
+# asked for (`get`): a function whose rules name no forward never loads the sinks.
+_modules: dict[str, str] = {}
+
+
 def register(cls: type[Action]) -> type[Action]:
     if cls.name in _registry or cls.name in ROUTING_VERBS:
         raise ValueError(f"action {cls.name!r} registered twice")
@@ -64,9 +71,27 @@ def register(cls: type[Action]) -> type[Action]:
     return cls
 
 
+def register_module(name: str, module: str) -> None:
+    """Declare that importing `module` registers the action `name`."""
+    if name in ROUTING_VERBS:
+        raise ValueError(f"action {name!r} is a routing verb")
+    _modules[name] = module
+
+
 def get(name: str) -> type[Action]:
-    return _registry[name]
+    """The action class registered as `name`, importing its module on first use
+    (KeyError for a name nothing registers)."""
+    cls = _registry.get(name)
+    if cls is None:
+        module = _modules.get(name)
+        if module is None:
+            raise KeyError(name)
+        import_module(module)
+        cls = _registry.get(name)
+        if cls is None:
+            raise KeyError(f"{module} does not register action {name!r}")
+    return cls
 
 
 def names() -> list[str]:
-    return sorted([*_registry, *ROUTING_VERBS])
+    return sorted({*_registry, *_modules, *ROUTING_VERBS})

@@ -18,7 +18,6 @@ import re2
 from chalicelib import org
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
-from chalicelib.actions.slack_client import connection
 from chalicelib.actions.slack_limits import TEXT_OBJECT, clip_escaped, fit_message
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time, in_time_order
@@ -140,6 +139,10 @@ class SlackAction(AlertAction):
         return 1
 
     def _client(self, refresh: bool) -> Any:
+        # Imported when a message is first sent: checking a rule's options (at every cold
+        # start's rules load) needs neither the client nor its URL policy.
+        from chalicelib.actions.slack_client import connection
+
         try:
             return connection(self.ctx).client(refresh=refresh)
         except ActionError:

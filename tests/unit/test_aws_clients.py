@@ -4,6 +4,7 @@ endpoints as botocore's own loader gives."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import boto3
@@ -95,3 +96,46 @@ def test_unknown_services_and_models_are_still_refused(env: None) -> None:
     with pytest.raises(DataNotFoundError):
         loader.load_service_model("dynamodb", "no-such-model-9")
     assert "dynamodb" in loader.list_available_services("service-2")
+
+
+def test_without_boto3_clients_come_from_one_botocore_session(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a process that never imported boto3 (Lambda's cold path) clients are built on
+    one botocore session of the module's, with the fast loader, registered once, and
+    boto3 is not imported to build them."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "boto3")
+    monkeypatch.setattr(aws, "_core", [])
+    clients = aws.Clients()
+    sqs = clients.get("sqs")
+    assert "boto3" not in sys.modules
+    [core] = aws._core
+    loader = core.get_component("data_loader")
+    assert type(loader).__name__ == "FastLoader"
+    clients.reset()
+    clients.get("dynamodb")
+    assert aws._core == [core] and core.get_component("data_loader") is loader
+    assert sqs.meta.service_model.service_name == "sqs"
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("one member", gzip.compress(b'{"a": [1, 2]}')),
+        ("two members", gzip.compress(b'{"a": ') + gzip.compress(b"[1, 2]}")),
+        ("empty document", gzip.compress(b"null")),
+    ],
+)
+def test_compressed_models_read_as_gzip_reads_them(name: str, payload: bytes) -> None:
+    """A `.json.gz` model inflates to what the standard library's gzip gives, whatever its
+    members."""
+    assert aws._gunzip(payload) == gzip.decompress(payload), name
+
+
+def test_a_truncated_compressed_model_is_an_error() -> None:
+    """A cut-short `.json.gz` raises as gzip does instead of giving part of a model."""
+    cut = gzip.compress(b'{"operations": {}}' * 100)[:-12]
+    with pytest.raises((EOFError, OSError)):
+        aws._gunzip(cut)
