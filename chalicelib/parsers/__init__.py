@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from chalicelib.budget import Budget, budget
-from chalicelib.normalise import normalise
+from chalicelib.normalise import normalise, to_epoch_ms
 from chalicelib.parsers.lambda_json import is_platform as _is_platform
 from chalicelib.parsers.lambda_json import platform_record as _platform_record
 from chalicelib.parsers.lambda_json import runtime_record as _runtime_record
@@ -202,10 +202,13 @@ def parse_message(
                 _runtime_record(doc)
             return normalise(doc)
         return {"message": message}, None
+    # Runtime lines come out already in the one vocabulary (`message`, `level`, `time`
+    # text): only the level's case and the time are left to do, not `normalise`'s search.
     if first == "[" and message[1:2] in _RUNTIME_LEVEL_STARTS:
         rec = _parse_runtime(message)
         if rec is not None:
-            return normalise(rec)
+            rec["level"] = rec["level"].upper()
+            return rec, to_epoch_ms(rec["time"])
     elif message.startswith(_PLATFORM_PREFIXES):
         rec = _parse_platform(message)
         if rec is not None:
@@ -213,5 +216,5 @@ def parse_message(
     elif first in _RUNTIME_TEXT_STARTS:
         rec = _parse_runtime_text(message)
         if rec is not None:
-            return normalise(rec)
+            return rec, to_epoch_ms(rec["time"])
     return {"message": message}, None
