@@ -6,7 +6,7 @@ so the same code runs against moto or AWS.
 
 Clients come from a botocore session: boto3 adds resources, collections and S3's
 transfer manager, none of which the runtime uses, and importing it (with s3transfer,
-multiprocessing and concurrent.futures) is a tenth of a cold start. When boto3 is
+multiprocessing and concurrent.futures) was ~6% of a cold start's instructions. When boto3 is
 already loaded in the process (the CLI, the local stack, tests), its default session
 is used instead, as before: that is where those hook handlers or inject a mock.
 
