@@ -6,7 +6,7 @@ so the same code runs against moto or AWS.
 
 Clients come from a botocore session: boto3 adds resources, collections and S3's
 transfer manager, none of which the runtime uses, and importing it (with s3transfer,
-multiprocessing and concurrent.futures) is a tenth of a cold start. When boto3 is
+multiprocessing and concurrent.futures) was ~6% of a cold start's instructions. When boto3 is
 already loaded in the process (the CLI, the local stack, tests), its default session
 is used instead, as before: that is where those hook handlers or inject a mock.
 
@@ -95,9 +95,9 @@ def _session() -> Any:
     """The botocore session clients are built from, its data loader reading botocore's
     models faster (see the module docstring): boto3's default session's when boto3 is
     loaded (what tests and tools hook or replace), else one botocore session of this
-    module's."""
+    module's, kept once made (boto3 imported later, by a library, changes nothing)."""
     boto3 = sys.modules.get("boto3")
-    if boto3 is not None:
+    if boto3 is not None and not _core:
         if boto3.DEFAULT_SESSION is None:
             boto3.setup_default_session()
         core = boto3.DEFAULT_SESSION._session  # the botocore session boto3 wraps

@@ -139,3 +139,22 @@ def test_a_truncated_compressed_model_is_an_error() -> None:
     cut = gzip.compress(b'{"operations": {}}' * 100)[:-12]
     with pytest.raises((EOFError, OSError)):
         aws._gunzip(cut)
+
+
+def test_the_botocore_session_stays_when_boto3_is_imported_later(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once clients come from the module's own botocore session, a library importing
+    boto3 afterwards (Powertools' parameters do) does not start a second session."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "boto3")
+    monkeypatch.setattr(aws, "_core", [])
+    clients = aws.Clients()
+    clients.get("sqs")
+    [core] = aws._core
+    monkeypatch.setitem(sys.modules, "boto3", boto3)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    clients.get("sns")
+    assert aws._core == [core] and boto3.DEFAULT_SESSION is None
+    assert aws._session() is core
