@@ -15,6 +15,7 @@ batch (per Kinesis record, per S3 line read), well under 1 % of the work it meas
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator, Iterable
 from functools import lru_cache
 from time import perf_counter
@@ -96,7 +97,76 @@ def stage_name() -> str:
 def logger() -> Any:
     from aws_lambda_powertools import Logger
 
-    return Logger(service=SERVICE)
+    return Logger(service=SERVICE, logger_formatter=_formatter())
+
+
+_INFO, _ERROR = 20, 40  # logging.INFO, logging.ERROR (logging loads with Powertools)
+# Messages whose lines `_formatter` writes itself (plain text, no arguments).
+_LEDGER_MESSAGES = frozenset({"ledger", "ledger unbalanced"})
+
+
+def _formatter() -> Any:
+    """Powertools' JSON formatter, writing the ledger line itself: the same keys in the
+    same order with the same values (tests/unit/test_observe.py holds it to Powertools'
+    output byte for byte), at a fifth of the cost. Powertools' own `format` copies the
+    record, scans it against a tuple of reserved names and serialises with `json`
+    (~0.1 ms, a tenth of a 10-event invocation); every other record is Powertools'."""
+    import orjson
+    from aws_lambda_powertools.logging.formatter import (
+        RESERVED_LOG_ATTRS,
+        LambdaPowertoolsFormatter,
+        _get_context,
+    )
+
+    reserved = frozenset(RESERVED_LOG_ATTRS)
+
+    class LedgerFormatter(LambdaPowertoolsFormatter):  # type: ignore[misc]
+        def format(self, record: Any) -> str:
+            if record.msg not in _LEDGER_MESSAGES or record.args or record.exc_info:
+                return str(super().format(record))
+            try:
+                return self._ledger(record)
+            except Exception:  # a value orjson refuses (a lone surrogate): Powertools'
+                return str(super().format(record))
+
+        def _ledger(self, record: Any) -> str:
+            attrs = record.__dict__
+            values: dict[str, Any] | None = None
+            log: dict[str, Any] = {}
+            for source in (self.log_format, _get_context().get()):
+                for key, value in source.items():
+                    if value and key in reserved:
+                        if values is None:
+                            values = {**attrs, "asctime": self.formatTime(record=record)}
+                        log[key] = value % values  # '%(levelname)s' -> 'INFO'
+                    else:
+                        log[key] = value
+            log.update({k: v for k, v in attrs.items() if k not in reserved})
+            log["message"] = record.msg
+            log["xray_trace_id"] = self._get_latest_trace_id()
+            line = orjson.dumps(
+                {k: v for k, v in log.items() if v is not None},
+                default=self.json_default,
+                option=orjson.OPT_NON_STR_KEYS,
+            )
+            return line.decode()
+
+    return LedgerFormatter()
+
+
+def _log(level: int, message: str, fields: dict[str, Any]) -> None:
+    """`logger().info(message, extra=fields)` (or error), as Powertools' Logger logs it,
+    without its wrapper and the stdlib's caller lookup: the record names this function's
+    caller, as Powertools' `stacklevel=2` does."""
+    std = logger()._logger
+    if not std.isEnabledFor(level):
+        return
+    caller = sys._getframe(1)
+    code = caller.f_code
+    record = std.makeRecord(
+        std.name, level, code.co_filename, caller.f_lineno, message, (), None, code.co_name, fields
+    )
+    std.handle(record)
 
 
 def report(
@@ -113,9 +183,9 @@ def report(
     if times:
         fields["timings_ms"] = {k: round(v, 3) for k, v in times.items()}
     if ledger.lost:
-        logger().error("ledger unbalanced", extra=fields)
+        _log(_ERROR, "ledger unbalanced", fields)
     else:
-        logger().info("ledger", extra=fields)
+        _log(_INFO, "ledger", fields)
     try:
         from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
@@ -137,8 +207,6 @@ def report(
 
 def _write(lines: list[bytes]) -> None:
     """EMF lines to stdout in one write (Lambda sends each line to CloudWatch Logs)."""
-    import sys
-
     sys.stdout.write(b"\n".join(lines).decode() + "\n")
 
 
