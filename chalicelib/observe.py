@@ -120,7 +120,7 @@ def _formatter() -> Any:
 
     reserved = frozenset(RESERVED_LOG_ATTRS)
 
-    class LedgerFormatter(LambdaPowertoolsFormatter):  # type: ignore[misc]
+    class LedgerFormatter(LambdaPowertoolsFormatter):
         def format(self, record: Any) -> str:
             if record.msg not in _LEDGER_MESSAGES or record.args or record.exc_info:
                 return str(super().format(record))
