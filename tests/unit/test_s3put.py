@@ -228,3 +228,22 @@ def test_prepared_puts_reach_a_server_over_http(aws_env: dict[str, str]) -> None
             assert (got["Body"].read(), got["ContentEncoding"]) == (body, "gzip")
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *KEYS,
+        pytest.param("".join(chr(c) for c in range(128)), id="every ASCII character"),
+        pytest.param("archive/tag=x/dt=2026-01-01/hour=00/ab%2Fcd-0.jsonl.gz", id="percent"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_keys_are_encoded_as_botocore_encodes_them(key: str) -> None:
+    """The key in the prepared put's path is the one botocore's REST serialiser writes
+    (`quote(key, safe="/~")`), ASCII or not."""
+    from urllib.parse import quote
+
+    from chalicelib.actions.s3put import _encoded_key
+
+    assert _encoded_key(key) == quote(key, safe="/~")
