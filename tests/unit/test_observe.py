@@ -7,6 +7,7 @@ dimension sets (tests/unit/test_operations.py checks them against what is emitte
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -331,3 +332,94 @@ def test_report_logs_one_record_as_the_powertools_logger_would(
         assert "received" in emitted(capsys.readouterr().out)
     finally:
         log._logger.setLevel(previous)
+
+
+class _Seen(logging.Handler):
+    """A handler above the logger that keeps what reaches it."""
+
+    def __init__(self, *filters: Any) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        for f in filters:
+            self.addFilter(f)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _line_of(text: str) -> dict[str, Any]:
+    [line] = [ln for ln in text.splitlines() if '"message":"ledger"' in ln]
+    doc = json.loads(line)
+    doc.pop("timestamp")  # the instant it was written
+    return {"keys": list(json.loads(line)), **doc}
+
+
+@pytest.mark.parametrize(
+    ("above", "direct"),
+    [
+        pytest.param(lambda: [], True, id="no other handler"),
+        pytest.param(
+            lambda: [
+                _Seen(
+                    __import__(
+                        "aws_lambda_powertools.logging.filters"
+                    ).logging.filters.SuppressFilter("sluice")
+                )
+            ],
+            True,
+            id="Lambda's root handler, filtering the logger out",
+        ),
+        pytest.param(lambda: [_Seen()], False, id="a handler that sees the record"),
+    ],
+)
+def test_the_ledger_line_is_written_directly_only_where_no_one_else_sees_it(
+    above: Callable[[], list[_Seen]], direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the logger's own handler is the only one its record would reach, the ledger
+    line is written to that handler's stream without a record: the same line (keys,
+    order, values, location) the record path writes; a handler that would see the
+    record gets it as before."""
+    import io
+
+    log = observe.logger()
+    handler = log.registered_handler
+    handlers = above()
+    monkeypatch.setattr(logging.root, "handlers", list(handlers))
+    made: list[int] = []
+    real = log._logger.makeRecord
+    monkeypatch.setattr(log._logger, "makeRecord", lambda *a, **k: made.append(1) or real(*a, **k))
+    saved, handler.stream = handler.stream, io.StringIO()  # (setStream flushes the old one)
+    try:
+        ledger = Ledger(received=2, archived=2)
+        ledger.rule("r")["matched"] += 2
+        observe.report("cloudwatch_logs", ledger, "SluiceTest", {"log_group": "ü\\n"})
+        ours = _line_of(handler.stream.getvalue())
+        assert bool(made) is not direct
+        for h in handlers:
+            assert len(h.records) == (0 if direct else 1)
+        # The same report through a record (a handler above that sees it):
+        monkeypatch.setattr(logging.root, "handlers", [_Seen()])
+        handler.stream = io.StringIO()
+        observe.report("cloudwatch_logs", ledger, "SluiceTest", {"log_group": "ü\\n"})
+        assert _line_of(handler.stream.getvalue()) == ours
+        assert ours["location"].startswith("report:")
+    finally:
+        handler.stream = saved
+
+
+def test_a_failing_stream_fails_as_logging_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream that cannot be written (closed) does not make `report` raise: the record
+    path then reports it as logging does."""
+    import io
+
+    log = observe.logger()
+    handler = log.registered_handler
+    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    closed = io.StringIO()
+    closed.close()
+    saved, handler.stream = handler.stream, closed
+    try:
+        observe.report("cloudwatch_logs", Ledger(received=1, archived=1), "SluiceTest")
+    finally:
+        handler.stream = saved
