@@ -9,6 +9,7 @@ import re2
 from chalicelib import org
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
+from chalicelib.actions.prepared import prepared_client
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time, in_time_order
 from chalicelib.invocation import Invocation
@@ -93,7 +94,7 @@ class SnsAction(AlertAction):
     def deliver(self, batch: Delivery) -> int:
         subject, message, attrs = self.build(batch.events, batch.note)
         try:
-            self.ctx.client("sns").publish(
+            prepared_client(self.ctx.client("sns")).publish(
                 TopicArn=self.topic_arn(batch.invocation),
                 Subject=subject,
                 Message=message[:250_000],

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.actions.prepared import prepared_client
+
 DEDUPE_TTL_S = 24 * 3600  # an invocation's retries come within minutes; a day is ample
 ANY_TAKER = "-"  # a take without a batch identity (one-shot, not retry-safe)
 # Thresholds count distinct event ids as 8-byte digests in a set, which holds at most
@@ -19,10 +21,12 @@ MAX_DISTINCT_COUNT = 20_000
 
 
 class AlertState:
-    """The state-table operations the gates need (injectable; tests use moto)."""
+    """The state-table operations the gates need (injectable; tests use moto). Calls take
+    the prepared path (`chalicelib.actions.prepared`): the same requests and outcomes as
+    botocore's, at a fraction of its per-call CPU."""
 
     def __init__(self, ddb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
-        self.ddb = ddb
+        self.ddb = prepared_client(ddb)
         self.table = table
         self.clock = clock
         # Set by a refused tokened `add_below`: the tokens that spent that window.

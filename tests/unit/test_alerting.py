@@ -627,8 +627,9 @@ def test_a_known_spent_window_is_suppressed_without_asking_the_table(state, aws,
     assert len(t.apply(first, state).firings) == 1  # spends the budget
     assert t.apply(firing(2), state).suppressed == 1  # refused by the table: memo filled
     calls: list[str] = []
+    # Every request the table receives passes `before-send` (the prepared path's too).
     aws.dynamodb.meta.events.register(
-        "before-call.dynamodb.*", lambda model, **kw: calls.append(model.name)
+        "before-send.dynamodb.*", lambda event_name, **kw: calls.append(event_name.split(".")[2])
     )
     assert t.suppress_if_exhausted(firing(3), state) == 1
     assert calls == ["UpdateItem"]  # the suppressed counter only

@@ -159,3 +159,91 @@ def test_a_client_no_longer_used_is_not_kept_alive() -> None:
     del s3
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_the_prepared_put_is_signed_as_botocore_signs_it(
+    aws: Any, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prepared put's headers and signature are those botocore's S3 signer gives the
+    same request at the same instant (what the prepared path sent when it signed with it)."""
+    import datetime
+
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+
+    from chalicelib.aws import Clients
+
+    s3 = Clients().get("s3")
+    put = PreparedPut(s3)
+    put.put(BUCKET, "archive/first.jsonl.gz", b"learn", "application/x-ndjson", "gzip")
+    now = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: now)
+    body = os.urandom(5000)
+    url, headers = put.request(
+        put._learned[BUCKET], key, body, "application/x-ndjson", "gzip", "20260304T050607Z"
+    )
+    reference = AWSRequest(
+        method="PUT",
+        url=url,
+        data=body,
+        headers={
+            "Content-Type": "application/x-ndjson",
+            "Content-Encoding": "gzip",
+            "x-amz-checksum-crc32": headers["x-amz-checksum-crc32"],
+        },
+    )
+    reference.context = {"client_config": s3.meta.config}
+    credentials = s3._request_signer._credentials
+    botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(reference)
+    signed = {k: v for k, v in reference.headers.items()}
+    for name in ("Authorization", "X-Amz-Date", "X-Amz-Content-SHA256", "X-Amz-Security-Token"):
+        assert headers[name] == signed[name], name
+
+
+def test_prepared_puts_reach_a_server_over_http(aws_env: dict[str, str]) -> None:
+    """Against moto's server on 127.0.0.1 prepared puts go through the client's HTTP
+    session and write the objects put_object writes."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = boto3.Session().client("s3", endpoint_url=f"http://{host}:{port}")
+        s3.create_bucket(Bucket=BUCKET)
+        built_by_botocore: list[bool] = []  # botocore's requests carry their context
+        s3.meta.events.register_first(
+            "before-send.s3.PutObject",
+            lambda request, **_: built_by_botocore.append(bool(request.context)),
+        )
+        put = PreparedPut(s3)
+        bodies = {f"archive/tag=a b/k-{i}.jsonl.gz": os.urandom(100 + i) for i in range(3)}
+        for k, body in bodies.items():
+            put.put(BUCKET, k, body, "application/x-ndjson", "gzip")
+        assert built_by_botocore == [True, False, False]
+        for k, body in bodies.items():
+            got = s3.get_object(Bucket=BUCKET, Key=k)
+            assert (got["Body"].read(), got["ContentEncoding"]) == (body, "gzip")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *KEYS,
+        pytest.param("".join(chr(c) for c in range(128)), id="every ASCII character"),
+        pytest.param("archive/tag=x/dt=2026-01-01/hour=00/ab%2Fcd-0.jsonl.gz", id="percent"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_keys_are_encoded_as_botocore_encodes_them(key: str) -> None:
+    """The key in the prepared put's path is the one botocore's REST serialiser writes
+    (`quote(key, safe="/~")`), ASCII or not."""
+    from urllib.parse import quote
+
+    from chalicelib.actions.s3put import _encoded_key
+
+    assert _encoded_key(key) == quote(key, safe="/~")

@@ -1,0 +1,474 @@
+"""AWS calls on a prepared path: learned from one botocore call, then built, signed and
+sent without botocore's per-call pipeline.
+
+A botocore call costs ~1 ms of CPU besides the network (parameter validation,
+serialisation walking the model, endpoint rules, ~20 event hooks, SigV4 through
+`email.message` headers, retry bookkeeping), several times what a 10-event invocation
+spends on its events. Between a warm function's calls of one operation only the
+parameters vary, so `PreparedClient` (a botocore client with the same methods):
+
+* learns: an operation's first call goes through botocore, and a `before-send` hook
+  keeps the request botocore built: its URL and the headers that do not vary between
+  calls (User-Agent, X-Amz-Target, Content-Type, amz-sdk-request). The operation is
+  prepared only if this module, given the same parameters and the same instant, builds
+  the same request byte for byte, body, headers and SigV4 signature alike; else it
+  stays on botocore for good.
+* builds later calls itself: JSON protocol (DynamoDB) bodies as botocore's serialiser
+  writes them (`json.dumps`, blobs in base64), query protocol (SNS) bodies by
+  botocore's serialiser without re-validation; signs them with the client's own
+  credentials (`sigv4`, the day's signing key cached), and sends them through the
+  client's `before-send` hooks (moto, stubs, fault injection) or its HTTP session.
+* answers as botocore does: a 200 is parsed by the client's own response parser (the
+  dict botocore returns); a ConditionalCheckFailedException, which botocore never
+  retries, is raised as botocore raises it (same class, same parsed response). Any
+  other answer, or any error, falls back to the botocore call, which retries and raises
+  exactly as before: the prepared path changes the cost, never the outcome (a retryable
+  failure costs one attempt more than botocore alone would make).
+
+Not carried over from botocore's pipeline: `before-call`/`after-call` hooks (a
+`Stubber` answers in `before-call`, so a stubbed client never teaches an operation) and
+the standard retry mode's quota refill on success.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+# Headers botocore sets per call; this module computes them for each request.
+PER_CALL = frozenset(
+    {
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "amz-sdk-invocation-id",
+        "content-length",
+        "x-amzn-trace-id",
+    }
+)
+# Headers that stay the same between calls of an operation: taken from the learned one.
+STATIC = frozenset({"user-agent", "content-type", "x-amz-target", "amz-sdk-request"})
+# Errors botocore raises without retrying, in any retry mode, that callers expect often
+# (a conditional write refused): raised from the prepared answer instead of sent again.
+FINAL_ERRORS = frozenset({"ConditionalCheckFailedException"})
+# Shape types the JSON protocol writes as plain JSON (blobs as base64): an input of these
+# only is serialised by `json.dumps` exactly as botocore's serialiser does.
+_PLAIN_JSON = frozenset(
+    {"structure", "list", "map", "string", "integer", "long", "boolean", "blob", "double", "float"}
+)
+_ALGORITHM = "AWS4-HMAC-SHA256"
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not plain JSON: {type(value).__name__}")  # botocore decides
+
+
+def json_body(params: dict[str, Any]) -> bytes:
+    """The JSON protocol's body, byte for byte as botocore's serialiser writes it for
+    inputs of plain types (its `json.dumps` with default separators, blobs in base64)."""
+    return json.dumps(params, default=_blob).encode()
+
+
+def host_of(url: str) -> str:
+    """The Host SigV4 signs: lowercase, without a default port or user info."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme):
+        host = f"{host}:{port}"
+    return host
+
+
+class Signer:
+    """AWS Signature Version 4, as botocore's SigV4Auth (and S3SigV4Auth, given the
+    already-encoded path) computes it, with the signing key of each day cached."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str, str, str], bytes] = {}
+
+    def _key(self, secret: str, day: str, region: str, service: str) -> bytes:
+        found = self._keys.get((secret, day, region, service))
+        if found is None:
+            k = hmac.new(f"AWS4{secret}".encode(), day.encode(), hashlib.sha256).digest()
+            for part in (region, service, "aws4_request"):
+                k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+            if len(self._keys) > 16:  # a new day, rotated credentials: start afresh
+                self._keys.clear()
+            found = self._keys[(secret, day, region, service)] = k
+        return found
+
+    def authorization(
+        self,
+        credentials: Any,
+        method: str,
+        path: str,
+        signed: dict[str, str],
+        payload_hash: str,
+        region: str,
+        service: str,
+        amz_date: str,
+    ) -> str:
+        """The Authorization header. `signed`: lowercase name -> value of every header
+        signed (host included); `path`: the canonical (encoded) path; no query string."""
+        names = sorted(signed)
+        canonical = "".join(f"{n}:{' '.join(signed[n].split())}\n" for n in names)
+        signed_names = ";".join(names)
+        request = f"{method}\n{path}\n\n{canonical}\n{signed_names}\n{payload_hash}"
+        day = amz_date[:8]
+        scope = f"{day}/{region}/{service}/aws4_request"
+        to_sign = (
+            f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(request.encode()).hexdigest()}"
+        )
+        key = self._key(credentials.secret_key, day, region, service)
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        return (
+            f"{_ALGORITHM} Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed_names}, Signature={signature}"
+        )
+
+
+def amz_date() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def trace_header() -> str | None:
+    """X-Amzn-Trace-Id as botocore adds it inside Lambda (recursion detection)."""
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace and "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+        return quote(trace, safe="-=;:+&[]{}\"',")
+    return None
+
+
+def unsigned_headers() -> frozenset[str]:
+    from botocore.auth import SIGNED_HEADERS_BLACKLIST
+
+    return frozenset(SIGNED_HEADERS_BLACKLIST)
+
+
+def usable(client: Any) -> bool:
+    """A botocore client signing with SigV4 (a test double, or an unsigned or
+    bearer-token client, keeps botocore's own path)."""
+    signer = getattr(client, "_request_signer", None)
+    return (
+        signer is not None
+        and getattr(signer, "_credentials", None) is not None
+        and getattr(signer, "signature_version", None) in ("v4", "s3v4")
+        and hasattr(client, "_endpoint")
+        and hasattr(getattr(client, "meta", None), "events")
+    )
+
+
+def send(client: Any, service_id: str, operation: str, request: Any) -> Any:
+    """Send a prepared request as botocore's endpoint does: the client's `before-send`
+    handlers first (the first answer wins), else its HTTP session. The whole body is
+    read, so the connection goes back to the pool."""
+    responses = client.meta.events.emit(f"before-send.{service_id}.{operation}", request=request)
+    response = next((r for _, r in responses if r is not None), None)
+    if response is None:
+        response = client._endpoint.http_session.send(request)
+    _ = response.content
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What one operation's requests share: URL, canonical path, Host, signing scope and
+    the static headers (in botocore's order, values as botocore sent them)."""
+
+    url: str
+    path: str
+    host: str
+    region: str
+    service: str
+    headers: tuple[tuple[str, str], ...]
+
+
+class PreparedClient:
+    """A botocore client whose JSON- and query-protocol operations take the prepared path
+    once learned; every other attribute is the client's own (`exceptions`, `meta`...)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        meta = client.meta
+        self._model = meta.service_model
+        self._protocol = self._model.protocol
+        self._service_id = self._model.service_id.hyphenize()
+        self._api = dict(meta.method_to_api_mapping)
+        self._signer = Signer()
+        self._unsigned = unsigned_headers()
+        self._learned: dict[str, Learned] = {}
+        self._refused: set[str] = set()
+        self._watch = threading.local()  # (operation, params) of a learning call
+        meta.events.register(f"before-send.{self._service_id}", self._observe)
+
+    def __getattr__(self, name: str) -> Any:
+        client = self.__dict__.get("_client")
+        if client is None:
+            raise AttributeError(name)
+        attr = getattr(client, name)
+        operation = self._api.get(name)
+        if operation is None or not callable(attr) or not self._preparable(operation):
+            return attr
+
+        def call(**params: Any) -> Any:
+            return self.call(name, operation, params)
+
+        self.__dict__[name] = call  # looked up once per name
+        return call
+
+    # -- which operations ---------------------------------------------------------------
+    def _preparable(self, operation: str) -> bool:
+        if self._protocol not in ("json", "query"):
+            return False
+        op = self._model.operation_model(operation)
+        if (
+            op.has_streaming_input
+            or op.has_streaming_output
+            or op.has_event_stream_output
+            or op.endpoint  # a host prefix
+            or op.http.get("method", "POST") != "POST"
+        ):
+            return False
+        shape = op.input_shape
+        return shape is None or self._protocol == "query" or _plain(shape, set())
+
+    # -- learning -----------------------------------------------------------------------
+    def _observe(self, request: Any, event_name: str = "", **_: Any) -> None:
+        """`before-send` of botocore's calls: learn from a watched call's first attempt."""
+        watch = getattr(self._watch, "call", None)
+        if watch is None or not event_name.endswith("." + watch[0]):
+            return
+        self._watch.call = None
+        operation, params = watch
+        try:
+            learned = self._learn(operation, params, request)
+        except Exception:  # anything unexpected: this operation stays on botocore
+            learned = None
+        if learned is None:
+            self._refused.add(operation)
+        else:
+            self._learned[operation] = learned
+
+    def _learn(self, operation: str, params: dict[str, Any], request: Any) -> Learned | None:
+        """The operation's Learned if this module builds the very request botocore sent."""
+        url = str(request.url)
+        if "?" in url or "#" in url:
+            return None
+        sent = {
+            k: v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()
+        }
+        lower = {k.lower(): v for k, v in sent.items()}
+        if not set(lower) <= STATIC | PER_CALL or "amz-sdk-request" not in lower:
+            return None
+        if not lower["amz-sdk-request"].startswith("attempt=1;"):
+            return None
+        auth = lower.get("authorization", "")
+        if not auth.startswith(_ALGORITHM + " Credential="):
+            return None
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) != 5 or scope[4] != "aws4_request":
+            return None
+        from botocore.utils import normalize_url_path
+
+        path = quote(normalize_url_path(urlsplit(url).path), safe="/~")
+        learned = Learned(
+            url=url,
+            path=path,
+            host=host_of(url),
+            region=scope[2],
+            service=scope[3],
+            headers=tuple((k, v) for k, v in sent.items() if k.lower() in STATIC),
+        )
+        body = request.body
+        body = body.encode() if isinstance(body, str) else bytes(body or b"")
+        ours_headers, ours_body = self._build(
+            learned, operation, params, lower["x-amz-date"], lower.get("amz-sdk-invocation-id")
+        )
+        ours = {k: v.decode() if isinstance(v, bytes) else v for k, v in ours_headers.items()}
+        return learned if ours == sent and ours_body == body else None
+
+    # -- building -----------------------------------------------------------------------
+    def _body(self, operation: str, params: dict[str, Any]) -> bytes:
+        if self._protocol == "json":
+            return json_body(params)
+        serializer = self._client._serializer
+        raw = getattr(serializer, "_serializer", serializer)  # without re-validation
+        serialized = raw.serialize_to_request(params, self._model.operation_model(operation))
+        body = serialized["body"]
+        if isinstance(body, dict):
+            return urlencode(list(body.items()), doseq=True).encode()
+        return body if isinstance(body, bytes) else str(body).encode()
+
+    def _build(
+        self,
+        learned: Learned,
+        operation: str,
+        params: dict[str, Any],
+        date: str,
+        invocation_id: str | None = None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """(headers, body) of the request, as botocore's endpoint hands it to
+        `before-send`: values as bytes, then Content-Length."""
+        body = self._body(operation, params)
+        credentials = self._client._request_signer._credentials.get_frozen_credentials()
+        headers: dict[str, str] = {}
+        for name, value in learned.headers:
+            if name.lower() != "amz-sdk-request":
+                headers[name] = value
+        trace = trace_header()
+        if trace is not None:
+            headers["X-Amzn-Trace-Id"] = trace
+        headers["X-Amz-Date"] = date
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        signed = {k.lower(): v for k, v in headers.items() if k.lower() not in self._unsigned}
+        signed["host"] = learned.host
+        headers["Authorization"] = self._signer.authorization(
+            credentials,
+            "POST",
+            learned.path,
+            signed,
+            hashlib.sha256(body).hexdigest(),
+            learned.region,
+            learned.service,
+            date,
+        )
+        headers["amz-sdk-invocation-id"] = invocation_id or str(uuid.uuid4())
+        for name, value in learned.headers:
+            if name.lower() == "amz-sdk-request":
+                headers[name] = value
+        out: dict[str, Any] = {k: v.encode() for k, v in headers.items()}
+        out["Content-Length"] = str(len(body))
+        return out, body
+
+    # -- calling ------------------------------------------------------------------------
+    def call(self, method: str, operation: str, params: dict[str, Any]) -> Any:
+        """`client.<method>(**params)`, on the prepared path when the operation is learned."""
+        learned = self._learned.get(operation)
+        if learned is None:
+            return self._through_botocore(method, operation, params)
+        try:
+            from botocore.awsrequest import AWSPreparedRequest, HeadersDict
+
+            headers, body = self._build(learned, operation, params, amz_date())
+            request = AWSPreparedRequest("POST", learned.url, HeadersDict(headers), body, False)
+            response = send(self._client, self._service_id, operation, request)
+        except Exception:  # not sent, or no answer (a connection error): botocore decides
+            return getattr(self._client, method)(**params)
+        status = int(response.status_code)
+        if status == 200 and (self._protocol != "json" or _crc_ok(response)):
+            parsed, _, _ = self._parse(operation, response)
+            return _first_attempt(parsed)  # as botocore, a 200 it cannot parse raises
+        if status == 400:
+            try:
+                error = self._final_error(operation, response)
+            except Exception:  # unexpected: the refused request changed nothing
+                error = None
+            if error is not None:
+                raise error
+        return getattr(self._client, method)(**params)
+
+    def _through_botocore(self, method: str, operation: str, params: dict[str, Any]) -> Any:
+        if operation not in self._refused:
+            self._watch.call = (operation, params)
+        try:
+            return getattr(self._client, method)(**params)
+        finally:
+            self._watch.call = None
+
+    def _parse(self, operation: str, response: Any) -> tuple[dict[str, Any], Any, Any]:
+        """The answer as botocore's endpoint parses it: (parsed, response_dict, model)."""
+        from botocore.endpoint import convert_to_response_dict
+
+        op = self._model.operation_model(operation)
+        response_dict = convert_to_response_dict(response, op)
+        parsed = self._client._response_parser.parse(response_dict, op.output_shape)
+        return parsed, response_dict, op
+
+    def _final_error(self, operation: str, response: Any) -> Exception | None:
+        """The exception botocore raises for an error it never retries; None for others."""
+        parsed, response_dict, op = self._parse(operation, response)
+        code = parsed.get("Error", {}).get("Code")
+        if code not in FINAL_ERRORS:
+            return None
+        parser = self._client._response_parser
+        self._client._endpoint._add_modeled_error_fields(response_dict, parsed, op, parser)
+        error: Exception = self._client.exceptions.from_code(code)(
+            _first_attempt(parsed), operation
+        )
+        return error
+
+
+def _first_attempt(parsed: dict[str, Any]) -> dict[str, Any]:
+    """What botocore's endpoint adds to an answer of its first attempt."""
+    if "ResponseMetadata" in parsed:
+        parsed["ResponseMetadata"]["RetryAttempts"] = 0
+    return parsed
+
+
+def _crc_ok(response: Any) -> bool:
+    """DynamoDB's x-amz-crc32 of the body, when sent, matches (botocore checks it too)."""
+    import zlib
+
+    want = response.headers.get("x-amz-crc32")
+    return want is None or int(want) == zlib.crc32(response.content) & 0xFFFFFFFF
+
+
+def _plain(shape: Any, seen: set[str]) -> bool:
+    """The shape and everything in it is written as plain JSON by botocore's serialiser."""
+    if shape.name in seen:
+        return True
+    seen.add(shape.name)
+    if shape.type_name not in _PLAIN_JSON or shape.serialization.get("jsonvalue"):
+        return False
+    if shape.type_name == "structure":
+        if getattr(shape, "is_document_type", False):
+            return False
+        for name, member in shape.members.items():
+            if member.serialization.get("name", name) != name:
+                return False
+            if member.metadata.get("idempotencyToken") or member.metadata.get("hostLabel"):
+                return False
+            if not _plain(member, seen):
+                return False
+        return True
+    if shape.type_name == "list":
+        return _plain(shape.member, seen)
+    if shape.type_name == "map":
+        return _plain(shape.key, seen) and _plain(shape.value, seen)
+    return True
+
+
+_ATTRIBUTE = "_sluice_prepared_client"
+
+
+def prepared_client(client: Any) -> Any:
+    """The client's PreparedClient, kept on the client itself (a warm function's clients
+    live as long as it does); a client that is not a SigV4 botocore client, as it is."""
+    found = getattr(client, _ATTRIBUTE, None)
+    if isinstance(found, PreparedClient):
+        return found
+    if isinstance(client, PreparedClient) or not usable(client):
+        return client
+    try:
+        found = PreparedClient(client)
+    except Exception:  # a client unlike botocore's: its own path
+        return client
+    try:
+        setattr(client, _ATTRIBUTE, found)
+    except AttributeError:  # a client that takes no attributes: no reuse
+        pass
+    return found

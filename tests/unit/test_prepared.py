@@ -1,0 +1,618 @@
+"""chalicelib.actions.prepared: a prepared call sends the request botocore sends (body,
+headers, SigV4 signature) and gives back what botocore gives back (results, errors, the
+table's state); any answer but a 200 or a refused condition goes to botocore again."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from chalicelib.actions.prepared import PreparedClient, Signer, host_of, prepared_client
+from sluice_cli import tables
+
+NOWHERE = "http://prepared-test.invalid/"  # moto's stubber leaves other hosts alone
+TEXT = 'ünïcødé 日本 "quoted" \\ back\nslash\t&=+%'
+
+
+class Wire:
+    """Every HTTP attempt of a client (`before-send`, first), and whether it came from the
+    prepared path (a request botocore built carries its context; a prepared one has none).
+    `answer(request)` may answer prepared attempts instead of moto."""
+
+    def __init__(self, client: Any, service: str) -> None:
+        self.attempts: list[tuple[str, bool]] = []
+        self.requests: list[Any] = []
+        self.answer: Callable[[Any], Any] | None = None
+        client.meta.events.register_first(f"before-send.{service}", self)
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> Any:
+        prepared = not getattr(request, "context", None)
+        self.attempts.append((event_name.split(".")[2], prepared))
+        self.requests.append(request)
+        if prepared and self.answer is not None:
+            got = self.answer(request)
+            if got is not None:
+                request.url = NOWHERE  # what the "service" refused changes nothing in moto
+            return got
+        return None
+
+    @property
+    def prepared(self) -> int:
+        return sum(p for _, p in self.attempts)
+
+
+def _json_response(status: int, doc: dict[str, Any], crc: int | None = None) -> AWSResponse:
+    import zlib
+
+    body = orjson.dumps(doc)
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "TEST"}
+    headers["x-amz-crc32"] = str(zlib.crc32(body) if crc is None else crc)
+
+    class Raw:
+        def __init__(self) -> None:
+            self.data = body
+
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield self.data
+
+        def read(self, *_: Any) -> bytes:
+            data, self.data = self.data, b""
+            return data
+
+    return AWSResponse(NOWHERE, status, headers, Raw())
+
+
+@pytest.fixture
+def tables2(aws: Any) -> tuple[str, str]:
+    """Two empty state tables: one written through botocore, one through the prepared path."""
+    for name in ("via-botocore", "via-prepared"):
+        tables.create(aws.dynamodb, name, tables.STATE)
+    return "via-botocore", "via-prepared"
+
+
+def _ddb() -> Any:
+    from chalicelib.aws import Clients
+
+    return Clients().get("dynamodb")
+
+
+def _scrub(result: Any, table: str) -> Any:
+    """A result without what differs between two answers (request ids, dates), and with
+    the table's name made neutral."""
+    out = copy.deepcopy(result)
+    if isinstance(out, dict):
+        out.pop("ResponseMetadata", None)
+    return orjson.loads(
+        orjson.dumps(out, default=lambda b: b.hex()).replace(table.encode(), b"TABLE")
+    )
+
+
+def _key(pk: str, sk: str = "s") -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _seed(ddb: Any, table: str) -> None:
+    ddb.put_item(TableName=table, Item={**_key("seeded"), "n": {"N": "5"}, "t": {"S": TEXT}})
+    ddb.put_item(TableName=table, Item={**_key("seeded", "t"), "ids": {"BS": [b"\x00\xff"]}})
+
+
+# (method, parameters for table T): each a call the alert gates or the state table make.
+CALLS: list[Any] = [
+    pytest.param(
+        "update_item",
+        lambda t: {
+            "TableName": t,
+            "Key": _key("seeded"),
+            "UpdateExpression": "ADD #a :n SET expires_at = :e",
+            "ExpressionAttributeNames": {"#a": "n"},
+            "ExpressionAttributeValues": {":n": {"N": "2"}, ":e": {"N": "1900000000"}},
+            "ReturnValues": "UPDATED_NEW",
+        },
+        id="counter ADD, UPDATED_NEW",
+    ),
+    pytest.param(
+        "update_item",
+        lambda t: {
+            "TableName": t,
+            "Key": _key("seeded", "t"),
+            "UpdateExpression": "ADD ids :ids SET expires_at = :e",
+            "ConditionExpression": "attribute_not_exists(fired) OR fired = :tok",
+            "ExpressionAttributeValues": {
+                ":ids": {"BS": [b"\x01\x02", b"\x00\xff", bytes(range(8))]},
+                ":e": {"N": "1900000000"},
+                ":tok": {"S": "token"},
+            },
+            "ReturnValues": "ALL_NEW",
+        },
+        id="binary set ADD under a condition, ALL_NEW",
+    ),
+    pytest.param(
+        "update_item",
+        lambda t: {
+            "TableName": t,
+            "Key": _key(TEXT, TEXT),
+            "UpdateExpression": "SET #m = :m, b = :b, l = :l, f = :f",
+            "ExpressionAttributeNames": {"#m": "message"},
+            "ExpressionAttributeValues": {
+                ":m": {"S": TEXT},
+                ":b": {"BOOL": True},
+                ":l": {"L": [{"N": "1.5"}, {"NULL": True}, {"M": {"k": {"SS": ["a", "b"]}}}]},
+                ":f": {"B": b"\x00"},
+            },
+            "ReturnValues": "ALL_NEW",
+        },
+        id="every attribute type, non-ASCII keys",
+    ),
+    pytest.param(
+        "put_item",
+        lambda t: {"TableName": t, "Item": {**_key("new"), "time": {"N": "1"}, "m": {"S": TEXT}}},
+        id="put",
+    ),
+    pytest.param(
+        "get_item",
+        lambda t: {"TableName": t, "Key": _key("seeded"), "ConsistentRead": True},
+        id="get, found",
+    ),
+    pytest.param(
+        "get_item",
+        lambda t: {"TableName": t, "Key": _key("absent")},
+        id="get, absent",
+    ),
+    pytest.param(
+        "delete_item",
+        lambda t: {"TableName": t, "Key": _key("seeded"), "ReturnValues": "ALL_OLD"},
+        id="delete, ALL_OLD",
+    ),
+    pytest.param(
+        "batch_get_item",
+        lambda t: {
+            "RequestItems": {
+                t: {
+                    "Keys": [_key("seeded"), _key("seeded", "t"), _key("absent")],
+                    "ProjectionExpression": "sk",
+                }
+            }
+        },
+        id="batch get",
+    ),
+    pytest.param(
+        "batch_write_item",
+        lambda t: {
+            "RequestItems": {
+                t: [
+                    {"PutRequest": {"Item": {**_key("alerted", str(i)), "e": {"N": "1"}}}}
+                    for i in range(25)
+                ]
+            }
+        },
+        id="batch write of 25",
+    ),
+    pytest.param(
+        "query",
+        lambda t: {
+            "TableName": t,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "seeded"}},
+            "ConsistentRead": True,
+        },
+        id="query",
+    ),
+]
+
+
+def _teach(pc: PreparedClient, method: str, table: str) -> None:
+    """One call of each operation through botocore, so the next takes the prepared path."""
+    lessons: dict[str, dict[str, Any]] = {
+        "update_item": {"Key": _key("lesson"), "UpdateExpression": "SET x = :x"},
+        "put_item": {"Item": _key("lesson")},
+        "get_item": {"Key": _key("lesson")},
+        "delete_item": {"Key": _key("lesson")},
+        "query": {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "lesson"}},
+        },
+    }
+    if method == "batch_get_item":
+        params: dict[str, Any] = {"RequestItems": {table: {"Keys": [_key("lesson")]}}}
+    elif method == "batch_write_item":
+        params = {"RequestItems": {table: [{"DeleteRequest": {"Key": _key("lesson")}}]}}
+    else:
+        params = {"TableName": table, **lessons[method]}
+        if method == "update_item":
+            params["ExpressionAttributeValues"] = {":x": {"N": "1"}}
+    getattr(pc, method)(**params)
+    if method != "delete_item":  # leave the table as the other one is
+        pc._client.delete_item(TableName=table, Key=_key("lesson"))
+    operation = pc._api[method]
+    assert operation in pc._learned, f"{operation} not learned"
+
+
+def _items(ddb: Any, table: str) -> Any:
+    items = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return sorted(
+        _scrub(items, table), key=lambda it: orjson.dumps(it, option=orjson.OPT_SORT_KEYS)
+    )
+
+
+@pytest.mark.parametrize(("method", "params"), CALLS)
+def test_prepared_calls_answer_and_write_what_botocore_does(
+    aws: Any, tables2: tuple[str, str], method: str, params: Callable[[str], dict[str, Any]]
+) -> None:
+    """The same call through botocore and, once learned, through the prepared path gives
+    the same result and leaves the table in the same state; it took the prepared path."""
+    via_botocore, via_prepared = tables2
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    pc = prepared_client(ddb)
+    for t in tables2:
+        _seed(ddb, t)
+    _teach(pc, method, via_prepared)
+    reference = getattr(ddb, method)(**params(via_botocore))
+    before = wire.prepared
+    ours = getattr(pc, method)(**params(via_prepared))
+    assert wire.prepared == before + 1
+    assert _scrub(ours, via_prepared) == _scrub(reference, via_botocore)
+    assert ours["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert ours["ResponseMetadata"]["RetryAttempts"] == 0
+    assert _items(ddb, via_prepared) == _items(ddb, via_botocore)
+
+
+@pytest.mark.parametrize(("method", "params"), CALLS)
+def test_prepared_requests_are_botocore_s_byte_for_byte(
+    aws: Any, tables2: tuple[str, str], method: str, params: Callable[[str], dict[str, Any]]
+) -> None:
+    """For parameters other than the ones it learned from, the prepared path builds the
+    request botocore builds at the same instant: URL, body, every header, the signature."""
+    table = tables2[1]
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    pc = prepared_client(ddb)
+    _teach(pc, method, table)
+    getattr(ddb, method)(**params(table))
+    sent = wire.requests[-1]
+    headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in sent.headers.items()}
+    operation = pc._api[method]
+    ours, body = pc._build(
+        pc._learned[operation],
+        operation,
+        params(table),
+        headers["X-Amz-Date"],
+        headers["amz-sdk-invocation-id"],
+    )
+    assert {k: v.decode() if isinstance(v, bytes) else v for k, v in ours.items()} == headers
+    assert body == sent.body
+    assert pc._learned[operation].url == sent.url
+
+
+def test_sns_publish_is_botocore_s_byte_for_byte_and_delivered(aws: Any) -> None:
+    """SNS Publish (query protocol) on the prepared path sends botocore's form body and
+    signature; the topic's subscribers get the message."""
+    from chalicelib.aws import Clients
+
+    sqs = aws.sqs
+    queue = sqs.create_queue(QueueName="pager")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    aws.sns.subscribe(
+        TopicArn=aws.topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    sns = Clients().get("sns")
+    wire = Wire(sns, "sns")
+    pc = prepared_client(sns)
+
+    def publish(i: int) -> dict[str, Any]:
+        return {
+            "TopicArn": aws.topic_arn,
+            "Subject": f"[ERROR] rule {i}: 3 event(s)",
+            "Message": f"{TEXT} #{i}\n" * 50,
+            "MessageAttributes": {
+                "rule": {"DataType": "String", "StringValue": f"rule-{i}"},
+                "tag": {"DataType": "String", "StringValue": TEXT},
+            },
+        }
+
+    pc.publish(**publish(0))  # learns
+    assert wire.prepared == 0
+    got = pc.publish(**publish(1))
+    assert wire.prepared == 1 and got["MessageId"]
+    sns.publish(**publish(2))
+    sent = wire.requests[-1]
+    headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in sent.headers.items()}
+    ours, body = pc._build(
+        pc._learned["Publish"],
+        "Publish",
+        publish(2),
+        headers["X-Amz-Date"],
+        headers["amz-sdk-invocation-id"],
+    )
+    assert {k: v.decode() if isinstance(v, bytes) else v for k, v in ours.items()} == headers
+    assert body == sent.body.encode()
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in messages) == [publish(i)["Message"] for i in range(3)]
+
+
+REFUSED: list[Any] = [
+    pytest.param(
+        "update_item",
+        lambda t: {
+            "TableName": t,
+            "Key": _key("seeded"),
+            "UpdateExpression": "ADD n :one",
+            "ConditionExpression": "n < :limit",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": "3"}},
+        },
+        id="budget spent",
+    ),
+    pytest.param(
+        "update_item",
+        lambda t: {
+            "TableName": t,
+            "Key": _key("seeded"),
+            "UpdateExpression": "SET consumed_by = :tok",
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ExpressionAttributeValues": {":tok": {"S": "x"}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+        id="refused with the old item",
+    ),
+    pytest.param(
+        "put_item",
+        lambda t: {
+            "TableName": t,
+            "Item": _key("seeded"),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        },
+        id="put over an existing item",
+    ),
+    pytest.param(
+        "delete_item",
+        lambda t: {
+            "TableName": t,
+            "Key": _key("absent"),
+            "ConditionExpression": "attribute_exists(pk)",
+        },
+        id="delete of an absent item",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "params"), REFUSED)
+def test_a_refused_condition_raises_what_botocore_raises_in_one_request(
+    aws: Any, tables2: tuple[str, str], method: str, params: Callable[[str], dict[str, Any]]
+) -> None:
+    """A ConditionalCheckFailedException from the prepared request is raised as botocore
+    raises it (same class, error, modeled fields, operation) without sending it again."""
+    via_botocore, via_prepared = tables2
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    pc = prepared_client(ddb)
+    for t in tables2:
+        _seed(ddb, t)
+    _teach(pc, method, via_prepared)
+    with pytest.raises(ClientError) as reference:
+        getattr(ddb, method)(**params(via_botocore))
+    attempts = len(wire.attempts)
+    with pytest.raises(ClientError) as ours:
+        getattr(pc, method)(**params(via_prepared))
+    assert wire.attempts[attempts:] == [(pc._api[method], True)]
+    assert (
+        type(ours.value) is type(reference.value) is ddb.exceptions.ConditionalCheckFailedException
+    )
+    assert ours.value.operation_name == reference.value.operation_name
+    assert _scrub(ours.value.response, via_prepared) == _scrub(
+        reference.value.response, via_botocore
+    )
+    assert ours.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+    assert _items(ddb, via_prepared) == _items(ddb, via_botocore)
+
+
+def _connection_error(request: Any) -> Any:
+    raise EndpointConnectionError(endpoint_url=request.url)
+
+
+FALLBACKS: list[Any] = [
+    pytest.param(
+        lambda r: _json_response(500, {"__type": "InternalServerError", "message": "x"}),
+        id="500",
+    ),
+    pytest.param(
+        lambda r: _json_response(
+            400, {"__type": "ProvisionedThroughputExceededException", "message": "slow"}
+        ),
+        id="throttled",
+    ),
+    pytest.param(
+        lambda r: _json_response(400, {"__type": "ValidationException", "message": "?"}),
+        id="400 that is not a refused condition",
+    ),
+    pytest.param(lambda r: AWSResponse(NOWHERE, 503, {}, None), id="503 without a body"),
+    pytest.param(
+        lambda r: _json_response(200, {"Attributes": {"n": {"N": "999"}}}, crc=1),
+        id="200 with a damaged body",
+    ),
+    pytest.param(lambda r: AWSResponse(NOWHERE, 302, {}, None), id="redirect"),
+    pytest.param(_connection_error, id="connection error"),
+]
+
+
+@pytest.mark.parametrize("answer", FALLBACKS)
+def test_any_other_answer_goes_to_botocore_again(
+    aws: Any, tables2: tuple[str, str], answer: Callable[[Any], Any]
+) -> None:
+    """A prepared attempt answered with anything but a 200 or a refused condition (or not
+    answered at all) is made again by botocore, whose result is returned: the counter is
+    added once, as botocore alone would add it."""
+    table = tables2[1]
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    pc = prepared_client(ddb)
+    _seed(ddb, table)
+    _teach(pc, "update_item", table)
+    wire.answer = answer
+    got = pc.update_item(**CALLS[0].values[1](table))
+    assert got["Attributes"]["n"] == {"N": "7"}
+    assert [p for _, p in wire.attempts[-2:]] == [True, False]  # prepared, then botocore's
+
+
+class Killed(BaseException):
+    """The platform ending the invocation."""
+
+
+def test_a_base_exception_ends_the_call_without_botocore(
+    aws: Any, tables2: tuple[str, str]
+) -> None:
+    """What no `except Exception` may catch (the invocation killed mid-call) propagates
+    from the prepared attempt; botocore does not send the call again."""
+    table = tables2[1]
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    pc = prepared_client(ddb)
+    _teach(pc, "update_item", table)
+
+    def kill(request: Any) -> Any:
+        raise Killed()
+
+    wire.answer = kill
+    attempts = len(wire.attempts)
+    with pytest.raises(Killed):
+        pc.update_item(**CALLS[0].values[1](table))
+    assert len(wire.attempts) == attempts + 1
+
+
+def test_an_operation_botocore_sends_differently_stays_on_botocore(
+    aws: Any, tables2: tuple[str, str]
+) -> None:
+    """When the request botocore built has something the prepared path would not build
+    (here a header a hook adds), the operation is never prepared: every call is botocore's."""
+    table = tables2[1]
+    ddb = _ddb()
+    ddb.meta.events.register(
+        "before-sign.dynamodb.UpdateItem",
+        lambda request, **_: request.headers.__setitem__("x-extra", "1"),
+    )
+    wire = Wire(ddb, "dynamodb")
+    pc = prepared_client(ddb)
+    for _ in range(3):
+        pc.update_item(**CALLS[0].values[1](table))
+    assert "UpdateItem" in pc._refused and wire.prepared == 0
+    assert ddb.get_item(TableName=table, Key=_key("seeded"))["Item"]["n"] == {"N": "6"}
+
+
+def test_clients_that_cannot_be_prepared_are_used_as_they_are(aws: Any) -> None:
+    """A test double, an unsigned client, and operations whose input botocore transforms
+    (timestamps) or that are not JSON/query keep the client's own methods."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    class Fake:
+        def update_item(self, **kw: Any) -> dict[str, Any]:
+            return kw
+
+    fake = Fake()
+    assert prepared_client(fake) is fake
+    unsigned = boto3.client("dynamodb", config=Config(signature_version=UNSIGNED))
+    assert prepared_client(unsigned) is unsigned
+    pc = prepared_client(_ddb())
+    assert isinstance(pc, PreparedClient)
+    assert pc.exceptions is pc._client.exceptions
+    restore = pc.restore_table_to_point_in_time  # RestoreDateTime: a timestamp
+    assert restore == pc._client.restore_table_to_point_in_time
+    assert callable(pc.update_item) and pc.update_item != pc._client.update_item
+    s3 = prepared_client(aws.s3)
+    assert s3.put_object == aws.s3.put_object  # rest-xml: botocore's
+
+
+def test_prepared_calls_reach_a_server_over_http(aws_env: dict[str, str]) -> None:
+    """Against moto's server on 127.0.0.1 the prepared requests go through the client's
+    HTTP session and are answered like botocore's (counter, conditional refusal)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        ddb = boto3.Session().client("dynamodb", endpoint_url=f"http://{host}:{port}")
+        tables.create(ddb, "served", tables.STATE)
+        wire = Wire(ddb, "dynamodb")
+        pc = prepared_client(ddb)
+        counts = [
+            pc.update_item(**CALLS[0].values[1]("served"))["Attributes"]["n"]["N"] for _ in range(3)
+        ]
+        assert counts == ["2", "4", "6"] and wire.prepared == 2
+        with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+            pc.update_item(**REFUSED[0].values[1]("served"))
+        assert wire.prepared == 3
+    finally:
+        server.stop()
+
+
+SIGNED: list[Any] = [
+    pytest.param(
+        "POST", "https://dynamodb.us-east-1.amazonaws.com/", "", "dynamodb", False, id="json"
+    ),
+    pytest.param("POST", "http://127.0.0.1:4566/", "tok", "sns", False, id="loopback port, token"),
+    pytest.param(
+        "PUT",
+        "https://bucket.s3.eu-west-1.amazonaws.com/archive/tag%3Da%20b/%C3%BC~x//y.jsonl.gz",
+        "tok",
+        "s3",
+        True,
+        id="s3 key with encoded characters",
+    ),
+    pytest.param("PUT", "https://s3.amazonaws.com/bucket/k", "", "s3", True, id="s3 path style"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "token", "service", "s3"), SIGNED)
+def test_the_signer_signs_as_botocore_does(
+    monkeypatch: pytest.MonkeyPatch, method: str, url: str, token: str, service: str, s3: bool
+) -> None:
+    """SigV4 of this module and botocore's SigV4Auth / S3SigV4Auth agree on the same request
+    at the same instant (headers with runs of spaces, an unsigned User-Agent)."""
+    import hashlib
+
+    import botocore.auth
+    from botocore.credentials import Credentials
+
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: now)
+    credentials = Credentials(
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token or None
+    )
+    body = TEXT.encode() * 3
+    headers = {"Content-Type": "a/b;  charset=x ", "User-Agent": "ua  1", "X-Amz-Target": "T.Op"}
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    auth_cls = botocore.auth.S3SigV4Auth if s3 else botocore.auth.SigV4Auth
+    auth_cls(credentials, service, "eu-west-1").add_auth(request)
+    date = now.strftime("%Y%m%dT%H%M%SZ")
+    payload = hashlib.sha256(body).hexdigest()
+    signed = {k.lower(): v for k, v in headers.items() if k != "User-Agent"}
+    signed.update({"host": host_of(url), "x-amz-date": date})
+    if token:
+        signed["x-amz-security-token"] = token
+    if s3:
+        signed["x-amz-content-sha256"] = payload
+    from urllib.parse import urlsplit
+
+    path = urlsplit(url).path
+    ours = Signer().authorization(
+        credentials.get_frozen_credentials(),
+        method,
+        path,
+        signed,
+        payload,
+        "eu-west-1",
+        service,
+        date,
+    )
+    assert ours == request.headers["Authorization"]
