@@ -123,6 +123,18 @@ def _record_events(
     return LazyEvents(lambda: _text_events(_lines(text), base_id, default_tag, ts, source))
 
 
+def _check(data: bytes, region: str) -> None:
+    """What `_record_events` can refuse in `data`, refused the same way, nothing kept: the
+    gzip document (decompressed and read) or the UTF-8 text."""
+    if data[:2] == b"\x1f\x8b":
+        batch_from_bytes(data, region)
+        return
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DecodeError("utf-8", f"record is not UTF-8 text: {e}") from e
+
+
 def _split(text: str) -> list[str]:
     """The lines of a record within SPLIT_WHOLE, as `_lines` makes them, in one call."""
     lines = text.split("\n")
@@ -272,8 +284,8 @@ def _decode_record(rec: Any, region: str) -> KinesisRecordResult:
             # the events later cannot fail half way through the record. What the check
             # makes is let go: a record of 100,000 tiny user records would hold as many
             # event makers at once.
-            for i, (_, sub) in enumerate(users):
-                _record_events(sub, f"{base_id}:{i}", tag, ts, source, region)
+            for _, sub in users:
+                _check(sub, region)
             result.events = LazyEvents(lambda: _kpl_events(users, base_id, tag, ts, source, region))
         else:
             result.events = _record_events(data, base_id, tag, ts, source, region)

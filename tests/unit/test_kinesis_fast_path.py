@@ -222,3 +222,17 @@ def test_usable_tag(tag, usable):
     """A record's own tag names archive paths only when it is 1-512 characters of
     ASCII letters, digits and `_.:@#$=+-`."""
     assert kinesis.usable_tag(tag) is usable
+
+
+@pytest.mark.parametrize("data", DATA)
+def test_kpl_user_check_refuses_what_decoding_refuses(data):
+    """A KPL user record is refused by the up-front check exactly when (and as) making
+    its events would refuse it."""
+    source = {"stream": "s", "shard": "sh", "sequence": "1"}
+
+    def made() -> None:
+        kinesis._record_events(data, "id", "kinesis.s", 0, dict(source), REGION)
+
+    assert outcome(kinesis._check, data, REGION) == (
+        ("ok", None) if outcome(made)[0] == "ok" else outcome(made)
+    )
