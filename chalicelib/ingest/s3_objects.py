@@ -91,17 +91,10 @@ def line_events(
         rec, t = parse_message(text, max_chars=None)
     else:
         rec = fmt.record(text)
-    source: dict[str, Any] = {
-        "kind": "s3",
-        "bucket": ref.bucket,
-        "key": ref.key,
-        "version": ref.version,
-        "etag": ref.etag,
-        "line": line.number,
-        "account": ref.account,
-        "region": ref.region,
-    }
-    base = f"{ref.object_id}:{line.number}"
+    template, object_id = _object_source(ref)
+    source = template.copy()  # keys in the template's order, the line's number in place
+    source["line"] = line.number
+    base = f"{object_id}:{line.number}"
     if expanded is not None:
         items, context = expanded
         if line.flags:
@@ -119,10 +112,33 @@ def line_events(
             rec = unparsed(text, f"{fmt.name}: {problem}")
     if line.flags:
         rec.update(line.flags)
-    if not json_lines or t is None:
+    if (not json_lines or t is None) and not (len(rec) == 1 and "message" in rec):
+        # A record of its message alone (a text line) is what normalise leaves unchanged.
         rec, t = normalise(rec)
     time_ms = t if t is not None else default_ms
     return [LogEvent(tag, time_ms, rec, source, base, 1, len(text), default_ms)]
+
+
+# The source fields every line of the object being read shares (its line number set per
+# line), and its object id: made once per object, not once per line.
+_object: tuple[ObjectRef | None, dict[str, Any], str] = (None, {}, "")
+
+
+def _object_source(ref: ObjectRef) -> tuple[dict[str, Any], str]:
+    global _object
+    if _object[0] is not ref:
+        template = {
+            "kind": "s3",
+            "bucket": ref.bucket,
+            "key": ref.key,
+            "version": ref.version,
+            "etag": ref.etag,
+            "line": 0,
+            "account": ref.account,
+            "region": ref.region,
+        }
+        _object = (ref, template, ref.object_id)
+    return _object[1], _object[2]
 
 
 def _elements(
@@ -292,7 +308,10 @@ def process_object(
                             f"line {line.number}: {e} (s3://{ref.bucket}/{ref.key})", line.number
                         )
                     else:
-                        sink.extend(events)
+                        if type(events) is list and len(events) == 1:
+                            sink.add(events[0])  # a line's one event (the common case)
+                        else:
+                            sink.extend(events)
             # Every CHUNK_LINES-th line ends a chunk, blank or not: a double-spaced log
             # must not grow one batch over the whole object, nor skip the deadline check.
             # So does a batch of CHUNK_LINES events (a line may expand into many).

@@ -593,7 +593,13 @@ def _text_lines(
                 pending.clear()
             number += 1
             parts[i] = b""  # the line's bytes are freed once it is text
-            line = _line(number, raw, oversize, limit)
+            if oversize or len(raw) > limit or raw[-1:] == b"\r":
+                line = _line(number, raw, oversize, limit)
+            else:  # a whole line without CR: `_line`'s common case, without the call
+                try:
+                    line = Line(number, raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    line = _line(number, raw, 0, limit)
             del raw
             oversize = 0
             if plain:
