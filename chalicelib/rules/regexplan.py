@@ -69,9 +69,12 @@ def required_literal(pattern: str) -> tuple[str, bool] | None:
 
 def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
     """A string test equivalent to, or necessary for, an RE2 search of `pattern`:
-    (test, exact). Exact plans (a literal, `^lit`, `lit$`, `^lit$`, `a|b|c`, without
-    `(?i)`) replace the regex; the others only prefilter it. None when the pattern
-    has no such shape (then `required_literal`, or RE2 alone)."""
+    (test, exact). Exact plans replace the regex: a literal, `^lit`, `lit$`, `^lit$`,
+    `a|b|c`, and sequences of literals and small character classes (`[Cc]omputer`,
+    `^5[0-9][0-9]$`, `^5\\d\\d`) read as the set of words they spell, all without `(?i)`.
+    Case-folded literals only prefilter the regex. None when the pattern has no such
+    shape (then `required_literal`, or RE2 alone). With `(?m)` the anchors hold at every
+    line, which no string test here answers: such anchored patterns get no plan."""
     try:
         parsed = re._parser.parse(pattern)  # type: ignore[attr-defined]
     except Exception:
@@ -99,8 +102,15 @@ def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
         return _contains_any(words), True
     start = bool(data) and data[0] == (C.AT, C.AT_BEGINNING)
     end = bool(data) and data[-1] == (C.AT, C.AT_END)
-    body = literal(data[int(start) : len(data) - int(end)])
-    if body is None or (folded and not body.isascii()):
+    if (start or end) and parsed.state.flags & re.MULTILINE:
+        return None
+    seq = data[int(start) : len(data) - int(end)]
+    body = literal(seq)
+    if body is None:
+        if folded:
+            return None
+        return _word_plan(pattern, seq, start, end)
+    if folded and not body.isascii():
         return None
     if folded:  # prefilter only: casefold is not RE2's simple case folding
         low = body.casefold()
@@ -112,6 +122,86 @@ def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
     if end:
         return (lambda s: s.endswith(body)), True
     return (lambda s: body in s), True
+
+
+# A class may spell at most this many characters, a pattern this many words.
+_CLASS_CHARS = 64
+_MAX_WORDS = 256
+_DIGITS = "0123456789"  # RE2's \d: ASCII digits only
+# Syntax Python's parser reads otherwise than RE2 (`[[:digit:]]` is a POSIX class to
+# RE2, a set holding `[`, `:`... to Python): such a pattern gets no word plan.
+_OTHER_SYNTAX = ("[:", "[[", "\\p", "\\P", "\\Q", "\\C")
+
+
+def _class_chars(op: Any, av: Any) -> str | None:
+    """The characters one element matches: a literal or a positive class of literals,
+    ranges and `\\d`; None for anything else."""
+    if op is C.LITERAL:
+        return chr(av)
+    if op is not C.IN:
+        return None
+    chars: list[str] = []
+    for item, arg in av:
+        if item is C.LITERAL:
+            chars.append(chr(arg))
+        elif item is C.RANGE and arg[1] - arg[0] < _CLASS_CHARS:
+            chars.extend(map(chr, range(arg[0], arg[1] + 1)))
+        elif item is C.CATEGORY and arg is C.CATEGORY_DIGIT:
+            chars.extend(_DIGITS)
+        else:
+            return None  # a negated class, \w, \s, a large range
+    unique = "".join(dict.fromkeys(chars))
+    return unique if len(unique) <= _CLASS_CHARS else None
+
+
+def _word_plan(
+    pattern: str, seq: list[Any], start: bool, end: bool
+) -> tuple[Callable[[str], bool], bool] | None:
+    """The exact plan of a sequence of literals, small classes and fixed repeats of one of
+    them: the words it spells (at most `_MAX_WORDS`), all of one length, tested as a set
+    (`^...$`, `^...`, `...$`) or by containment (four words at most). Every word is
+    checked to be an RE2 match, which catches syntax the two parsers read differently."""
+    if not seq or any(x in pattern for x in _OTHER_SYNTAX):
+        return None
+    sets: list[str] = []
+    for op, av in seq:
+        if op is C.MAX_REPEAT or op is C.MIN_REPEAT:
+            lo, hi, item = av
+            if lo != hi or lo > 8 or len(item) != 1:
+                return None
+            chars = _class_chars(*item[0])
+            if chars is None:
+                return None
+            sets.extend([chars] * lo)
+            continue
+        chars = _class_chars(op, av)
+        if chars is None:
+            return None
+        sets.append(chars)
+    count = 1
+    for chars in sets:
+        count *= len(chars)
+        if count > _MAX_WORDS:
+            return None
+    words = [""]
+    for chars in sets:
+        words = [w + c for w in words for c in chars]
+    if not words or not words[0]:
+        return None
+    search = compile_regex(pattern).search
+    if not all(search(w) is not None for w in words):
+        return None
+    n = len(words[0])
+    allowed = frozenset(words)
+    if start and end:
+        return allowed.__contains__, True
+    if start:
+        return (lambda s: s[:n] in allowed), True
+    if end:
+        return (lambda s: s[-n:] in allowed), True
+    if len(words) <= 4:
+        return _contains_any(tuple(words)), True
+    return None
 
 
 def _contains_any(words: tuple[str, ...]) -> Callable[[str], bool]:

@@ -53,6 +53,9 @@ class _Source:
 def _inline_condition(src: _Source, cond: dict[str, Any]) -> str | None:
     """An expression over `record` equal to `conditions._compile_simple(cond)`'s
     predicate, for the kinds it inlines; None for the others (called as bound)."""
+    if len(cond) == 1 and type(cond.get("not")) is dict:
+        inner = _inline_condition(src, cond["not"])
+        return None if inner is None else f"(not {inner})"
     if len(cond) != 2 or "field" not in cond or "." in cond["field"]:
         return None  # `not`, dotted paths, other kinds: the interpreter's own predicate
     f = src.bind("f", cond["field"])

@@ -139,3 +139,76 @@ def test_literal_plans_agree_with_re2(pattern: str, text: str) -> None:
         assert test(text) is truth
     else:
         assert test(text) or not truth
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        pytest.param("(?m)^ERROR", "Traceback\nERROR disk full", id="line start after a newline"),
+        pytest.param("(?m)done$", "done\nnext step", id="line end before a newline"),
+        pytest.param("(?m)^line$", "x\nline\ny", id="a whole inner line"),
+        pytest.param("(?m)^(?:a|b)$", "x\nb", id="alternatives on an inner line"),
+        pytest.param("(?m)^5[0-9][0-9]$", "status\n503", id="classes on an inner line"),
+    ],
+)
+def test_multi_line_anchors_match_at_every_line(pattern: str, text: str) -> None:
+    """With `(?m)`, `^` and `$` match at every line's start and end (RE2's multi-line
+    mode): a joined stack trace matches on its inner lines, and no string test may
+    answer such a pattern as if the anchors held only at the text's ends."""
+    assert re2.compile(pattern).search(text) is not None
+    assert compile_condition({"field": "m", "regex": pattern})({"m": text}) is True
+    plan = literal_plan(pattern)
+    assert plan is None or not plan[1] or plan[0](text)
+
+
+CLASS_PATTERNS = [
+    "[Cc]omputer",
+    "^5[0-9][0-9]$",
+    r"^5\d\d",
+    "[0-9]{3}$",
+    "^[ab][cd]$",
+    "x[ab]",
+    "^[[:digit:]]$",
+    "[[:alpha:]]x",
+    "^[^0-9]$",
+    "[0-9]+",
+    "(?i)[Cc]omputer",
+    "(?m)^[ab]$",
+]
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.sampled_from(CLASS_PATTERNS),
+    st.lists(
+        st.sampled_from([*"5093Ccabdx[]:\n ", "omputer", "\u0665", "\uff15", "COMPUTER"]),
+        max_size=8,
+    ).map("".join),
+)
+@example("^5[0-9][0-9]$", "503")
+@example("^5[0-9][0-9]$", "5\u0660\u0660")
+@example("^[[:digit:]]$", "7")
+@example("[Cc]omputer", "my Computer")
+def test_class_plans_agree_with_re2(pattern: str, text: str) -> None:
+    """Patterns of literals and small character classes (`[Cc]omputer`, `^5[0-9][0-9]$`)
+    answered by string tests give RE2's answer for any text, including digits of other
+    scripts and POSIX classes, which Python's parser reads differently from RE2."""
+    truth = re2.compile(pattern).search(text) is not None
+    plan = literal_plan(pattern)
+    if plan is not None:
+        test, exact = plan
+        if exact:
+            assert test(text) is truth
+        else:
+            assert test(text) or not truth
+    assert compile_condition({"field": "m", "regex": pattern})({"m": text}) is truth
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["[Cc]omputer", "^5[0-9][0-9]$", r"^5\d\d", "[0-9]{2}$", "^[ab][cd]$"],
+)
+def test_small_class_patterns_are_answered_by_string_tests(pattern: str) -> None:
+    """A pattern of literals and small classes needs no RE2 search: its plan is exact."""
+    plan = literal_plan(pattern)
+    assert plan is not None and plan[1] is True
