@@ -18,7 +18,7 @@ from chalicelib.rules.conditions import Predicate, compile_where
 from chalicelib.rules.inputs import InputDef
 from chalicelib.rules.origin import names_by_account
 from chalicelib.rules.schema import ActionDef, RuleDef
-from chalicelib.rules.straight import Router, compile_router
+from chalicelib.rules.straight import BatchRouter, Router, compile_batch_router, compile_router
 from chalicelib.rules.tags import TagPattern
 from chalicelib.rules.transforms import (
     Redactor,
@@ -128,6 +128,7 @@ class RuleSet:
         self.rules = [self._compile(r, i) for i, r in enumerate(self.defs)]
         self._by_tag: dict[str, tuple[CompiledRule, ...]] = {}
         self._routers: dict[tuple[int, ...], Router] = {}
+        self._batch_routers: dict[tuple[int, ...], BatchRouter] = {}
 
     @staticmethod
     def _compile(r: RuleDef, ordinal: int) -> CompiledRule:
@@ -168,6 +169,17 @@ class RuleSet:
             if len(self._routers) >= self.MAX_CACHED_TAGS:
                 self._routers.clear()
             hit = self._routers[key] = compile_router(rules)
+        return hit
+
+    def batch_router(self, rules: tuple[CompiledRule, ...]) -> BatchRouter:
+        """The batch form of `router` (rules/straight.py `compile_batch_router`), with the
+        document's redaction first, compiled once per distinct set of rules."""
+        key = tuple(r.ordinal for r in rules)
+        hit = self._batch_routers.get(key)
+        if hit is None:
+            if len(self._batch_routers) >= self.MAX_CACHED_TAGS:
+                self._batch_routers.clear()
+            hit = self._batch_routers[key] = compile_batch_router(rules, self.redact)
         return hit
 
     def __len__(self) -> int:

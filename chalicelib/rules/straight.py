@@ -32,6 +32,7 @@ from chalicelib.rules.regexplan import compile_regex, literal_plan, required_lit
 from chalicelib.rules.transforms import is_template, keep_sample
 
 Router = Callable[..., tuple[str | None, int | None]]
+BatchRouter = Callable[..., None]
 
 
 class _Source:
@@ -45,6 +46,10 @@ class _Source:
         name = f"{prefix}{len(self.names)}"
         self.names[name] = value
         return name
+
+    def fresh(self, prefix: str) -> str:
+        """A new local variable's name (nothing bound)."""
+        return self.bind(prefix, None)
 
     def add(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
@@ -151,54 +156,147 @@ def _transform(src: _Source, depth: int, rule: Any) -> None:
     src.add(depth, f"{src.bind('t', rule.transform)}(record, ev)")
 
 
-def generate(rules: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
-    """(source, namespace) of the router for `rules` (in order)."""
+class _Ends:
+    """How a rule's block ends an event: by returning from the per-event function, or,
+    in the batch function, by recording the outcome and going on to the next event."""
+
+    def __init__(self, src: _Source, batch: bool) -> None:
+        self.src, self.batch = src, batch
+        self.locals: dict[tuple[str, str], str] = {}  # (dict, rule id variable) -> count
+
+    def count(self, depth: int, counts: str, rid: str) -> None:
+        """One more for rule `rid` in `counts` (`matched` or `transformed`)."""
+        if not self.batch:
+            self.src.add(depth, f"{counts}[{rid}] = {counts}.get({rid}, 0) + 1")
+            return
+        # A local count, added once per batch; the key is inserted at the rule's first
+        # count, so the dict keeps the per-event function's order.
+        m = self.locals.get((counts, rid))
+        if m is None:
+            m = self.locals[counts, rid] = self.src.fresh("m")
+        self.src.add(depth, f"if not {m}:")
+        self.src.add(depth + 1, f"{counts}.setdefault({rid}, 0)")
+        self.src.add(depth, f"{m} += 1")
+
+    def drop(self, depth: int, rid: str) -> None:
+        if not self.batch:
+            self.src.add(depth, f"return {rid}, None")
+            return
+        self.src.add(depth, f"dropped[{rid}] = dropped.get({rid}, 0) + ev.count")
+        self.src.add(depth, "continue")
+
+    def stop(self, depth: int) -> None:
+        if not self.batch:
+            self.src.add(depth, "return None, None")
+            return
+        self.src.add(depth, "archive(ev)")
+        self.src.add(depth, "continue")
+
+    def rewritten(self, depth: int, ordinal: str) -> None:
+        if not self.batch:
+            self.src.add(depth, f"return None, {ordinal}")
+            return
+        self.src.add(depth, f"cont(ev, {ordinal})")
+        self.src.add(depth, "continue")
+
+
+def generate(
+    rules: tuple[Any, ...], batch: bool = False, redact: Any = None
+) -> tuple[str, dict[str, Any]]:
+    """(source, namespace) of the router for `rules` (in order): the per-event `run`, or
+    with `batch` the `run_all` that routes a list of events of one tag (see
+    `compile_batch_router`), calling `redact(record)` on each event first if given."""
     src = _Source()
-    src.add(0, "def run(ev, record, matched, transformed, deliveries):")
+    ends = _Ends(src, batch)
+    delivered: list[str] = []  # delivery list variables (batch)
+    if batch:
+        src.add(0, "def run_all(evs, archive, matched, transformed, deliveries, dropped, cont):")
+        head = len(src.lines)  # the locals' set-up goes here, once the body is known
+        src.add(1, "for ev in evs:")
+        src.add(2, "record = ev.record")
+        if redact is not None:
+            src.add(2, f"{src.bind('x', redact)}(record)")
+        base = 2
+    else:
+        src.add(0, "def run(ev, record, matched, transformed, deliveries):")
+        base = 1
     for rule in rules:
         rid = src.bind("i", rule.id)
         if rule.parse is not None:
-            src.add(1, f"{src.bind('p', rule.parse)}(record)")
+            src.add(base, f"{src.bind('p', rule.parse)}(record)")
         cond = _condition(src, rule)
-        depth = 1
+        depth = base
         if cond is not None:
-            src.add(1, f"if {cond}:")
-            depth = 2
-        src.add(depth, f"matched[{rid}] = matched.get({rid}, 0) + 1")
+            src.add(base, f"if {cond}:")
+            depth = base + 1
+        ends.count(depth, "matched", rid)
         if rule.transform is not None:
             _transform(src, depth, rule)
-            src.add(depth, f"transformed[{rid}] = transformed.get({rid}, 0) + 1")
+            ends.count(depth, "transformed", rid)
         if rule.sample is not None:
             rate = src.bind("s", rule.sample)
             src.add(depth, f"if not keep_sample(ev.id, {rate}):")
-            src.add(depth + 1, f"return {rid}, None")
+            ends.drop(depth + 1, rid)
         for idx, _ in rule.actions:
             key = src.bind("k", (rule.id, idx))
+            if batch:
+                # The list is looked up once per batch and made at the first event it
+                # takes, so `deliveries` keeps the per-event function's order.
+                d = src.fresh("d")
+                delivered.append(f"{d} = deliveries.get({key})")
+                src.add(depth, f"if {d} is None:")
+                src.add(depth + 1, f"{d} = deliveries[{key}] = [ev]")
+                src.add(depth, "else:")
+                src.add(depth + 1, f"{d}.append(ev)")
+                continue
             src.add(depth, f"d = deliveries.get({key})")
             src.add(depth, "if d is None:")
             src.add(depth + 1, f"deliveries[{key}] = [ev]")
             src.add(depth, "else:")
             src.add(depth + 1, "d.append(ev)")
         if rule.drop:
-            src.add(depth, f"return {rid}, None")
+            ends.drop(depth, rid)
             continue
         if rule.stop:
-            src.add(depth, "return None, None")
+            ends.stop(depth)
             continue
         if rule.rewrite_tag is not None:
             rewrite = src.bind("r", rule.rewrite_tag)
             src.add(depth, f"n = {rewrite}(ev)")
             src.add(depth, "if n != ev.tag:")
             src.add(depth + 1, "ev.tag = n")
-            src.add(depth + 1, f"return None, {src.bind('o', rule.ordinal)}")
-    src.add(1, "return None, None")
+            ends.rewritten(depth + 1, src.bind("o", rule.ordinal))
+    if not batch:
+        src.add(1, "return None, None")
+        return "\n".join(src.lines) + "\n", src.names
+    src.add(2, "archive(ev)")
+    for (counts, rid), m in ends.locals.items():
+        src.add(1, f"if {m}:")
+        src.add(2, f"{counts}[{rid}] += {m}")
+    setup = [f"    {m} = 0" for m in ends.locals.values()] + [f"    {x}" for x in delivered]
+    src.lines[head:head] = setup
     return "\n".join(src.lines) + "\n", src.names
 
 
 def compile_router(rules: tuple[Any, ...]) -> Router:
     """The straight-line router for `rules` (see the module docstring)."""
-    source, namespace = generate(rules)
+    return _compiled(rules, False)
+
+
+def compile_batch_router(rules: tuple[Any, ...], redact: Any = None) -> BatchRouter:
+    """`run_all(evs, archive, matched, transformed, deliveries, dropped, cont)`: the same
+    steps as `compile_router`'s, in one loop over a list of events of one tag. Each event
+    ends archived (`archive(ev)`), counted in `dropped` by the rule that dropped it, or,
+    when a rule rewrote its tag, handed to `cont(ev, ordinal)`, which routes it on by its
+    new tag's later rules before the loop takes the next event. Matched counts are kept
+    in locals and added once; `matched` and `deliveries` get their keys in the order the
+    per-event function gives them. `redact`, if given, is called on each event's record
+    before its rules (the rules file's document-level redaction)."""
+    return _compiled(rules, True, redact)
+
+
+def _compiled(rules: tuple[Any, ...], batch: bool, redact: Any = None) -> Any:
+    source, namespace = generate(rules, batch, redact)
     code = compile(source, "<sluice rules>", "exec")
     exec(code, namespace)  # noqa: S102  # generated identifiers only: see the module docstring
-    run: Router = namespace["run"]
-    return run
+    return namespace["run_all" if batch else "run"]
