@@ -63,12 +63,15 @@ def normalise(record: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
                     break
             else:
                 return record, None
-    if type(value) is str and len(value) == 24 and value[10] == "T" and value[23] == "Z":
+    t = type(value)
+    if t is str and len(value) == 24 and value[10] == "T" and value[23] == "Z":
         # `YYYY-MM-DDTHH:MM:SS.fffZ`, the commonest time of all: the last second seen
         # is kept, so the events of one second parse only their milliseconds.
         last_head, last_ms = _last_second
         if value[:19] == last_head and value[19] == "." and _ascii_digits(value[20:23]):
             return record, last_ms + int(value[20:23])
+    elif t is int and 100_000_000_000 <= value < 100_000_000_000_000:
+        return record, value  # epoch ms, the commonest number (as `to_epoch_ms` reads it)
     return record, to_epoch_ms(value)
 
 
@@ -114,6 +117,10 @@ def to_epoch_ms(value: Any) -> int | None:
     if t is str:
         if not value or len(value) > 64:
             return None
+        if len(value) == 24 and value[23] == "Z" and value[19] == ".":
+            last_head, last_ms = _last_second  # the shape and cache `normalise` reads
+            if value[:19] == last_head and _ascii_digits(value[20:23]):
+                return last_ms + int(value[20:23])
         if len(value) >= 19 and value[4] == "-" and value[13] == ":":
             fast = _iso_fast(value)
             if fast is not None:
