@@ -117,10 +117,13 @@ def to_epoch_ms(value: Any) -> int | None:
     if t is str:
         if not value or len(value) > 64:
             return None
-        if len(value) == 24 and value[23] == "Z" and value[19] == ".":
-            last_head, last_ms = _last_second  # the shape and cache `normalise` reads
-            if value[:19] == last_head and _ascii_digits(value[20:23]):
-                return last_ms + int(value[20:23])
+        last_head, last_ms = _last_second
+        if value[:19] == last_head:
+            # The second `_iso_fast` read last, with milliseconds and a UTC zone (or
+            # none): only the milliseconds are left to read.
+            tail = value[19:]
+            if tail[:1] in _POINTS and tail[4:] in _MS_TAILS and _ascii_digits(tail[1:4]):
+                return last_ms + int(tail[1:4])
         if len(value) >= 19 and value[4] == "-" and value[13] == ":":
             fast = _iso_fast(value)
             if fast is not None:
@@ -143,8 +146,11 @@ def to_epoch_ms(value: Any) -> int | None:
 _SECOND_CACHE: dict[str, int] = {}
 
 
-# UTC designators `_iso_fast` reads (any other offset takes the general path).
-_UTC_ZONES = ("Z", "+00:00", "+0000", "+00")
+# UTC offsets `_iso_fast` reads besides `Z` (any other offset takes the general path).
+_UTC_OFFSETS = frozenset(("+00:00", "+0000", "+00"))
+# What may follow `.fff` in a time `to_epoch_ms` reads from the last second's cache.
+_MS_TAILS = frozenset(("", "Z", *_UTC_OFFSETS))
+_POINTS = (".", ",")
 
 
 def _iso_fast(value: str) -> int | None:
@@ -154,13 +160,15 @@ def _iso_fast(value: str) -> int | None:
     against ~0.6 for the general path. None: not this shape (the general path decides);
     where it answers, it answers as `datetime.fromisoformat` would (a property test)."""
     head, tail = value[:19], value[19:]
-    if tail and tail[-1] not in "0123456789":
-        for zone in _UTC_ZONES:
-            if tail.endswith(zone):
-                tail = tail[: -len(zone)]
-                break
+    if tail:
+        if tail[-1] == "Z":
+            tail = tail[:-1]
         else:
-            return None
+            plus = tail.find("+")
+            if plus >= 0:
+                if tail[plus:] not in _UTC_OFFSETS:
+                    return None  # another offset: the general path
+                tail = tail[:plus]
     if tail and (tail[0] not in ".," or not _ascii_digits(tail[1:]) or len(tail) > 10):
         return None
     secs = _SECOND_CACHE.get(head)
@@ -178,8 +186,7 @@ def _iso_fast(value: str) -> int | None:
             _SECOND_CACHE.clear()
         _SECOND_CACHE[head] = secs
     global _last_second
-    if head[10] == "T":
-        _last_second = (head, secs * 1000)
+    _last_second = (head, secs * 1000)
     return secs * 1000 + (int(tail[1:4].ljust(3, "0")) if tail else 0)
 
 

@@ -235,6 +235,27 @@ def test_fast_iso_path_agrees_with_the_general_one(dt, sep, point, digits, zone)
 @pytest.mark.parametrize(
     "text",
     [
+        "2026-11-26T10:07:01.537Z",
+        "2026-11-26T10:07:01.537+00:00",
+        "2026-11-26 10:07:00,004+0000",  # Powertools' default
+        "2026-11-26 10:07:00,004+00",
+        "2026-11-26T10:07:01+00:00",
+        "2026-11-26T10:07:01.123456789Z",
+        "2026-11-26 10:07:01",
+    ],
+)
+def test_common_utc_shapes_take_the_per_second_cache(text):
+    """Every UTC shape the per-second cache claims (`Z`, `+00:00`, `+0000`, `+00`, no
+    zone; `.` or `,` fractions) is read by it, not left to the general path, and reads
+    as `datetime.fromisoformat` does."""
+    from chalicelib import normalise
+
+    assert normalise._iso_fast(text) == _general(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "2026-11-26T10:07:01.²Z",
         "2026-11-26T10:07:01.\uff11\uff12\uff13Z",  # full-width digits
         "2026-11-26T10:07:01.\u0661\u0662\u0663",  # Arabic-Indic digits
