@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.rules.regexplan import compile_regex, literal_plan, required_literal
-from chalicelib.rules.transforms import is_template, keep_sample
+from chalicelib.rules.transforms import free_name, is_template, keep_sample
 
 Router = Callable[..., tuple[str | None, int | None]]
 BatchRouter = Callable[..., None]
@@ -40,7 +40,11 @@ class _Source:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"keep_sample": keep_sample, "_str": str}
+        self.names: dict[str, Any] = {
+            "keep_sample": keep_sample,
+            "_str": str,
+            "free_name": free_name,
+        }
 
     def bind(self, prefix: str, value: Any) -> str:
         name = f"{prefix}{len(self.names)}"
@@ -135,25 +139,47 @@ def _where(src: _Source, rule: Any) -> str | None:
     return f"{src.bind('w', rule.where)}(record)"
 
 
-_RECORD_STEPS = ("rename", "remove", "truncate", "redact")
+_OTHER_STEPS = ("remove", "truncate", "redact")
 
 
 def _transform(src: _Source, depth: int, rule: Any) -> None:
-    """The rule's record transform: a `set` of fixed values alone (no rename, remove,
-    redact or truncate; no template) as the assignments `compile_set` makes, in order;
-    anything else called as compiled."""
+    """The rule's record transform: a `rename` and a `set` of fixed values (no remove,
+    redact or truncate; no template) as the statements `compile_rename` and `compile_set`
+    run, in order; anything else called as compiled."""
     spec = rule.transform_spec
-    values = spec.get("set")
+    values = spec.get("set") or {}
+    renames = spec.get("rename") or {}
     if (
         isinstance(values, dict)
-        and values
-        and not any(spec.get(k) for k in _RECORD_STEPS)
+        and isinstance(renames, dict)
+        and (values or renames)
+        and not any(spec.get(k) for k in _OTHER_STEPS)
         and not any(is_template(v) for v in values.values())
     ):
+        conflict = spec.get("rename_conflict", "keep_both")
+        for old, new in renames.items():
+            if old != new:
+                _rename(src, depth, src.bind("f", old), src.bind("f", new), conflict)
         for k, v in values.items():
             src.add(depth, f"record[{src.bind('f', k)}] = {src.bind('c', v)}")
         return
     src.add(depth, f"{src.bind('t', rule.transform)}(record, ev)")
+
+
+def _rename(src: _Source, depth: int, old: str, new: str, conflict: str) -> None:
+    """`compile_rename`'s step for one pair: a field `new` already there is kept
+    (`skip`), kept beside it under a free name (`keep_both`), or replaced."""
+    src.add(depth, f"if {old} in record:")
+    if conflict == "skip":
+        src.add(depth + 1, f"if {new} not in record:")
+        src.add(depth + 2, f"record[{new}] = record.pop({old})")
+    elif conflict == "keep_both":
+        src.add(depth + 1, f"if {new} in record:")
+        src.add(depth + 2, f"record[free_name(record, {new})] = record.pop({old})")
+        src.add(depth + 1, "else:")
+        src.add(depth + 2, f"record[{new}] = record.pop({old})")
+    else:
+        src.add(depth + 1, f"record[{new}] = record.pop({old})")
 
 
 class _Ends:

@@ -339,7 +339,7 @@ RENAME_CONFLICTS = ("keep_both", "overwrite", "skip")
 _MAX_SUFFIX = 1000
 
 
-def _free_name(r: dict[str, Any], name: str) -> str:
+def free_name(r: dict[str, Any], name: str) -> str:
     for i in range(1, _MAX_SUFFIX):
         candidate = f"{name}_{i}"
         if candidate not in r:
@@ -362,7 +362,7 @@ def compile_rename(
                 if conflict == "skip":
                     continue
                 if conflict == "keep_both":
-                    r[_free_name(r, new)] = r.pop(old)
+                    r[free_name(r, new)] = r.pop(old)
                     continue
             r[new] = r.pop(old)
 

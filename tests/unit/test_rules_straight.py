@@ -51,7 +51,7 @@ HOSTILE = [
 # Identifiers the fixed part of a router uses; every other name is generated.
 FIXED_NAMES = {
     "run", "ev", "record", "matched", "transformed", "deliveries", "d", "n", "v", "t", "s",
-    "type", "str", "int", "float", "_str", "keep_sample",
+    "type", "str", "int", "float", "_str", "keep_sample", "free_name",
     "run_all", "evs", "archive", "dropped", "cont",
 }  # fmt: skip
 FIXED_ATTRIBUTES = {"get", "append", "id", "tag", "record", "count", "setdefault"}
@@ -159,6 +159,29 @@ SYNTHETIC: list[dict[str, Any]] = [
         "priority": 12,
         "match": {"tag": "**"},
         "transform": {"remove": ["password"], "redact": True},
+    },
+    # Renames with each conflict mode, onto fields most records already have.
+    {
+        "id": "rename-skip",
+        "priority": 13,
+        "match": {"tag": "aws.**"},
+        "transform": {"rename": {"message": "level"}, "rename_conflict": "skip"},
+    },
+    {
+        "id": "rename-overwrite",
+        "priority": 14,
+        "match": {"tag": "**", "where": [{"field": "level", "exists": True}]},
+        "transform": {
+            "rename": {"level": "severity", "request_id": "level"},
+            "rename_conflict": "overwrite",
+            "set": {"renamed": 2},
+        },
+    },
+    {
+        "id": "rename-keep-both",
+        "priority": 15,
+        "match": {"tag": "**"},
+        "transform": {"rename": {"severity": "message", "status": "message", "x": "x"}},
     },
 ]
 
