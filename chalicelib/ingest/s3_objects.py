@@ -29,7 +29,13 @@ from chalicelib.invocation import Invocation
 from chalicelib.loopguard import LoopGuard, loop_guard
 from chalicelib.normalise import normalise
 from chalicelib.observe import add_rest, tally
-from chalicelib.parsers import MAX_MESSAGE_CHARS, fit_record, parse_message, unparsed
+from chalicelib.parsers import (
+    MAX_MESSAGE_CHARS,
+    fit_record,
+    lambda_json,
+    parse_message,
+    unparsed,
+)
 from chalicelib.pipeline import Pipeline
 from chalicelib.rules.inputs import input_for
 from chalicelib.sources import firehose, s3_formats, s3_json
@@ -87,6 +93,8 @@ def line_events(
     json_lines = isinstance(fmt, s3_formats.JsonLines)
     if json_lines and text[:1] == "{":
         rec, expanded = s3_json.parse_line(text, expand, b)
+        if rec is not None and ("record" in rec or "timestamp" in rec):
+            rec = lambda_json(rec, text)  # Lambda's JSON log format, as from CloudWatch
     elif json_lines:
         rec, t = parse_message(text, max_chars=None)
     else:

@@ -172,6 +172,17 @@ def cap_message(message: str) -> tuple[str, dict[str, Any] | None]:
     return message[:limit], {"truncated": True, "original_length": len(message)}
 
 
+def lambda_json(doc: dict[str, Any], text: str) -> dict[str, Any]:
+    """A JSON object in Lambda's JSON log format as the text format's record (platform
+    events flattened, the runtime's request id named `request_id`); any other object as
+    it is. Before `normalise`, for every source of JSON lines."""
+    if "record" in doc and _is_platform(doc):
+        return _platform_record(doc, text)
+    if "timestamp" in doc and ("requestId" in doc or "AWSRequestId" in doc):
+        _runtime_record(doc)
+    return doc
+
+
 def parse_message(
     message: str, max_chars: int | None = MAX_MESSAGE_CHARS
 ) -> tuple[dict[str, Any], int | None]:
@@ -195,11 +206,8 @@ def parse_message(
             problem = json_refusal(doc, message)
             if problem is not None:
                 return unparsed(message, problem), None
-            # Lambda's JSON log format: platform events, and runtime lines' request id.
-            if "record" in doc and _is_platform(doc):
-                return normalise(_platform_record(doc, message))
-            if "timestamp" in doc and ("requestId" in doc or "AWSRequestId" in doc):
-                _runtime_record(doc)
+            if "record" in doc or "timestamp" in doc:
+                doc = lambda_json(doc, message)
             return normalise(doc)
         return {"message": message}, None
     # Runtime lines come out already in the one vocabulary (`message`, `level`, `time`
