@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
+from chalicelib.bounded import Bounded
 from chalicelib.errors import RuleError
 from chalicelib.sources.s3_formats import FORMATS
 
 INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "context", "tag"}
-_TAG = re2.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
+_TAG = Bounded(r"[A-Za-z0-9_.:@#$-]", 256)
 
 
 @dataclass(frozen=True, slots=True)
