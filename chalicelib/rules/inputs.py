@@ -18,7 +18,6 @@ from typing import Any
 
 from chalicelib.bounded import Bounded
 from chalicelib.errors import RuleError
-from chalicelib.sources.s3_formats import FORMATS
 
 INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "context", "tag"}
 _TAG = Bounded(r"[A-Za-z0-9_.:@#$-]", 256)
@@ -39,9 +38,13 @@ class InputDef:
 
 
 def load_inputs(items: Any, errors: list[RuleError]) -> list[InputDef]:
-    formats = ["auto", *sorted(FORMATS)]
     if items is None:
         return []
+    # The S3 readers (csv and the Firehose framing with them) load only for a document
+    # that has inputs: a CloudWatch Logs function's cold start does not need them.
+    from chalicelib.sources.s3_formats import FORMATS
+
+    formats = ["auto", *sorted(FORMATS)]
     if not isinstance(items, list):
         errors.append(RuleError("-", "inputs", "must be a list"))
         return []
