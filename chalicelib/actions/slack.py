@@ -19,6 +19,7 @@ from chalicelib import org
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.actions.slack_limits import TEXT_OBJECT, clip_escaped, fit_message
+from chalicelib.bounded import Bounded
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time, in_time_order
 from chalicelib.template import clip, render, severity
@@ -62,16 +63,16 @@ def code_block(text: str, limit: int = SECTION_CHARS) -> str:
     return "```" + clip_escaped(escape(text).replace("`", "\u02cb"), limit - 6) + "```"
 
 
+_CHANNEL = Bounded(r"[A-Za-z0-9_.-]", 80, head="[#@]?")
+_URL = Bounded(r"[^\s<>|]", 1000, head="https?://")
+
+
 def _check_channel(v: str) -> str | None:
-    return None if re2.fullmatch(r"[#@]?[A-Za-z0-9_.-]{1,80}", v) else "a channel name (#ops) or id"
+    return None if _CHANNEL.fullmatch(v) else "a channel name (#ops) or id"
 
 
 def _check_url(v: str) -> str | None:
-    return (
-        None
-        if re2.fullmatch(r"https?://[^\s<>|]{1,1000}", v)
-        else "an http(s) URL without spaces, <, > or |"
-    )
+    return None if _URL.fullmatch(v) else "an http(s) URL without spaces, <, > or |"
 
 
 @register

@@ -10,6 +10,7 @@ from chalicelib import org
 from chalicelib.actions.base import AlertAction, Option, register
 from chalicelib.actions.context import Delivery
 from chalicelib.actions.prepared import prepared_client
+from chalicelib.bounded import Bounded
 from chalicelib.errors import ActionError
 from chalicelib.event import LogEvent, format_time, in_time_order
 from chalicelib.invocation import Invocation
@@ -21,11 +22,13 @@ MAX_LINES = 20
 FIRST_LINE_CHARS = 4000
 # SNS subjects: ASCII, no line breaks, under 100 characters.
 _NOT_SUBJECT = re2.compile(r"[^\x20-\x7e]")
+_TOPIC = Bounded(
+    r"[A-Za-z0-9_-]", 256, head=r"(?:arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:)?", tail=r"(?:\.fifo)?"
+)
 
 
 def _check_topic(v: str) -> str | None:
-    ok = re2.fullmatch(r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:)?[A-Za-z0-9_-]{1,256}(\.fifo)?", v)
-    return None if ok else "a topic name or ARN"
+    return None if _TOPIC.fullmatch(v) else "a topic name or ARN"
 
 
 def _plain(s: str) -> str:

@@ -16,13 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
+from chalicelib.bounded import Bounded
 from chalicelib.errors import RuleError
-from chalicelib.sources.s3_formats import FORMATS
 
 INPUT_KEYS = {"id", "bucket", "prefix", "format", "expand", "context", "tag"}
-_TAG = re2.compile(r"[A-Za-z0-9_.:@#$-]{1,256}")
+_TAG = Bounded(r"[A-Za-z0-9_.:@#$-]", 256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +38,13 @@ class InputDef:
 
 
 def load_inputs(items: Any, errors: list[RuleError]) -> list[InputDef]:
-    formats = ["auto", *sorted(FORMATS)]
     if items is None:
         return []
+    # The S3 readers (csv and the Firehose framing with them) load only for a document
+    # that has inputs: a CloudWatch Logs function's cold start does not need them.
+    from chalicelib.sources.s3_formats import FORMATS
+
+    formats = ["auto", *sorted(FORMATS)]
     if not isinstance(items, list):
         errors.append(RuleError("-", "inputs", "must be a list"))
         return []

@@ -27,6 +27,7 @@ from typing import Any
 import re2
 
 from chalicelib import actions as actions_registry
+from chalicelib.bounded import Bounded
 from chalicelib.durations import parse_duration
 from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.options import check_options
@@ -71,7 +72,7 @@ TRANSFORM_KEYS = {
     "sample",
 }
 OPERATORS = ("equals", "in", "regex", "contains", "exists")
-_ID = re2.compile(r"[A-Za-z0-9_.-]{1,128}")
+_ID = Bounded(r"[A-Za-z0-9_.-]", 128)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,14 +419,25 @@ def _transform(transform: dict[str, Any], err: Any) -> None:
     if "redact" in transform:
         redact_problems(transform["redact"], "transform.redact", err)
     tag = transform.get("rewrite_tag")
-    if tag is not None and (not isinstance(tag, str) or not _TAG_TEMPLATE.fullmatch(tag)):
+    if tag is not None and (not isinstance(tag, str) or not _tag_template(tag)):
         err("transform.rewrite_tag", "a tag template: letters, digits, . _ - and {field} parts")
     rate = transform.get("sample")
     if rate is not None and (type(rate) is not int or rate < 1):
         err("transform.sample", "keep 1 event in N: a positive integer N")
 
 
-_TAG_TEMPLATE = re2.compile(r"(?:[A-Za-z0-9_.-]|\{[A-Za-z0-9_@.-]+\}){1,256}")
+# `(?:[A-Za-z0-9_.-]|\{[A-Za-z0-9_@.-]+\}){1,256}`, counted in Python (chalicelib/bounded.py).
+_TAG_TEMPLATE = re2.compile(r"(?:[A-Za-z0-9_.-]|\{[A-Za-z0-9_@.-]+\})+")
+
+
+def _tag_template(tag: str) -> bool:
+    """A tag template of 1-256 parts, each a character or a `{field}`."""
+    if not _TAG_TEMPLATE.fullmatch(tag):
+        return False
+    # One part per character outside braces, one per `{field}` (braces never nest).
+    return len(tag) - sum(p.index("}") + 1 for p in tag.split("{")[1:]) <= 256
+
+
 REDACT_KEYS = {"patterns", "custom", "fields", "replacement"}
 
 

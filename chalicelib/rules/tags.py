@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 import re2
 
+from chalicelib.bounded import Bounded
+
 # A tag pattern's brace alternatives multiply; 64 expansions is far beyond use.
 MAX_TAG_EXPANSIONS = 64
 # Operator-written patterns, matched by RE2 like everything else.
-_TAG_PATTERN = re2.compile(r"[A-Za-z0-9_.*{},#@:$-]{1,512}")
+_TAG_PATTERN = Bounded(r"[A-Za-z0-9_.*{},#@:$-]", 512)
 
 
 def tag_pattern_problem(pattern: str) -> str | None:

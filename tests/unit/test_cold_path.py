@@ -37,6 +37,8 @@ NEVER = (
     "multiprocessing",
     "chalicelib.sources.kinesis",
     "chalicelib.sources.s3",
+    "chalicelib.sources.s3_formats",
+    "chalicelib.sources.firehose",
     "chalicelib.ingest.kinesis",
     "chalicelib.ingest.s3_objects",
     "chalicelib.subscriptions",

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import re2
-
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.aws import Item, Limits, put_all
 from chalicelib.actions.forward.common import MiB, Outcome, Retry, envelopes
 from chalicelib.actions.forward.sink import Sink, register
+from chalicelib.bounded import Bounded
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
 
@@ -22,10 +21,14 @@ from chalicelib.options import Option
 FIREHOSE = Limits("Firehose", 500, 4 * MiB, 1_024_000)
 
 
+# PutRecordBatch takes the name only: [a-zA-Z0-9_.-]{1,64}.
+_NAME = Bounded(r"[a-zA-Z0-9_.-]", 64)
+
+
 def _check_delivery_stream(v: str) -> str | None:
-    # PutRecordBatch takes the name only: [a-zA-Z0-9_.-]{1,64}.
-    ok = re2.fullmatch(r"[a-zA-Z0-9_.-]{1,64}", v)
-    return None if ok else "a Firehose delivery stream name (1-64 of a-z A-Z 0-9 _ . -)"
+    if _NAME.fullmatch(v):
+        return None
+    return "a Firehose delivery stream name (1-64 of a-z A-Z 0-9 _ . -)"
 
 
 @register

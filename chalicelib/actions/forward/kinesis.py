@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import re2
-
 from chalicelib.actions.context import ActionContext
 from chalicelib.actions.forward.aws import Item, Limits, put_all
 from chalicelib.actions.forward.common import MiB, Outcome, Retry, Template, envelopes
 from chalicelib.actions.forward.sink import Sink, register
+from chalicelib.bounded import Bounded
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
 
@@ -24,11 +23,13 @@ from chalicelib.options import Option
 KINESIS = Limits("Kinesis", 500, 5 * MiB, 1 * MiB)
 
 
+# botocore's kinesis model: StreamName [a-zA-Z0-9_.-]{1,128}; StreamARN pattern.
+_NAME = Bounded(r"[a-zA-Z0-9_.-]", 128)
+_ARN = Bounded(r"[a-zA-Z0-9_.-]", 128, head=r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/")
+
+
 def _check_stream(v: str) -> str | None:
-    # botocore's kinesis model: StreamName [a-zA-Z0-9_.-]{1,128}; StreamARN pattern.
-    name = re2.fullmatch(r"[a-zA-Z0-9_.-]{1,128}", v)
-    arn = re2.fullmatch(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}", v)
-    return None if name or arn else "a Kinesis stream name or ARN"
+    return None if _NAME.fullmatch(v) or _ARN.fullmatch(v) else "a Kinesis stream name or ARN"
 
 
 @register
