@@ -93,7 +93,7 @@ def _ruby(message: str) -> dict[str, Any] | None:
     if not colon:
         return None
     rec: dict[str, Any] = {"time": stamp, "level": level}
-    if pid.isdigit():
+    if _pid_like(pid):
         rec["pid"] = int(pid)
     if prog:
         rec["request_id" if _uuid(prog) else "progname"] = prog
@@ -103,6 +103,12 @@ def _ruby(message: str) -> dict[str, Any] | None:
 
 def _uuid(s: str) -> bool:
     return len(s) == 36 and s[8] == s[13] == s[18] == s[23] == "-"
+
+
+def _pid_like(s: str) -> bool:
+    """1 to 18 ASCII digits: an integer every JSON reader takes (64 bits). `isdigit()`
+    alone admits digits `int()` refuses (`²`) and more than `int()` converts (4,300)."""
+    return len(s) <= 18 and s.isascii() and s.isdigit()
 
 
 def _clock(s: str) -> bool:
@@ -167,7 +173,7 @@ def _logger(body: str, rec: dict[str, Any]) -> str:
         head = "[".join(p.lstrip(" ") for p in head.split("["))
     words = head.split()
     found: dict[str, Any] = {}
-    if words and words[0].isdigit() and words[1:2] == ["---"]:  # Spring Boot's pid
+    if words and _pid_like(words[0]) and words[1:2] == ["---"]:  # Spring Boot's pid
         found["pid"] = int(words[0])
         words = words[2:]
     names = []
