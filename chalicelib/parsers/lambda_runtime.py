@@ -166,11 +166,13 @@ def java_header(line: str) -> dict[str, Any] | None:
         if sp < 0:  # no words left
             return None
         pos = sp + 1
+        if not word:  # spaces repeated (Spring pads the level: `  INFO`)
+            continue
         if _uuid(word):
             rec["request_id"] = word
-        elif word[:1] == "[" and word[-1:] == "]":
+        elif word[0] == "[" and word[-1] == "]":
             rec["thread"] = word[1:-1]
-        elif word:
+        else:
             return None
     else:
         return None
@@ -199,7 +201,7 @@ def _logger(body: str, rec: dict[str, Any]) -> str:
                 cut = colon
                 head = body[:cut]
     if "[ " in head:  # Spring pads the thread inside its brackets (`[           main]`)
-        head = "[".join(p.lstrip(" ") for p in head.split("["))
+        head = "[".join([p.lstrip(" ") for p in head.split("[")])
     words = head.split()
     pid = None
     if len(words) > 1 and words[1] == "---" and _pid_like(words[0]):  # Spring Boot's pid
