@@ -32,6 +32,7 @@ _DOTNET = {
 }
 _RUBY = {"D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL", "A": "UNKNOWN"}
 _DIGITS = frozenset("0123456789")
+_THREE = (1, 2, 3)  # the words a JVM header may have between its time and its level
 
 
 def parse_runtime_text(message: str) -> dict[str, Any] | None:
@@ -93,7 +94,7 @@ def _ruby(message: str) -> dict[str, Any] | None:
     if not colon:
         return None
     rec: dict[str, Any] = {"time": stamp, "level": level}
-    if pid.isdigit():
+    if _pid_like(pid):
         rec["pid"] = int(pid)
     if prog:
         rec["request_id" if _uuid(prog) else "progname"] = prog
@@ -105,52 +106,80 @@ def _uuid(s: str) -> bool:
     return len(s) == 36 and s[8] == s[13] == s[18] == s[23] == "-"
 
 
+def _pid_like(s: str) -> bool:
+    """1 to 18 ASCII digits: an integer every JSON reader takes (64 bits). `isdigit()`
+    alone admits digits `int()` refuses (`²`) and more than `int()` converts (4,300)."""
+    return len(s) <= 18 and s.isascii() and s.isdigit()
+
+
 def _clock(s: str) -> bool:
     """`10:07:01`, `10:07:01.537`, `10:07:01,537`."""
     return len(s) >= 8 and s[2] == ":" and s[5] == ":" and s[:2].isdigit() and s[6:8].isdigit()
 
 
 def java_header(line: str) -> dict[str, Any] | None:
-    """A JVM logger's header line: time, then within a few tokens a level, then the logger
-    and ` - ` or ` : ` before the message. None unless it has that shape."""
+    """A JVM logger's header line: time, then within a few words a level, then the logger
+    and ` - ` or ` : ` before the message. None unless it has that shape.
+
+    One left-to-right scan of the first line with `str.find`, word by word (a word ends
+    at a space): the time (`<date> <clock>`, an ISO time, or a clock), up to three words
+    before the level (a request id, a `[thread]`, empty words of repeated spaces), the
+    level; then `_logger` reads the words before the first ` - ` or ` : `. The message
+    is the rest of the line from there, later lines included: nothing is split or joined.
+    """
     # The line must open with a date (`2026-`) or a clock (`10:`): every other line
-    # (an access log's address, a number) is refused before any splitting.
-    if not (line[2:3] == ":" or (line[4:5] == "-" and line[:4].isdigit())):
+    # (an access log's address, a number) is refused before any scanning.
+    date = line[4:5] == "-" and line[:4].isdigit()
+    if not (date or line[2:3] == ":"):
         return None
-    first_line, nl, rest = line.partition("\n")
-    tokens = first_line.split(" ", 5)  # time (1-2), up to 3 before the level, the rest
-    i = 0
-    if tokens[0][:4].isdigit() and tokens[0][4:5] == "-":  # a date
-        if len(tokens) > 1 and _clock(tokens[1]):
-            time = f"{tokens[0]}T{tokens[1].replace(',', '.')}"
-            i = 2
-        elif "T" in tokens[0]:
-            time, i = tokens[0], 1
+    end = line.find("\n") if "\n" in line else -1  # most lines have one line: `in` is cheaper
+    first = line if end < 0 else line[:end]  # its offsets are the line's
+    sp = first.find(" ")
+    if sp < 0:  # the time alone: no level
+        return None
+    pos = sp + 1
+    if date:
+        after = first.find(" ", pos)
+        if after < 0:
+            after = len(first)
+        clock = first[pos:after]
+        if _clock(clock):
+            if "," in clock:
+                clock = clock.replace(",", ".")
+            time = f"{first[:sp]}T{clock}"
+            pos = after + 1
+        elif "T" in first[:sp]:  # an ISO time in one word
+            time = first[:sp]
         else:
             return None
-    elif _clock(tokens[0]):
-        time, i = tokens[0], 1
+    else:
+        time = first[:sp]
+        if not _clock(time):
+            return None
+    rec: dict[str, Any] = {"time": time}
+    # Between the time and the level: a request id, a [thread]; the pid after (Spring).
+    for _ in _THREE:
+        sp = first.find(" ", pos)
+        word = first[pos:] if sp < 0 else first[pos:sp]
+        if word in LEVELS:
+            break
+        if sp < 0:  # no words left
+            return None
+        pos = sp + 1
+        if not word:  # spaces repeated (Spring pads the level: `  INFO`)
+            continue
+        if _uuid(word):
+            rec["request_id"] = word
+        elif word[0] == "[" and word[-1] == "]":
+            rec["thread"] = word[1:-1]
+        else:
+            return None
     else:
         return None
-    rec: dict[str, Any] = {"time": time}
-    level = None
-    # Between the time and the level: a request id, a [thread]; the pid after (Spring).
-    for j in range(i, min(i + 3, len(tokens))):
-        t = tokens[j]
-        if t in LEVELS:
-            level, i = t, j + 1
-            break
-        if _uuid(t):
-            rec["request_id"] = t
-        elif t.startswith("[") and t.endswith("]"):
-            rec["thread"] = t[1:-1]
-        elif t:
-            return None
-    if level is None:
-        return None
-    rec["level"] = level
-    body = " ".join(tokens[i:]).lstrip(" ")
-    rec["message"] = _logger(body, rec) + nl + rest
+    rec["level"] = word
+    body = "" if sp < 0 else first[sp + 1 :].lstrip(" ")
+    message = _logger(body, rec)
+    rec["message"] = message if end < 0 else message + line[end:]
     return rec
 
 
@@ -158,26 +187,39 @@ def _logger(body: str, rec: dict[str, Any]) -> str:
     """`[thread] logger - message` or `pid --- [app] [thread] logger : message`: the logger
     (and thread, pid) into `rec`; the message returned. A body of another shape is the
     message whole."""
-    dash, colon = body.find(" - "), body.find(" : ")
-    cut = dash if colon < 0 or 0 <= dash < colon else colon
+    cut = body.find(" - ")
     if cut < 0:
-        return body
-    head = body[:cut]
+        cut = body.find(" : ")
+        if cut < 0:
+            return body
+        head = body[:cut]
+    else:
+        head = body[:cut]
+        if " :" in head:  # a ` : ` before the ` - ` comes first (it may end at the ` - `)
+            colon = body.find(" : ", 0, cut + 2)
+            if colon >= 0:
+                cut = colon
+                head = body[:cut]
     if "[ " in head:  # Spring pads the thread inside its brackets (`[           main]`)
-        head = "[".join(p.lstrip(" ") for p in head.split("["))
+        head = "[".join([p.lstrip(" ") for p in head.split("[")])
     words = head.split()
-    found: dict[str, Any] = {}
-    if words and words[0].isdigit() and words[1:2] == ["---"]:  # Spring Boot's pid
-        found["pid"] = int(words[0])
+    pid = None
+    if len(words) > 1 and words[1] == "---" and _pid_like(words[0]):  # Spring Boot's pid
+        pid = int(words[0])
         words = words[2:]
-    names = []
+    thread = logger = None
     for w in words:
-        if w.startswith("[") and w.endswith("]"):
-            found["thread"] = w[1:-1]  # the last bracketed word: Spring writes [app] [thread]
-        else:
-            names.append(w)
-    if len(names) != 1:
+        if w[0] == "[" and w[-1] == "]":  # (split's words are never empty)
+            thread = w[1:-1]  # the last bracketed word: Spring writes [app] [thread]
+        elif logger is None:
+            logger = w
+        else:  # two names: not a logger
+            return body
+    if logger is None:
         return body
-    rec.update(found)
-    rec["logger"] = names[0]
+    if pid is not None:
+        rec["pid"] = pid
+    if thread is not None:
+        rec["thread"] = thread
+    rec["logger"] = logger
     return body[cut + 3 :]

@@ -337,3 +337,37 @@ def test_one_rule_matches_either_log_format_end_to_end(name, invoke, apply_rules
     ]
     errors = [x["record"] for x in lines if x["record"].get("level") == "ERROR"]
     assert errors and all(r.get("request_id") for r in errors)
+
+
+@pytest.mark.parametrize(
+    "line, pid",
+    [
+        pytest.param("E, [2026-11-26T10:07:01.537120 #8] ERROR -- : boom", 8, id="ascii"),
+        pytest.param("E, [2026-11-26T10:07:01.537120 #²] ERROR -- : boom", None, id="superscript"),
+        pytest.param(
+            "E, [2026-11-26T10:07:01.537120 #\u0668] ERROR -- : boom", None, id="arabic-indic"
+        ),
+        pytest.param(
+            "E, [2026-11-26T10:07:01.537120 #" + "1" * 5000 + "] ERROR -- : boom",
+            None,
+            id="beyond int() digits",
+        ),
+        pytest.param(
+            "E, [2026-11-26T10:07:01.537120 #" + "9" * 19 + "] ERROR -- : boom",
+            None,
+            id="beyond 64 bits",
+        ),
+        pytest.param(
+            "2026-11-26T10:07:01.537Z ERROR ² --- [main] c.e.Handler : boom", None, id="spring ²"
+        ),
+        pytest.param(
+            "2026-11-26T10:07:01.537Z ERROR 12 --- [main] c.e.Handler : boom", 12, id="spring"
+        ),
+    ],
+)
+def test_a_pid_is_one_to_eighteen_ascii_digits_and_never_raises(line, pid):
+    """A Ruby or Spring Boot pid is read only from 1-18 ASCII digits (a 64-bit integer);
+    other digits (`²`, Arabic-Indic, thousands of them) leave no pid and raise nothing."""
+    record, _ = parse_message(line)
+    assert record.get("pid") == pid
+    assert record["level"] == "ERROR"
