@@ -156,6 +156,9 @@ def _deliver_one(
     archive: ArchiveLinks | None,
 ) -> None:
     batches = [firing]
+    # Each event's identity, computed once for the dedupe read and the dedupe records
+    # (a blake2b over its origin, ~2.5 µs an event), by the event object.
+    identities: dict[int, str] = {}
     if act.alerting and state is not None:
         if throttle:
             held = Throttle(rule_id, throttle).suppress_if_exhausted(firing, state)
@@ -164,6 +167,7 @@ def _deliver_one(
                 return
         # By identity, not id: the same id from another log group is another event.
         keys = [e.identity() for e in firing.events]
+        identities = {id(e): k for e, k in zip(firing.events, keys, strict=True)}
         seen = state.already_alerted(rule_id, idx, keys)
         evs = [e for e, k in zip(firing.events, keys, strict=True) if k not in seen]
         counts["suppressed"] += len(firing.events) - len(evs)
@@ -192,7 +196,8 @@ def _deliver_one(
             counts["alerted"] += sent
             if state is not None:
                 try:
-                    state.mark_alerted(rule_id, idx, [e.identity() for e in batch.events])
+                    done = [identities.get(id(e)) or e.identity() for e in batch.events]
+                    state.mark_alerted(rule_id, idx, done)
                 except Exception as e:  # throttled past the SDK's retries, table gone...
                     # The alert is out: failing the invocation now would make Lambda's
                     # retry post it again. Only the dedupe record is missing; say so.

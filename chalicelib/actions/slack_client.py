@@ -9,6 +9,7 @@ retry connection errors, short 429s and 5xx (slack_retry).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chalicelib.actions.context import ActionContext
@@ -72,6 +73,9 @@ class SlackConnection:
                 from slack_sdk import WebClient
 
                 kwargs: dict[str, Any] = {"token": value, "timeout": 10}
+                quiet = sdk_logger()
+                if quiet is not None:
+                    kwargs["logger"] = quiet
                 api_url = self.ctx.settings.slack_api_url
                 if api_url:
                     kwargs["base_url"] = api_url.rstrip("/") + "/"
@@ -79,6 +83,31 @@ class SlackConnection:
                 client.retry_handlers = handlers
             self._client = (value, client)
         return self._client[1]
+
+
+# WebClient's logger, and the level below which its guarded lines can be emitted: it
+# writes its debug lines (and its "retry handler found" info lines) only under
+# `if logger.level <= DEBUG`, the logger's own level, which is NOTSET unless set.
+SDK_LOGGER = "slack_sdk.web.base_client"
+
+
+def sdk_logger() -> logging.Logger | None:
+    """The logger to give a WebClient: None (slack_sdk's own) when its debug or info lines
+    could be emitted; else one of the same name under it, set to the level in effect.
+
+    With its own logger at NOTSET, WebClient formats the debug lines of every call (the
+    whole request body, the response headers) before logging drops them: ~16% of a
+    chat.postMessage's instructions (callgrind, the seed demo's message). The logger
+    given instead emits exactly what slack_sdk's would (same name, same level in effect,
+    records handled by slack_sdk's logger's handlers and its parents'). The level is read
+    when the client is built (at the first message and when the token rotates)."""
+    own = logging.getLogger(SDK_LOGGER)
+    effective = own.getEffectiveLevel()
+    if own.level != logging.NOTSET or effective <= logging.INFO or own.disabled:
+        return None
+    quiet = logging.Logger(SDK_LOGGER, effective)
+    quiet.parent = own
+    return quiet
 
 
 def connection(ctx: ActionContext) -> SlackConnection:

@@ -188,13 +188,13 @@ class AlertState:
         return seen
 
     def mark_alerted(self, rule_id: str, index: int, ids: list[str]) -> None:
-        pk = f"alerted#{rule_id}#{index}"
+        pk = {"S": f"alerted#{rule_id}#{index}"}  # one value shared by the batch's items
         exp = self._exp(DEDUPE_TTL_S)
         unique = list(dict.fromkeys(ids))
         for i in range(0, len(unique), 25):  # BatchWriteItem takes 25 items
             req: dict[str, Any] = {
                 self.table: [
-                    {"PutRequest": {"Item": {**self._key(pk, x), "expires_at": exp}}}
+                    {"PutRequest": {"Item": {"pk": pk, "sk": {"S": x}, "expires_at": exp}}}
                     for x in unique[i : i + 25]
                 ]
             }

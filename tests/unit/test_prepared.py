@@ -616,3 +616,85 @@ def test_the_signer_signs_as_botocore_does(
         date,
     )
     assert ours == request.headers["Authorization"]
+
+
+# ---------------------------------------------------------------- dedupe records
+def _alerted(ddb: Any, table: str, pk: str) -> set[str]:
+    items = ddb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )["Items"]
+    return {it["sk"]["S"] for it in items}
+
+
+def test_dedupe_records_are_written_on_the_prepared_path(
+    aws: Any, tables2: tuple[str, str]
+) -> None:
+    """`mark_alerted` sends its BatchWriteItem calls (25 records each) on the prepared
+    path once the first one has taught it, and every record is found again."""
+    from chalicelib.alerting.state import AlertState
+
+    table = tables2[1]
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    state = AlertState(ddb, table)
+    state.mark_alerted("r", 0, ["lesson"])
+    assert wire.prepared == 0 and "BatchWriteItem" in state.ddb._learned
+    ids = [f"ev-{i:03d} {TEXT}" for i in range(60)]
+    state.mark_alerted("r", 0, ids)
+    assert [p for op, p in wire.attempts[1:]] == [True, True, True]
+    assert _alerted(ddb, table, "alerted#r#0") == {"lesson", *ids}
+    assert state.already_alerted("r", 0, [*ids, "new"]) == set(ids)
+
+
+def test_unprocessed_dedupe_records_are_sent_again(aws: Any, tables2: tuple[str, str]) -> None:
+    """When DynamoDB answers a prepared BatchWriteItem with UnprocessedItems (having
+    written the rest), exactly those items are sent again until none is left."""
+    from chalicelib.alerting.state import AlertState
+
+    table = tables2[1]
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    state = AlertState(ddb, table)
+    state.mark_alerted("r", 0, ["lesson"])
+    refused: list[Any] = []
+
+    def partly(request: Any) -> Any:
+        if refused:
+            return None  # the resend: written by moto
+        items = orjson.loads(request.body)["RequestItems"][table]
+        done, left = items[:-7], items[-7:]
+        ddb.batch_write_item(RequestItems={table: done})  # what "DynamoDB" did write
+        refused.extend(left)
+        return _json_response(200, {"UnprocessedItems": {table: left}})
+
+    wire.answer = partly
+    ids = [f"ev-{i:03d}" for i in range(20)]
+    sent = len(wire.requests)
+    state.mark_alerted("r", 0, ids)
+    prepared = [r for r in wire.requests[sent:] if not getattr(r, "context", None)]
+    assert len(prepared) == 2
+    assert orjson.loads(prepared[1].body)["RequestItems"][table] == refused
+    assert _alerted(ddb, table, "alerted#r#0") == {"lesson", *ids}
+
+
+@pytest.mark.parametrize("answer", FALLBACKS)
+def test_a_failed_prepared_batch_write_goes_to_botocore_again(
+    aws: Any, tables2: tuple[str, str], answer: Callable[[Any], Any]
+) -> None:
+    """A prepared BatchWriteItem answered with anything but a 200 (or not answered) is
+    sent again by botocore, and every dedupe record is written."""
+    from chalicelib.alerting.state import AlertState
+
+    table = tables2[1]
+    ddb = _ddb()
+    wire = Wire(ddb, "dynamodb")
+    state = AlertState(ddb, table)
+    state.mark_alerted("r", 0, ["lesson"])
+    wire.answer = answer
+    ids = [f"ev-{i:03d}" for i in range(10)]
+    state.mark_alerted("r", 0, ids)
+    assert [p for _, p in wire.attempts[-2:]] == [True, False]  # prepared, then botocore's
+    assert _alerted(ddb, table, "alerted#r#0") == {"lesson", *ids}
