@@ -15,15 +15,18 @@ the medians and the range are printed, then one line:
 
     bench: cold_start_package median_ms=N min_ms=N max_ms=N cpu_ms=N no_bytecode_median_ms=N
            no_bytecode_cpu_ms=N runs=N ref_pass_ms=N ref_botocore_ms=N ratio_to_botocore=R
+           peak_rss_mb=N
 
-CPU is the child's user+sys time: on a shared machine the wall time waits for the core,
+Peak RSS is the child's VmHWM (its own image's high-water mark, which `exec` starts
+afresh), at the handler's return; `import app` is timed by the child's own clock. CPU
+is the child's user+sys time: on a shared machine the wall time waits for the core,
 the CPU time much less so. Each round also spawns two references in the same way (same
 interpreter, flags, environment and runtime directory): `python -S -c pass` (the
 interpreter's own start) and `python -S -c "import botocore.session"` (the least any
-function that calls AWS through the SDK loads), timed from spawn to exit. Their medians,
-and the cold start as a multiple of the botocore one and above it, say how fast the
-machine was during the run and what is the function's own share: figures from a slow or
-loaded machine can be read against a quiet one's through them.
+function that calls AWS through the SDK loads), timed from spawn to exit. Their
+medians, and the cold start as a multiple of the botocore one and above it, say how
+fast the machine was during the run and what is the function's own share: figures from
+a slow or loaded machine can be read against a quiet one's through them.
 """
 
 from __future__ import annotations
@@ -224,6 +227,8 @@ def measure(runs: int = RUNS, compare: Path | None = None) -> float:
             labels = ["bytecode", "source"] + (["compare"] if compare else [])
             times: dict[str, list[float]] = {k: [] for k in labels}
             cpu: dict[str, list[float]] = {k: [] for k in labels}
+            rss: dict[str, list[float]] = {k: [] for k in labels}
+            imports: dict[str, list[float]] = {k: [] for k in labels}
             ref_times: dict[str, list[float]] = {k: [] for k in REFERENCES}
             ref_cpu: dict[str, list[float]] = {k: [] for k in REFERENCES}
             for label in times:  # untimed: the page cache warm for both
@@ -232,9 +237,11 @@ def measure(runs: int = RUNS, compare: Path | None = None) -> float:
                 run_reference(trees, code, env)
             for _ in range(runs):
                 for label in times:
-                    ms, cpu_ms, _ = run_once(trees, trees[label], rules, event, env)
+                    ms, cpu_ms, rep = run_once(trees, trees[label], rules, event, env)
                     times[label].append(ms)
                     cpu[label].append(cpu_ms)
+                    rss[label].append(rep["hwm_kb"] / 1024)
+                    imports[label].append((rep["t_import"] - rep["t_event"]) * 1000)
                 for ref, code in REFERENCES.items():
                     ms, cpu_ms = run_reference(trees, code, env)
                     ref_times[ref].append(ms)
@@ -259,6 +266,14 @@ def measure(runs: int = RUNS, compare: Path | None = None) -> float:
             f"  {label:36} wall median {med(xs):6.1f} (min {min(xs):.0f}, max {max(xs):.0f}); "
             f"CPU median {med(cs):6.1f} (min {min(cs):.0f}, max {max(cs):.0f})"
         )
+    print(
+        "  `import app` in the child (its own clock), wall median ms: "
+        + ", ".join(f"{label} {med(imports[key]):.1f}" for label, key in rows)
+    )
+    print(
+        "  peak RSS of the child (VmHWM), median MB: "
+        + ", ".join(f"{label} {med(rss[key]):.1f}" for label, key in rows)
+    )
     base, base_cpu = med(ref_times["botocore"]), med(ref_cpu["botocore"])
     print("  normalised to the `import botocore.session` reference of the same run:")
     for label, key in rows:
@@ -273,7 +288,7 @@ def measure(runs: int = RUNS, compare: Path | None = None) -> float:
         f"max_ms={max(ok):.0f} cpu_ms={med(cpu['bytecode']):.0f} "
         f"no_bytecode_median_ms={med(src):.0f} no_bytecode_cpu_ms={med(cpu['source']):.0f} "
         f"runs={runs} ref_pass_ms={med(ref_times['pass']):.0f} ref_botocore_ms={base:.0f} "
-        f"ratio_to_botocore={med(ok) / base:.2f}"
+        f"ratio_to_botocore={med(ok) / base:.2f} peak_rss_mb={med(rss['bytecode']):.1f}"
     )
     return float(med(ok))
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from chalicelib.errors import DecodeError
 from chalicelib.event import Ledger
-from chalicelib.ingest.batch import raw_bytes
 from chalicelib.invocation import Invocation
 from chalicelib.loopguard import loop_guard
 from chalicelib.observe import report
@@ -56,6 +55,8 @@ def handle_cloudwatch_logs(event: Any, context: Any, rt: Runtime | None = None) 
     try:
         batch = cloudwatch.decode(event, rt.settings.region)
     except DecodeError as e:
+        from chalicelib.ingest.batch import raw_bytes  # only an input that never decoded
+
         ledger = pipeline.reject(raw_bytes(event), e, inv)
         extra["decode_error"] = str(e)
     else:
@@ -108,6 +109,8 @@ def handle_s3_object_created(event: Any, context: Any, rt: Runtime | None = None
     try:
         ref = s3.ref_from_eventbridge(event)
     except DecodeError as e:
+        from chalicelib.ingest.batch import raw_bytes  # only an input that never decoded
+
         ledger = pipeline.reject(raw_bytes(event), e, inv)
         report("s3_object_created", ledger, rt.settings.metrics_namespace, {"decode_error": str(e)})
         return ledger.as_dict()

@@ -11,21 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import actions as action_registry
 from chalicelib import org, tap
 from chalicelib.actions import ROUTING_VERBS, Action
 from chalicelib.actions.archive import Archiver
 from chalicelib.actions.context import ArchiveLinks, Services
-from chalicelib.actions.deadletter import DeadLetters
-from chalicelib.alerting.absence import silence_event, silent_tags
-from chalicelib.alerting.gates import Firing
-from chalicelib.alerting.state import AlertState
 from chalicelib.aws import Clients
 from chalicelib.aws import clients as default_clients
 from chalicelib.budget import Budget, budget
-from chalicelib.delivery import DeadLetter, deliver, send
 from chalicelib.errors import DecodeError, aws_fault
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
@@ -38,6 +33,12 @@ from chalicelib.rules.straight import BatchRouter
 from chalicelib.rules.transforms import keep_sample
 from chalicelib.settings import Settings, get_settings
 from chalicelib.state import StateTable
+
+if TYPE_CHECKING:
+    # Loaded when first used (actions to deliver, events to dead-letter, absence rules):
+    # a cold start whose first events need none of them does not pay for them.
+    from chalicelib.actions.deadletter import DeadLetters
+    from chalicelib.delivery import DeadLetter
 
 
 @dataclass(slots=True)
@@ -217,6 +218,8 @@ class Runtime:
         return Archiver(self.clients.get("s3"), s.archive_bucket, s.archive_gzip_level)
 
     def dead_letters(self) -> DeadLetters:
+        from chalicelib.actions.deadletter import DeadLetters
+
         s = self.settings
         return DeadLetters(
             self.clients.get("sqs"), s.dlq_url, self.clients.get("s3"), s.archive_bucket
@@ -348,6 +351,8 @@ class Pipeline:
         for rule_id, n in routed.dropped.items():
             ledger.rule(rule_id)["dropped"] += n
         if routed.deliveries:
+            from chalicelib.delivery import deliver
+
             deliver(routed.deliveries, rules, self.rt, inv, ledger, dead_letter, links)
             add_time("deliver", t)
         return ledger
@@ -356,6 +361,11 @@ class Pipeline:
         """Absence rules: one alert per silence for each tag a rule expects that has logged
         nothing matching it for longer than the rule's window (a stopped heartbeat), sent
         through the rule's actions like any other alert. Returns the ledger and the silences."""
+        from chalicelib.alerting.absence import silence_event, silent_tags
+        from chalicelib.alerting.gates import Firing
+        from chalicelib.alerting.state import AlertState
+        from chalicelib.delivery import send
+
         ledger = Ledger()
         silent: list[dict[str, str]] = []
         table = self.rt.state()

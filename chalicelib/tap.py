@@ -29,7 +29,6 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -47,17 +46,30 @@ MAX_TRIES = 200
 Sink = Callable[[str, list[str]], None]  # (function name, lines)
 
 
-@dataclass(slots=True)
 class Tap:
-    """An active tap, as read from the state table."""
+    """An active tap, as read from the state table. A plain class: a dataclass costs
+    ~1 ms to create on a cold start and its generated methods are not used (README,
+    "Cold start")."""
 
-    id: str
-    expires_at: float
-    tag: TagPattern | None = None
-    rule: str | None = None
-    rate: int = 10
-    tokens: float = -1.0  # a full bucket on first use
-    refilled: float = 0.0
+    __slots__ = ("expires_at", "id", "rate", "refilled", "rule", "tag", "tokens")
+
+    def __init__(
+        self,
+        id: str,
+        expires_at: float,
+        tag: TagPattern | None = None,
+        rule: str | None = None,
+        rate: int = 10,
+        tokens: float = -1.0,  # a full bucket on first use
+        refilled: float = 0.0,
+    ) -> None:
+        self.id = id
+        self.expires_at = expires_at
+        self.tag = tag
+        self.rule = rule
+        self.rate = rate
+        self.tokens = tokens
+        self.refilled = refilled
 
     def refill(self, now: float) -> None:
         """A token bucket (monotonic seconds): up to `rate` lines a second, bursts of `rate`."""

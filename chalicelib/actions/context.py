@@ -11,14 +11,15 @@ the firing condition adds (`note`), and where this batch's events were archived.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
 from chalicelib.event import LogEvent
 from chalicelib.invocation import Invocation
-from chalicelib.secrets import Secret, Secrets
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:  # loaded when a secret is first read: most functions never read one
+    from chalicelib.secrets import Secret, Secrets
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ class Services:
     def __init__(self, settings: Callable[[], Settings], clients: Any) -> None:
         self._settings = settings
         self.clients = clients
-        self.secrets = Secrets(clients)
+        self._secrets: Secrets | None = None
         self._shared: dict[str, Any] = {}
 
     @property
@@ -55,6 +56,14 @@ class Services:
 
     def client(self, service: str) -> Any:
         return self.clients.get(service)
+
+    @property
+    def secrets(self) -> Secrets:
+        if self._secrets is None:
+            from chalicelib.secrets import Secrets
+
+            self._secrets = Secrets(self.clients)
+        return self._secrets
 
     def secret(self, name: str, *, force: bool = False) -> Secret:
         return self.secrets.secret(name, force=force)
@@ -84,13 +93,21 @@ class Offline:
         raise RuntimeError(f"an offline action shares nothing ({key!r})")
 
 
-@dataclass(frozen=True, slots=True)
 class ArchiveLinks:
-    """Where one batch's events were archived: (tag, hour since the epoch) -> key."""
+    """Where one batch's events were archived: (tag, hour since the epoch) -> key.
 
-    bucket: str
-    region: str
-    keys: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    Read-only. This and `Delivery` are plain classes: creating a frozen dataclass costs
+    ~1 ms on a cold start (its methods are generated and compiled), and none of those
+    methods is used (README, "Cold start")."""
+
+    __slots__ = ("bucket", "keys", "region")
+
+    def __init__(
+        self, bucket: str, region: str, keys: Mapping[tuple[str, int], str] | None = None
+    ) -> None:
+        self.bucket: Final = bucket
+        self.region: Final = region
+        self.keys: Final[Mapping[tuple[str, int], str]] = {} if keys is None else keys
 
     def url(self, tag: str, time_ms: int) -> str | None:
         """The S3 console address of the archive object holding an event, if written."""
@@ -103,14 +120,23 @@ class ArchiveLinks:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class Delivery:
-    """One batch for one action: what every action's `deliver` receives."""
+    """One batch for one action: what every action's `deliver` receives (read-only)."""
 
-    events: list[LogEvent]
-    invocation: Invocation
-    note: str | None = None  # a threshold's count, a sequence's first event, suppressed alerts
-    archive: ArchiveLinks | None = None
+    __slots__ = ("archive", "events", "invocation", "note")
+
+    def __init__(
+        self,
+        events: list[LogEvent],
+        invocation: Invocation,
+        # A threshold's count, a sequence's first event, suppressed alerts.
+        note: str | None = None,
+        archive: ArchiveLinks | None = None,
+    ) -> None:
+        self.events: Final = events
+        self.invocation: Final = invocation
+        self.note: Final = note
+        self.archive: Final = archive
 
     def archive_url(self, ev: LogEvent) -> str | None:
         return self.archive.url(ev.tag, ev.time) if self.archive is not None else None

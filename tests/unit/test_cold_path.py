@@ -43,6 +43,16 @@ NEVER = (
     "chalicelib.ingest.s3_objects",
     "chalicelib.subscriptions",
 )
+# Loaded when first needed, never by a first payload that is archived and alerts nobody:
+# delivering to actions (and the alert gates and state it uses), dead-lettering,
+# absence rules, secrets, and the raw form of an input that failed to decode.
+DEFERRED = (
+    "chalicelib.delivery",
+    "chalicelib.alerting",
+    "chalicelib.actions.deadletter",
+    "chalicelib.ingest.batch",
+    "chalicelib.secrets",
+)
 ACTIONS = ("chalicelib.actions.forward", "chalicelib.actions.slack", "chalicelib.actions.sns")
 # Slack's client and the URL policy: loaded when a Slack message is first sent, not when
 # a rule naming Slack is checked (a forward's options need the URL policy).
@@ -189,13 +199,15 @@ def test_first_cloudwatch_event_loads_only_what_it_needs(
 ) -> None:
     """The first payload is archived with clients built on botocore alone, and the only
     action modules loaded are those the rules name (not what they need to send); boto3,
-    the other actions and the Kinesis, S3 and subscription code are never imported."""
+    the other actions and the Kinesis, S3 and subscription code are never imported, nor
+    delivery, alerting, dead-lettering or secrets while no event needs them."""
     out = _cold_run(moto_server, rules)
     result, modules = out["result"], out["modules"]
     assert (result["received"], result["archived"], result["lost"]) == (1, 1, 0), result
     assert "rules_error" not in result, result
     assert "botocore.session" in modules
     assert [m for m in NEVER if _loaded(modules, m)] == []
+    assert [m for m in DEFERRED if _loaded(modules, m)] == []
     optional = ACTIONS + SENDING
     assert sorted(m for m in optional if _loaded(modules, m)) == sorted(needed)
 

@@ -26,7 +26,7 @@ import email.utils
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from chalicelib.actions.context import ActionContext
@@ -35,9 +35,11 @@ from chalicelib.actions.forward.sink import Sink
 from chalicelib.errors import ActionError, SecretError
 from chalicelib.event import LogEvent
 from chalicelib.options import Option
-from chalicelib.secrets import Secret
 from chalicelib.template import clip
 from chalicelib.urlpolicy import UrlPolicy, local_kind, url_problem
+
+if TYPE_CHECKING:  # read through the ActionContext when first sent
+    from chalicelib.secrets import Secret
 
 USER_AGENT = "sluice-forward/1"
 Stop = tuple[str, bool]  # why later batches are not tried, and whether a replay may help
