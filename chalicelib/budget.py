@@ -83,6 +83,14 @@ class Budget:
         self.line_bytes: Final = line_bytes
         self.partitions: Final = partitions
 
+    def replace(self, **changes: int) -> Budget:
+        """A copy with some caps changed (what `dataclasses.replace` gave)."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"Budget has no cap {sorted(unknown)}")
+        return Budget(**{**values, **changes})
+
     @classmethod
     def for_memory(cls, memory_mb: int) -> Budget:
         mb = max(128, memory_mb)  # Lambda's smallest useful size for this runtime

@@ -6,7 +6,6 @@ twice. A failure that is AWS's (throttling, 5xx) hands the batch back as before.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -79,7 +78,7 @@ def test_records_spanning_slices_are_not_archived_twice(
     at a time, that record writes only its remaining line; the poison record is
     dead-lettered; every other line is archived exactly once."""
     apply_rules(RULES)
-    small = dataclasses.replace(budget(), slice_events=2)
+    small = budget().replace(slice_events=2)
     monkeypatch.setattr(pipeline_module, "budget", lambda: small)
     texts = {1: ["order a1", "order a2", "order a3"], 2: ["b1", "b2", "b3", "b4"]}
     texts[3] = [f"computer on fire {POISON_TOKEN}"]  # its slice: [b4, this]

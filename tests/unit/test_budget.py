@@ -262,3 +262,14 @@ def test_budget_module_documents_every_cap() -> None:
     for name in Budget.__slots__:
         if name not in ("memory_mb", "max_depth"):
             assert name in doc, name
+
+
+def test_replace_changes_only_the_named_caps():
+    """A budget copied with one cap changed keeps every other cap, and refuses a cap it
+    does not have."""
+    b = Budget.for_memory(512)
+    c = b.replace(slice_events=2)
+    assert c.slice_events == 2
+    assert all(getattr(c, n) == getattr(b, n) for n in Budget.__slots__ if n != "slice_events")
+    with pytest.raises(TypeError):
+        b.replace(no_such_cap=1)
