@@ -122,7 +122,12 @@ def to_epoch_ms(value: Any) -> int | None:
             # The second `_iso_fast` read last, with milliseconds and a UTC zone (or
             # none): only the milliseconds are left to read.
             tail = value[19:]
-            if tail[:1] in _POINTS and tail[4:] in _MS_TAILS and _ascii_digits(tail[1:4]):
+            if (
+                len(tail) >= 4
+                and tail[:1] in _POINTS
+                and tail[4:] in _MS_TAILS
+                and _ascii_digits(tail[1:4])
+            ):
                 return last_ms + int(tail[1:4])
         if len(value) >= 19 and value[4] == "-" and value[13] == ":":
             fast = _iso_fast(value)

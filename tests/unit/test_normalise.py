@@ -287,3 +287,20 @@ def test_fast_utc_path_agrees_with_the_general_one(dt):
         fast = normalise._iso_fast(text)
         general = _general(text.replace("Z", "+00:00"))
         assert fast == general, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2000-01-01T00:00:00.01",
+        "2000-01-01T00:00:00.1",
+        "2000-01-01 00:00:00,01",
+        "2000-01-01T00:00:00.0123",
+    ],
+)
+def test_a_short_fraction_after_a_cached_second_is_read_whole(text):
+    """A time of the second read just before, with one, two or four fraction digits and no
+    zone, is read as `datetime.fromisoformat` reads it (`.01` is 10 ms, not 1)."""
+    second = text[:19] + ".000Z"
+    to_epoch_ms(second)  # the second is now the cached one
+    assert to_epoch_ms(text) == _general(text)
