@@ -27,7 +27,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("encode", "chalicelib.actions.archive", "encode_lines"),
     ("gzip", "chalicelib.actions.archive", "gzip_bytes"),
     ("archive", "chalicelib.actions.archive", "Archiver.write"),
-    ("deliveries", "chalicelib.pipeline", "deliver"),
+    ("deliveries", "chalicelib.delivery", "deliver"),
     ("slack", "chalicelib.actions.slack", "SlackAction.deliver"),
     ("sns", "chalicelib.actions.sns", "SnsAction.deliver"),
     ("report", "chalicelib.handlers", "report"),
