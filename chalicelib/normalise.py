@@ -64,12 +64,14 @@ def normalise(record: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
             else:
                 return record, None
     t = type(value)
-    if t is str and len(value) == 24 and value[10] == "T" and value[23] == "Z":
-        # `YYYY-MM-DDTHH:MM:SS.fffZ`, the commonest time of all: the last second seen
-        # is kept, so the events of one second parse only their milliseconds.
-        last_head, last_ms = _last_second
-        if value[:19] == last_head and value[19] == "." and _ascii_digits(value[20:23]):
-            return record, last_ms + int(value[20:23])
+    if t is str:
+        # A time in a second already read (the events of a batch share seconds, in
+        # every shape a batch mixes): only its milliseconds are left to read.
+        second = _SECOND_MS.get(value[:19])
+        if second is not None:
+            ms = _MILLIS.get(value[19:23])
+            if ms is not None and value[23:] in _MS_TAILS:
+                return record, second + ms
     elif t is int and 100_000_000_000 <= value < 100_000_000_000_000:
         return record, value  # epoch ms, the commonest number (as `to_epoch_ms` reads it)
     return record, to_epoch_ms(value)
@@ -83,8 +85,15 @@ def _ascii_digits(s: str) -> bool:
 
 _OTHER_TIME_FIELDS = TIME_FIELDS[2:]
 _INFINITIES = (float("inf"), float("-inf"))
-# The last `YYYY-MM-DDTHH:MM:SS` `_iso_fast` parsed, and its epoch second in ms.
-_last_second: tuple[str, int] = ("", 0)
+# `YYYY-MM-DD[T ]HH:MM:SS` -> its epoch second in ms, for every second `_iso_fast` has
+# read (it checks the shape and the calendar before it adds one). Keyed by the text, so
+# a batch that mixes `T` and space forms, or several clocks, still finds its seconds.
+_SECOND_MS: dict[str, int] = {}
+_SECOND_CACHE_MAX = 4096
+# The milliseconds of `.fff` / `,fff` (exactly three ASCII digits) and of no fraction at
+# all: a table, so a time in a known second costs two lookups (`int` would also read
+# `1_2`, ` 12` or other scripts' digits, which a time must not contain).
+_MILLIS: dict[str, int] = {"": 0, **{f"{p}{i:03d}": i for p in ".," for i in range(1000)}}
 
 
 def to_epoch_ms(value: Any) -> int | None:
@@ -117,18 +126,11 @@ def to_epoch_ms(value: Any) -> int | None:
     if t is str:
         if not value or len(value) > 64:
             return None
-        last_head, last_ms = _last_second
-        if value[:19] == last_head:
-            # The second `_iso_fast` read last, with milliseconds and a UTC zone (or
-            # none): only the milliseconds are left to read.
-            tail = value[19:]
-            if (
-                len(tail) >= 4
-                and tail[:1] in _POINTS
-                and tail[4:] in _MS_TAILS
-                and _ascii_digits(tail[1:4])
-            ):
-                return last_ms + int(tail[1:4])
+        second = _SECOND_MS.get(value[:19])
+        if second is not None:
+            ms = _MILLIS.get(value[19:23])
+            if ms is not None and value[23:] in _MS_TAILS:
+                return second + ms
         if len(value) >= 19 and value[4] == "-" and value[13] == ":":
             fast = _iso_fast(value)
             if fast is not None:
@@ -148,14 +150,10 @@ def to_epoch_ms(value: Any) -> int | None:
     return None
 
 
-_SECOND_CACHE: dict[str, int] = {}
-
-
 # UTC offsets `_iso_fast` reads besides `Z` (any other offset takes the general path).
 _UTC_OFFSETS = frozenset(("+00:00", "+0000", "+00"))
-# What may follow `.fff` in a time `to_epoch_ms` reads from the last second's cache.
+# What may follow `.fff` in a time read from a known second.
 _MS_TAILS = frozenset(("", "Z", *_UTC_OFFSETS))
-_POINTS = (".", ",")
 
 
 def _iso_fast(value: str) -> int | None:
@@ -176,8 +174,8 @@ def _iso_fast(value: str) -> int | None:
                 tail = tail[:plus]
     if tail and (tail[0] not in ".," or not _ascii_digits(tail[1:]) or len(tail) > 10):
         return None
-    secs = _SECOND_CACHE.get(head)
-    if secs is None:
+    second = _SECOND_MS.get(head)
+    if second is None:
         if head[10] not in "T " or not _ascii_digits(head[:4]):
             return None
         try:
@@ -186,13 +184,11 @@ def _iso_fast(value: str) -> int | None:
             return None
         if dt.tzinfo is not None:
             return None
-        secs = (dt - _EPOCH_NAIVE) // _ONE_S
-        if len(_SECOND_CACHE) > 4096:
-            _SECOND_CACHE.clear()
-        _SECOND_CACHE[head] = secs
-    global _last_second
-    _last_second = (head, secs * 1000)
-    return secs * 1000 + (int(tail[1:4].ljust(3, "0")) if tail else 0)
+        second = (dt - _EPOCH_NAIVE) // _ONE_S * 1000
+        if len(_SECOND_MS) >= _SECOND_CACHE_MAX:
+            _SECOND_MS.clear()
+        _SECOND_MS[head] = second
+    return second + (int(tail[1:4].ljust(3, "0")) if tail else 0)
 
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)

@@ -304,3 +304,38 @@ def test_a_short_fraction_after_a_cached_second_is_read_whole(text):
     second = text[:19] + ".000Z"
     to_epoch_ms(second)  # the second is now the cached one
     assert to_epoch_ms(text) == _general(text)
+
+
+_SHAPES = (
+    lambda dt: dt.isoformat(timespec="milliseconds") + "Z",
+    lambda dt: dt.isoformat(sep=" ", timespec="milliseconds").replace(".", ",") + "+0000",
+    lambda dt: dt.isoformat(sep=" ", timespec="milliseconds"),
+    lambda dt: dt.isoformat(timespec="milliseconds") + "+00:00",
+    lambda dt: dt.isoformat(timespec="seconds"),
+    lambda dt: dt.isoformat(timespec="microseconds") + "Z",
+    lambda dt: dt.isoformat(timespec="milliseconds")[:-1] + "Z",  # two fraction digits
+)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)),
+            st.integers(0, len(_SHAPES) - 1),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_batch_mixing_time_shapes_reads_every_time_as_the_general_path(times):
+    """Times of a few seconds in mixed shapes (`T` or space, `.` or `,`, each UTC zone,
+    other fraction lengths), read in any order and read again once their seconds are
+    known, through `to_epoch_ms` and `normalise` alike, equal `datetime.fromisoformat`."""
+    texts = [_SHAPES[shape](dt) for dt, shape in times]
+    texts += [t[:19] + ".5" + t[19:].lstrip(".,0123456789") for t in texts]
+    for _ in range(2):
+        for text in texts:
+            expected = _general(text)
+            assert to_epoch_ms(text) == expected, text
+            assert normalise({"message": "m", "time": text})[1] == expected, text
