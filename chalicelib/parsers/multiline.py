@@ -208,3 +208,35 @@ def join_multiline(
         count = ev.count
     close()
     return out
+
+
+def join_runs(
+    events: list[LogEvent],
+    candidates: list[int],
+    *,
+    header: Callable[[LogEvent], str | None] | None = None,
+) -> list[LogEvent]:
+    """`join_multiline(events, header=header)`, reading only runs of adjacent candidates.
+
+    `candidates` holds, ascending, the index of every event `join_multiline` could fold
+    in or hold open: plain text (a record of `message` alone) and headers (more is
+    harmless). Any other event closes the open trace and stands alone, so only runs of
+    two or more adjacent candidates can change: a payload's JSON and platform lines,
+    most of it, are not read again.
+    """
+    out: list[LogEvent] = []
+    done = 0  # events[:done] are in `out`
+    start = last = -2
+    for i in (*candidates, -2):
+        if i == last + 1:
+            last = i
+            continue
+        if last > start >= 0:  # a run of two or more: events[start:last + 1]
+            out += events[done:start]
+            out += join_multiline(events[start : last + 1], header=header)
+            done = last + 1
+        start = last = i
+    if not done:
+        return events
+    out += events[done:]
+    return out

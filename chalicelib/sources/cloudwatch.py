@@ -25,7 +25,7 @@ from chalicelib.event import LazyEvents, LogEvent
 from chalicelib.observe import add_time
 from chalicelib.org import region_from_filters
 from chalicelib.parsers import parse_message
-from chalicelib.parsers.multiline import join_multiline
+from chalicelib.parsers.multiline import join_runs
 from chalicelib.sources import envelope, jsonstream
 
 # Largest decompressed payload accepted at 512 MB (`budget().payload_bytes` scales it with
@@ -186,11 +186,14 @@ def _events(
     log_group = source["log_group"]
     events: list[LogEvent] = []
     append = events.append
-    # Joining stack traces costs ~0.36 µs/event; it runs only when some message could
-    # take part in a trace (an indented line, `Caused by:`, a Python `Traceback`).
+    # Joining stack traces runs only when some message could take part in a trace (an
+    # indented line, `Caused by:`, a Python `Traceback`), and then reads only the runs of
+    # adjacent events that may join (`join_runs`): plain text and text lines parsed into
+    # a level (which may head a trace). Every other event stands alone.
     maybe_trace = False
-    headers: set[int] = set()  # text lines parsed into a level: may head a trace
-    for i, le in enumerate(log_events, first):
+    candidates: list[int] = []  # indexes in `events` of those that may join
+    headers: set[int] = set()  # records of text lines parsed into a level
+    for i, le in enumerate(log_events):
         # The common element (string message, int timestamp, string id) is taken here;
         # `event_fields` checks and explains every other.
         if type(le) is dict:
@@ -201,15 +204,22 @@ def _events(
                 and type(event_id) is str
                 and len(event_id) <= 256
             ):
-                message, ts, event_id = event_fields(le, i, log_group)
+                message, ts, event_id = event_fields(le, first + i, log_group)
         else:
-            message, ts, event_id = event_fields(le, i, log_group)
+            message, ts, event_id = event_fields(le, first + i, log_group)
         record, t = parse_message(message)
         c = message[:1]
-        if c != "{" and "level" in record and "lambda_event" not in record:
-            headers.add(id(record))
-        if c == " " or c == "\t" or (c in "CT" and message.startswith(_TRACE_STARTS)):
-            maybe_trace = True
+        if c == "{":
+            if len(record) == 1:  # `{"message": …}` alone reads as plain text
+                candidates.append(i)
+        else:
+            if c == " " or c == "\t" or (c in "CT" and message.startswith(_TRACE_STARTS)):
+                maybe_trace = True
+            if "level" in record and "lambda_event" not in record:
+                headers.add(id(record))
+                candidates.append(i)
+            elif len(record) == 1:
+                candidates.append(i)
         append(
             LogEvent(
                 tag,
@@ -230,7 +240,7 @@ def _events(
             m = ev.record.get("message")
             return m if type(m) is str else None
 
-        return join_multiline(events, header=header)
+        return join_runs(events, candidates, header=header)
     return events
 
 

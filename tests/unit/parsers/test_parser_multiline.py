@@ -209,3 +209,74 @@ def test_nothing_disappears(items):
         assert count == ev.count == 1 + len(ev.record.get("multiline_ids", []))
     assert seen == [ev.id for ev in batch]
     assert sum(ev.count for ev in out) == len(batch)
+
+
+_POOL = (
+    *trace("java_trace.txt")[:6],
+    *trace("python_trace.txt")[:6],
+    *trace("python_chained.txt")[:8],
+    *trace("node_trace.txt")[:4],
+    START,
+    END,
+    f"REPORT RequestId: {RID}\tDuration: 2.00 ms\tBilled Duration: 3 ms\t",
+    "2026-11-26 10:07:01.537 ERROR [main] c.e.orders.Handler - payment failed",
+    "10:07:01.537 [main] ERROR c.e.orders.Handler - refund failed",
+    f"[ERROR]\t2026-11-26T10:07:01.537Z\t{RID}\tsomething failed",
+    "java.lang.IllegalStateException: boom",
+    "ValueError: bad value",
+    "plain text line",
+    "",
+    '{"message": "  at f (/var/task/x.js:1:7)"}',
+    '{"msg": "Traceback (most recent call last):"}',
+    '{"level": "error", "message": "json with a level"}',
+    '{"level": "error"}',
+    "Caused by: java.io.IOException: closed",
+    "\t... 12 more",
+    "During handling of the above exception, another exception occurred:",
+)
+
+
+def _joined_whole(log_events, tag, source):
+    """What the decoder gave before it read only runs: every event through join_multiline."""
+    evs, headers = [], set()
+    for le in log_events:
+        record, t = parse_message(le["message"])
+        c = le["message"][:1]
+        if c != "{" and "level" in record and "lambda_event" not in record:
+            headers.add(id(record))
+        evs.append(
+            LogEvent(
+                tag,
+                t if t is not None else le["timestamp"],
+                record,
+                source,
+                le["id"],
+                1,
+                len(le["message"]),
+                le["timestamp"],
+            )
+        )
+
+    def header(ev):
+        m = ev.record.get("message") if id(ev.record) in headers else None
+        return m if type(m) is str else None
+
+    return join_multiline(evs, header=header)
+
+
+@given(st.lists(st.one_of(st.sampled_from(_POOL), st.text(max_size=12)), max_size=40))
+def test_joining_only_runs_of_candidates_is_joining_everything(lines):
+    """The decoder joins traces reading only runs of adjacent plain-text and header
+    events; for any mix of lines (traces of every kind, headers, JSON, platform lines,
+    plain text) its events equal those of joining the whole payload."""
+    from chalicelib.sources.cloudwatch import _events
+
+    source = {"kind": "cloudwatch", "log_group": "/aws/lambda/x", "log_stream": "s"}
+    log_events = [
+        {"id": f"id-{i}", "timestamp": 1_795_687_621_000 + i, "message": m}
+        for i, m in enumerate([*lines, "  at trace-ish line, so joining runs"])
+    ]
+    got = _events(log_events, "t", source)
+    want = _joined_whole(log_events, "t", source)
+    shape = lambda evs: [(e.id, e.time, e.record, e.count, e.size, e.arrival) for e in evs]  # noqa: E731
+    assert shape(got) == shape(want)
