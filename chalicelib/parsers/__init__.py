@@ -191,7 +191,7 @@ def parse_message(
     Never raises: a message that looks like JSON but is not keeps its text in
     `message` with `parse_error` set.
     """
-    if message.endswith("\n"):
+    if message[-1:] == "\n":  # (cheaper than a call to endswith)
         message = message.rstrip("\r\n")
     if max_chars is not None and len(message) > max_chars and len(message) > budget().field_chars:
         cut, flags = cap_message(message)

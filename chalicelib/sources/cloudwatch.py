@@ -197,7 +197,10 @@ def _events(
         # The common element (string message, int timestamp, string id) is taken here;
         # `event_fields` checks and explains every other.
         if type(le) is dict:
-            message, ts, event_id = le.get("message"), le.get("timestamp"), le.get("id")
+            try:  # subscripts: cheaper than three .get calls, and free unless one is missing
+                message, ts, event_id = le["message"], le["timestamp"], le["id"]
+            except KeyError:
+                message = ts = event_id = None
             if not (
                 type(message) is str
                 and type(ts) is int
