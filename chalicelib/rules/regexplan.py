@@ -68,8 +68,56 @@ def required_literal(pattern: str) -> tuple[str, bool] | None:
 
 
 def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
+    """`string_plan`'s test as a function of the text: (test, exact), or None."""
+    plan = string_plan(pattern)
+    return None if plan is None else (plan_test(plan[0], plan[1]), plan[2])
+
+
+# A plan: (kind, arguments, exact). Its test of a text `s`, by kind (`plan_test`; the
+# compiled router writes the exact kinds inline, rules/straight.py):
+#   any          one of the words (arguments) is in s
+#   fold_any     one of the (case-folded) words is in s.casefold()
+#   eq           s == word
+#   prefix       s.startswith(word)
+#   suffix       s.endswith(word)
+#   fold_in      word in s.casefold()
+#   member       s in words (a frozenset)
+#   head_member  s[:n] in words     (arguments: n, words)
+#   tail_member  s[-n:] in words    (arguments: n, words)
+Plan = tuple[str, tuple[Any, ...], bool]
+
+
+def plan_test(kind: str, args: tuple[Any, ...]) -> Callable[[str], bool]:
+    """The test a plan of `kind` with `args` describes, as a function of the text."""
+    if kind == "any":
+        return _contains_any(args)
+    if kind == "fold_any":
+        contains = _contains_any(args)
+        return lambda s: contains(s.casefold())
+    if kind == "eq":
+        return args[0].__eq__  # type: ignore[no-any-return]
+    if kind == "prefix":
+        (prefix,) = args
+        return lambda s: s.startswith(prefix)
+    if kind == "suffix":
+        (suffix,) = args
+        return lambda s: s.endswith(suffix)
+    if kind == "fold_in":
+        (low,) = args
+        return lambda s: low in s.casefold()
+    if kind == "member":
+        return args[0].__contains__  # type: ignore[no-any-return]
+    n, allowed = args
+    if kind == "head_member":
+        return lambda s: s[:n] in allowed
+    if kind == "tail_member":
+        return lambda s: s[-n:] in allowed
+    raise ValueError(f"unknown plan kind {kind!r}")
+
+
+def string_plan(pattern: str) -> Plan | None:
     """A string test equivalent to, or necessary for, an RE2 search of `pattern`:
-    (test, exact). Exact plans replace the regex: a literal, `^lit`, `lit$`, `^lit$`,
+    (kind, arguments, exact). Exact plans replace the regex: a literal, `^lit`, `lit$`, `^lit$`,
     `a|b|c`, and sequences of literals and small character classes (`[Cc]omputer`,
     `^5[0-9][0-9]$`, `^5\\d\\d`) read as the set of words they spell, all without `(?i)`.
     Case-folded literals only prefilter the regex. None when the pattern has no such
@@ -97,9 +145,8 @@ def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
         if folded:
             if not all(w.isascii() for w in words):
                 return None
-            contains = _contains_any(tuple(w.casefold() for w in words))
-            return (lambda s: contains(s.casefold())), False
-        return _contains_any(words), True
+            return "fold_any", tuple(w.casefold() for w in words), False
+        return "any", words, True
     start = bool(data) and data[0] == (C.AT, C.AT_BEGINNING)
     end = bool(data) and data[-1] == (C.AT, C.AT_END)
     if (start or end) and parsed.state.flags & re.MULTILINE:
@@ -113,15 +160,14 @@ def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
     if folded and not body.isascii():
         return None
     if folded:  # prefilter only: casefold is not RE2's simple case folding
-        low = body.casefold()
-        return (lambda s: low in s.casefold()), False
+        return "fold_in", (body.casefold(),), False
     if start and end:
-        return body.__eq__, True
+        return "eq", (body,), True
     if start:
-        return (lambda s: s.startswith(body)), True
+        return "prefix", (body,), True
     if end:
-        return (lambda s: s.endswith(body)), True
-    return (lambda s: body in s), True
+        return "suffix", (body,), True
+    return "any", (body,), True
 
 
 # A class may spell at most this many characters, a pattern this many words.
@@ -154,9 +200,7 @@ def _class_chars(op: Any, av: Any) -> str | None:
     return unique if len(unique) <= _CLASS_CHARS else None
 
 
-def _word_plan(
-    pattern: str, seq: list[Any], start: bool, end: bool
-) -> tuple[Callable[[str], bool], bool] | None:
+def _word_plan(pattern: str, seq: list[Any], start: bool, end: bool) -> Plan | None:
     """The exact plan of a sequence of literals, small classes and fixed repeats of one of
     them: the words it spells (at most `_MAX_WORDS`), all of one length, tested as a set
     (`^...$`, `^...`, `...$`) or by containment (four words at most). Every word is
@@ -194,13 +238,13 @@ def _word_plan(
     n = len(words[0])
     allowed = frozenset(words)
     if start and end:
-        return allowed.__contains__, True
+        return "member", (allowed,), True
     if start:
-        return (lambda s: s[:n] in allowed), True
+        return "head_member", (n, allowed), True
     if end:
-        return (lambda s: s[-n:] in allowed), True
+        return "tail_member", (n, allowed), True
     if len(words) <= 4:
-        return _contains_any(tuple(words)), True
+        return "any", tuple(words), True
     return None
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.rules.regexplan import compile_regex, literal_plan, required_literal
+from chalicelib.rules.regexplan import compile_regex, plan_test, required_literal, string_plan
 from chalicelib.rules.transforms import free_name, is_template, keep_sample
 
 Router = Callable[..., tuple[str | None, int | None]]
@@ -95,10 +95,14 @@ def _inline_regex(src: _Source, f: str, pattern: str) -> str:
     plan), a test or a required literal that must hold before RE2 searches, or RE2 alone."""
     text = "(v if type(v) is str else _str(v))"
     search = src.bind("x", compile_regex(pattern).search)
-    plan = literal_plan(pattern)
+    plan = string_plan(pattern)
     if plan is not None:
-        test, exact = plan
-        t = src.bind("l", test)
+        kind, args, exact = plan
+        if exact:
+            inline = _inline_plan(src, kind, args, text)
+            if inline is not None:
+                return f"((v := record.get({f})) is not None and {inline})"
+        t = src.bind("l", plan_test(kind, args))
         if exact:
             return f"((v := record.get({f})) is not None and {t}({text}))"
         return (
@@ -111,6 +115,28 @@ def _inline_regex(src: _Source, f: str, pattern: str) -> str:
     n = src.bind("c", needle)
     held = f"{n} in (s := {text}).casefold()" if folded else f"{n} in (s := {text})"
     return f"((v := record.get({f})) is not None and {held} and {search}(s) is not None)"
+
+
+def _inline_plan(src: _Source, kind: str, args: tuple[Any, ...], text: str) -> str | None:
+    """An exact plan's test written out over `text` (no call to a bound test: a Python
+    call costs more than the test), with every word and number bound; None for the kinds
+    only a bound test answers (`plan_test`)."""
+    if kind == "any" and len(args) <= 4:
+        first, *rest = (src.bind("c", w) for w in args)
+        return "(" + " or ".join([f"{first} in (s := {text})", *(f"{c} in s" for c in rest)]) + ")"
+    if kind == "eq":
+        return f"({text} == {src.bind('c', args[0])})"
+    if kind == "prefix":
+        return f"{text}.startswith({src.bind('c', args[0])})"
+    if kind == "suffix":
+        return f"{text}.endswith({src.bind('c', args[0])})"
+    if kind == "member":
+        return f"({text} in {src.bind('c', args[0])})"
+    if kind in ("head_member", "tail_member"):
+        n, words = src.bind("n", args[0]), src.bind("c", args[1])
+        cut = f"[:{n}]" if kind == "head_member" else f"[-{n}:]"
+        return f"({text}{cut} in {words})"
+    return None
 
 
 def _condition(src: _Source, rule: Any) -> str | None:

@@ -186,6 +186,33 @@ SYNTHETIC: list[dict[str, Any]] = [
 ]
 
 
+# One rule per kind of string plan (rules/regexplan.py), each written inline by the
+# compiled router or called as a bound test, on text and on numbers read as text.
+_PLAN_PATTERNS = (
+    ("status", "^5[0-9][0-9]$"),  # member
+    ("status", "^2\\d"),  # head_member
+    ("message", "\\d\\d ms$"),  # tail_member
+    ("message", "ms$"),  # suffix
+    ("level", "^INFO$"),  # eq
+    ("message", "^REPORT"),  # prefix
+    ("message", "timeout|refused|cache|order"),  # any, four words
+    ("message", "a|b|c|d|e"),  # any, five words: a bound test
+    ("message", "[Cc]omputer"),  # any, the words a class spells
+    ("message", "(?i)error"),  # fold_in: a prefilter before RE2
+    ("message", "(?i)warn|fail"),  # fold_any: a prefilter before RE2
+    ("path", "^/api/orders$"),  # eq on a field most records lack
+)
+REGEX_PLANS: list[dict[str, Any]] = [
+    {
+        "id": f"plan-{i}",
+        "priority": i + 1,
+        "match": {"tag": "**", "where": [{"field": field, "regex": pattern}]},
+        "transform": {"set": {f"plan_{i}": True}},
+    }
+    for i, (field, pattern) in enumerate(_PLAN_PATTERNS)
+]
+
+
 def demo_rules() -> list[dict[str, Any]]:
     doc = yaml.safe_load((ROOT / "sluice_cli" / "data" / "demo-rules.yaml").read_text())
     rules: list[dict[str, Any]] = doc["rules"]
@@ -197,6 +224,7 @@ RULE_SETS = {
     "seed": lambda: seed_demo.SEED_RULES,
     "demo": demo_rules,
     "synthetic": lambda: SYNTHETIC,
+    "regex-plans": lambda: REGEX_PLANS,
 }
 
 # ---------------------------------------------------------------- the corpus
