@@ -95,7 +95,7 @@ def plan_test(kind: str, args: tuple[Any, ...]) -> Callable[[str], bool]:
         contains = _contains_any(args)
         return lambda s: contains(s.casefold())
     if kind == "eq":
-        return args[0].__eq__  # type: ignore[no-any-return]
+        return args[0].__eq__
     if kind == "prefix":
         (prefix,) = args
         return lambda s: s.startswith(prefix)
@@ -106,7 +106,7 @@ def plan_test(kind: str, args: tuple[Any, ...]) -> Callable[[str], bool]:
         (low,) = args
         return lambda s: low in s.casefold()
     if kind == "member":
-        return args[0].__contains__  # type: ignore[no-any-return]
+        return args[0].__contains__
     n, allowed = args
     if kind == "head_member":
         return lambda s: s[:n] in allowed
