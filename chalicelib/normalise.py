@@ -129,9 +129,9 @@ def to_epoch_ms(value: Any) -> int | None:
             return None
         second = _SECOND_MS.get(value[:19])
         if second is not None:
-            ms = _MILLIS.get(value[19:23])
-            if ms is not None and value[23:] in _MS_TAILS:
-                return second + ms
+            millis = _MILLIS.get(value[19:23])
+            if millis is not None and value[23:] in _MS_TAILS:
+                return second + millis
         if len(value) >= 19 and value[4] == "-" and value[13] == ":":
             fast = _iso_fast(value)
             if fast is not None:
