@@ -158,3 +158,86 @@ def test_the_botocore_session_stays_when_boto3_is_imported_later(
     clients.get("sns")
     assert aws._core == [core] and boto3.DEFAULT_SESSION is None
     assert aws._session() is core
+
+
+def _botocore_alias(name: str) -> str:
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    return str(EventAliaser(HierarchicalEmitter())._alias_event_name(name))
+
+
+def _event_names() -> list[str]:
+    """Every built-in handler's event name, and names built on each of botocore's service
+    aliases: as a part, inside a longer part, with dotted aliases across parts."""
+    from botocore import handlers
+    from botocore.utils import EVENT_ALIASES
+
+    names = [spec[0] for spec in handlers.BUILTIN_HANDLERS]
+    for alias in EVENT_ALIASES:
+        names += [
+            f"before-call.{alias}.ListThings",
+            f"creating-client-class.{alias}",
+            f"provide-client-params.{alias}",
+            f"before-call.x{alias}.ListThings",
+            f"before-call.{alias}x.ListThings",
+            f"needs-retry.{alias}.{alias}",
+            alias,
+        ]
+    return [*names, "", ".", "..", "before-send", "before-send.s3.PutObject", "a.b.c.d.e"]
+
+
+def test_the_fast_aliaser_names_every_event_as_botocore_does() -> None:
+    """For every built-in event name and names built on each service alias (a part, a
+    substring, dotted aliases, repeated), the session's aliaser answers what botocore's
+    own EventAliaser answers, first time and from its cache."""
+    core = aws._botocore_session()
+    events = core.get_component("event_emitter")
+    assert type(events).__name__ == "FastAliaser"
+    for name in _event_names():
+        expected = _botocore_alias(name)
+        assert events._alias_event_name(name) == expected, name
+        assert events._alias_event_name(name) == expected, name
+
+
+def test_the_fast_session_registers_what_botocore_s_session_registers(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session has botocore's built-in handlers on the same event names in the same
+    order as `get_session()`'s, and a client built on it copies the fast aliaser and
+    still runs a handler registered on the session."""
+    import sys
+
+    import botocore.session
+
+    ours, stock = aws._botocore_session(), botocore.session.get_session()
+    for name in _event_names():
+        aliased = _botocore_alias(name)
+        found = [
+            list(s.get_component("event_emitter")._emitter._handlers.prefix_search(aliased))
+            for s in (ours, stock)
+        ]
+        assert found[0] == found[1], name
+    monkeypatch.delitem(sys.modules, "boto3")
+    monkeypatch.setattr(aws, "_core", [ours])
+    seen: list[str] = []
+    ours.register("sluice-probe.autoscaling", lambda **kw: seen.append("hooked"))
+    sqs = aws.Clients().get("sqs")
+    assert type(sqs.meta.events).__name__ == "FastAliaser"
+    sqs.meta.events.emit("sluice-probe.auto-scaling")  # the alias botocore gives it
+    sqs.meta.events.emit("sluice-probe.sqs")
+    assert seen == ["hooked"]
+
+
+def test_another_botocore_gets_a_session_as_botocore_makes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where botocore's session does not hold the aliaser this module expects, the session
+    is `get_session()`'s own, unchanged."""
+    import botocore.hooks
+
+    class Other(botocore.hooks.EventAliaser):
+        pass
+
+    monkeypatch.setattr(botocore.hooks, "EventAliaser", Other)
+    core = aws._botocore_session()
+    assert type(core.get_component("event_emitter")).__name__ == "EventAliaser"
