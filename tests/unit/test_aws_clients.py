@@ -241,3 +241,80 @@ def test_another_botocore_gets_a_session_as_botocore_makes_it(
     monkeypatch.setattr(botocore.hooks, "EventAliaser", Other)
     core = aws._botocore_session()
     assert type(core.get_component("event_emitter")).__name__ == "EventAliaser"
+
+
+# What botocore's EnvProvider reads.
+ENV_CREDENTIALS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        pytest.param({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"}, id="keys"),
+        pytest.param(
+            {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"},
+            id="keys and session token (Lambda)",
+        ),
+        pytest.param(
+            {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SECURITY_TOKEN": "t"},
+            id="legacy token name",
+        ),
+        pytest.param(
+            {
+                "AWS_ACCESS_KEY_ID": "AKID",
+                "AWS_SECRET_ACCESS_KEY": "s",
+                "AWS_SESSION_TOKEN": "t",
+                "AWS_CREDENTIAL_EXPIRATION": "2999-01-01T00:00:00Z",
+                "AWS_ACCOUNT_ID": "123456789012",
+            },
+            id="expiring, with account",
+        ),
+        pytest.param(
+            {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_PROFILE": "absent"},
+            id="a profile named that does not exist",
+        ),
+        pytest.param({"AWS_ACCESS_KEY_ID": "AKID"}, id="a key without its secret"),
+    ],
+)
+def test_credentials_from_the_environment_are_botocore_s(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> None:
+    """With an access key in the environment the session's credentials are those
+    botocore's default chain gives (values, kind, refreshability), or the same error."""
+    import botocore.session
+
+    for name in [*ENV_CREDENTIALS, "AWS_PROFILE", "AWS_DEFAULT_PROFILE", *environ]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    outcomes = []
+    for session in (aws._botocore_session(), botocore.session.get_session()):
+        try:
+            c = session.get_credentials()
+            got: Any = (type(c).__name__, c.access_key, c.secret_key, c.token, c.method)
+            got += (getattr(c, "account_id", None),)
+        except Exception as e:  # the error is what is compared
+            got = (type(e).__name__, str(e))
+        outcomes.append(got)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_without_a_key_in_the_environment_the_chain_is_botocore_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No access key in the environment: the session keeps botocore's whole default
+    chain (profiles, container and instance metadata...)."""
+    for name in ENV_CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    chain = aws._botocore_session().get_component("credential_provider")
+    names = [p.METHOD for p in chain.providers]
+    assert names[0] == "env" and "container-role" in names and "iam-role" in names
