@@ -11,10 +11,9 @@ here instead, as the Logger of `observe.logger()` would write it to the same str
   filtering is set (`POWERTOOLS_SETTINGS`), so its level is INFO and both ledger lines
   (INFO, ERROR) are written; and Powertools is not loaded (keys may have been appended);
 * nothing else would see the record the Logger makes: logging is not disabled, no one
-  has set up the `sluice` logger (level, handlers, filters, propagation), and the root
-  logger has no handler but the Lambda runtime's own (to which Powertools adds a filter
-  that drops this logger's records; pytest's capture handlers, or any other, send the
-  record through Powertools);
+  has set up the `sluice` logger (level, handlers, filters, propagation), and no handler
+  on the root logger is pytest's capture handler (Powertools adds a filter dropping this
+  logger's records to every other one: the Lambda runtime's, or any);
 * the Logger has not been made yet (`observe.logger()` is the one from then on: keys
   appended to it, its level, its handlers apply);
 * the line can be written as Powertools' formatter writes it: not inside an asyncio task
@@ -43,8 +42,6 @@ POWERTOOLS_SETTINGS = (
     "POWERTOOLS_DEBUG",
     "POWERTOOLS_LOG_DEDUPLICATION_DISABLED",
 )
-# The Lambda Python runtime's handlers on the root logger (awslambdaric's bootstrap).
-LAMBDA_HANDLERS = frozenset({"LambdaLoggerHandler", "LambdaLoggerHandlerWithFrameType"})
 # Extras Powertools' formatter does not write as given: the keys it formats itself, and
 # those logging refuses to set on a record (with every attribute a record has).
 _OWN = frozenset({"level", "location", "timestamp", "message", "asctime"})
@@ -72,8 +69,8 @@ def usable(logger_name: str) -> bool:
         return False
     for handler in logging.root.handlers:
         kind = type(handler)
-        if kind.__name__ not in LAMBDA_HANDLERS or not kind.__module__.endswith("bootstrap"):
-            return False
+        if kind.__name__ == "LogCaptureHandler" and kind.__module__ == "_pytest.logging":
+            return False  # the one root handler Powertools leaves to see its records
     return True
 
 

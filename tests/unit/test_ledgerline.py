@@ -124,15 +124,15 @@ def test_lines_only_powertools_writes_are_left_to_it(fields: dict[str, Any]) -> 
 USABLE = r"""
 import logging, sys
 case = sys.argv[1]
-def handler(module):
+def handler(name, module):
     attrs = {"emit": lambda self, record: None, "__module__": module}
-    return type("LambdaLoggerHandler", (logging.Handler,), attrs)()
-if case == "a Lambda runtime handler":
-    logging.root.addHandler(handler("bootstrap"))
-elif case == "awslambdaric's":
-    logging.root.addHandler(handler("awslambdaric.bootstrap"))
-elif case == "a handler named like Lambda's elsewhere":
-    logging.root.addHandler(handler("mine"))
+    return type(name, (logging.Handler,), attrs)()
+if case == "the Lambda runtime's handler":
+    logging.root.addHandler(handler("LambdaLoggerHandler", "awslambdaric.bootstrap"))
+elif case == "pytest's capture handler":
+    logging.root.addHandler(handler("LogCaptureHandler", "_pytest.logging"))
+elif case == "a handler named like pytest's elsewhere":
+    logging.root.addHandler(handler("LogCaptureHandler", "mine"))
 elif case == "another root handler":
     logging.basicConfig()
 elif case == "logging disabled":
@@ -158,10 +158,10 @@ print(ledgerline.usable("sluice"))
     ("case", "env", "usable"),
     [
         pytest.param("fresh", {}, True, id="a fresh process"),
-        pytest.param("a Lambda runtime handler", {}, True, id="Lambda's root handler"),
-        pytest.param("awslambdaric's", {}, True, id="awslambdaric's root handler"),
-        pytest.param("a handler named like Lambda's elsewhere", {}, False, id="a lookalike"),
-        pytest.param("another root handler", {}, False, id="another root handler"),
+        pytest.param("the Lambda runtime's handler", {}, True, id="Lambda's root handler"),
+        pytest.param("another root handler", {}, True, id="another root handler"),
+        pytest.param("pytest's capture handler", {}, False, id="pytest's capture handler"),
+        pytest.param("a handler named like pytest's elsewhere", {}, True, id="a lookalike"),
         pytest.param("logging disabled", {}, False, id="logging disabled"),
         pytest.param("the logger made", {}, True, id="the sluice logger made (Chalice)"),
         pytest.param("a child logger made", {}, True, id="a child logger made"),
@@ -180,9 +180,10 @@ print(ledgerline.usable("sluice"))
 def test_the_line_is_written_only_where_nothing_else_could_tell(
     case: str, env: dict[str, str], usable: bool
 ) -> None:
-    """Any Powertools setting in the environment, a handler on the root logger other
-    than the Lambda runtime's, logging disabled, the logger already made, or Powertools
-    already loaded: the line goes through Powertools."""
+    """Any Powertools setting in the environment, pytest's capture handler on the root
+    logger (Powertools filters this logger's records out of every other), logging
+    disabled, the logger already set up, or Powertools already loaded: the line goes
+    through Powertools."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS", "LOG_"))}
     environ.pop("AWS_LAMBDA_LOG_LEVEL", None)
     proc = subprocess.run(
