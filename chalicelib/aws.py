@@ -111,7 +111,12 @@ def _botocore_session() -> Any:
     session = botocore.session.Session(include_builtin_handlers=False)
     events = getattr(session, "_events", None)
     register = getattr(session, "_register_builtin_handlers", None)
-    if type(events) is not EventAliaser or register is None:  # another botocore: as is
+    if (  # a botocore made otherwise: its own session, as is
+        type(events) is not EventAliaser
+        or register is None
+        or not isinstance(getattr(events, "_alias_name_cache", None), dict)
+        or not isinstance(getattr(events, "_event_aliases", None), dict)
+    ):
         return botocore.session.get_session()
     events.__class__ = _fast_aliaser(EventAliaser)
     register(events)

@@ -228,19 +228,42 @@ def test_the_fast_session_registers_what_botocore_s_session_registers(
     assert seen == ["hooked"]
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param("another aliaser class", id="another aliaser class"),
+        pytest.param("no name cache", id="an aliaser without its name cache"),
+        pytest.param("no alias table", id="an aliaser without its alias table"),
+    ],
+)
 def test_another_botocore_gets_a_session_as_botocore_makes_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    """Where botocore's session does not hold the aliaser this module expects, the session
-    is `get_session()`'s own, unchanged."""
+    """Where botocore's session does not hold the aliaser this module expects (another
+    class, or without the attributes the faster one reads), the session is
+    `get_session()`'s own, unchanged."""
     import botocore.hooks
 
-    class Other(botocore.hooks.EventAliaser):
-        pass
+    if change == "another aliaser class":
 
-    monkeypatch.setattr(botocore.hooks, "EventAliaser", Other)
+        class Other(botocore.hooks.EventAliaser):
+            pass
+
+        monkeypatch.setattr(botocore.hooks, "EventAliaser", Other)
+    else:
+        attribute = "_alias_name_cache" if change == "no name cache" else "_event_aliases"
+        real = botocore.hooks.EventAliaser.__init__
+        made: list[Any] = []
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            real(self, *args, **kwargs)
+            if not made:  # the first session's: the one this module would change
+                delattr(self, attribute)
+            made.append(self)
+
+        monkeypatch.setattr(botocore.hooks.EventAliaser, "__init__", init)
     core = aws._botocore_session()
-    assert type(core.get_component("event_emitter")).__name__ == "EventAliaser"
+    assert type(core.get_component("event_emitter")).__name__ != "FastAliaser"
 
 
 # What botocore's EnvProvider reads.
