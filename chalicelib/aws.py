@@ -161,9 +161,13 @@ def _fast_aliaser(base: type) -> type:
                 plain = frozenset(k for k in aliases if "." not in k)
                 keys = self._sluice_alias_keys = (plain, [k for k in aliases if "." in k])
             plain, dotted = keys
-            if plain.isdisjoint(event_name.split(".")) and not any(k in event_name for k in dotted):
-                self._alias_name_cache[event_name] = event_name
-                return event_name
+            if plain.isdisjoint(event_name.split(".")):
+                for alias in dotted:
+                    if alias in event_name:
+                        break
+                else:  # no alias applies: botocore's answer is the name itself
+                    self._alias_name_cache[event_name] = event_name
+                    return event_name
             name: str = super()._alias_event_name(event_name)
             return name
 
