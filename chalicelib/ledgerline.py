@@ -18,8 +18,9 @@ here instead, as the Logger of `observe.logger()` would write it to the same str
   appended to it, its level, its handlers apply);
 * the line can be written as Powertools' formatter writes it: not inside an asyncio task
   (its name would be in the record), no field named as a record attribute or one of the
-  keys the formatter makes itself, values orjson writes as Powertools' `json` does
-  (`observe`'s formatter writes the ledger line the same way).
+  keys the formatter makes itself, values orjson writes as Powertools' `json` does (not
+  a float it would write with an exponent or a NaN; `observe`'s formatter writes the
+  ledger line with orjson too).
 
 Otherwise `write` returns False and the caller logs through Powertools as before.
 tests/unit/test_ledgerline.py compares the lines with Powertools' own, byte for byte.
@@ -91,6 +92,8 @@ def line(service: str, level: str, func: str, lineno: int, message: str, fields:
     record = logging.LogRecord("", 0, "", 0, "", None, None)
     if not fields.keys().isdisjoint(record.__dict__) or not fields.keys().isdisjoint(_OWN):
         return None  # logging refuses them, or Powertools leaves them out
+    if not _written_alike(fields):
+        return None
     msecs = "%03d" % record.msecs  # noqa: UP031 (Powertools' `formatTime`, to the letter)
     log: dict[str, Any] = {
         "level": level,
@@ -113,6 +116,20 @@ def line(service: str, level: str, func: str, lineno: int, message: str, fields:
     except Exception:  # a value orjson refuses (a lone surrogate, an integer past 64 bits)
         return None
     return out.decode()
+
+
+def _written_alike(value: Any) -> bool:
+    """Whether orjson writes `value` as Python's `json` does (Powertools' serialiser):
+    the same but for floats it would write with an exponent (`1e-05`, `1e+16`) or not at
+    all (NaN, infinities), at any depth, keys included."""
+    if isinstance(value, float):
+        text = repr(value)
+        return "e" not in text and "n" not in text  # 'nan', 'inf'
+    if isinstance(value, dict):
+        return all(_written_alike(k) and _written_alike(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_written_alike(v) for v in value)
+    return True
 
 
 def write(service: str, level: str, func: str, lineno: int, message: str, fields: Any) -> bool:

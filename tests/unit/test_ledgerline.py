@@ -42,9 +42,14 @@ LINES = [
     pytest.param(
         "INFO",
         "ledger",
-        {**_LEDGER, "extra": {1: "int key", "f": 1.25, "t": (1, 2), "b": True}, "s": {"set"}},
+        {
+            **_LEDGER,
+            "extra": {1: "int key", "f": 1.25, "t": (1, 2), "b": True, 0.5: "float key"},
+            "s": {"set"},
+            "floats": [0.1, 1234.5678, 0.0001, 99999999999999.98, -0.0],
+        },
         {},
-        id="int keys, tuples, a value written with str",
+        id="int and float keys, tuples, floats, a value written with str",
     ),
     pytest.param(
         "INFO",
@@ -106,6 +111,11 @@ def test_the_line_is_the_one_powertools_writes(
     [
         pytest.param({"huge": 2**70}, id="an integer past 64 bits"),
         pytest.param({"surrogate": "\udcff"}, id="a lone surrogate"),
+        pytest.param({"timings_ms": {"route": 1e-05}}, id="a small float, nested"),
+        pytest.param({"big": 1e16}, id="a big float"),
+        pytest.param({"nan": float("nan")}, id="NaN"),
+        pytest.param({"list": [1.0, float("-inf")]}, id="an infinity in a list"),
+        pytest.param({"keys": {2.5e-7: 1}}, id="a float key"),
         *[
             pytest.param({**_LEDGER, key: "x"}, id=f"a field named {key}")
             for key in ("level", "location", "timestamp", "message", "asctime", "name", "lineno")
@@ -113,8 +123,9 @@ def test_the_line_is_the_one_powertools_writes(
     ],
 )
 def test_lines_only_powertools_writes_are_left_to_it(fields: dict[str, Any]) -> None:
-    """A value orjson refuses, or a field named as a key the formatter makes itself or as
-    a record attribute (logging refuses those), gives no line: the caller logs through
+    """A value orjson refuses or writes otherwise than Python's json (floats with an
+    exponent, NaN, infinities), or a field named as a key the formatter makes itself or
+    as a record attribute (logging refuses those), gives no line: the caller logs through
     Powertools, as before."""
     assert ledgerline.line("sluice", "INFO", "report", 7, "ledger", fields) is None
 
