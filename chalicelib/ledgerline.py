@@ -10,10 +10,11 @@ here instead, as the Logger of `observe.logger()` would write it to the same str
   change its Logger's level, sampling, indentation, package logging or root-handler
   filtering is set (`POWERTOOLS_SETTINGS`), so its level is INFO and both ledger lines
   (INFO, ERROR) are written; and Powertools is not loaded (keys may have been appended);
-* nothing else would see the record the Logger makes: logging is not disabled, no one
-  has set up the `sluice` logger (level, handlers, filters, propagation), and no handler
-  on the root logger is pytest's capture handler (Powertools adds a filter dropping this
-  logger's records to every other one: the Lambda runtime's, or any);
+* nothing else would see the record the Logger makes: logging is not disabled and makes
+  records and loggers of its own classes, no one has set up the `sluice` logger (level,
+  handlers, filters, propagation), and no handler on the root logger is pytest's
+  capture handler (Powertools adds a filter dropping this logger's records to every
+  other one: the Lambda runtime's, or any);
 * the Logger has not been made yet (`observe.logger()` is the one from then on: keys
   appended to it, its level, its handlers apply);
 * the line can be written as Powertools' formatter writes it: not inside an asyncio task
@@ -61,13 +62,16 @@ def usable(logger_name: str) -> bool:
     logging = sys.modules.get("logging")
     if logging is None:
         return True
-    if logging.root.manager.disable:
-        return False
+    if logging.root.manager.disable or logging.getLogRecordFactory() is not logging.LogRecord:
+        return False  # disabled, or records made otherwise (with more attributes, say)
     made = logging.root.manager.loggerDict.get(logger_name)
-    if isinstance(made, logging.Logger) and (  # made and set up by someone (Chalice makes
-        made.handlers or made.filters or made.level or made.disabled or not made.propagate
-    ):  # its app's logger, `sluice`, and leaves it as logging makes it)
-        return False
+    if isinstance(made, logging.Logger):  # Chalice makes its app's logger, `sluice`
+        if type(made) is not logging.Logger or (  # and leaves it as logging makes it
+            made.handlers or made.filters or made.level or made.disabled or not made.propagate
+        ):
+            return False
+    elif logging.getLoggerClass() is not logging.Logger:
+        return False  # the logger Powertools makes would be another class
     for handler in logging.root.handlers:
         kind = type(handler)
         if kind.__name__ == "LogCaptureHandler" and kind.__module__ == "_pytest.logging":

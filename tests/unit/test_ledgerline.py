@@ -158,6 +158,14 @@ elif case == "the logger not propagating":
     logging.getLogger("sluice").propagate = False
 elif case == "a child logger made":
     logging.getLogger("sluice.child")
+elif case == "another record factory":
+    logging.setLogRecordFactory(lambda *a, **k: logging.LogRecord(*a, **k))
+elif case == "another logger class":
+    logging.setLoggerClass(type("Mine", (logging.Logger,), {}))
+elif case == "the logger made of another class":
+    logging.setLoggerClass(type("Mine", (logging.Logger,), {}))
+    logging.getLogger("sluice")
+    logging.setLoggerClass(logging.Logger)
 elif case == "Powertools loaded":
     import aws_lambda_powertools
 from chalicelib import ledgerline
@@ -179,6 +187,9 @@ print(ledgerline.usable("sluice"))
         pytest.param("the logger set up", {}, False, id="the sluice logger's level set"),
         pytest.param("the logger given a handler", {}, False, id="the logger given a handler"),
         pytest.param("the logger not propagating", {}, False, id="the logger not propagating"),
+        pytest.param("another record factory", {}, False, id="another record factory"),
+        pytest.param("another logger class", {}, False, id="another logger class"),
+        pytest.param("the logger made of another class", {}, False, id="a logger of another class"),
         pytest.param("Powertools loaded", {}, False, id="Powertools loaded"),
         pytest.param("fresh", {"POWERTOOLS_SERVICE_NAME": "x"}, True, id="service name set"),
         *[
