@@ -93,7 +93,9 @@ _core: list[Any] = []  # the botocore session of a process without boto3
 
 def _botocore_session() -> Any:
     """A botocore session as `botocore.session.get_session()` makes it, whose event names
-    are aliased faster (the same names, in the same order, on the same handlers).
+    are aliased faster (the same names, in the same order, on the same handlers) and
+    whose credentials come straight from the environment when they are there
+    (`_credentials_from_environment`).
 
     botocore registers ~130 built-in handlers on every session and each client copies
     and extends them; every event name registered or emitted goes through
