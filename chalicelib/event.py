@@ -6,9 +6,10 @@ import hashlib
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
+
+from chalicelib.records import record
 
 # The source fields an event id is unique within. CloudWatch Logs documents an event's id,
 # not its scope: the same id may appear in two log groups, and Kinesis fan-in and
@@ -20,13 +21,15 @@ ORIGIN_FIELDS: dict[str, tuple[str, ...]] = {"cloudwatch": ("account", "log_grou
 _ORIGIN = ("account", "region")
 
 
-@dataclass(slots=True)
+@record()
 class LogEvent:
     """One log event.
 
     `time` is UTC epoch milliseconds (formatted only when archived). `source` is
     shared by every event of one payload and must be treated as read-only.
     """
+
+    __slots__ = ("arrival", "count", "id", "record", "size", "source", "tag", "time")
 
     tag: str
     time: int
@@ -35,13 +38,33 @@ class LogEvent:
     id: str
     # How many input events this one stands for (a joined stack trace stands for
     # all its lines); the ledger counts input events.
-    count: int = 1
+    count: int
     # Characters of input text it came from, when large: pipeline slices are cut by
     # events and by these (chalicelib.budget), so a slice of big events stays small.
-    size: int = 0
+    size: int
     # When the source received it (epoch ms; -1: unknown). The archive partitions an
     # event by its own time only within a sane window around this (actions/archive.py).
-    arrival: int = -1
+    arrival: int
+
+    def __init__(
+        self,
+        tag: str,
+        time: int,
+        record: dict[str, Any],
+        source: dict[str, Any],
+        id: str,
+        count: int = 1,
+        size: int = 0,
+        arrival: int = -1,
+    ) -> None:
+        self.tag = tag
+        self.time = time
+        self.record = record
+        self.source = source
+        self.id = id
+        self.count = count
+        self.size = size
+        self.arrival = arrival
 
     def identity(self) -> str:
         """Who this event is, for dedupe across invocations: its id qualified by the origin
@@ -128,7 +151,7 @@ def format_time(ms: int) -> str:
     return prefix + _MILLIS[frac]
 
 
-@dataclass
+@record()
 class Ledger:
     """What happened to each input event of one invocation.
 
@@ -138,17 +161,54 @@ class Ledger:
     events were nevertheless archived or dropped.
     """
 
-    received: int = 0
-    archived: int = 0
-    dropped: int = 0
-    dead_lettered: int = 0
-    alerts: int = 0
-    actions_failed: int = 0
-    dropped_by: Counter[str] = field(default_factory=Counter)
-    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    __slots__ = (
+        "actions_failed",
+        "alerts",
+        "archived",
+        "dead_letter_reasons",
+        "dead_lettered",
+        "dropped",
+        "dropped_by",
+        "errors",
+        "received",
+        "rules",
+    )
+
+    received: int
+    archived: int
+    dropped: int
+    dead_lettered: int
+    alerts: int
+    actions_failed: int
+    dropped_by: Counter[str]
+    dead_letter_reasons: Counter[str]
     # rule id -> matched, dropped, alerted, suppressed, forwarded, failed
-    rules: dict[str, Counter[str]] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    rules: dict[str, Counter[str]]
+    errors: list[str]
+
+    def __init__(
+        self,
+        received: int = 0,
+        archived: int = 0,
+        dropped: int = 0,
+        dead_lettered: int = 0,
+        alerts: int = 0,
+        actions_failed: int = 0,
+        dropped_by: Counter[str] | None = None,
+        dead_letter_reasons: Counter[str] | None = None,
+        rules: dict[str, Counter[str]] | None = None,
+        errors: list[str] | None = None,
+    ) -> None:
+        self.received = received
+        self.archived = archived
+        self.dropped = dropped
+        self.dead_lettered = dead_lettered
+        self.alerts = alerts
+        self.actions_failed = actions_failed
+        self.dropped_by = Counter() if dropped_by is None else dropped_by
+        self.dead_letter_reasons = Counter() if dead_letter_reasons is None else dead_letter_reasons
+        self.rules = {} if rules is None else rules
+        self.errors = [] if errors is None else errors
 
     def rule(self, rule_id: str) -> Counter[str]:
         c = self.rules.get(rule_id)

@@ -22,6 +22,7 @@ from functools import lru_cache
 from time import perf_counter
 from typing import Any, TypeVar
 
+from chalicelib import ledgerline
 from chalicelib.event import Ledger
 
 SERVICE = "sluice"
@@ -196,13 +197,19 @@ def _log(level: int, message: str, fields: dict[str, Any]) -> None:
     one the record would reach (Lambda's root handler has Powertools' filter against
     it), the line is written to that handler's stream directly: no record, no dispatch
     (~0.1 ms of CPU an invocation, the code it runs cold after the pipeline's); else the
-    record goes through logging as before (pytest's caplog, other handlers)."""
+    record goes through logging as before (pytest's caplog, other handlers). Before the
+    Logger is made, where it would write nothing else, the line is written without
+    importing Powertools (chalicelib/ledgerline.py)."""
+    caller = sys._getframe(1)
+    code = caller.f_code
+    if not logger.cache_info().currsize and ledgerline.write(
+        SERVICE, _LEVEL_NAMES[level], code.co_name, caller.f_lineno, message, fields
+    ):
+        return
     log = logger()
     std = log._logger
     if not std.isEnabledFor(level):
         return
-    caller = sys._getframe(1)
-    code = caller.f_code
     handler = _sole_handler(log, std, level)
     if handler is not None:
         line = handler.formatter.direct(
@@ -278,9 +285,7 @@ def report(
     else:
         _log(_INFO, "ledger", fields)
     try:
-        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
-        if is_metrics_disabled():
+        if ledgerline.metrics_disabled():
             return  # Powertools would keep the values and print them every 100 anyway
         stage = stage_name()
         values: list[tuple[str, str, float]] = [

@@ -9,7 +9,6 @@ LogEvents through rules and actions and returns the ledger. Handlers in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from chalicelib.errors import DecodeError, aws_fault
 from chalicelib.event import Ledger, LogEvent
 from chalicelib.invocation import Invocation
 from chalicelib.observe import add_time
+from chalicelib.records import record
 from chalicelib.rules.compile import CompiledRule, RuleSet
 from chalicelib.rules.firing import label
 from chalicelib.rules.schema import ActionDef
@@ -41,13 +41,31 @@ if TYPE_CHECKING:
     from chalicelib.delivery import DeadLetter
 
 
-@dataclass(slots=True)
+@record()
 class Routed:
-    archive: list[LogEvent] = field(default_factory=list)
-    dropped: dict[str, int] = field(default_factory=dict)
-    deliveries: dict[tuple[str, int], list[LogEvent]] = field(default_factory=dict)
-    matched: dict[str, int] = field(default_factory=dict)  # rule id -> events matched
-    transformed: dict[str, int] = field(default_factory=dict)
+    """What routing a batch gave: events to archive, drops, action batches, rule counts."""
+
+    __slots__ = ("archive", "deliveries", "dropped", "matched", "transformed")
+
+    archive: list[LogEvent]
+    dropped: dict[str, int]
+    deliveries: dict[tuple[str, int], list[LogEvent]]
+    matched: dict[str, int]  # rule id -> events matched
+    transformed: dict[str, int]
+
+    def __init__(
+        self,
+        archive: list[LogEvent] | None = None,
+        dropped: dict[str, int] | None = None,
+        deliveries: dict[tuple[str, int], list[LogEvent]] | None = None,
+        matched: dict[str, int] | None = None,
+        transformed: dict[str, int] | None = None,
+    ) -> None:
+        self.archive = [] if archive is None else archive
+        self.dropped = {} if dropped is None else dropped
+        self.deliveries = {} if deliveries is None else deliveries
+        self.matched = {} if matched is None else matched
+        self.transformed = {} if transformed is None else transformed
 
 
 def route(events: list[LogEvent], rules: RuleSet) -> Routed:

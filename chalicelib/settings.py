@@ -3,45 +3,122 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 from chalicelib.errors import SettingsError
+from chalicelib.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Settings:
-    rules_table: str
-    state_table: str
-    archive_bucket: str
-    dlq_url: str
-    slack_secret: str
-    slack_api_url: str | None
-    region: str
-    rules_ttl_s: float
-    archive_gzip_level: int
-    metrics_namespace: str
-    objects_queue_url: str | None = None
-    deadline_margin_ms: int = 20_000
-    max_object_chars: int = 2 * 1024**3
+    """The function's configuration, read once from the environment (`from_env`) and
+    read-only after that (`dataclasses.replace` gives a changed copy)."""
+
+    __slots__ = (
+        "allow_loopback_urls",
+        "allowed_accounts",
+        "allowed_url_ports",
+        "app_name",
+        "archive_bucket",
+        "archive_gzip_level",
+        "deadline_margin_ms",
+        "destination_arn",
+        "destination_role_arn",
+        "dlq_url",
+        "function_name",
+        "kinesis_stream",
+        "max_object_chars",
+        "metrics_namespace",
+        "objects_queue_url",
+        "region",
+        "rules_table",
+        "rules_ttl_s",
+        "slack_api_url",
+        "slack_secret",
+        "stage",
+        "state_table",
+    )
+
+    rules_table: Final[str]
+    state_table: Final[str]
+    archive_bucket: Final[str]
+    dlq_url: Final[str]
+    slack_secret: Final[str]
+    slack_api_url: Final[str | None]
+    region: Final[str]
+    rules_ttl_s: Final[float]
+    archive_gzip_level: Final[int]
+    metrics_namespace: Final[str]
+    objects_queue_url: Final[str | None]
+    deadline_margin_ms: Final[int]
+    max_object_chars: Final[int]
     # Fan-in stream (name or ARN) log_group_created subscribes to in Kinesis mode.
-    kinesis_stream: str | None = None
+    kinesis_stream: Final[str | None]
     # Outbound URLs from secrets (Slack webhooks): non-default ports allowed, and whether
     # loopback hosts are (the local stack only). See chalicelib/urlpolicy.py.
-    allowed_url_ports: frozenset[int] = frozenset()
-    allow_loopback_urls: bool = False
+    allowed_url_ports: Final[frozenset[int]]
+    allow_loopback_urls: Final[bool]
     # The deployment, for the loop guard (chalicelib/loopguard.py): functions are named
     # <app>-<stage>-<function>; the stage defaults to the one in the function's own name.
-    app_name: str = "sluice"
-    stage: str | None = None
-    function_name: str | None = None
+    app_name: Final[str]
+    stage: Final[str | None]
+    function_name: Final[str | None]
     # Organization (docs/deployment.md): accounts whose CloudWatch data is accepted;
     # empty = no list (the destination policy alone admits senders).
-    allowed_accounts: frozenset[str] = frozenset()
+    allowed_accounts: Final[frozenset[str]]
     # An organization member running log_group_created: new groups subscribe to the
     # central account's destination (with this delivery role) instead of this account's.
-    destination_arn: str | None = None
-    destination_role_arn: str | None = None
+    destination_arn: Final[str | None]
+    destination_role_arn: Final[str | None]
+
+    def __init__(
+        self,
+        rules_table: str,
+        state_table: str,
+        archive_bucket: str,
+        dlq_url: str,
+        slack_secret: str,
+        slack_api_url: str | None,
+        region: str,
+        rules_ttl_s: float,
+        archive_gzip_level: int,
+        metrics_namespace: str,
+        objects_queue_url: str | None = None,
+        deadline_margin_ms: int = 20_000,
+        max_object_chars: int = 2 * 1024**3,
+        kinesis_stream: str | None = None,
+        allowed_url_ports: frozenset[int] = frozenset(),
+        allow_loopback_urls: bool = False,
+        app_name: str = "sluice",
+        stage: str | None = None,
+        function_name: str | None = None,
+        allowed_accounts: frozenset[str] = frozenset(),
+        destination_arn: str | None = None,
+        destination_role_arn: str | None = None,
+    ) -> None:
+        self.rules_table = rules_table
+        self.state_table = state_table
+        self.archive_bucket = archive_bucket
+        self.dlq_url = dlq_url
+        self.slack_secret = slack_secret
+        self.slack_api_url = slack_api_url
+        self.region = region
+        self.rules_ttl_s = rules_ttl_s
+        self.archive_gzip_level = archive_gzip_level
+        self.metrics_namespace = metrics_namespace
+        self.objects_queue_url = objects_queue_url
+        self.deadline_margin_ms = deadline_margin_ms
+        self.max_object_chars = max_object_chars
+        self.kinesis_stream = kinesis_stream
+        self.allowed_url_ports = allowed_url_ports
+        self.allow_loopback_urls = allow_loopback_urls
+        self.app_name = app_name
+        self.stage = stage
+        self.function_name = function_name
+        self.allowed_accounts = allowed_accounts
+        self.destination_arn = destination_arn
+        self.destination_role_arn = destination_role_arn
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -29,27 +28,64 @@ from chalicelib.actions.s3put import prepared_put
 from chalicelib.budget import budget
 from chalicelib.event import UNENCODABLE, LogEvent, format_time
 from chalicelib.normalise import FUTURE_MS, PAST_MS
+from chalicelib.records import record
 
 PREFIX = "archive"
 
 
-@dataclass(slots=True)
+@record()
 class ArchiveObject:
+    """One archive object to write: its key, gzip body and the events in it."""
+
+    __slots__ = ("body", "events", "group", "key", "moved_in")
+
     key: str
     body: bytes
     events: list[LogEvent]
-    group: tuple[str, int] = ("", 0)  # (tag, hour since the epoch)
+    group: tuple[str, int]  # (tag, hour since the epoch)
     # (tag, hour) of events written here because the invocation's partitions ran out
-    moved_in: list[tuple[str, int]] = field(default_factory=list)
+    moved_in: list[tuple[str, int]]
+
+    def __init__(
+        self,
+        key: str,
+        body: bytes,
+        events: list[LogEvent],
+        group: tuple[str, int] = ("", 0),
+        moved_in: list[tuple[str, int]] | None = None,
+    ) -> None:
+        self.key = key
+        self.body = body
+        self.events = events
+        self.group = group
+        self.moved_in = [] if moved_in is None else moved_in
 
 
-@dataclass(slots=True)
+@record()
 class ArchiveResult:
-    archived: int = 0
-    keys: list[str] = field(default_factory=list)
-    failed: list[tuple[list[LogEvent], str]] = field(default_factory=list)
-    by_group: dict[tuple[str, int], str] = field(default_factory=dict)  # (tag, hour) -> key
-    partitions: set[tuple[str, int]] = field(default_factory=set)  # (tag, hour) opened
+    """What writing a batch's archive objects did: keys written, events archived, failures."""
+
+    __slots__ = ("archived", "by_group", "failed", "keys", "partitions")
+
+    archived: int
+    keys: list[str]
+    failed: list[tuple[list[LogEvent], str]]
+    by_group: dict[tuple[str, int], str]  # (tag, hour) -> key
+    partitions: set[tuple[str, int]]  # (tag, hour) opened
+
+    def __init__(
+        self,
+        archived: int = 0,
+        keys: list[str] | None = None,
+        failed: list[tuple[list[LogEvent], str]] | None = None,
+        by_group: dict[tuple[str, int], str] | None = None,
+        partitions: set[tuple[str, int]] | None = None,
+    ) -> None:
+        self.archived = archived
+        self.keys = [] if keys is None else keys
+        self.failed = [] if failed is None else failed
+        self.by_group = {} if by_group is None else by_group
+        self.partitions = set() if partitions is None else partitions
 
 
 def partition_key(tag: str, ms: int) -> str:

@@ -40,9 +40,10 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
+
+from chalicelib.records import record
 
 # Headers botocore sets per call; this module computes them for each request.
 PER_CALL = frozenset(
@@ -191,33 +192,45 @@ def send(client: Any, service_id: str, operation: str, request: Any) -> Any:
     return response
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Learned:
     """What one operation's requests share: URL, canonical path, Host, signing scope and
     the static headers (in botocore's order, values as botocore sent them)."""
 
-    url: str
-    path: str
-    host: str
-    region: str
-    service: str
-    headers: tuple[tuple[str, str], ...]
-    # Derived once from `headers` for `_build`: the static headers botocore sends before
-    # the per-call ones, those it sends after them (amz-sdk-request), and the signed ones
-    # with Host (lowercase names).
-    before: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
-    after: tuple[tuple[str, bytes], ...] = field(init=False, repr=False, compare=False)
-    signed: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    __slots__ = ("after", "before", "headers", "host", "path", "region", "service", "signed", "url")
 
-    def __post_init__(self) -> None:
+    url: Final[str]
+    path: Final[str]
+    host: Final[str]
+    region: Final[str]
+    service: Final[str]
+    headers: Final[tuple[tuple[str, str], ...]]
+
+    def __init__(
+        self,
+        url: str,
+        path: str,
+        host: str,
+        region: str,
+        service: str,
+        headers: tuple[tuple[str, str], ...],
+    ) -> None:
+        self.url = url
+        self.path = path
+        self.host = host
+        self.region = region
+        self.service = service
+        self.headers = headers
+        # Derived once from `headers` for `_build` (not fields: not compared or shown):
+        # the static headers botocore sends before the per-call ones, those it sends
+        # after them (amz-sdk-request), and the signed ones with Host (lowercase names).
         late = {"amz-sdk-request"}
         unsigned = unsigned_headers()
-        before = tuple((k, v) for k, v in self.headers if k.lower() not in late)
-        after = tuple((k, v.encode()) for k, v in self.headers if k.lower() in late)
+        before = tuple((k, v) for k, v in headers if k.lower() not in late)
+        self.before: Final = before
+        self.after: Final = tuple((k, v.encode()) for k, v in headers if k.lower() in late)
         signed = tuple((k.lower(), v) for k, v in before if k.lower() not in unsigned)
-        object.__setattr__(self, "before", before)
-        object.__setattr__(self, "after", after)
-        object.__setattr__(self, "signed", (*signed, ("host", self.host)))
+        self.signed: Final = (*signed, ("host", host))
 
 
 class PreparedClient:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 from chalicelib.actions.prepared import Signer, amz_date, host_of, send, trace_header, usable
+from chalicelib.records import record
 
 _OPERATION = "PutObject"
 # The learned request's headers that stay the same between puts (the others are this
@@ -52,16 +52,34 @@ def _encoded_key(key: str) -> str:
     return quote(key, safe="/~")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class _Bucket:
     """What puts to one bucket share."""
 
-    prefix: str  # the URL before "/<key>"
-    path: str  # the URL's path before "/<key>" (S3 signs the path as sent)
-    host: str
-    region: str
-    service: str
-    headers: tuple[tuple[str, str], ...]  # User-Agent, amz-sdk-request as botocore sent them
+    __slots__ = ("headers", "host", "path", "prefix", "region", "service")
+
+    prefix: Final[str]  # the URL before "/<key>"
+    path: Final[str]  # the URL's path before "/<key>" (S3 signs the path as sent)
+    host: Final[str]
+    region: Final[str]
+    service: Final[str]
+    headers: Final[tuple[tuple[str, str], ...]]  # User-Agent, amz-sdk-request as botocore sent them
+
+    def __init__(
+        self,
+        prefix: str,
+        path: str,
+        host: str,
+        region: str,
+        service: str,
+        headers: tuple[tuple[str, str], ...],
+    ) -> None:
+        self.prefix = prefix
+        self.path = path
+        self.host = host
+        self.region = region
+        self.service = service
+        self.headers = headers
 
 
 class PreparedPut:

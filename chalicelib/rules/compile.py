@@ -10,10 +10,10 @@ whole pipeline), so:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.parsers import registry
+from chalicelib.records import record
 from chalicelib.rules.conditions import Predicate, compile_where
 from chalicelib.rules.inputs import InputDef
 from chalicelib.rules.origin import names_by_account
@@ -83,8 +83,27 @@ def compile_parse(spec: dict[str, Any] | None) -> Callable[[dict[str, Any]], Non
     return apply
 
 
-@dataclass(slots=True)
+@record()
 class CompiledRule:
+    """A rule compiled for routing: tag patterns, predicates and transforms as callables."""
+
+    __slots__ = (
+        "actions",
+        "drop",
+        "id",
+        "ordinal",
+        "origin",
+        "parse",
+        "rewrite_tag",
+        "sample",
+        "stop",
+        "tags",
+        "transform",
+        "transform_spec",
+        "where",
+        "where_conditions",
+    )
+
     id: str
     tags: list[TagPattern]
     where: Predicate | None
@@ -100,6 +119,38 @@ class CompiledRule:
     actions: list[tuple[int, ActionDef]]  # (index in the rule, action): delivery key
     drop: bool
     stop: bool
+
+    def __init__(
+        self,
+        id: str,
+        tags: list[TagPattern],
+        where: Predicate | None,
+        origin: Predicate | None,
+        where_conditions: list[dict[str, Any]] | None,
+        transform: Callable[..., None] | None,
+        transform_spec: dict[str, Any],
+        parse: Callable[[dict[str, Any]], None] | None,
+        rewrite_tag: Callable[[Any], str] | None,
+        sample: int | None,
+        ordinal: int,
+        actions: list[tuple[int, ActionDef]],
+        drop: bool,
+        stop: bool,
+    ) -> None:
+        self.id = id
+        self.tags = tags
+        self.where = where
+        self.origin = origin
+        self.where_conditions = where_conditions
+        self.transform = transform
+        self.transform_spec = transform_spec
+        self.parse = parse
+        self.rewrite_tag = rewrite_tag
+        self.sample = sample
+        self.ordinal = ordinal
+        self.actions = actions
+        self.drop = drop
+        self.stop = stop
 
     def matches_tag(self, tag: str) -> bool:
         return any(p.matches(tag) for p in self.tags)

@@ -8,50 +8,107 @@ notes and silence events show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+from chalicelib.records import record
 
 Condition = dict[str, Any]  # one validated `match.where`-style condition
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ThrottleSpec:
     """An alert budget: at most `max` alert messages per window, per rendered `key`."""
 
-    window_s: int
-    max: int = 1
-    key: str | None = None
-    window: str = ""
+    __slots__ = ("key", "max", "window", "window_s")
+
+    window_s: Final[int]
+    max: Final[int]
+    key: Final[str | None]
+    window: Final[str]
+
+    def __init__(
+        self,
+        window_s: int,
+        max: int = 1,
+        key: str | None = None,
+        window: str = "",
+    ) -> None:
+        self.window_s = window_s
+        self.max = max
+        self.key = key
+        self.window = window
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ThresholdSpec:
     """Fire once when `count` distinct matches fall in one tumbling window, per `key`."""
 
-    count: int
-    window_s: int
-    key: str | None = None
-    window: str = ""
+    __slots__ = ("count", "key", "window", "window_s")
+
+    count: Final[int]
+    window_s: Final[int]
+    key: Final[str | None]
+    window: Final[str]
+
+    def __init__(
+        self,
+        count: int,
+        window_s: int,
+        key: str | None = None,
+        window: str = "",
+    ) -> None:
+        self.count = count
+        self.window_s = window_s
+        self.key = key
+        self.window = window
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class SequenceSpec:
     """Fire on a `then` match preceded by a `first` match of the same key within `within_s`."""
 
-    first: tuple[Condition, ...]
-    then: tuple[Condition, ...]
-    within_s: int
-    key: str | None = None
-    within: str = ""
+    __slots__ = ("first", "key", "then", "within", "within_s")
+
+    first: Final[tuple[Condition, ...]]
+    then: Final[tuple[Condition, ...]]
+    within_s: Final[int]
+    key: Final[str | None]
+    within: Final[str]
+
+    def __init__(
+        self,
+        first: tuple[Condition, ...],
+        then: tuple[Condition, ...],
+        within_s: int,
+        key: str | None = None,
+        within: str = "",
+    ) -> None:
+        self.first = first
+        self.then = then
+        self.within_s = within_s
+        self.key = key
+        self.within = within
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class AbsenceSpec:
     """Alert when a tag (matching the rule, or listed in `tags`) is silent for `window_s`."""
 
-    window_s: int
-    tags: tuple[str, ...] = ()
-    window: str = ""
+    __slots__ = ("tags", "window", "window_s")
+
+    window_s: Final[int]
+    tags: Final[tuple[str, ...]]
+    window: Final[str]
+
+    def __init__(
+        self,
+        window_s: int,
+        tags: tuple[str, ...] = (),
+        window: str = "",
+    ) -> None:
+        self.window_s = window_s
+        self.tags = tags
+        self.window = window
 
 
 FiringSpec = ThrottleSpec | ThresholdSpec | SequenceSpec | AbsenceSpec

@@ -21,8 +21,7 @@ or `not: <condition>`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import re2
 
@@ -32,6 +31,7 @@ from chalicelib.durations import parse_duration
 from chalicelib.errors import RuleError, RulesInvalid
 from chalicelib.options import check_options
 from chalicelib.parsers import registry
+from chalicelib.records import record
 from chalicelib.rules import origin
 from chalicelib.rules.firing import (
     AbsenceSpec,
@@ -75,40 +75,125 @@ OPERATORS = ("equals", "in", "regex", "contains", "exists")
 _ID = Bounded(r"[A-Za-z0-9_.-]", 128)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ActionDef:
-    name: str
-    opts: dict[str, Any]
+    """One of a rule's actions: its name and validated options."""
+
+    __slots__ = ("name", "opts")
+
+    name: Final[str]
+    opts: Final[dict[str, Any]]
+
+    def __init__(
+        self,
+        name: str,
+        opts: dict[str, Any],
+    ) -> None:
+        self.name = name
+        self.opts = opts
 
 
-@dataclass(slots=True)
+@record()
 class RuleDef:
+    """One validated rule, as the rules document states it."""
+
+    __slots__ = (
+        "absence",
+        "actions",
+        "description",
+        "enabled",
+        "id",
+        "origin",
+        "parse",
+        "priority",
+        "raw",
+        "sequence",
+        "stop",
+        "tags",
+        "threshold",
+        "throttle",
+        "transform",
+        "where",
+    )
+
     id: str
-    priority: int = 100
-    description: str = ""
-    enabled: bool = True
-    tags: list[str] = field(default_factory=lambda: ["**"])
-    where: list[dict[str, Any]] = field(default_factory=list)
-    transform: dict[str, Any] = field(default_factory=dict)
-    actions: list[ActionDef] = field(default_factory=list)
-    stop: bool = False
-    parse: dict[str, Any] | None = None  # {format, field, <parser options>}
-    throttle: ThrottleSpec | None = None
-    threshold: ThresholdSpec | None = None
-    sequence: SequenceSpec | None = None
-    absence: AbsenceSpec | None = None
-    raw: dict[str, Any] = field(default_factory=dict)  # as written, for storage
+    priority: int
+    description: str
+    enabled: bool
+    tags: list[str]
+    where: list[dict[str, Any]]
+    transform: dict[str, Any]
+    actions: list[ActionDef]
+    stop: bool
+    parse: dict[str, Any] | None  # {format, field, <parser options>}
+    throttle: ThrottleSpec | None
+    threshold: ThresholdSpec | None
+    sequence: SequenceSpec | None
+    absence: AbsenceSpec | None
+    raw: dict[str, Any]  # as written, for storage
     # `match.account` / `match.region` as conditions over the event's source (the same
     # conditions as `where`, aliases resolved): chalicelib/rules/origin.py.
-    origin: list[dict[str, Any]] = field(default_factory=list)
+    origin: list[dict[str, Any]]
+
+    def __init__(
+        self,
+        id: str,
+        priority: int = 100,
+        description: str = "",
+        enabled: bool = True,
+        tags: list[str] | None = None,
+        where: list[dict[str, Any]] | None = None,
+        transform: dict[str, Any] | None = None,
+        actions: list[ActionDef] | None = None,
+        stop: bool = False,
+        parse: dict[str, Any] | None = None,
+        throttle: ThrottleSpec | None = None,
+        threshold: ThresholdSpec | None = None,
+        sequence: SequenceSpec | None = None,
+        absence: AbsenceSpec | None = None,
+        raw: dict[str, Any] | None = None,
+        origin: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.id = id
+        self.priority = priority
+        self.description = description
+        self.enabled = enabled
+        self.tags = ["**"] if tags is None else tags
+        self.where = [] if where is None else where
+        self.transform = {} if transform is None else transform
+        self.actions = [] if actions is None else actions
+        self.stop = stop
+        self.parse = parse
+        self.throttle = throttle
+        self.threshold = threshold
+        self.sequence = sequence
+        self.absence = absence
+        self.raw = {} if raw is None else raw
+        self.origin = [] if origin is None else origin
 
 
-@dataclass(slots=True)
+@record()
 class RulesDocument:
+    """A validated rules document: its rules, inputs and document-level sections."""
+
+    __slots__ = ("inputs", "rules", "sections", "version")
+
     rules: list[RuleDef]
-    inputs: list[InputDef] = field(default_factory=list)
-    sections: dict[str, Any] = field(default_factory=dict)  # document-level, as written
-    version: int = 0  # the stored version it was read from (0: not from a version)
+    inputs: list[InputDef]
+    sections: dict[str, Any]  # document-level, as written
+    version: int  # the stored version it was read from (0: not from a version)
+
+    def __init__(
+        self,
+        rules: list[RuleDef],
+        inputs: list[InputDef] | None = None,
+        sections: dict[str, Any] | None = None,
+        version: int = 0,
+    ) -> None:
+        self.rules = rules
+        self.inputs = [] if inputs is None else inputs
+        self.sections = {} if sections is None else sections
+        self.version = version
 
 
 def load_rules(doc: Any) -> list[RuleDef]:

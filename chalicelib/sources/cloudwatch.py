@@ -13,7 +13,6 @@ import base64
 import binascii
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
@@ -26,6 +25,7 @@ from chalicelib.observe import add_time
 from chalicelib.org import region_from_filters
 from chalicelib.parsers import parse_message
 from chalicelib.parsers.multiline import join_runs
+from chalicelib.records import record
 from chalicelib.sources import envelope, jsonstream
 
 # Largest decompressed payload accepted at 512 MB (`budget().payload_bytes` scales it with
@@ -38,12 +38,28 @@ _TRACE_STARTS = ("Caused by: ", "Traceback (most recent call last):")
 PIECE = 1024 * 1024  # decompressed bytes taken from zlib at a time on the streamed path
 
 
-@dataclass(slots=True)
+@record()
 class CloudWatchBatch:
+    """One CloudWatch Logs payload: its message type, shared source fields, tag and events."""
+
+    __slots__ = ("events", "message_type", "source", "tag")
+
     message_type: str
     source: dict[str, Any]
     tag: str
-    events: list[LogEvent] | LazyEvents = field(default_factory=list)
+    events: list[LogEvent] | LazyEvents
+
+    def __init__(
+        self,
+        message_type: str,
+        source: dict[str, Any],
+        tag: str,
+        events: list[LogEvent] | LazyEvents | None = None,
+    ) -> None:
+        self.message_type = message_type
+        self.source = source
+        self.tag = tag
+        self.events = [] if events is None else events
 
     @property
     def is_control(self) -> bool:

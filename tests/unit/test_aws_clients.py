@@ -158,3 +158,186 @@ def test_the_botocore_session_stays_when_boto3_is_imported_later(
     clients.get("sns")
     assert aws._core == [core] and boto3.DEFAULT_SESSION is None
     assert aws._session() is core
+
+
+def _botocore_alias(name: str) -> str:
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    return str(EventAliaser(HierarchicalEmitter())._alias_event_name(name))
+
+
+def _event_names() -> list[str]:
+    """Every built-in handler's event name, and names built on each of botocore's service
+    aliases: as a part, inside a longer part, with dotted aliases across parts."""
+    from botocore import handlers
+    from botocore.utils import EVENT_ALIASES
+
+    names = [spec[0] for spec in handlers.BUILTIN_HANDLERS]
+    for alias in EVENT_ALIASES:
+        names += [
+            f"before-call.{alias}.ListThings",
+            f"creating-client-class.{alias}",
+            f"provide-client-params.{alias}",
+            f"before-call.x{alias}.ListThings",
+            f"before-call.{alias}x.ListThings",
+            f"needs-retry.{alias}.{alias}",
+            alias,
+        ]
+    return [*names, "", ".", "..", "before-send", "before-send.s3.PutObject", "a.b.c.d.e"]
+
+
+def test_the_fast_aliaser_names_every_event_as_botocore_does() -> None:
+    """For every built-in event name and names built on each service alias (a part, a
+    substring, dotted aliases, repeated), the session's aliaser answers what botocore's
+    own EventAliaser answers, first time and from its cache."""
+    core = aws._botocore_session()
+    events = core.get_component("event_emitter")
+    assert type(events).__name__ == "FastAliaser"
+    for name in _event_names():
+        expected = _botocore_alias(name)
+        assert events._alias_event_name(name) == expected, name
+        assert events._alias_event_name(name) == expected, name
+
+
+def test_the_fast_session_registers_what_botocore_s_session_registers(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session has botocore's built-in handlers on the same event names in the same
+    order as `get_session()`'s, and a client built on it copies the fast aliaser and
+    still runs a handler registered on the session."""
+    import sys
+
+    import botocore.session
+
+    ours, stock = aws._botocore_session(), botocore.session.get_session()
+    for name in _event_names():
+        aliased = _botocore_alias(name)
+        found = [
+            list(s.get_component("event_emitter")._emitter._handlers.prefix_search(aliased))
+            for s in (ours, stock)
+        ]
+        assert found[0] == found[1], name
+    monkeypatch.delitem(sys.modules, "boto3")
+    monkeypatch.setattr(aws, "_core", [ours])
+    seen: list[str] = []
+    ours.register("sluice-probe.autoscaling", lambda **kw: seen.append("hooked"))
+    sqs = aws.Clients().get("sqs")
+    assert type(sqs.meta.events).__name__ == "FastAliaser"
+    sqs.meta.events.emit("sluice-probe.auto-scaling")  # the alias botocore gives it
+    sqs.meta.events.emit("sluice-probe.sqs")
+    assert seen == ["hooked"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param("another aliaser class", id="another aliaser class"),
+        pytest.param("no name cache", id="an aliaser without its name cache"),
+        pytest.param("no alias table", id="an aliaser without its alias table"),
+    ],
+)
+def test_another_botocore_gets_a_session_as_botocore_makes_it(
+    monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Where botocore's session does not hold the aliaser this module expects (another
+    class, or without the attributes the faster one reads), the session is
+    `get_session()`'s own, unchanged."""
+    import botocore.hooks
+
+    if change == "another aliaser class":
+
+        class Other(botocore.hooks.EventAliaser):
+            pass
+
+        monkeypatch.setattr(botocore.hooks, "EventAliaser", Other)
+    else:
+        attribute = "_alias_name_cache" if change == "no name cache" else "_event_aliases"
+        real = botocore.hooks.EventAliaser.__init__
+        made: list[Any] = []
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            real(self, *args, **kwargs)
+            if not made:  # the first session's: the one this module would change
+                delattr(self, attribute)
+            made.append(self)
+
+        monkeypatch.setattr(botocore.hooks.EventAliaser, "__init__", init)
+    core = aws._botocore_session()
+    assert type(core.get_component("event_emitter")).__name__ != "FastAliaser"
+
+
+# What botocore's EnvProvider reads.
+ENV_CREDENTIALS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        pytest.param({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"}, id="keys"),
+        pytest.param(
+            {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"},
+            id="keys and session token (Lambda)",
+        ),
+        pytest.param(
+            {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SECURITY_TOKEN": "t"},
+            id="legacy token name",
+        ),
+        pytest.param(
+            {
+                "AWS_ACCESS_KEY_ID": "AKID",
+                "AWS_SECRET_ACCESS_KEY": "s",
+                "AWS_SESSION_TOKEN": "t",
+                "AWS_CREDENTIAL_EXPIRATION": "2999-01-01T00:00:00Z",
+                "AWS_ACCOUNT_ID": "123456789012",
+            },
+            id="expiring, with account",
+        ),
+        pytest.param(
+            {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_PROFILE": "absent"},
+            id="a profile named that does not exist",
+        ),
+        pytest.param({"AWS_ACCESS_KEY_ID": "AKID"}, id="a key without its secret"),
+    ],
+)
+def test_credentials_from_the_environment_are_botocore_s(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> None:
+    """With an access key in the environment the session's credentials are those
+    botocore's default chain gives (values, kind, refreshability), or the same error."""
+    import botocore.session
+
+    for name in [*ENV_CREDENTIALS, "AWS_PROFILE", "AWS_DEFAULT_PROFILE", *environ]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    outcomes = []
+    for session in (aws._botocore_session(), botocore.session.get_session()):
+        try:
+            c = session.get_credentials()
+            got: Any = (type(c).__name__, c.access_key, c.secret_key, c.token, c.method)
+            got += (getattr(c, "account_id", None),)
+        except Exception as e:  # the error is what is compared
+            got = (type(e).__name__, str(e))
+        outcomes.append(got)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_without_a_key_in_the_environment_the_chain_is_botocore_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No access key in the environment: the session keeps botocore's whole default
+    chain (profiles, container and instance metadata...)."""
+    for name in ENV_CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    chain = aws._botocore_session().get_component("credential_provider")
+    names = [p.METHOD for p in chain.providers]
+    assert names[0] == "env" and "container-role" in names and "iam-role" in names

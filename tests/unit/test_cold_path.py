@@ -45,13 +45,16 @@ NEVER = (
 )
 # Loaded when first needed, never by a first payload that is archived and alerts nobody:
 # delivering to actions (and the alert gates and state it uses), dead-lettering,
-# absence rules, secrets, and the raw form of an input that failed to decode.
+# absence rules, secrets, and the raw form of an input that failed to decode; nor
+# Powertools, whose Logger would write the ledger line exactly as it is written without
+# it (chalicelib/ledgerline.py).
 DEFERRED = (
     "chalicelib.delivery",
     "chalicelib.alerting",
     "chalicelib.actions.deadletter",
     "chalicelib.ingest.batch",
     "chalicelib.secrets",
+    "aws_lambda_powertools",
 )
 ACTIONS = ("chalicelib.actions.forward", "chalicelib.actions.slack", "chalicelib.actions.sns")
 # Slack's client and the URL policy: loaded when a Slack message is first sent, not when
@@ -200,7 +203,7 @@ def test_first_cloudwatch_event_loads_only_what_it_needs(
     """The first payload is archived with clients built on botocore alone, and the only
     action modules loaded are those the rules name (not what they need to send); boto3,
     the other actions and the Kinesis, S3 and subscription code are never imported, nor
-    delivery, alerting, dead-lettering or secrets while no event needs them."""
+    delivery, alerting, dead-lettering, secrets or Powertools while no event needs them."""
     out = _cold_run(moto_server, rules)
     result, modules = out["result"], out["modules"]
     assert (result["received"], result["archived"], result["lost"]) == (1, 1, 0), result

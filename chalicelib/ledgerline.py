@@ -1,0 +1,160 @@
+"""The ledger line and the metrics switch without importing Powertools, where its Logger
+would write exactly this.
+
+Importing any Powertools module runs the package's `__init__` (Logger, Metrics, Tracer,
+typing_extensions, the user-agent hook): ~12 ms of CPU on a cold start here, for one
+ledger line per invocation. Where nothing can tell the difference, that line is written
+here instead, as the Logger of `observe.logger()` would write it to the same stream:
+
+* the configuration is Powertools' default one: none of the environment variables that
+  change its Logger's level, sampling, indentation, package logging or root-handler
+  filtering is set (`POWERTOOLS_SETTINGS`), so its level is INFO and both ledger lines
+  (INFO, ERROR) are written; and Powertools is not loaded (keys may have been appended);
+* nothing else would see the record the Logger makes: logging is not disabled and makes
+  records and loggers of its own classes, no one has set up the `sluice` logger (level,
+  handlers, filters, propagation), and no handler on the root logger is pytest's
+  capture handler (Powertools adds a filter dropping this logger's records to every
+  other one: the Lambda runtime's, or any);
+* the Logger has not been made yet (`observe.logger()` is the one from then on: keys
+  appended to it, its level, its handlers apply);
+* the line can be written as Powertools' formatter writes it: not inside an asyncio task
+  (its name would be in the record), no field named as a record attribute or one of the
+  keys the formatter makes itself, values orjson writes as Powertools' `json` does (not
+  a float it would write with an exponent or a NaN; `observe`'s formatter writes the
+  ledger line with orjson too).
+
+Otherwise `write` returns False and the caller logs through Powertools as before.
+tests/unit/test_ledgerline.py compares the lines with Powertools' own, byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+# Environment variables that change what Powertools' Logger writes, or where.
+POWERTOOLS_SETTINGS = (
+    "POWERTOOLS_LOG_LEVEL",
+    "LOG_LEVEL",
+    "AWS_LAMBDA_LOG_LEVEL",
+    "POWERTOOLS_LOGGER_SAMPLE_RATE",
+    "POWERTOOLS_DEV",
+    "POWERTOOLS_DEBUG",
+    "POWERTOOLS_LOG_DEDUPLICATION_DISABLED",
+)
+# Extras Powertools' formatter does not write as given: the keys it formats itself, and
+# those logging refuses to set on a record (with every attribute a record has).
+_OWN = frozenset({"level", "location", "timestamp", "message", "asctime"})
+# Powertools' metrics switches: `is_metrics_disabled()` is False when neither is set.
+METRICS_SWITCHES = ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_DEV")
+
+
+def usable(logger_name: str) -> bool:
+    """Whether a line written here is all Powertools' Logger named `logger_name` would
+    produce now (the conditions of the module docstring but the last)."""
+    if "aws_lambda_powertools" in sys.modules:  # loaded by someone: keys may be appended
+        return False
+    environ = os.environ
+    if any(name in environ for name in POWERTOOLS_SETTINGS):
+        return False
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return True
+    if logging.root.manager.disable or logging.getLogRecordFactory() is not logging.LogRecord:
+        return False  # disabled, or records made otherwise (with more attributes, say)
+    made = logging.root.manager.loggerDict.get(logger_name)
+    if isinstance(made, logging.Logger):  # Chalice makes its app's logger, `sluice`
+        if type(made) is not logging.Logger or (  # and leaves it as logging makes it
+            made.handlers or made.filters or made.level or made.disabled or not made.propagate
+        ):
+            return False
+    elif logging.getLoggerClass() is not logging.Logger:
+        return False  # the logger Powertools makes would be another class
+    for handler in logging.root.handlers:
+        kind = type(handler)
+        if kind.__name__ == "LogCaptureHandler" and kind.__module__ == "_pytest.logging":
+            return False  # the one root handler Powertools leaves to see its records
+    return True
+
+
+def line(service: str, level: str, func: str, lineno: int, message: str, fields: Any) -> Any:
+    """The line Powertools' formatter writes for a record of `level` made now by `func`
+    at `lineno`, with `fields` as its extras; None if only Powertools can write it."""
+    import logging
+
+    import orjson
+
+    asyncio = sys.modules.get("asyncio")
+    try:
+        if asyncio is not None and asyncio.current_task() is not None:
+            return None  # its name would be in the record (taskName)
+    except RuntimeError:  # no running loop
+        pass
+    # The record's own clock, as the logging of this Python makes it.
+    record = logging.LogRecord("", 0, "", 0, "", None, None)
+    if not fields.keys().isdisjoint(record.__dict__) or not fields.keys().isdisjoint(_OWN):
+        return None  # logging refuses them, or Powertools leaves them out
+    if not _written_alike(fields):
+        return None
+    msecs = "%03d" % record.msecs  # noqa: UP031 (Powertools' `formatTime`, to the letter)
+    log: dict[str, Any] = {
+        "level": level,
+        "location": f"{func}:{lineno}",
+        "message": None,
+        "timestamp": time.strftime(f"%Y-%m-%d %H:%M:%S,{msecs}%z", time.localtime(record.created)),
+        "service": service,
+        "sampling_rate": None,
+    }
+    log.update(fields)
+    log["message"] = message
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    log["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
+    try:
+        out = orjson.dumps(
+            {k: v for k, v in log.items() if v is not None},
+            default=str,
+            option=orjson.OPT_NON_STR_KEYS,
+        )
+    except Exception:  # a value orjson refuses (a lone surrogate, an integer past 64 bits)
+        return None
+    return out.decode()
+
+
+def _written_alike(value: Any) -> bool:
+    """Whether orjson writes `value` as Python's `json` does (Powertools' serialiser):
+    the same but for floats it would write with an exponent (`1e-05`, `1e+16`) or not at
+    all (NaN, infinities), at any depth, keys included."""
+    if isinstance(value, float):
+        text = repr(value)
+        return "e" not in text and "n" not in text  # 'nan', 'inf'
+    if isinstance(value, dict):
+        return all(_written_alike(k) and _written_alike(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_written_alike(v) for v in value)
+    return True
+
+
+def write(service: str, level: str, func: str, lineno: int, message: str, fields: Any) -> bool:
+    """Write the line to stdout if `usable` and `line` can; False if the caller must log
+    it through Powertools."""
+    if not usable(service):
+        return False
+    text = line(service, level, func, lineno, message, fields)
+    if text is None:
+        return False
+    stream = sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+    return True
+
+
+def metrics_disabled() -> bool:
+    """Powertools' `is_metrics_disabled()`: False when neither of its switches is set
+    (without importing Powertools), else its own answer."""
+    if not any(name in os.environ for name in METRICS_SWITCHES):
+        return False
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    return bool(is_metrics_disabled())
