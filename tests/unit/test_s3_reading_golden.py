@@ -98,6 +98,11 @@ EXPAND_LINES = [
     '{"batch":"b-1","items":[{"msg":"one","level":"info"},"two as text",3],"host":"h1"}',
     '{"batch":"b-2","items":[],"host":"h2"}',
     '{"batch":"b-3","host":"h3","message":"no items"}',
+    '{"batch":"b-4","items":[' + ",".join(f'{{"msg":"e{i}"}}' for i in range(9)) + '],"host":"h4"}',
+    '{"batch":"b-5","host":"h5","message":"after a chunk of elements"}',
+    "a text line",
+    '{"batch":"b-6","items":[{"msg":"x"},{"msg":"y"}]}',
+    *(f"text line {i}" for i in range(8)),
 ]
 
 
