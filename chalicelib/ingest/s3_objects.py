@@ -86,56 +86,45 @@ def line_events(
     fields (a CloudWatch document's `logGroup`, `logStream`, `owner`...) stay with each
     element: in `source.document`, and under `context_key` in the record when the input
     declares one."""
-    b = budget()
-    t: int | None = None
-    text = line.text
-    expanded = None
-    json_lines = isinstance(fmt, s3_formats.JsonLines)
-    if json_lines and text[:1] == "{":
-        rec, expanded = s3_json.parse_line(text, expand, b)
-        if rec is not None and ("record" in rec or "timestamp" in rec):
-            rec = lambda_json(rec, text)  # Lambda's JSON log format, as from CloudWatch
-    elif json_lines:
-        rec, t = parse_message(text, max_chars=None)
-    else:
-        rec = fmt.record(text)
-    template, object_id = _object_source(ref)
-    source = template.copy()  # keys in the template's order, the line's number in place
-    source["line"] = line.number
-    base = f"{object_id}:{line.number}"
-    if expanded is not None:
-        items, context = expanded
-        if line.flags:
-            context.update(line.flags)
-        if context:
-            source["document"] = context  # one dict shared by the line's events (read-only)
-        key = context_key if context else None
-        return LazyEvents(
-            lambda: _elements(items(), tag, default_ms, source, base, b, key, context)
-        )
-    assert rec is not None
-    if len(text) > MAX_MESSAGE_CHARS and "parse_error" not in rec:
-        problem = fit_record(rec, b)  # every field at every depth, not only `message`
-        if problem is not None:
-            rec = unparsed(text, f"{fmt.name}: {problem}")
-    if line.flags:
-        rec.update(line.flags)
-    if (not json_lines or t is None) and not (len(rec) == 1 and "message" in rec):
-        # A record of its message alone (a text line) is what normalise leaves unchanged.
-        rec, t = normalise(rec)
-    time_ms = t if t is not None else default_ms
-    return [LogEvent(tag, time_ms, rec, source, base, 1, len(text), default_ms)]
+    got = LineReader(fmt, ref, tag, default_ms, expand, context_key).events(line)
+    return [got] if isinstance(got, LogEvent) else got
 
 
-# The source fields every line of the object being read shares (its line number set per
-# line), and its object id: made once per object, not once per line.
-_object: tuple[ObjectRef | None, dict[str, Any], str] = (None, {}, "")
+class LineReader:
+    """How the lines of one object become events (`line_events`), with what they all
+    share made once per object, not once per line: the format's kind, the budget, the
+    source fields in their order (each line's copy gets its number) and the id prefix."""
 
+    __slots__ = (
+        "b",
+        "context_key",
+        "default_ms",
+        "expand",
+        "fmt",
+        "json_lines",
+        "object_id",
+        "tag",
+        "template",
+    )
 
-def _object_source(ref: ObjectRef) -> tuple[dict[str, Any], str]:
-    global _object
-    if _object[0] is not ref:
-        template = {
+    def __init__(
+        self,
+        fmt: s3_formats.LineFormat,
+        ref: ObjectRef,
+        tag: str,
+        default_ms: int,
+        expand: str | None,
+        context_key: str | None = None,
+    ) -> None:
+        self.fmt = fmt
+        self.json_lines = isinstance(fmt, s3_formats.JsonLines)
+        self.tag = tag
+        self.default_ms = default_ms
+        self.expand = expand
+        self.context_key = context_key
+        self.b = budget()
+        self.object_id = ref.object_id
+        self.template: dict[str, Any] = {
             "kind": "s3",
             "bucket": ref.bucket,
             "key": ref.key,
@@ -145,8 +134,56 @@ def _object_source(ref: ObjectRef) -> tuple[dict[str, Any], str]:
             "account": ref.account,
             "region": ref.region,
         }
-        _object = (ref, template, ref.object_id)
-    return _object[1], _object[2]
+
+    def events(self, line: Line) -> LogEvent | LazyEvents:
+        """The line's one event (the common case, returned alone), or its elements'."""
+        text = line.text
+        t: int | None = None
+        if self.json_lines:
+            if text[:1] == "{":
+                rec, expanded = s3_json.parse_line(text, self.expand, self.b)
+                if expanded is not None:
+                    return self._expanded(line, expanded)
+                assert rec is not None
+                if "record" in rec or "timestamp" in rec:
+                    rec = lambda_json(rec, text)  # Lambda's JSON log format, as from CloudWatch
+            else:
+                rec, t = parse_message(text, max_chars=None)
+        else:
+            rec = self.fmt.record(text)
+        if len(text) > MAX_MESSAGE_CHARS and "parse_error" not in rec:
+            problem = fit_record(rec, self.b)  # every field at every depth, not only `message`
+            if problem is not None:
+                rec = unparsed(text, f"{self.fmt.name}: {problem}")
+        if line.flags:
+            rec.update(line.flags)
+        # Only a text line of JSON lines comes with its time; a record of its message alone
+        # (a text line) is what normalise leaves unchanged.
+        if t is None and not (len(rec) == 1 and "message" in rec):
+            rec, t = normalise(rec)
+        n = line.number
+        source = self.template.copy()  # keys in the template's order, the line's number in place
+        source["line"] = n
+        default_ms = self.default_ms
+        time_ms = t if t is not None else default_ms
+        return LogEvent(
+            self.tag, time_ms, rec, source, f"{self.object_id}:{n}", 1, len(text), default_ms
+        )
+
+    def _expanded(self, line: Line, expanded: s3_json.Expanded) -> LazyEvents:
+        items, context = expanded
+        if line.flags:
+            context.update(line.flags)
+        source = self.template.copy()
+        source["line"] = line.number
+        if context:
+            source["document"] = context  # one dict shared by the line's events (read-only)
+        key = self.context_key if context else None
+        base = f"{self.object_id}:{line.number}"
+        tag, default_ms, b = self.tag, self.default_ms, self.b
+        return LazyEvents(
+            lambda: _elements(items(), tag, default_ms, source, base, b, key, context)
+        )
 
 
 def _elements(
@@ -264,10 +301,16 @@ def process_object(
     consumed = 0  # characters of lines handled in this invocation
     passed = 0  # characters of documents handled before, passed over
 
+    add = sink.add
+    # Set when a line added more than one event since the last flush: only then can the
+    # sink reach CHUNK_LINES events before a CHUNK_LINES-th line (one event a line cannot).
+    many = False
+
     def flush(next_line: int) -> None:
-        nonlocal sink
+        nonlocal sink, add, many
         outcome.ledger.merge(sink.close())
         sink = pipeline.slices(inv, f"{ref.object_id}-{next_line:09d}", isolate=True)
+        add, many = sink.add, False
 
     # Reading and decompressing is `decode` (iter_lines counts it per block); the rest of
     # the loop that is not the pipeline's (route, archive, deliver) is `parse`.
@@ -275,60 +318,67 @@ def process_object(
     lines = iter_lines(
         resp["Body"], ref.key, documents=documents, cursor=cursor, skip=skip, stop=stop
     )
+    reader: LineReader | None = None
+    headers = per_line = False
     try:
         for line in lines:
-            outcome.lines = line.number
+            number = outcome.lines = line.number
+            text = line.text
             if fmt is None:
-                fmt = s3_formats.FORMATS[s3_formats.detect(line.text, ref.key)]()
-            if line.number <= start_line:
+                fmt = s3_formats.FORMATS[s3_formats.detect(text, ref.key)]()
+            if number <= start_line:
                 # Documents (split, not counted by newlines) handled before: passed over,
                 # the deadline still looked at.
-                passed += len(line.text)
-                if passed > SKIP_GRACE and line.number % CHUNK_LINES == 0 and stop():
+                passed += len(text)
+                if passed > SKIP_GRACE and number % CHUNK_LINES == 0 and stop():
                     outcome.continuation = Continuation(ref, start_line, position=start)
                     break
                 continue
-            header = fmt.header(line.text)
-            if not header and line.text.strip():
-                consumed += len(line.text)
-                if line.flags and line.flags.get("truncated") and line.text.lstrip()[:1] in "{[":
+            if reader is None:  # the format is known from here on
+                reader = LineReader(fmt, ref, tag, default_ms, expand, context_key)
+                headers = type(fmt).header is not s3_formats.LineFormat.header
+                per_line = fmt.events and fmt.name != "cloudwatch"
+            if not (headers and fmt.header(text)) and text.strip():
+                consumed += len(text)
+                flags = line.flags
+                if flags and flags.get("truncated") and text.lstrip()[:1] in "{[":
                     # A JSON document longer than s3.MAX_LINE: its events cannot be read from
                     # a cut copy. The object stays in S3; the reason says where.
                     outcome.ledger.received += 1
                     outcome.ledger.dead_letter("decode:too-large", 1)
-                    size = line.flags.get("original_bytes")
+                    size = flags.get("original_bytes")
                     dead_letter(
-                        f"line {line.number} is a JSON document of {size} bytes, over the "
+                        f"line {number} is a JSON document of {size} bytes, over the "
                         f"line limit (s3://{ref.bucket}/{ref.key})",
-                        line.number,
+                        number,
                     )
-                elif not fmt.events:  # a file about other objects: read, counted, no event
-                    outcome.metadata_lines += 1
-                elif fmt.name == "cloudwatch":
-                    sink.extend(document_events(line, region, outcome, dead_letter, guard))
-                else:
+                elif per_line:
                     try:
-                        events = line_events(fmt, line, ref, tag, default_ms, expand, context_key)
+                        got = reader.events(line)
                     except DecodeError as e:  # more elements than one invocation may take
                         outcome.ledger.received += 1
                         outcome.ledger.dead_letter(f"decode:{e.stage}", 1)
-                        dead_letter(
-                            f"line {line.number}: {e} (s3://{ref.bucket}/{ref.key})", line.number
-                        )
+                        dead_letter(f"line {number}: {e} (s3://{ref.bucket}/{ref.key})", number)
                     else:
-                        if type(events) is list and len(events) == 1:
-                            sink.add(events[0])  # a line's one event (the common case)
+                        if isinstance(got, LogEvent):
+                            add(got)  # a line's one event (the common case)
                         else:
-                            sink.extend(events)
+                            sink.extend(got)
+                            many = True
+                elif not fmt.events:  # a file about other objects: read, counted, no event
+                    outcome.metadata_lines += 1
+                else:  # CloudWatch Logs subscription documents
+                    sink.extend(document_events(line, region, outcome, dead_letter, guard))
+                    many = True
             # Every CHUNK_LINES-th line ends a chunk, blank or not: a double-spaced log
             # must not grow one batch over the whole object, nor skip the deadline check.
             # So does a batch of CHUNK_LINES events (a line may expand into many).
-            if line.number % CHUNK_LINES == 0 or sink.taken >= CHUNK_LINES:
-                flush(line.number)
+            if number % CHUNK_LINES == 0 or (many and sink.taken >= CHUNK_LINES):
+                flush(number)
                 over = max_chars is not None and consumed >= max_chars
                 if margin_ms >= 0 and (over or inv.remaining_ms() < margin_ms):
-                    at = cursor.resume(line.number) if not cursor.documents else None
-                    outcome.continuation = Continuation(ref, line.number, position=at)
+                    at = cursor.resume(number) if not cursor.documents else None
+                    outcome.continuation = Continuation(ref, number, position=at)
                     break
         else:
             if cursor.interrupted:  # the deadline came while skipping: continue from there

@@ -118,10 +118,13 @@ def json_refusal(doc: dict[str, Any], text: str) -> str | None:
     nested = big = False
     for x in doc.values():
         t = type(x)
-        if t is dict or t is list:
+        if t is str or t is int:  # most values: tested first, the loop's cost is per value
+            continue
+        if t is float:
+            if x >= _INT64 or x <= _MINUS_INT64:
+                big = True
+        elif t is dict or t is list:
             nested = True
-        elif t is float and (x >= _INT64 or x <= -_INT64):
-            big = True
     if nested:
         # Depth needs at least that many brackets: count them (C speed) before walking.
         if text.count("{") + text.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
@@ -136,6 +139,7 @@ _INTEGER_REFUSAL = "json: integer beyond 64 bits"
 # orjson reads an integer beyond 64 bits as the nearest double (a 30-digit id would be
 # archived as 1.2345678901234568e+29): such a JSON message keeps its exact text instead.
 _INT64 = 2.0**63
+_MINUS_INT64 = -_INT64
 # Every ASCII digit to "0": a run of 19 digits becomes a run of 19 zeros (no other
 # character is "0"). One linear pass in C, run only when a double could be such an integer.
 _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")

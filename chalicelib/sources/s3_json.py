@@ -55,7 +55,7 @@ def parse_line(
         return unparsed(text, f"json: {e}"), None
     if type(doc) is not dict:  # a line starting with "{" parses to an object or fails
         return unparsed(text, "json: not an object"), None
-    items = _expandable(doc, field)
+    items = _expandable(doc, field) if name in doc else None  # most lines: no list to expand
     if items is not None:
         if len(items) > b.payload_events:
             raise DecodeError("too-large", f"{len(items)} elements in one line")
