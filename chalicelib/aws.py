@@ -108,22 +108,38 @@ def _botocore_session() -> Any:
     made (it is also its `event_emitter` component), given this subclass before the
     built-in handlers are registered; clients copy it as they copy botocore's."""
     import botocore.session
-    from botocore.hooks import EventAliaser
 
-    session = botocore.session.Session(include_builtin_handlers=False)
-    events = getattr(session, "_events", None)
-    register = getattr(session, "_register_builtin_handlers", None)
-    if (  # a botocore made otherwise: its own session, as is
-        type(events) is not EventAliaser
-        or register is None
-        or not isinstance(getattr(events, "_alias_name_cache", None), dict)
-        or not isinstance(getattr(events, "_event_aliases", None), dict)
-    ):
-        return botocore.session.get_session()
-    events.__class__ = _fast_aliaser(EventAliaser)
-    register(events)
+    session = _session_class(botocore.session.Session)()
     _credentials_from_environment(session)
     return session
+
+
+_SESSION_CLASS: list[type] = []
+
+
+def _session_class(base: type) -> type:
+    """botocore's session class, whose aliaser becomes the faster one just before the
+    built-in handlers are registered: botocore's own `__init__` runs as it is, so the
+    handlers and then the initializers (Powertools' user agent, if loaded) are registered
+    in botocore's order. An aliaser of another class, or without the attributes the
+    faster one reads (another botocore), is left as it is."""
+    if _SESSION_CLASS:
+        return _SESSION_CLASS[0]
+
+    class FastSession(base):  # type: ignore[misc,valid-type]
+        def _register_builtin_handlers(self, events: Any) -> None:
+            from botocore.hooks import EventAliaser
+
+            if (
+                type(events) is EventAliaser
+                and isinstance(getattr(events, "_alias_name_cache", None), dict)
+                and isinstance(getattr(events, "_event_aliases", None), dict)
+            ):
+                events.__class__ = _fast_aliaser(EventAliaser)
+            super()._register_builtin_handlers(events)
+
+    _SESSION_CLASS.append(FastSession)
+    return FastSession
 
 
 def _credentials_from_environment(session: Any) -> None:

@@ -199,6 +199,13 @@ def test_the_fast_aliaser_names_every_event_as_botocore_does() -> None:
         assert events._alias_event_name(name) == expected, name
 
 
+def _handler(h: Any) -> Any:
+    """A handler as itself, or for one an initializer makes per session (Powertools' user
+    agent closure) by its module and name."""
+    f = getattr(h, "func", h)
+    return (f.__module__, f.__qualname__) if "<locals>" in getattr(f, "__qualname__", "") else h
+
+
 def test_the_fast_session_registers_what_botocore_s_session_registers(
     env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,7 +220,10 @@ def test_the_fast_session_registers_what_botocore_s_session_registers(
     for name in _event_names():
         aliased = _botocore_alias(name)
         found = [
-            list(s.get_component("event_emitter")._emitter._handlers.prefix_search(aliased))
+            [
+                _handler(h)
+                for h in s.get_component("event_emitter")._emitter._handlers.prefix_search(aliased)
+            ]
             for s in (ours, stock)
         ]
         assert found[0] == found[1], name
@@ -240,8 +250,8 @@ def test_another_botocore_gets_a_session_as_botocore_makes_it(
     monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     """Where botocore's session does not hold the aliaser this module expects (another
-    class, or without the attributes the faster one reads), the session is
-    `get_session()`'s own, unchanged."""
+    class, or without the attributes the faster one reads), its aliaser is botocore's
+    own, unchanged."""
     import botocore.hooks
 
     if change == "another aliaser class":
@@ -251,17 +261,16 @@ def test_another_botocore_gets_a_session_as_botocore_makes_it(
 
         monkeypatch.setattr(botocore.hooks, "EventAliaser", Other)
     else:
+        # A botocore whose aliaser keeps no such attribute (and so never reads it).
         attribute = "_alias_name_cache" if change == "no name cache" else "_event_aliases"
         real = botocore.hooks.EventAliaser.__init__
-        made: list[Any] = []
 
         def init(self: Any, *args: Any, **kwargs: Any) -> None:
             real(self, *args, **kwargs)
-            if not made:  # the first session's: the one this module would change
-                delattr(self, attribute)
-            made.append(self)
+            delattr(self, attribute)
 
         monkeypatch.setattr(botocore.hooks.EventAliaser, "__init__", init)
+        monkeypatch.setattr(botocore.hooks.EventAliaser, "_alias_event_name", lambda _, n: n)
     core = aws._botocore_session()
     assert type(core.get_component("event_emitter")).__name__ != "FastAliaser"
 
