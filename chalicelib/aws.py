@@ -126,7 +126,7 @@ def _session_class(base: type) -> type:
     if _SESSION_CLASS:
         return _SESSION_CLASS[0]
 
-    class FastSession(base):  # type: ignore[misc,valid-type]
+    class FastSession(base):
         def _register_builtin_handlers(self, events: Any) -> None:
             from botocore.hooks import EventAliaser
 
