@@ -191,6 +191,43 @@ def send(client: Any, service_id: str, operation: str, request: Any) -> Any:
     return response
 
 
+# botocore's case-insensitive header key of each header name sent so far (a handful: the
+# same names on every request), made once instead of once per header per request.
+_HEADER_KEYS: dict[str, Any] = {}
+_MAX_HEADER_KEYS = 256
+_headers_checked: bool | None = None  # whether `headers_dict` builds what HeadersDict does
+
+
+def headers_dict(headers: dict[str, Any]) -> Any:
+    """`botocore.awsrequest.HeadersDict(headers)`: the same items in the same order, the
+    keys case-insensitive as botocore's, at a third of the cost (HeadersDict's
+    constructor goes through MutableMapping.update and makes a key object per header)."""
+    global _headers_checked
+    from botocore.awsrequest import HeadersDict, _HeaderKey
+
+    if _headers_checked is False:
+        return HeadersDict(headers)
+    keys = _HEADER_KEYS
+    table: dict[Any, Any] = {}
+    for name, value in headers.items():
+        key = keys.get(name)
+        if key is None:
+            if len(keys) >= _MAX_HEADER_KEYS:
+                keys.clear()
+            key = keys[name] = _HeaderKey(name)
+        table[key] = value
+    out = HeadersDict.__new__(HeadersDict)  # its __init__ would only make an empty table
+    out._dict = table
+    if _headers_checked is None:  # once: botocore keeps its headers as it did
+        reference = HeadersDict(headers)
+        _headers_checked = type(getattr(reference, "_dict", None)) is dict and list(
+            out.items()
+        ) == list(reference.items())
+        if not _headers_checked:
+            return reference
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Learned:
     """What one operation's requests share: URL, canonical path, Host, signing scope and
@@ -378,10 +415,10 @@ class PreparedClient:
         if learned is None:
             return self._through_botocore(method, operation, params)
         try:
-            from botocore.awsrequest import AWSPreparedRequest, HeadersDict
+            from botocore.awsrequest import AWSPreparedRequest
 
             headers, body = self._build(learned, operation, params, amz_date())
-            request = AWSPreparedRequest("POST", learned.url, HeadersDict(headers), body, False)
+            request = AWSPreparedRequest("POST", learned.url, headers_dict(headers), body, False)
             response = send(self._client, self._service_id, operation, request)
         except Exception:  # not sent, or no answer (a connection error): botocore decides
             return getattr(self._client, method)(**params)

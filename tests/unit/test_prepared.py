@@ -698,3 +698,42 @@ def test_a_failed_prepared_batch_write_goes_to_botocore_again(
     state.mark_alerted("r", 0, ids)
     assert [p for _, p in wire.attempts[-2:]] == [True, False]  # prepared, then botocore's
     assert _alerted(ddb, table, "alerted#r#0") == {"lesson", *ids}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="none"),
+        pytest.param(
+            {"Content-Type": b"application/x-amz-json-1.0", "X-Amz-Date": b"20260304T050607Z"},
+            id="bytes values",
+        ),
+        pytest.param(
+            {"content-type": "a", "Content-Type": "b", "CONTENT-TYPE": "c", "Host": "h"},
+            id="one name in three cases: the first spelling, the last value",
+        ),
+        pytest.param(
+            {"x-amz-checksum-crc32": "AAAAAA==", "Content-Length": "12", "ünï": "cødé"},
+            id="str values, a non-ASCII name",
+        ),
+    ],
+)
+def test_headers_dicts_are_botocore_s(headers: dict[str, Any]) -> None:
+    """`headers_dict` gives botocore's HeadersDict of the headers: the same items in the
+    same order, looked up in any case, each result a table of its own."""
+    from botocore.awsrequest import HeadersDict
+
+    from chalicelib.actions.prepared import headers_dict
+
+    for _ in range(2):  # the first call checks itself against HeadersDict; later ones not
+        ours, theirs = headers_dict(headers), HeadersDict(headers)
+        assert type(ours) is HeadersDict
+        assert list(ours.items()) == list(theirs.items())
+        for name in headers:
+            for spelling in (name, name.lower(), name.upper()):
+                assert ours.get(spelling) == theirs.get(spelling)
+        other = headers_dict(headers)
+        other["X-Added"] = "1"
+        del other["X-Added"]
+        ours["X-Added"] = "2"
+        assert "X-Added" not in other and ours["x-added"] == "2"

@@ -236,6 +236,8 @@ def test_prepared_puts_reach_a_server_over_http(aws_env: dict[str, str]) -> None
         *KEYS,
         pytest.param("".join(chr(c) for c in range(128)), id="every ASCII character"),
         pytest.param("archive/tag=x/dt=2026-01-01/hour=00/ab%2Fcd-0.jsonl.gz", id="percent"),
+        pytest.param("a%3D=b%%==%25 %20+", id="escapes and the characters they stand for"),
+        pytest.param("%", id="a percent alone"),
         pytest.param("", id="empty"),
     ],
 )
