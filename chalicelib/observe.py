@@ -15,7 +15,6 @@ batch (per Kinesis record, per S3 line read), well under 1 % of the work it meas
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Generator, Iterable
@@ -23,6 +22,7 @@ from functools import lru_cache
 from time import perf_counter
 from typing import Any, TypeVar
 
+from chalicelib.environ import getenv
 from chalicelib.event import Ledger
 
 SERVICE = "sluice"
@@ -147,11 +147,9 @@ def _formatter() -> Any:
             """The line `_ledger` writes for a record made now by `func` at `line` with
             `fields` as extras; None if it needs a record (a custom key, an asyncio task)."""
             asyncio = sys.modules.get("asyncio")
-            try:
-                if asyncio is not None and asyncio.current_task() is not None:
+            if asyncio is not None and asyncio._get_running_loop() is not None:
+                if asyncio.current_task() is not None:
                     return None  # its name would be in the record (taskName)
-            except RuntimeError:  # no running loop
-                pass
             now = time.time()
             msecs = int((now - int(now)) * 1000) + 0.0  # as LogRecord
             try:
@@ -389,7 +387,7 @@ _disabled: dict[tuple[str | None, ...], bool] = {}
 def metrics_disabled() -> bool:
     """Powertools' `is_metrics_disabled()` for the environment as it is now (a value it
     refuses raises as it does)."""
-    key = tuple(map(os.environ.get, _SWITCHES))
+    key = (getenv(_SWITCHES[0]), getenv(_SWITCHES[1]))
     found = _disabled.get(key)
     if found is None:
         from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -424,7 +422,7 @@ def _invocation_metrics(
                 {
                     "Namespace": namespace,
                     "Dimensions": [["function", "stage", "service"]],
-                    "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in values],
+                    "Metrics": _metric_defs(tuple([(name, unit) for name, unit, _ in values])),
                 }
             ],
         },
@@ -435,6 +433,13 @@ def _invocation_metrics(
     for name, _, value in values:
         doc[name] = [float(value)]
     return orjson.dumps(doc)
+
+
+@lru_cache(maxsize=64)
+def _metric_defs(metrics: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], ...]:
+    """The `Metrics` of a directive (name and unit of each), made once per set of metrics:
+    an invocation's are the counters and the stages it went through."""
+    return tuple({"Name": name, "Unit": unit} for name, unit in metrics)
 
 
 _RULE_COUNTERS = (
@@ -480,9 +485,14 @@ def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> 
     mid = b"".join((b',"service":', dumps(SERVICE), b',"stage":', dumps(stage), b","))
     lines = []
     for rule_id, counts in rules:
-        values = dumps({name: counts.get(name, 0) for name in _RULE_COUNTERS})
+        if counts.keys() <= _RULE_COUNTER_SET:  # as always: zeros, then its own counts
+            values = dumps({**_RULE_ZEROS, **counts})
+        else:
+            values = dumps({name: counts.get(name, 0) for name in _RULE_COUNTERS})
         lines.append(b"".join((head, dumps(rule_id), mid, values[1:])))
     return lines
 
 
+_RULE_COUNTER_SET = frozenset(_RULE_COUNTERS)
+_RULE_ZEROS = dict.fromkeys(_RULE_COUNTERS, 0)
 _RULE_METRIC_DEFS = [{"Name": n, "Unit": "Count"} for n in _RULE_COUNTERS]

@@ -36,13 +36,14 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+
+from chalicelib.environ import getenv
 
 # Headers botocore sets per call; this module computes them for each request.
 PER_CALL = frozenset(
@@ -154,8 +155,8 @@ def amz_date() -> str:
 
 def trace_header() -> str | None:
     """X-Amzn-Trace-Id as botocore adds it inside Lambda (recursion detection)."""
-    trace = os.environ.get("_X_AMZN_TRACE_ID")
-    if trace and "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+    trace = getenv("_X_AMZN_TRACE_ID")
+    if trace and getenv("AWS_LAMBDA_FUNCTION_NAME") is not None:
         return quote(trace, safe="-=;:+&[]{}\"',")
     return None
 
