@@ -737,3 +737,34 @@ def test_headers_dicts_are_botocore_s(headers: dict[str, Any]) -> None:
         del other["X-Added"]
         ours["X-Added"] = "2"
         assert "X-Added" not in other and ours["x-added"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("trace", "function", "header"),
+    [
+        pytest.param(None, "f", None, id="no trace"),
+        pytest.param("Root=1-abc;Parent=def;Sampled=1", None, None, id="outside Lambda"),
+        pytest.param("", "f", None, id="an empty trace"),
+        pytest.param(
+            "Root=1-abc;Parent=def;Sampled=1", "f", "Root=1-abc;Parent=def;Sampled=1", id="in Lambda"
+        ),
+        pytest.param("Root=1 ü/x", "f", "Root=1%20%C3%BC%2Fx", id="characters quoted"),
+    ],
+)
+def test_the_trace_header_is_botocore_s(
+    trace: str | None, function: str | None, header: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prepared requests carry X-Amzn-Trace-Id as botocore adds it: inside Lambda (its
+    function name set) with a trace id, quoted as botocore quotes it; else none."""
+    from botocore.handlers import add_recursion_detection_header
+
+    from chalicelib.actions.prepared import trace_header
+
+    for name, value in (("_X_AMZN_TRACE_ID", trace), ("AWS_LAMBDA_FUNCTION_NAME", function)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    params: dict[str, Any] = {"headers": {}}
+    add_recursion_detection_header(params)
+    assert trace_header() == header == params["headers"].get("X-Amzn-Trace-Id")
