@@ -7,8 +7,10 @@ endpoint rules, ~20 event hooks, the aws-chunked CRC32 body, SigV4 through
 What varies between the archive's puts is only the key and the body, so the first put
 to a bucket goes through botocore as usual and teaches this module what botocore
 resolved for it (the URL before the key, the signing scope, its User-Agent); later puts
-build the request directly and sign it with the client's credentials (SigV4 with the
-body's SHA-256 and a CRC32 header S3 checks: `chalicelib.actions.prepared.Signer`),
+build the request directly and sign it with the client's credentials (SigV4 with a
+CRC32 header S3 checks: `chalicelib.actions.prepared.Signer`; over HTTPS the body is left
+out of the signature, UNSIGNED-PAYLOAD, as botocore's signer decides for such a put and as
+botocore's own puts do, so it is not hashed with SHA-256; over plain HTTP it is signed),
 then send it through the client's own `before-send` hooks (moto, the bench, stubs) or
 its HTTP session. Any answer but 200, or any error, falls back to `put_object`, which
 retries and raises exactly as before: the prepared path can only be faster, never
@@ -18,7 +20,6 @@ different in outcome.
 from __future__ import annotations
 
 import base64
-import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +31,13 @@ from chalicelib.actions.prepared import (
     headers_dict,
     host_of,
     send,
+    sha256_hex,
     trace_header,
     usable,
 )
 
 _OPERATION = "PutObject"
+_CHECKSUM = "x-amz-checksum-crc32"
 # The learned request's headers that stay the same between puts (the others are this
 # module's: content type and encoding, checksum, date, token, signature).
 _STATIC = ("user-agent", "amz-sdk-request")
@@ -75,6 +78,31 @@ class _Bucket:
     region: str
     service: str
     headers: tuple[tuple[str, str], ...]  # User-Agent, amz-sdk-request as botocore sent them
+    unsigned: bool  # the body is not part of the signature (HTTPS, as botocore decides)
+
+
+_UNSIGNED = "UNSIGNED-PAYLOAD"
+
+
+def _unsigned_payload(s3: Any, url: str) -> bool:
+    """Whether botocore's S3 signer leaves out of the signature the body of a PutObject to
+    `url` whose CRC32 is in a header, as the prepared put's is: over HTTPS, unless the
+    client's `payload_signing_enabled` says otherwise (TLS and the checksum S3 verifies
+    protect the body; botocore's own puts send it unsigned too, checksum in a trailer).
+    Asked of botocore's signer once per bucket; False (signed) if it cannot say."""
+    try:
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        probe = AWSRequest(method="PUT", url=url, data=b"", headers={_CHECKSUM: "AAAAAA=="})
+        probe.context = {
+            "client_config": s3.meta.config,
+            "has_streaming_input": True,  # PutObject's Body
+            "checksum": {"request_algorithm": {"in": "header", "name": _CHECKSUM}},
+        }
+        return bool(S3SigV4Auth(None, "s3", "us-east-1").payload(probe) == _UNSIGNED)
+    except Exception:
+        return False
 
 
 class PreparedPut:
@@ -119,6 +147,7 @@ class PreparedPut:
                 for k in request.headers
                 if str(k).lower() in _STATIC
             ),
+            unsigned=_unsigned_payload(self.s3, url),
         )
 
     def put(
@@ -152,18 +181,26 @@ class PreparedPut:
         """(URL, headers) of the prepared put, signed as botocore's S3SigV4Auth signs it."""
         encoded = _encoded_key(key)
         credentials = self.s3._request_signer._credentials.get_frozen_credentials()
-        payload_hash = hashlib.sha256(body).hexdigest()
+        payload_hash = _UNSIGNED if learned.unsigned else sha256_hex(body)
+        checksum = _checksum(body)
+        token = credentials.token
+        signed = {
+            "content-type": content_type,
+            "content-encoding": content_encoding,
+            _CHECKSUM: checksum,
+            "x-amz-date": date,
+            "host": learned.host,
+            "x-amz-content-sha256": payload_hash,
+        }
         headers = {
             "Content-Type": content_type,
             "Content-Encoding": content_encoding,
-            "x-amz-checksum-crc32": _checksum(body),
+            "x-amz-checksum-crc32": checksum,
             "X-Amz-Date": date,
         }
-        if credentials.token:
-            headers["X-Amz-Security-Token"] = credentials.token
+        if token:
+            headers["X-Amz-Security-Token"] = signed["x-amz-security-token"] = token
         headers["X-Amz-Content-SHA256"] = payload_hash
-        signed = {k.lower(): v for k, v in headers.items()}
-        signed["host"] = learned.host
         headers["Authorization"] = self._signer.authorization(
             credentials,
             "PUT",
