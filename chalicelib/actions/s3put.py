@@ -48,7 +48,7 @@ def _checksum(body: bytes) -> str:
 
 
 # What `quote(key, safe="/~")` leaves as it is in ASCII text: letters, digits, "_.-~/".
-_ASCII_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+_ASCII_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/"
 
 
 def _encoded_key(key: str) -> str:
@@ -58,7 +58,7 @@ def _encoded_key(key: str) -> str:
     archive key has one, "="), "%" first so that no escape is escaped again: a few
     `str.replace` calls, where urllib's loop costs ~0.15 µs a character."""
     if key.isascii():
-        unsafe = set(key) - _ASCII_SAFE
+        unsafe = set(key.encode().translate(None, _ASCII_SAFE).decode())
         if "%" in unsafe:
             unsafe.discard("%")
             key = key.replace("%", "%25")
