@@ -388,6 +388,8 @@ def metrics_disabled() -> bool:
     """Powertools' `is_metrics_disabled()` for the environment as it is now (a value it
     refuses raises as it does)."""
     key = (getenv(_SWITCHES[0]), getenv(_SWITCHES[1]))
+    if key == (None, None):
+        return False  # its answer without either (and without importing Powertools)
     found = _disabled.get(key)
     if found is None:
         from aws_lambda_powertools.metrics.functions import is_metrics_disabled
