@@ -183,7 +183,15 @@ class Signer:
 
 
 def amz_date() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    """X-Amz-Date of now (`%Y%m%dT%H%M%SZ` in UTC), formatted once a second."""
+    global _last_date
+    second = int(time.time())
+    if _last_date[0] != second:
+        _last_date = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
+    return _last_date[1]
+
+
+_last_date: tuple[int, str] = (-1, "")
 
 
 def trace_header() -> str | None:

@@ -766,3 +766,25 @@ def test_the_trace_header_is_botocore_s(
     params: dict[str, Any] = {"headers": {}}
     add_recursion_detection_header(params)
     assert trace_header() == header == params["headers"].get("X-Amzn-Trace-Id")
+
+
+@pytest.mark.parametrize(
+    "instants",
+    [
+        pytest.param([1_767_225_599.999, 1_767_225_600.0], id="across a year"),
+        pytest.param([100.2, 100.7, 101.0, 100.9], id="within a second, then the next, then back"),
+        pytest.param([0.5], id="the epoch"),
+    ],
+)
+def test_the_request_date_is_the_current_second(
+    instants: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X-Amz-Date is the current second in UTC, as botocore formats it, at every call."""
+    import time
+
+    from chalicelib.actions.prepared import amz_date
+
+    for now in instants:
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        want = datetime.datetime.fromtimestamp(int(now), datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        assert amz_date() == want
