@@ -23,6 +23,7 @@ from time import perf_counter
 from typing import Any, TypeVar
 
 from chalicelib import ledgerline
+from chalicelib.environ import getenv
 from chalicelib.event import Ledger
 
 SERVICE = "sluice"
@@ -123,6 +124,13 @@ def _formatter() -> Any:
     reserved = frozenset(RESERVED_LOG_ATTRS)
 
     class LedgerFormatter(LambdaPowertoolsFormatter):
+        # The plans of `_head`, for the log format they were made from (and a copy of it).
+        _plan_format: Any = None
+        _plan_copy: dict[str, Any] | None = None
+        _plans: dict[tuple[str, str, int], Any]
+        # (second, converter, zone settings) -> the date and zone `_asctime` formatted.
+        _second: tuple[Any, str, str] | None = None
+
         def format(self, record: Any) -> str:
             if record.msg not in _LEDGER_MESSAGES or record.args or record.exc_info:
                 return str(super().format(record))
@@ -140,18 +148,89 @@ def _formatter() -> Any:
             """The line `_ledger` writes for a record made now by `func` at `line` with
             `fields` as extras; None if it needs a record (a custom key, an asyncio task)."""
             asyncio = sys.modules.get("asyncio")
-            try:
-                if asyncio is not None and asyncio.current_task() is not None:
+            if asyncio is not None and asyncio._get_running_loop() is not None:
+                if asyncio.current_task() is not None:
                     return None  # its name would be in the record (taskName)
-            except RuntimeError:  # no running loop
-                pass
             now = time.time()
-            instant = _Instant(now, int((now - int(now)) * 1000) + 0.0)  # as LogRecord
-            attrs = {"levelname": level, "funcName": func, "lineno": line}
+            msecs = int((now - int(now)) * 1000) + 0.0  # as LogRecord
             try:
-                return self._line(attrs, instant, fields, message)
+                head = self._head(level, func, line, now, msecs)
+                if head is None:
+                    attrs = {"levelname": level, "funcName": func, "lineno": line}
+                    return self._line(attrs, _Instant(now, msecs), fields, message)
+                head.update(fields)
+                head["message"] = message
+                head["xray_trace_id"] = self._get_latest_trace_id()
+                return self._dumps(head)
             except Exception:  # a format key only a record has, a value orjson refuses
                 return None
+
+        def _head(
+            self, level: str, func: str, line: int, now: float, msecs: float
+        ) -> dict[str, Any] | None:
+            """The keys `_line` writes before the extras, from a plan made once per log
+            format and call site (levels and locations formatted once, the timestamp per
+            call); None when context keys are set (`_line` then writes them all)."""
+            if _get_context().get():
+                return None
+            fmt = self.log_format
+            if fmt is not self._plan_format or fmt != self._plan_copy:
+                self._plan_format, self._plan_copy = fmt, dict(fmt)
+                self._plans = {}
+            site = (level, func, line)
+            plan = self._plans.get(site)
+            if plan is None:
+                plan = self._plans[site] = self._plan(fmt, level, func, line)
+            template, timed = plan
+            head = template.copy()
+            if timed:
+                values = {
+                    "levelname": level,
+                    "funcName": func,
+                    "lineno": line,
+                    "asctime": self._asctime(now, msecs),
+                }
+                for key, value in timed:
+                    head[key] = value % values
+            return head
+
+        def _plan(
+            self, fmt: dict[str, Any], level: str, func: str, line: int
+        ) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+            """(the keys in order, each value formatted where it needs only the level and
+            the location; the formats that need the time)."""
+            site = {"levelname": level, "funcName": func, "lineno": line}
+            template: dict[str, Any] = {}
+            timed = []
+            for key, value in fmt.items():
+                if value and key in reserved:
+                    if "asctime" in value:
+                        timed.append((key, value))
+                        template[key] = None  # its place; formatted per line
+                    else:
+                        template[key] = value % site  # '%(levelname)s' -> 'INFO'
+                else:
+                    template[key] = value
+            return template, tuple(timed)
+
+        def _asctime(self, created: float, msecs: float) -> str:
+            """`formatTime` of a record made at `created`: the default format's date and
+            zone are formatted once a second (with the zone setting they were made in)."""
+            converter = self.converter
+            if (
+                self.datefmt
+                or self.use_rfc3339_iso8601
+                or self.default_time_format != _DEFAULT_TIME_FORMAT
+                or converter not in (time.localtime, time.gmtime)
+            ):
+                instant: Any = _Instant(created, msecs)
+                return str(self.formatTime(record=instant))
+            second = (int(created), converter, time.timezone, time.altzone, time.tzname)
+            if self._second is None or self._second[0] != second:
+                t = converter(created)
+                date, zone = time.strftime("%Y-%m-%d %H:%M:%S,", t), time.strftime("%z", t)
+                self._second = (second, date, zone)
+            return f"{self._second[1]}{int(msecs):03d}{self._second[2]}"
 
         def _line(self, attrs: Any, timed: Any, extras: Any, message: str) -> str:
             values: dict[str, Any] | None = None
@@ -160,21 +239,26 @@ def _formatter() -> Any:
                 for key, value in source.items():
                     if value and key in reserved:
                         if values is None:
-                            values = {**attrs, "asctime": self.formatTime(record=timed)}
+                            asctime = self._asctime(timed.created, timed.msecs)
+                            values = {**attrs, "asctime": asctime}
                         log[key] = value % values  # '%(levelname)s' -> 'INFO'
                     else:
                         log[key] = value
             log.update(extras)
             log["message"] = message
             log["xray_trace_id"] = self._get_latest_trace_id()
-            line = orjson.dumps(
-                {k: v for k, v in log.items() if v is not None},
-                default=self.json_default,
-                option=orjson.OPT_NON_STR_KEYS,
-            )
+            return self._dumps(log)
+
+        def _dumps(self, log: dict[str, Any]) -> str:
+            if None in log.values():
+                log = {k: v for k, v in log.items() if v is not None}
+            line = orjson.dumps(log, default=self.json_default, option=orjson.OPT_NON_STR_KEYS)
             return line.decode()
 
     return LedgerFormatter()
+
+
+_DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%F%z"  # Powertools' own, '2021-04-17 18:19:57,656+0200'
 
 
 class _Instant:
@@ -285,7 +369,7 @@ def report(
     else:
         _log(_INFO, "ledger", fields)
     try:
-        if ledgerline.metrics_disabled():
+        if metrics_disabled():
             return  # Powertools would keep the values and print them every 100 anyway
         stage = stage_name()
         values: list[tuple[str, str, float]] = [
@@ -299,6 +383,29 @@ def report(
         _write(lines)
     except Exception:
         logger().exception("metrics not emitted")
+
+
+# Powertools' switches of its metrics, and what `is_metrics_disabled` said of each pair of
+# their values seen (a handful at most): read per invocation, decided once.
+_SWITCHES = ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED")
+_disabled: dict[tuple[str | None, ...], bool] = {}
+
+
+def metrics_disabled() -> bool:
+    """Powertools' `is_metrics_disabled()` for the environment as it is now (a value it
+    refuses raises as it does)."""
+    key = (getenv(_SWITCHES[0]), getenv(_SWITCHES[1]))
+    if key == (None, None):
+        return False  # its answer without either (and without importing Powertools)
+    found = _disabled.get(key)
+    if found is None:
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+        found = is_metrics_disabled()
+        if len(_disabled) >= 16:
+            _disabled.clear()
+        _disabled[key] = found
+    return found
 
 
 def _write(lines: list[bytes]) -> None:
@@ -324,7 +431,7 @@ def _invocation_metrics(
                 {
                     "Namespace": namespace,
                     "Dimensions": [["function", "stage", "service"]],
-                    "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in values],
+                    "Metrics": _metric_defs(tuple([(name, unit) for name, unit, _ in values])),
                 }
             ],
         },
@@ -335,6 +442,13 @@ def _invocation_metrics(
     for name, _, value in values:
         doc[name] = [float(value)]
     return orjson.dumps(doc)
+
+
+@lru_cache(maxsize=64)
+def _metric_defs(metrics: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], ...]:
+    """The `Metrics` of a directive (name and unit of each), made once per set of metrics:
+    an invocation's are the counters and the stages it went through."""
+    return tuple({"Name": name, "Unit": unit} for name, unit in metrics)
 
 
 _RULE_COUNTERS = (
@@ -360,6 +474,7 @@ def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> 
 
     import orjson
 
+    dumps = orjson.dumps
     rules = [(rid, c) for rid, c in ledger.rules.items() if any(c.values())]
     if not rules:
         return []
@@ -373,19 +488,20 @@ def _rule_metrics(function: str, ledger: Ledger, namespace: str, stage: str) -> 
             }
         ],
     }
+    # Each line is orjson of {"_aws", "function", "rule", "service", "stage", counters...}
+    # written in pieces: what the rules share once, per rule its id and its counters.
+    head = b"".join((b'{"_aws":', dumps(directive), b',"function":', dumps(function), b',"rule":'))
+    mid = b"".join((b',"service":', dumps(SERVICE), b',"stage":', dumps(stage), b","))
     lines = []
     for rule_id, counts in rules:
-        doc: dict[str, Any] = {
-            "_aws": directive,
-            "function": function,
-            "rule": rule_id,
-            "service": SERVICE,
-            "stage": stage,
-        }
-        for name in _RULE_COUNTERS:
-            doc[name] = counts.get(name, 0)
-        lines.append(orjson.dumps(doc))
+        if counts.keys() <= _RULE_COUNTER_SET:  # as always: zeros, then its own counts
+            values = dumps({**_RULE_ZEROS, **counts})
+        else:
+            values = dumps({name: counts.get(name, 0) for name in _RULE_COUNTERS})
+        lines.append(b"".join((head, dumps(rule_id), mid, values[1:])))
     return lines
 
 
+_RULE_COUNTER_SET = frozenset(_RULE_COUNTERS)
+_RULE_ZEROS = dict.fromkeys(_RULE_COUNTERS, 0)
 _RULE_METRIC_DEFS = [{"Name": n, "Unit": "Count"} for n in _RULE_COUNTERS]

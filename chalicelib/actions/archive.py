@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Collection, Iterable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -89,7 +90,13 @@ class ArchiveResult:
 
 
 def partition_key(tag: str, ms: int) -> str:
-    t = time.gmtime(ms // 1000)
+    return _partition(tag, ms // 3_600_000)
+
+
+@lru_cache(maxsize=1024)
+def _partition(tag: str, hour: int) -> str:
+    """The prefix of partition (tag, hour since the epoch); a batch's few are made once."""
+    t = time.gmtime(hour * 3600)
     return f"{PREFIX}/tag={tag}/dt={time.strftime('%Y-%m-%d', t)}/hour={t.tm_hour:02d}"
 
 
@@ -221,8 +228,7 @@ except ImportError:  # a platform without the wheel: the standard library, same 
 
 
 def gzip_bytes(body: bytes, level: int) -> bytes:
-    c = _deflate.compressobj(min(level, _MAX_LEVEL), zlib.DEFLATED, 31)  # 31: gzip container
-    return c.compress(body) + c.flush()
+    return bytes(_deflate.compress(body, min(level, _MAX_LEVEL), 31))  # 31: gzip container
 
 
 def build_objects(

@@ -7,8 +7,10 @@ endpoint rules, ~20 event hooks, the aws-chunked CRC32 body, SigV4 through
 What varies between the archive's puts is only the key and the body, so the first put
 to a bucket goes through botocore as usual and teaches this module what botocore
 resolved for it (the URL before the key, the signing scope, its User-Agent); later puts
-build the request directly and sign it with the client's credentials (SigV4 with the
-body's SHA-256 and a CRC32 header S3 checks: `chalicelib.actions.prepared.Signer`),
+build the request directly and sign it with the client's credentials (SigV4 with a
+CRC32 header S3 checks: `chalicelib.actions.prepared.Signer`; over HTTPS the body is left
+out of the signature, UNSIGNED-PAYLOAD, as botocore's signer decides for such a put and as
+botocore's own puts do, so it is not hashed with SHA-256; over plain HTTP it is signed),
 then send it through the client's own `before-send` hooks (moto, the bench, stubs) or
 its HTTP session. Any answer but 200, or any error, falls back to `put_object`, which
 retries and raises exactly as before: the prepared path can only be faster, never
@@ -18,15 +20,24 @@ different in outcome.
 from __future__ import annotations
 
 import base64
-import hashlib
 import zlib
 from typing import Any, Final
 from urllib.parse import quote
 
-from chalicelib.actions.prepared import Signer, amz_date, host_of, send, trace_header, usable
+from chalicelib.actions.prepared import (
+    Signer,
+    amz_date,
+    headers_dict,
+    host_of,
+    send,
+    sha256_hex,
+    trace_header,
+    usable,
+)
 from chalicelib.records import record
 
 _OPERATION = "PutObject"
+_CHECKSUM = "x-amz-checksum-crc32"
 # The learned request's headers that stay the same between puts (the others are this
 # module's: content type and encoding, checksum, date, token, signature).
 _STATIC = ("user-agent", "amz-sdk-request")
@@ -36,19 +47,24 @@ def _checksum(body: bytes) -> str:
     return base64.b64encode((zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
 
 
-# `quote(key, safe="/~")` for ASCII text, by one `str.translate`: letters, digits and
-# "_.-~/" stay, every other character becomes %XX (urllib's loop costs ~0.5 µs a character).
-_ASCII_QUOTED = {
-    c: f"%{c:02X}"
-    for c in range(128)
-    if not (chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_.-~/"))
-}
+# What `quote(key, safe="/~")` leaves as it is in ASCII text: letters, digits, "_.-~/".
+_ASCII_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/"
 
 
 def _encoded_key(key: str) -> str:
-    """The key as botocore's REST serialiser writes it in the path (`{Key+}`)."""
+    """The key as botocore's REST serialiser writes it in the path (`{Key+}`).
+
+    ASCII keys are quoted by replacing each distinct character that needs it (an
+    archive key has one, "="), "%" first so that no escape is escaped again: a few
+    `str.replace` calls, where urllib's loop costs ~0.15 µs a character."""
     if key.isascii():
-        return key.translate(_ASCII_QUOTED)
+        unsafe = set(key.encode().translate(None, _ASCII_SAFE).decode())
+        if "%" in unsafe:
+            unsafe.discard("%")
+            key = key.replace("%", "%25")
+        for c in unsafe:
+            key = key.replace(c, f"%{ord(c):02X}")
+        return key
     return quote(key, safe="/~")
 
 
@@ -56,7 +72,7 @@ def _encoded_key(key: str) -> str:
 class _Bucket:
     """What puts to one bucket share."""
 
-    __slots__ = ("headers", "host", "path", "prefix", "region", "service")
+    __slots__ = ("headers", "host", "path", "prefix", "region", "service", "unsigned")
 
     prefix: Final[str]  # the URL before "/<key>"
     path: Final[str]  # the URL's path before "/<key>" (S3 signs the path as sent)
@@ -64,6 +80,7 @@ class _Bucket:
     region: Final[str]
     service: Final[str]
     headers: Final[tuple[tuple[str, str], ...]]  # User-Agent, amz-sdk-request as botocore sent them
+    unsigned: Final[bool]  # the body is not part of the signature (HTTPS, as botocore decides)
 
     def __init__(
         self,
@@ -73,6 +90,7 @@ class _Bucket:
         region: str,
         service: str,
         headers: tuple[tuple[str, str], ...],
+        unsigned: bool,
     ) -> None:
         self.prefix = prefix
         self.path = path
@@ -80,6 +98,31 @@ class _Bucket:
         self.region = region
         self.service = service
         self.headers = headers
+        self.unsigned = unsigned
+
+
+_UNSIGNED = "UNSIGNED-PAYLOAD"
+
+
+def _unsigned_payload(s3: Any, url: str) -> bool:
+    """Whether botocore's S3 signer leaves out of the signature the body of a PutObject to
+    `url` whose CRC32 is in a header, as the prepared put's is: over HTTPS, unless the
+    client's `payload_signing_enabled` says otherwise (TLS and the checksum S3 verifies
+    protect the body; botocore's own puts send it unsigned too, checksum in a trailer).
+    Asked of botocore's signer once per bucket; False (signed) if it cannot say."""
+    try:
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        probe = AWSRequest(method="PUT", url=url, data=b"", headers={_CHECKSUM: "AAAAAA=="})
+        probe.context = {
+            "client_config": s3.meta.config,
+            "has_streaming_input": True,  # PutObject's Body
+            "checksum": {"request_algorithm": {"in": "header", "name": _CHECKSUM}},
+        }
+        return bool(S3SigV4Auth(None, "s3", "us-east-1").payload(probe) == _UNSIGNED)
+    except Exception:
+        return False
 
 
 class PreparedPut:
@@ -124,6 +167,7 @@ class PreparedPut:
                 for k in request.headers
                 if str(k).lower() in _STATIC
             ),
+            unsigned=_unsigned_payload(self.s3, url),
         )
 
     def put(
@@ -157,18 +201,26 @@ class PreparedPut:
         """(URL, headers) of the prepared put, signed as botocore's S3SigV4Auth signs it."""
         encoded = _encoded_key(key)
         credentials = self.s3._request_signer._credentials.get_frozen_credentials()
-        payload_hash = hashlib.sha256(body).hexdigest()
+        payload_hash = _UNSIGNED if learned.unsigned else sha256_hex(body)
+        checksum = _checksum(body)
+        token = credentials.token
+        signed = {
+            "content-type": content_type,
+            "content-encoding": content_encoding,
+            _CHECKSUM: checksum,
+            "x-amz-date": date,
+            "host": learned.host,
+            "x-amz-content-sha256": payload_hash,
+        }
         headers = {
             "Content-Type": content_type,
             "Content-Encoding": content_encoding,
-            "x-amz-checksum-crc32": _checksum(body),
+            "x-amz-checksum-crc32": checksum,
             "X-Amz-Date": date,
         }
-        if credentials.token:
-            headers["X-Amz-Security-Token"] = credentials.token
+        if token:
+            headers["X-Amz-Security-Token"] = signed["x-amz-security-token"] = token
         headers["X-Amz-Content-SHA256"] = payload_hash
-        signed = {k.lower(): v for k, v in headers.items()}
-        signed["host"] = learned.host
         headers["Authorization"] = self._signer.authorization(
             credentials,
             "PUT",
@@ -196,12 +248,12 @@ class PreparedPut:
     ) -> bool:
         """The prepared request; True if S3 (or the client's hooks) answered 200."""
         try:
-            from botocore.awsrequest import AWSPreparedRequest, HeadersDict
+            from botocore.awsrequest import AWSPreparedRequest
 
             url, headers = self.request(
                 learned, key, body, content_type, content_encoding, amz_date()
             )
-            prepared = AWSPreparedRequest("PUT", url, HeadersDict(headers), body, False)
+            prepared = AWSPreparedRequest("PUT", url, headers_dict(headers), body, False)
             response = send(self.s3, "s3", _OPERATION, prepared)
             return int(response.status_code) == 200
         except Exception:  # anything unexpected: botocore's own path decides

@@ -34,6 +34,11 @@ KEY_RE = re.compile(
         pytest.param(
             "a", 1798761599999, "archive/tag=a/dt=2026-12-31/hour=23", id="last ms of a year"
         ),
+        pytest.param(
+            "a", 1798761600000, "archive/tag=a/dt=2027-01-01/hour=00", id="first ms of a year"
+        ),
+        pytest.param("a", 3_599_999, "archive/tag=a/dt=1970-01-01/hour=00", id="last ms of hour"),
+        pytest.param("b", -1, "archive/tag=b/dt=1969-12-31/hour=23", id="before the epoch"),
     ],
 )
 def test_partition_key_layout(tag, ms, key):

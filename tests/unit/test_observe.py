@@ -423,3 +423,173 @@ def test_a_failing_stream_fails_as_logging_fails(monkeypatch: pytest.MonkeyPatch
         observe.report("cloudwatch_logs", Ledger(received=1, archived=1), "SluiceTest")
     finally:
         handler.stream = saved
+
+
+def _direct_and_record(formatter: Any, std: Any, fields: dict[str, Any]) -> tuple[Any, Any]:
+    """The line `direct` writes now and the one the record path writes for the same call
+    (timestamps left out: the two are made a moment apart)."""
+    import time
+
+    line = formatter.direct("INFO", "report", 7, "ledger", fields)
+    record = std.makeRecord(std.name, 20, __file__, 7, "ledger", (), None, "report", fields)
+    record.created = time.time()
+    ours, theirs = json.loads(line), json.loads(formatter.format(record))
+    for doc in (ours, theirs):
+        doc.pop("timestamp", None)
+    return [list(ours), ours], [list(theirs), theirs]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda log: log.append_keys(cold_start=True), id="a key appended"),
+        pytest.param(lambda log: log.append_keys(service="other"), id="a key's value changed"),
+        pytest.param(lambda log: log.remove_keys(["service"]), id="a key removed"),
+        pytest.param(
+            lambda log: log.append_keys(level="%(levelname)s at %(asctime)s"),
+            id="a reserved key's format now uses the time",
+        ),
+        pytest.param(
+            lambda log: log.thread_safe_append_keys(request="r-2"), id="a context key set"
+        ),
+    ],
+)
+def test_a_changed_log_format_reaches_the_next_direct_line(
+    change: Callable[[Any], None],
+) -> None:
+    """`direct` writes the keys the log format has when it writes (appended, changed,
+    removed, context keys), as the record path does, also after lines it wrote before."""
+    log = observe.logger()
+    formatter = log.registered_handler.formatter
+    std = log._logger
+    saved = dict(formatter.log_format)
+    fields = {"function": "f", "received": 1}
+    try:
+        first, reference = _direct_and_record(formatter, std, fields)
+        assert first == reference
+        change(log)
+        after, reference = _direct_and_record(formatter, std, fields)
+        assert after == reference and after != first
+    finally:
+        formatter.log_format.clear()
+        formatter.log_format.update(saved)
+        log.thread_safe_clear_keys()
+
+
+@pytest.mark.parametrize(
+    ("tz", "utc"),
+    [
+        pytest.param("UTC", False, id="UTC"),
+        pytest.param("Asia/Kolkata", False, id="a half-hour zone"),
+        pytest.param("America/New_York", False, id="a zone with summer time"),
+        pytest.param("America/New_York", True, id="utc=True in a zone"),
+    ],
+)
+def test_timestamps_are_powertools_format_time(
+    tz: str, utc: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger line's timestamp is Powertools' `formatTime` of the same instant: at
+    every millisecond of a second, across seconds, in zones with offsets and summer time,
+    also when the zone setting changes within a second."""
+    import time
+
+    formatter = observe._formatter()
+    if utc:
+        monkeypatch.setattr(formatter, "converter", time.gmtime)
+    now = float(int(time.time()))
+    instants = [now + ms / 1000 for ms in (0, 1, 499, 999)] + [now + 1.0005, now - 86400 * 180]
+    try:
+        for i, zone in enumerate(("UTC", tz, "UTC")):
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            # Each zone starts with the second the previous one ended with.
+            for created in instants if i % 2 == 0 else instants[::-1]:
+                msecs = int((created - int(created)) * 1000) + 0.0
+                want = formatter.formatTime(record=observe._Instant(created, msecs))
+                assert formatter._asctime(created, msecs) == want, (zone, created)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        pytest.param({"computer-alerts": {"matched": 2, "alerted": 1}}, id="one rule"),
+        pytest.param(
+            {
+                'ünï "q" \\ \n': {"matched": 1},
+                "drop": {"dropped": 5, "matched": 5, "transformed": 0},
+                "idle": {"matched": 0},
+            },
+            id="ids to escape, a rule that did nothing",
+        ),
+        pytest.param({}, id="no rules"),
+    ],
+)
+def test_rule_metric_lines_are_one_document_each(
+    rules: dict[str, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each rule's EMF line is the JSON document of its directive, dimensions and every
+    counter (0 where it did not count), in that order; rules that did nothing have none."""
+    import orjson
+
+    monkeypatch.setattr(observe.time, "time", lambda: 1_767_000_000.25)
+    ledger = Ledger(received=1, archived=1)
+    for rule_id, counts in rules.items():
+        for name, n in counts.items():
+            ledger.rule(rule_id)[name] += n
+    lines = observe._rule_metrics("f", ledger, "Ns", "dev")
+    want = []
+    for rule_id, counts in rules.items():
+        if not any(counts.values()):
+            continue
+        doc = {
+            "_aws": {
+                "Timestamp": 1_767_000_000_250,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "Ns",
+                        "Dimensions": [["function", "rule", "service", "stage"]],
+                        "Metrics": [{"Name": n, "Unit": "Count"} for n in observe._RULE_COUNTERS],
+                    }
+                ],
+            },
+            "function": "f",
+            "rule": rule_id,
+            "service": observe.SERVICE,
+            "stage": "dev",
+            **{n: counts.get(n, 0) for n in observe._RULE_COUNTERS},
+        }
+        want.append(orjson.dumps(doc))
+    assert lines == want
+
+
+@pytest.mark.parametrize(
+    ("dev", "disabled", "off"),
+    [
+        (None, None, False),
+        ("true", None, True),
+        ("true", "false", False),
+        (None, "1", True),
+        ("false", "yes", True),
+        ("0", "off", False),
+    ],
+)
+def test_metrics_are_switched_off_as_powertools_says(
+    dev: str | None, disabled: str | None, off: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`metrics_disabled` follows Powertools' two switches as they are set at each call
+    (also after other values were seen)."""
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    for name in observe._SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+    assert observe.metrics_disabled() is False
+    for name, value in zip(observe._SWITCHES, (dev, disabled), strict=True):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    assert observe.metrics_disabled() is off is is_metrics_disabled()
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "maybe")
+    with pytest.raises(ValueError):
+        observe.metrics_disabled()

@@ -698,3 +698,93 @@ def test_a_failed_prepared_batch_write_goes_to_botocore_again(
     state.mark_alerted("r", 0, ids)
     assert [p for _, p in wire.attempts[-2:]] == [True, False]  # prepared, then botocore's
     assert _alerted(ddb, table, "alerted#r#0") == {"lesson", *ids}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="none"),
+        pytest.param(
+            {"Content-Type": b"application/x-amz-json-1.0", "X-Amz-Date": b"20260304T050607Z"},
+            id="bytes values",
+        ),
+        pytest.param(
+            {"content-type": "a", "Content-Type": "b", "CONTENT-TYPE": "c", "Host": "h"},
+            id="one name in three cases: the first spelling, the last value",
+        ),
+        pytest.param(
+            {"x-amz-checksum-crc32": "AAAAAA==", "Content-Length": "12", "ünï": "cødé"},
+            id="str values, a non-ASCII name",
+        ),
+    ],
+)
+def test_headers_dicts_are_botocore_s(headers: dict[str, Any]) -> None:
+    """`headers_dict` gives botocore's HeadersDict of the headers: the same items in the
+    same order, looked up in any case, each result a table of its own."""
+    from botocore.awsrequest import HeadersDict
+
+    from chalicelib.actions.prepared import headers_dict
+
+    for _ in range(2):  # the first call checks itself against HeadersDict; later ones not
+        ours, theirs = headers_dict(headers), HeadersDict(headers)
+        assert type(ours) is HeadersDict
+        assert list(ours.items()) == list(theirs.items())
+        for name in headers:
+            for spelling in (name, name.lower(), name.upper()):
+                assert ours.get(spelling) == theirs.get(spelling)
+        other = headers_dict(headers)
+        other["X-Added"] = "1"
+        del other["X-Added"]
+        ours["X-Added"] = "2"
+        assert "X-Added" not in other and ours["x-added"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("trace", "function", "header"),
+    [
+        pytest.param(None, "f", None, id="no trace"),
+        pytest.param("Root=1-abc;Parent=def;Sampled=1", None, None, id="outside Lambda"),
+        pytest.param("", "f", None, id="an empty trace"),
+        pytest.param("Root=1-abc;Parent=def", "f", "Root=1-abc;Parent=def", id="in Lambda"),
+        pytest.param("Root=1 ü/x", "f", "Root=1%20%C3%BC%2Fx", id="characters quoted"),
+    ],
+)
+def test_the_trace_header_is_botocore_s(
+    trace: str | None, function: str | None, header: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prepared requests carry X-Amzn-Trace-Id as botocore adds it: inside Lambda (its
+    function name set) with a trace id, quoted as botocore quotes it; else none."""
+    from botocore.handlers import add_recursion_detection_header
+
+    from chalicelib.actions.prepared import trace_header
+
+    for name, value in (("_X_AMZN_TRACE_ID", trace), ("AWS_LAMBDA_FUNCTION_NAME", function)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    params: dict[str, Any] = {"headers": {}}
+    add_recursion_detection_header(params)
+    assert trace_header() == header == params["headers"].get("X-Amzn-Trace-Id")
+
+
+@pytest.mark.parametrize(
+    "instants",
+    [
+        pytest.param([1_767_225_599.999, 1_767_225_600.0], id="across a year"),
+        pytest.param([100.2, 100.7, 101.0, 100.9], id="within a second, then the next, then back"),
+        pytest.param([0.5], id="the epoch"),
+    ],
+)
+def test_the_request_date_is_the_current_second(
+    instants: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X-Amz-Date is the current second in UTC, as botocore formats it, at every call."""
+    import time
+
+    from chalicelib.actions.prepared import amz_date
+
+    for now in instants:
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        want = datetime.datetime.fromtimestamp(int(now), datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        assert amz_date() == want

@@ -36,8 +36,7 @@ LINES = [
                     "spanId": "54565fb41ac79632",
                     "type": "X-Amzn-Trace-Id",
                     "value": (
-                        "Root=1-62e900b2-710d76f009d6e7785905449a;"
-                        "Parent=0efbd19962d95b05;Sampled=1"
+                        "Root=1-62e900b2-710d76f009d6e7785905449a;Parent=0efbd19962d95b05;Sampled=1"
                     ),
                 },
             },

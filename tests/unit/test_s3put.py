@@ -193,7 +193,11 @@ def test_the_prepared_put_is_signed_as_botocore_signs_it(
             "x-amz-checksum-crc32": headers["x-amz-checksum-crc32"],
         },
     )
-    reference.context = {"client_config": s3.meta.config}
+    reference.context = {  # as botocore describes a put with its checksum in a header
+        "client_config": s3.meta.config,
+        "has_streaming_input": True,
+        "checksum": {"request_algorithm": {"in": "header", "name": "x-amz-checksum-crc32"}},
+    }
     credentials = s3._request_signer._credentials
     botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(reference)
     signed = {k: v for k, v in reference.headers.items()}
@@ -236,6 +240,8 @@ def test_prepared_puts_reach_a_server_over_http(aws_env: dict[str, str]) -> None
         *KEYS,
         pytest.param("".join(chr(c) for c in range(128)), id="every ASCII character"),
         pytest.param("archive/tag=x/dt=2026-01-01/hour=00/ab%2Fcd-0.jsonl.gz", id="percent"),
+        pytest.param("a%3D=b%%==%25 %20+", id="escapes and the characters they stand for"),
+        pytest.param("%", id="a percent alone"),
         pytest.param("", id="empty"),
     ],
 )
@@ -247,3 +253,90 @@ def test_keys_are_encoded_as_botocore_encodes_them(key: str) -> None:
     from chalicelib.actions.s3put import _encoded_key
 
     assert _encoded_key(key) == quote(key, safe="/~")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "signing", "unsigned"),
+    [
+        pytest.param(None, None, True, id="https: body left out of the signature"),
+        pytest.param(None, True, False, id="https, payload_signing_enabled: body signed"),
+        pytest.param(None, False, True, id="https, payload signing off"),
+        pytest.param("http://127.0.0.1:9", None, False, id="plain http: body signed"),
+    ],
+)
+def test_the_body_is_signed_where_botocore_signs_it(
+    aws: Any,
+    endpoint: str | None,
+    signing: bool | None,
+    unsigned: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The prepared put is signed as botocore's S3 signer signs a PutObject whose CRC32 is
+    in a header: over HTTPS the body is left out of the signature (UNSIGNED-PAYLOAD: TLS
+    and the checksum S3 verifies protect it, as for botocore's own puts, whose checksum
+    goes in a trailer), unless the client asks for payload signing; over plain HTTP it
+    is signed. Where the body is signed, the signature is that of botocore's own
+    `put_object` of the same object with its CRC32 given, at the same instant."""
+    import datetime
+
+    import boto3
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+
+    config = Config(s3={"payload_signing_enabled": signing}) if signing is not None else None
+    s3 = boto3.Session().client("s3", region_name="us-east-1", endpoint_url=endpoint, config=config)
+    sent: list[Any] = []
+
+    class Empty:
+        def stream(self, *_: Any, **__: Any) -> Any:
+            yield b""
+
+    def keep(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request)
+        return AWSResponse(request.url, 200, {}, Empty())
+
+    s3.meta.events.register_first("before-send.s3.PutObject", keep)
+    put = PreparedPut(s3)
+    put.put(BUCKET, "archive/first.jsonl.gz", b"learn", "application/x-ndjson", "gzip")
+    assert put._learned[BUCKET].unsigned is unsigned
+    now = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: now)
+    body, key = os.urandom(3000), "archive/tag=a b/k-0.jsonl.gz"
+    url, ours = put.request(
+        put._learned[BUCKET], key, body, "application/x-ndjson", "gzip", "20260304T050607Z"
+    )
+    crc = ours["x-amz-checksum-crc32"]
+    # botocore's S3 signer, given this request as botocore describes a put with its
+    # checksum in a header:
+    reference = AWSRequest(
+        method="PUT",
+        url=url,
+        data=body,
+        headers={
+            "Content-Type": "application/x-ndjson",
+            "Content-Encoding": "gzip",
+            "x-amz-checksum-crc32": crc,
+        },
+    )
+    reference.context = {
+        "client_config": s3.meta.config,
+        "has_streaming_input": True,
+        "checksum": {"request_algorithm": {"in": "header", "name": "x-amz-checksum-crc32"}},
+    }
+    credentials = s3._request_signer._credentials
+    botocore.auth.S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(reference)
+    for name in ("Authorization", "X-Amz-Content-SHA256", "X-Amz-Date", "X-Amz-Security-Token"):
+        assert ours[name] == reference.headers[name], name
+    assert (ours["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD") is unsigned
+    if not unsigned:  # and botocore's own put of the same object, its CRC32 given
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=key,
+            Body=body,
+            ContentType="application/x-ndjson",
+            ContentEncoding="gzip",
+            ChecksumCRC32=crc,
+        )
+        assert sent[-1].url == url
+        assert sent[-1].headers["Authorization"].decode() == ours["Authorization"]
