@@ -290,7 +290,7 @@ class Pipeline:
         if (
             type(events) is list
             and len(events) <= b.slice_events
-            and sum(ev.size for ev in events) <= b.slice_bytes
+            and sum([ev.size for ev in events]) <= b.slice_bytes
         ):
             return self.process_slice(
                 events, inv, batch_id, archived=archived, on_archived=on_archived
@@ -331,7 +331,7 @@ class Pipeline:
         `archived` says are in the archive already (a retry's) are routed and acted on
         but not written again; `on_archived` runs once the slice's other events are
         archived or dead-lettered, before any action (where a source records its position)."""
-        ledger = Ledger(received=sum(ev.count for ev in events))
+        ledger = Ledger(received=sum([ev.count for ev in events]))
         rules = self.rt.rules.get()
         events = self._senders(events, inv, ledger, rules)
         tap.observe(self.rt, events, rules, inv.function_name, route)  # `sluice tap`, if on

@@ -292,7 +292,7 @@ class Archiver:
             except Exception as e:  # botocore already retried transient errors
                 result.failed.append((obj.events, f"archive: put_object {obj.key}: {_brief(e)}"))
             else:
-                result.archived += sum(ev.count for ev in obj.events)
+                result.archived += sum([ev.count for ev in obj.events])
                 result.keys.append(obj.key)
                 result.by_group[obj.group] = obj.key
                 result.partitions.add(obj.group)
