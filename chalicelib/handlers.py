@@ -74,9 +74,8 @@ def handle_cloudwatch_logs(event: Any, context: Any, rt: Runtime | None = None) 
             extra["log_group"] = batch.source["log_group"]
     if rt.rules.last_error:
         extra["rules_error"] = rt.rules.last_error
-    summary = ledger.as_dict()
-    report("cloudwatch_logs", ledger, rt.settings.metrics_namespace, extra, summary=summary)
-    return {**summary, **extra}
+    report("cloudwatch_logs", ledger, rt.settings.metrics_namespace, extra)
+    return {**ledger.as_dict(), **extra}
 
 
 def handle_kinesis_records(event: Any, context: Any, rt: Runtime | None = None) -> dict[str, Any]:

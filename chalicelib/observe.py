@@ -353,23 +353,16 @@ def _write_line(handler: Any, line: str) -> bool:
 
 
 def report(
-    function: str,
-    ledger: Ledger,
-    namespace: str,
-    extra: dict[str, Any] | None = None,
-    summary: dict[str, Any] | None = None,
+    function: str, ledger: Ledger, namespace: str, extra: dict[str, Any] | None = None
 ) -> None:
     """Log the ledger as one line and emit each counter and stage time as a metric
     (EMF to stdout), with the settings' deployment stage as the `stage` dimension.
 
     Runs after the work is done: a failure here is logged, never raised, since a
-    raise would make the platform retry work that already succeeded. `summary`: the
-    ledger's `as_dict()` if the caller has made it (it answers with it too).
+    raise would make the platform retry work that already succeeded.
     """
     times = take_times()
-    if summary is None:
-        summary = ledger.as_dict()
-    fields = {"function": function, **summary, **(extra or {})}
+    fields = {"function": function, **ledger.as_dict(), **(extra or {})}
     if times:
         fields["timings_ms"] = {k: round(v, 3) for k, v in times.items()}
     if ledger.lost:
