@@ -87,11 +87,9 @@ def line(service: str, level: str, func: str, lineno: int, message: str, fields:
     import orjson
 
     asyncio = sys.modules.get("asyncio")
-    try:
-        if asyncio is not None and asyncio.current_task() is not None:
+    if asyncio is not None and asyncio._get_running_loop() is not None:
+        if asyncio.current_task() is not None:
             return None  # its name would be in the record (taskName)
-    except RuntimeError:  # no running loop
-        pass
     # The record's own clock, as the logging of this Python makes it.
     record = logging.LogRecord("", 0, "", 0, "", None, None)
     if not fields.keys().isdisjoint(record.__dict__) or not fields.keys().isdisjoint(_OWN):
@@ -125,15 +123,33 @@ def line(service: str, level: str, func: str, lineno: int, message: str, fields:
 def _written_alike(value: Any) -> bool:
     """Whether orjson writes `value` as Python's `json` does (Powertools' serialiser):
     the same but for floats it would write with an exponent (`1e-05`, `1e+16`) or not at
-    all (NaN, infinities), at any depth, keys included."""
-    if isinstance(value, float):
-        text = repr(value)
-        return "e" not in text and "n" not in text  # 'nan', 'inf'
-    if isinstance(value, dict):
-        return all(_written_alike(k) and _written_alike(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_written_alike(v) for v in value)
+    all (NaN, infinities), at any depth, keys included. A walk, not a recursion (a ledger
+    line's ~100 values are mostly integers and text); past `_MAX_VALUES` values (or a
+    container that holds itself) the answer is no: Powertools writes it as it would."""
+    pending = [value]
+    pop, extend = pending.pop, pending.extend
+    seen = 0
+    while pending:
+        v = pop()
+        kind = type(v)
+        if kind is str or kind is int or kind is bool or v is None:
+            continue
+        seen += 1
+        if seen > _MAX_VALUES:
+            return False
+        if isinstance(v, float):
+            text = repr(v)
+            if "e" in text or "n" in text:  # 'nan', 'inf'
+                return False
+        elif isinstance(v, dict):
+            extend(v.keys())
+            extend(v.values())
+        elif isinstance(v, list | tuple):
+            extend(v)
     return True
+
+
+_MAX_VALUES = 100_000  # containers and other values walked by `_written_alike`
 
 
 def write(service: str, level: str, func: str, lineno: int, message: str, fields: Any) -> bool:

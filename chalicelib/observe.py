@@ -221,6 +221,7 @@ def _formatter() -> Any:
                 self.datefmt
                 or self.use_rfc3339_iso8601
                 or self.default_time_format != _DEFAULT_TIME_FORMAT
+                or self.custom_ms_time_directive != "%F"
                 or converter not in (time.localtime, time.gmtime)
             ):
                 instant: Any = _Instant(created, msecs)

@@ -8,6 +8,7 @@ LogEvents through rules and actions and returns the ledger. Handlers in
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -195,6 +196,32 @@ def route_interpreted(events: list[LogEvent], rules: RuleSet) -> Routed:
     return out
 
 
+def _count_rules(ledger: Ledger, routed: Routed) -> None:
+    """Add each rule's matched, transformed and dropped events to the ledger: a rule's
+    counters (in that order) are made in one step, not counted up from an empty Counter
+    key by key (~1 µs a rule, of ~8 rules an invocation)."""
+    per_rule: dict[str, dict[str, int]] = {}
+    for name, counts in (
+        ("matched", routed.matched),
+        ("transformed", routed.transformed),
+        ("dropped", routed.dropped),
+    ):
+        for rule_id, n in counts.items():
+            found = per_rule.get(rule_id)
+            if found is None:
+                per_rule[rule_id] = {name: n}
+            else:
+                found[name] = n
+    rules = ledger.rules
+    for rule_id, values in per_rule.items():
+        counter = rules.get(rule_id)
+        if counter is None:
+            counter = rules[rule_id] = Counter.__new__(Counter)  # an empty Counter
+            dict.update(counter, values)
+        else:
+            counter.update(values)  # Counter.update adds
+
+
 class Runtime:
     """Process-wide state of a function: built once, lazily, injectable for tests."""
 
@@ -290,7 +317,7 @@ class Pipeline:
         if (
             type(events) is list
             and len(events) <= b.slice_events
-            and sum(ev.size for ev in events) <= b.slice_bytes
+            and sum([ev.size for ev in events]) <= b.slice_bytes
         ):
             return self.process_slice(
                 events, inv, batch_id, archived=archived, on_archived=on_archived
@@ -331,7 +358,7 @@ class Pipeline:
         `archived` says are in the archive already (a retry's) are routed and acted on
         but not written again; `on_archived` runs once the slice's other events are
         archived or dead-lettered, before any action (where a source records its position)."""
-        ledger = Ledger(received=sum(ev.count for ev in events))
+        ledger = Ledger(received=sum([ev.count for ev in events]))
         rules = self.rt.rules.get()
         events = self._senders(events, inv, ledger, rules)
         tap.observe(self.rt, events, rules, inv.function_name, route)  # `sluice tap`, if on
@@ -362,12 +389,7 @@ class Pipeline:
         if on_archived is not None:
             on_archived()
 
-        for rule_id, n in routed.matched.items():
-            ledger.rule(rule_id)["matched"] += n
-        for rule_id, n in routed.transformed.items():
-            ledger.rule(rule_id)["transformed"] += n
-        for rule_id, n in routed.dropped.items():
-            ledger.rule(rule_id)["dropped"] += n
+        _count_rules(ledger, routed)
         if routed.deliveries:
             from chalicelib.delivery import deliver
 

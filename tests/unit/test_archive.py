@@ -223,3 +223,62 @@ def test_one_failed_object_does_not_stop_the_others(aws, archive):
     assert [e.tag for e in failed_events] == ["app.broken", "app.broken"]
     assert "ConnectionError: reset by peer" in reason
     assert [k.split("/")[1] for k in archive.keys()] == ["tag=app.ok"]
+
+
+def _arrived(events, arrival):
+    for ev in events:
+        ev.arrival = arrival
+    return events
+
+
+_NOW = T0 + 5 * 60_000  # arrival a few minutes after the events
+GROUPINGS = [
+    pytest.param(lambda: _arrived(log_events(10), _NOW), (), None, id="one tag, one hour"),
+    pytest.param(lambda: _arrived(log_events(10), -1), (), None, id="no arrival"),
+    pytest.param(
+        lambda: _arrived(log_events(3, time=T0 - T0 % HOUR - 1), _NOW), (), None, id="two hours"
+    ),
+    pytest.param(
+        lambda: _arrived([*log_events(2), log_event("x", tag="other")], _NOW),
+        (),
+        None,
+        id="two tags",
+    ),
+    pytest.param(
+        lambda: [*_arrived(log_events(2), _NOW), *_arrived([log_event("y")], -1)],
+        (),
+        None,
+        id="one without arrival",
+    ),
+    pytest.param(
+        lambda: _arrived(log_events(2), T0 + 30 * 86_400_000), (), None, id="far before arrival"
+    ),
+    pytest.param(lambda: _arrived(log_events(2), T0 - 3 * HOUR), (), None, id="far after arrival"),
+    pytest.param(
+        lambda: [*_arrived(log_events(2), _NOW), *_arrived([log_event("z")], T0 + 20 * 86_400_000)],
+        (),
+        None,
+        id="arrivals that differ",
+    ),
+    pytest.param(
+        lambda: _arrived(log_events(4), _NOW),
+        [("aws.lambda.checkout-api", T0 // HOUR)],
+        1,
+        id="its partition written, the limit reached",
+    ),
+    pytest.param(
+        lambda: _arrived(log_events(4), _NOW), [("other", 1)], 1, id="the limit reached elsewhere"
+    ),
+    pytest.param(lambda: _arrived(log_events(4), _NOW), [("other", 1)], 2, id="room for one"),
+]
+
+
+@pytest.mark.parametrize(("make", "written", "limit"), GROUPINGS)
+def test_grouping_is_the_event_by_event_grouping(make, written, limit):
+    """Events group into partitions (and moved hours) exactly as grouping them one event
+    at a time does: one tag and hour, several, events far from their arrival, no
+    arrival, partitions written before and the invocation's partition limit."""
+    from chalicelib.actions.archive import _group, group
+
+    events = make()
+    assert group(events, written, limit) == _group(events, written, limit)

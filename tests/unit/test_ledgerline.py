@@ -282,3 +282,31 @@ def test_metrics_are_disabled_as_powertools_says(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert ledgerline.metrics_disabled() == is_metrics_disabled()
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1.5
+    for _ in range(depth):
+        value = {"k": [value]}
+    return value
+
+
+def _holds_itself() -> Any:
+    d: dict[str, Any] = {"a": 1}
+    d["self"] = d
+    return d
+
+
+@pytest.mark.parametrize(
+    ("value", "alike"),
+    [
+        pytest.param(_nested(5000), True, id="nested past the recursion limit"),
+        pytest.param({"k": [_nested(3000), 1e-7]}, False, id="an exponent after deep nesting"),
+        pytest.param(_holds_itself(), False, id="a dict that holds itself"),
+        pytest.param({"n": [1, True, None, "x", 2.5, (3, 4.0)]}, True, id="plain values"),
+    ],
+)
+def test_fields_of_any_shape_are_checked_without_recursion(value: Any, alike: bool) -> None:
+    """The check for floats json would write otherwise walks any depth and stops at a
+    container that holds itself (no line then: Powertools writes it as it would)."""
+    assert ledgerline._written_alike(value) is alike

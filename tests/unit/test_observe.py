@@ -593,3 +593,27 @@ def test_metrics_are_switched_off_as_powertools_says(
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "maybe")
     with pytest.raises(ValueError):
         observe.metrics_disabled()
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        pytest.param("datefmt", "%H:%M:%S.%F", id="a date format"),
+        pytest.param("use_rfc3339_iso8601", True, id="RFC 3339"),
+        pytest.param("custom_ms_time_directive", "%Q", id="another millisecond directive"),
+        pytest.param("default_time_format", "%Y/%m/%d %F", id="another default format"),
+    ],
+)
+def test_other_time_settings_are_formatted_by_powertools(
+    attribute: str, value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A formatter whose time settings are not Powertools' defaults has its timestamps
+    formatted by Powertools' own `formatTime`."""
+    import time
+
+    formatter = observe._formatter()
+    monkeypatch.setattr(formatter, attribute, value)
+    now = time.time()
+    msecs = int((now - int(now)) * 1000) + 0.0
+    want = formatter.formatTime(record=observe._Instant(now, msecs))
+    assert formatter._asctime(now, msecs) == want

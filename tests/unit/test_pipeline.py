@@ -290,3 +290,44 @@ def test_deliveries_reuse_actions_across_reloads_of_one_version(
         runtime.rules.invalidate()
         invoke(load_event("cloudwatch_logs"))
     assert built == ["sns"]
+
+
+@pytest.mark.parametrize(
+    ("matched", "transformed", "dropped", "before"),
+    [
+        ({}, {}, {}, {}),
+        ({"a": 3, "b": 1}, {"b": 1}, {"c": 2}, {}),
+        ({"a": 3}, {"t": 2, "a": 1}, {"a": 3, "d": 1}, {}),
+        ({"a": 1}, {}, {"a": 1}, {"a": {"matched": 2, "alerted": 1}, "z": {"failed": 1}}),
+    ],
+)
+def test_rule_counts_reach_the_ledger_as_counted_one_by_one(
+    matched: dict[str, int],
+    transformed: dict[str, int],
+    dropped: dict[str, int],
+    before: dict[str, dict[str, int]],
+) -> None:
+    """A slice's per-rule matched, transformed and dropped counts are added to the ledger
+    as counting them one by one adds them: the same rules, counters, values and order,
+    added to counters the ledger already has."""
+    from collections import Counter
+
+    from chalicelib.event import Ledger
+    from chalicelib.pipeline import Routed, _count_rules
+
+    routed = Routed(matched=matched, transformed=transformed, dropped=dropped)
+    ours, reference = Ledger(), Ledger()
+    for ledger in (ours, reference):
+        for rule_id, counts in before.items():
+            ledger.rule(rule_id).update(counts)
+    _count_rules(ours, routed)
+    for name, counts in (("matched", matched), ("transformed", transformed), ("dropped", dropped)):
+        for rule_id, n in counts.items():
+            reference.rule(rule_id)[name] += n
+    assert ours.as_dict() == reference.as_dict()
+    assert [(k, list(v.items())) for k, v in ours.rules.items()] == [
+        (k, list(v.items())) for k, v in reference.rules.items()
+    ]
+    assert all(type(c) is Counter for c in ours.rules.values())
+    ours.rule("a")["suppressed"] += 1  # a Counter: a missing counter counts from 0
+    assert ours.rules["a"]["suppressed"] == 1
