@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
+
+import callgrind  # this script's directory, imported before TREE's bench
 
 HERE = Path(__file__).resolve().parent
 
@@ -94,31 +93,11 @@ def main() -> int:
         _object(sb, mib)
     counts = {}
     for mib in args.mib:
-        out = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-                sys.executable,
-                __file__,
-                str(tree),
-                "--child",
-                str(mib),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=tree,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        collected = re.search(r"Collected : (\d+)", out.stderr)
-        done = re.search(r"events (\d+) alerts (\d+)", out.stdout)
-        assert collected and done, out.stderr[-2000:]
-        ir, events, alerts = int(collected[1]), int(done[1]), int(done[2])
+        ir, events, alerts = callgrind.count(__file__, tree, mib)
         counts[mib] = (ir, events)
         print(f"  {mib} MiB object: {events:,} events, {alerts} alerts, {ir:,} instructions")
-    (i1, n1), (i2, n2) = counts[args.mib[0]], counts[args.mib[1]]
-    print(f"s3_objects instructions per event ({tree}): {(i2 - i1) / (n2 - n1):,.0f}")
+    figure = callgrind.per_event(counts, *args.mib)
+    print(f"s3_objects instructions per event ({tree}): {figure:,.0f}")
     return 0
 
 
