@@ -25,7 +25,7 @@ batch's new records (batches of one shard run concurrently) is reported as an er
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -86,7 +86,7 @@ def ingest_batch(pipeline: Pipeline, event: Any, inv: Invocation) -> BatchOutcom
     sink = pipeline.slices(
         inv,
         batch_id(fresh or recs),
-        archived=(lambda ev: _at_or_below_source(ev.source, marks)) if marks else None,
+        archived=archived_test(marks),
         on_archived=advance,
     )
     dead_lettered: set[str] = set()
@@ -206,7 +206,7 @@ def _one_at_a_time(
     (its bytes, sequence number and the reason: stage `process`) and the next one goes on;
     an AWS fault hands this record and the later ones back, as a batch failure does."""
     region = pipeline.rt.settings.region
-    archived = (lambda ev: _at_or_below_source(ev.source, marks)) if marks else None
+    archived = archived_test(marks)
     for i, (rec, skip) in enumerate(rest):
         res = kinesis.decode_record(rec, region)
         sink = pipeline.slices(inv, batch_id([rec]), archived=archived)
@@ -350,17 +350,29 @@ def _at_or_below(rec: Any, marks: dict[tuple[str, str], int]) -> bool:
     return mark is not None and 0 <= _seq_int(rec) <= mark
 
 
-def _at_or_below_source(source: dict[str, Any], marks: dict[tuple[str, str], int]) -> bool:
-    """The same test for an event, from the stream name, shard and sequence its source keeps."""
+def archived_test(marks: dict[tuple[str, str], int]) -> Callable[[LogEvent], bool] | None:
+    """`_at_or_below` for an event, from the stream name, shard and sequence its source
+    keeps; None when no shard of the batch has a position. The marks are keyed by (stream
+    name, shard) once per batch, so an event costs one lookup (the first of several ARNs
+    naming one stream and shard wins, as the marks are ordered)."""
     if not marks:
-        return False
-    seq = str(source.get("sequence", ""))
-    if not seq.isdigit():
-        return False
+        return None
+    by_source: dict[tuple[Any, Any], int] = {}
     for (arn, shard), mark in marks.items():
-        if shard == source.get("shard") and kinesis.stream_name(arn) == source.get("stream"):
-            return int(seq) <= mark
-    return False
+        by_source.setdefault((kinesis.stream_name(arn), shard), mark)
+
+    def archived(ev: LogEvent) -> bool:
+        source = ev.source
+        try:
+            mark = by_source.get((source.get("stream"), source.get("shard")))
+        except TypeError:  # an unhashable stream or shard names no shard of the batch
+            return False
+        if mark is None:
+            return False
+        seq = str(source.get("sequence", ""))
+        return seq.isdigit() and int(seq) <= mark
+
+    return archived
 
 
 def _advance(

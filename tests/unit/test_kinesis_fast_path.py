@@ -236,3 +236,64 @@ def test_kpl_user_check_refuses_what_decoding_refuses(data):
     assert outcome(kinesis._check, data, REGION) == (
         ("ok", None) if outcome(made)[0] == "ok" else outcome(made)
     )
+
+
+# -- positions: whether an event's record is already archived ---------------------------------
+def _at_or_below_source_reference(
+    source: dict[str, Any], marks: dict[tuple[str, str], int]
+) -> bool:
+    """The per-event test as it was written before the marks were keyed once per batch."""
+    if not marks:
+        return False
+    seq = str(source.get("sequence", ""))
+    if not seq.isdigit():
+        return False
+    for (arn, shard), mark in marks.items():
+        if shard == source.get("shard") and kinesis.stream_name(arn) == source.get("stream"):
+            return int(seq) <= mark
+    return False
+
+
+OTHER_ARN = "arn:aws:kinesis:eu-west-1:210987654321:stream/sluice-fan-in"  # same stream name
+SHARD = "shardId-000000000000"
+MARKS: dict[tuple[str, str], int] = {(ARN, SHARD): 500, (OTHER_ARN, SHARD): 900}
+ARCHIVED_CASES = [
+    ("below the mark", {"stream": "sluice-fan-in", "shard": SHARD, "sequence": "499"}),
+    ("at the mark", {"stream": "sluice-fan-in", "shard": SHARD, "sequence": "500"}),
+    (
+        "past the first ARN's mark, below a later one",
+        {"stream": "sluice-fan-in", "shard": SHARD, "sequence": "700"},
+    ),
+    ("past every mark", {"stream": "sluice-fan-in", "shard": SHARD, "sequence": "901"}),
+    (
+        "another shard",
+        {"stream": "sluice-fan-in", "shard": "shardId-000000000001", "sequence": "1"},
+    ),
+    ("another stream", {"stream": "other", "shard": SHARD, "sequence": "1"}),
+    ("sequence not digits", {"stream": "sluice-fan-in", "shard": SHARD, "sequence": "-1"}),
+    ("sequence missing", {"stream": "sluice-fan-in", "shard": SHARD}),
+    ("sequence as an int", {"stream": "sluice-fan-in", "shard": SHARD, "sequence": 3}),
+    ("shard missing", {"stream": "sluice-fan-in", "sequence": "1"}),
+    ("unhashable shard", {"stream": "sluice-fan-in", "shard": [SHARD], "sequence": "1"}),
+    ("empty source", {}),
+]
+
+
+@pytest.mark.parametrize("marks", [MARKS, {(ARN, SHARD): 500}, {}], ids=["two", "one", "none"])
+@pytest.mark.parametrize(("name", "source"), ARCHIVED_CASES, ids=[c[0] for c in ARCHIVED_CASES])
+def test_archived_test_answers_as_the_per_event_scan(
+    name: str, source: dict[str, Any], marks: dict[tuple[str, str], int]
+) -> None:
+    """An event counts as archived exactly when the scan over the batch's marks said so,
+    the first ARN naming its stream and shard deciding."""
+    from chalicelib.event import LogEvent
+    from chalicelib.ingest.kinesis import archived_test
+
+    test = archived_test(marks)
+    expected = _at_or_below_source_reference(source, marks)
+    if test is None:
+        assert not marks and expected is False
+        return
+    ev = LogEvent.__new__(LogEvent)
+    ev.source = source
+    assert test(ev) is expected, name
