@@ -8,7 +8,6 @@ LogEvents through rules and actions and returns the ledger. Handlers in
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -197,9 +196,8 @@ def route_interpreted(events: list[LogEvent], rules: RuleSet) -> Routed:
 
 
 def _count_rules(ledger: Ledger, routed: Routed) -> None:
-    """Add each rule's matched, transformed and dropped events to the ledger: a rule's
-    counters (in that order) are made in one step, not counted up from an empty Counter
-    key by key (~1 µs a rule, of ~8 rules an invocation)."""
+    """Add each rule's matched, transformed and dropped events to the ledger, a rule's
+    counters in that order, with one update per rule."""
     per_rule: dict[str, dict[str, int]] = {}
     for name, counts in (
         ("matched", routed.matched),
@@ -212,14 +210,8 @@ def _count_rules(ledger: Ledger, routed: Routed) -> None:
                 per_rule[rule_id] = {name: n}
             else:
                 found[name] = n
-    rules = ledger.rules
     for rule_id, values in per_rule.items():
-        counter = rules.get(rule_id)
-        if counter is None:
-            counter = rules[rule_id] = Counter.__new__(Counter)  # an empty Counter
-            dict.update(counter, values)
-        else:
-            counter.update(values)  # Counter.update adds
+        ledger.rule(rule_id).update(values)  # Counter.update adds
 
 
 class Runtime:
