@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import itertools
 import threading
 import uuid
 import zlib
@@ -75,6 +76,10 @@ SCRUB = (
     "AWS_ENDPOINT_URL_SNS",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
 )
+
+
+# Request ids of the answers: counted, as opaque as AWS's and without a `uuid4` each.
+_REQUEST_IDS = itertools.count(1)
 
 
 class _Body:
@@ -169,7 +174,7 @@ class AwsAnswers:
         body = orjson.dumps(doc)
         headers = {
             "Content-Type": f"application/x-amz-json-{version}",
-            "x-amzn-RequestId": str(uuid.uuid4()),
+            "x-amzn-RequestId": f"{next(_REQUEST_IDS):032x}",
         }
         if crc:  # DynamoDB sends it and botocore verifies it
             headers["x-amz-crc32"] = str(zlib.crc32(body) & 0xFFFFFFFF)
@@ -199,14 +204,15 @@ class AwsAnswers:
             raise AssertionError(f"bench: DynamoDB {op} not emulated ({e})") from e
 
     def _s3_PutObject(self, request: AWSPreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        """S3's answer, after checking the body's CRC32 against its header or trailer.
+        Request ids are counted, not random: S3's are opaque, and a `uuid4` per call
+        (~5 µs) would be the bench's cost in a 10-event invocation, not Sluice's."""
         wire = _read_like_urllib3(request.body)
-        headers = {
-            k.lower(): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in request.headers.items()
-        }
-        checksum = ""
-        crc = 0
-        if "aws-chunked" in headers.get("content-encoding", ""):
+        headers = request.headers  # botocore's HeadersDict: case-insensitive
+        encoding = headers.get("Content-Encoding") or ""
+        if isinstance(encoding, bytes):
+            encoding = encoding.decode()
+        if "aws-chunked" in encoding:
             payload, trailers = unchunk(wire)
             checksum = trailers.get("x-amz-checksum-crc32", "")
             crc = zlib.crc32(payload) & 0xFFFFFFFF
@@ -215,7 +221,9 @@ class AwsAnswers:
         else:
             payload = wire
             crc = zlib.crc32(payload) & 0xFFFFFFFF
-            checksum = headers.get("x-amz-checksum-crc32", "")
+            checksum = headers.get("x-amz-checksum-crc32") or ""
+            if isinstance(checksum, bytes):
+                checksum = checksum.decode()
             if checksum:  # the prepared path's header (chalicelib/actions/s3put.py)
                 want = base64.b64encode(crc.to_bytes(4, "big")).decode()
                 assert checksum == want, f"bench: CRC32 header {checksum} != {want}"
@@ -223,14 +231,15 @@ class AwsAnswers:
         self.archive_bytes += len(payload)
         if self.keep_bodies:
             self.bodies.append((request.url, payload))
+        n = next(_REQUEST_IDS)
         return (
             200,
             {
                 # Real S3 sends the body's MD5; botocore does not check it on PutObject, and
                 # an MD5 of a 60 KB body (~100 µs) would be the bench's cost, not Sluice's.
                 "ETag": f'"{crc:08x}{len(payload):024x}"',
-                "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-                "x-amz-id-2": base64.b64encode(uuid.uuid4().bytes).decode(),
+                "x-amz-request-id": f"{n:016X}",
+                "x-amz-id-2": f"{n:032x}",
                 "x-amz-server-side-encryption": "AES256",
                 "x-amz-checksum-crc32": checksum,
             },

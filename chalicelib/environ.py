@@ -25,3 +25,24 @@ def getenv(name: str) -> str | None:
         return None if raw is None else env.decodevalue(raw)
     except Exception:  # a name the mapping refuses ("=", NUL): the mapping's own answer
         return env.get(name)
+
+
+# Each tuple of names given to `any_set`, as the mapping's keys (a handful of tuples).
+_ENCODED: dict[tuple[str, ...], frozenset[Any]] = {}
+
+
+def any_set(names: tuple[str, ...]) -> bool:
+    """`any(name in os.environ for name in names)`, in one set operation."""
+    env: Any = os.environ
+    data = getattr(env, "_data", None)
+    if type(data) is not dict:
+        return any(name in env for name in names)
+    keys = _ENCODED.get(names)
+    if keys is None:
+        try:
+            keys = frozenset(env.encodekey(name) for name in names)
+        except Exception:  # a name the mapping refuses: the mapping's own answer
+            return any(name in env for name in names)
+        if len(_ENCODED) < 64:
+            _ENCODED[names] = keys
+    return not data.keys().isdisjoint(keys)

@@ -29,10 +29,11 @@ tests/unit/test_ledgerline.py compares the lines with Powertools' own, byte for 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
+
+from chalicelib.environ import any_set, getenv
 
 # Environment variables that change what Powertools' Logger writes, or where.
 POWERTOOLS_SETTINGS = (
@@ -56,8 +57,7 @@ def usable(logger_name: str) -> bool:
     produce now (the conditions of the module docstring but the last)."""
     if "aws_lambda_powertools" in sys.modules:  # loaded by someone: keys may be appended
         return False
-    environ = os.environ
-    if any(name in environ for name in POWERTOOLS_SETTINGS):
+    if any_set(POWERTOOLS_SETTINGS):
         return False
     logging = sys.modules.get("logging")
     if logging is None:
@@ -82,32 +82,29 @@ def usable(logger_name: str) -> bool:
 def line(service: str, level: str, func: str, lineno: int, message: str, fields: Any) -> Any:
     """The line Powertools' formatter writes for a record of `level` made now by `func`
     at `lineno`, with `fields` as its extras; None if only Powertools can write it."""
-    import logging
-
     import orjson
 
     asyncio = sys.modules.get("asyncio")
     if asyncio is not None and asyncio._get_running_loop() is not None:
         if asyncio.current_task() is not None:
             return None  # its name would be in the record (taskName)
-    # The record's own clock, as the logging of this Python makes it.
-    record = logging.LogRecord("", 0, "", 0, "", None, None)
-    if not fields.keys().isdisjoint(record.__dict__) or not fields.keys().isdisjoint(_OWN):
+    created, msecs = _clock()
+    keys = fields.keys()
+    if not keys.isdisjoint(_record_attributes()) or not keys.isdisjoint(_OWN):
         return None  # logging refuses them, or Powertools leaves them out
     if not _written_alike(fields):
         return None
-    msecs = "%03d" % record.msecs  # noqa: UP031 (Powertools' `formatTime`, to the letter)
     log: dict[str, Any] = {
         "level": level,
         "location": f"{func}:{lineno}",
         "message": None,
-        "timestamp": time.strftime(f"%Y-%m-%d %H:%M:%S,{msecs}%z", time.localtime(record.created)),
+        "timestamp": _timestamp(created, msecs),
         "service": service,
         "sampling_rate": None,
     }
     log.update(fields)
     log["message"] = message
-    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    trace = getenv("_X_AMZN_TRACE_ID")
     log["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
     try:
         out = orjson.dumps(
@@ -120,30 +117,81 @@ def line(service: str, level: str, func: str, lineno: int, message: str, fields:
     return out.decode()
 
 
+if sys.version_info >= (3, 13):
+
+    def _clock() -> tuple[float, float]:
+        """(created, msecs) as a LogRecord made now has them."""
+        ns = time.time_ns()
+        return ns / 1e9, (ns % 1_000_000_000) // 1_000_000 + 0.0
+
+else:
+
+    def _clock() -> tuple[float, float]:
+        """(created, msecs) as a LogRecord made now has them."""
+        now = time.time()
+        return now, int((now - int(now)) * 1000) + 0.0
+
+
+_attributes: frozenset[str] | None = None  # a LogRecord's attribute names, made once
+
+
+def _record_attributes() -> frozenset[str]:
+    """The names of a LogRecord's attributes (logging refuses extras named so)."""
+    global _attributes
+    if _attributes is None:
+        import logging
+
+        _attributes = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+    return _attributes
+
+
+# (second, zone settings) -> the date and zone of that second, as `formatTime` writes them.
+_second: tuple[tuple[Any, ...], str, str] | None = None
+
+
+def _timestamp(created: float, msecs: float) -> str:
+    """Powertools' `formatTime` of a record made at `created`, in its default format
+    ('2021-04-17 18:19:57,656+0200'): the date and zone formatted once a second."""
+    global _second
+    key = (int(created), time.timezone, time.altzone, time.daylight, time.tzname)
+    if _second is None or _second[0] != key:
+        t = time.localtime(created)
+        _second = (key, time.strftime("%Y-%m-%d %H:%M:%S,", t), time.strftime("%z", t))
+    return f"{_second[1]}{int(msecs):03d}{_second[2]}"
+
+
+# Values `_written_alike` need not look into: written alike by both serialisers.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _written_alike(value: Any) -> bool:
     """Whether orjson writes `value` as Python's `json` does (Powertools' serialiser):
     the same but for floats it would write with an exponent (`1e-05`, `1e+16`) or not at
     all (NaN, infinities), at any depth, keys included. A walk, not a recursion (a ledger
-    line's ~100 values are mostly integers and text); past `_MAX_VALUES` values (or a
-    container that holds itself) the answer is no: Powertools writes it as it would."""
+    line's ~100 values are mostly integers and text, its keys text); past `_MAX_VALUES`
+    values (or a container that holds itself) the answer is no: Powertools writes it as
+    it would."""
     pending = [value]
     pop, extend = pending.pop, pending.extend
     seen = 0
     while pending:
         v = pop()
         kind = type(v)
-        if kind is str or kind is int or kind is bool or v is None:
+        if kind in _PLAIN:
             continue
         seen += 1
         if seen > _MAX_VALUES:
             return False
-        if isinstance(v, float):
+        if kind is dict or isinstance(v, dict):
+            for key in v:
+                if type(key) is not str:  # keys of other kinds are looked at too
+                    extend(v.keys())
+                    break
+            extend(v.values())
+        elif isinstance(v, float):
             text = repr(v)
             if "e" in text or "n" in text:  # 'nan', 'inf'
                 return False
-        elif isinstance(v, dict):
-            extend(v.keys())
-            extend(v.values())
         elif isinstance(v, list | tuple):
             extend(v)
     return True
@@ -169,7 +217,7 @@ def write(service: str, level: str, func: str, lineno: int, message: str, fields
 def metrics_disabled() -> bool:
     """Powertools' `is_metrics_disabled()`: False when neither of its switches is set
     (without importing Powertools), else its own answer."""
-    if not any(name in os.environ for name in METRICS_SWITCHES):
+    if not any_set(METRICS_SWITCHES):
         return False
     from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 

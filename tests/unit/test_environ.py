@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chalicelib.environ import getenv
+from chalicelib.environ import any_set, getenv
 
 NAME = "SLUICE_TEST_ENVIRON"
 
@@ -40,3 +40,38 @@ def test_a_replaced_environment_is_read_as_it_is(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(os, "environ", {NAME: "stand-in"})
     assert getenv(NAME) == "stand-in"
     assert getenv("SLUICE_TEST_UNSET") is None
+
+
+NAMES = (NAME, NAME + "_B", NAME + "_ÜNÏ")
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        pytest.param({}, id="none set"),
+        pytest.param({NAME: ""}, id="one set empty"),
+        pytest.param({NAME + "_B": "x"}, id="the second set"),
+        pytest.param({NAME + "_ÜNÏ": "\udcff"}, id="a non-ASCII name"),
+        pytest.param({NAME: "a", NAME + "_B": "b"}, id="two set"),
+    ],
+)
+def test_any_set_answers_as_os_environ(
+    present: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether any of the names is in `os.environ` at that moment, as it changes."""
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+    assert any_set(NAMES) is False
+    for name, value in present.items():
+        monkeypatch.setenv(name, value)
+    assert any_set(NAMES) is bool(present) is any(n in os.environ for n in NAMES)
+    for name in present:
+        monkeypatch.delenv(name)
+    assert any_set(NAMES) is False
+
+
+def test_any_set_reads_a_replaced_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An `os.environ` replaced by a plain mapping is read through it."""
+    monkeypatch.setattr(os, "environ", {NAME + "_B": "stand-in"})
+    assert any_set(NAMES) is True
+    assert any_set(("SLUICE_TEST_UNSET",)) is False

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib import ledgerline, observe
 
@@ -310,3 +312,55 @@ def test_fields_of_any_shape_are_checked_without_recursion(value: Any, alike: bo
     """The check for floats json would write otherwise walks any depth and stops at a
     container that holds itself (no line then: Powertools writes it as it would)."""
     assert ledgerline._written_alike(value) is alike
+
+
+def _alike_by_walking_every_value(value: Any) -> bool:
+    """The check as first written: every value visited one by one."""
+    pending = [value]
+    seen = 0
+    while pending:
+        v = pending.pop()
+        kind = type(v)
+        if kind is str or kind is int or kind is bool or v is None:
+            continue
+        seen += 1
+        if seen > ledgerline._MAX_VALUES:
+            return False
+        if isinstance(v, float):
+            text = repr(v)
+            if "e" in text or "n" in text:
+                return False
+        elif isinstance(v, dict):
+            pending.extend(v.keys())
+            pending.extend(v.values())
+        elif isinstance(v, list | tuple):
+            pending.extend(v)
+    return True
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e-05, 1e16, 0.5, -0.0, 1234.5]),
+)
+_keys = st.one_of(st.text(max_size=3), st.integers(), st.sampled_from([0.5, 2.5e-7]))
+_fields = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(_keys, inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_fields)
+def test_the_check_by_types_answers_as_walking_every_value(value: Any) -> None:
+    """Passing over containers of plain values in one set operation answers as visiting
+    each value did, for values of any shape."""
+    assert ledgerline._written_alike(value) is _alike_by_walking_every_value(value)
