@@ -116,36 +116,53 @@ def group(
     and time stay in its envelope. So a payload of 5,000 distinct hours costs `limit`
     PUTs, not 5,000; a retry groups the same way."""
     if type(events) is list and events:
-        one = _one_partition(events, written, limit)
-        if one is not None:
-            return {one: list(events)}, {}
+        found = _one_tag(events, written, limit)
+        if found is not None:
+            return found
     return _group(events, written, limit)
 
 
-def _one_partition(
+def _one_tag(
     events: list[LogEvent], written: Collection[tuple[str, int]], limit: int | None
-) -> tuple[str, int] | None:
-    """The partition of `events` when `group` would put them all in their own one (one
-    tag, one hour, every time within its arrival's window, a partition to spare): a
-    CloudWatch payload's usual case, told by a few passes over the events instead of a
-    step per event; None otherwise."""
+) -> tuple[dict[tuple[str, int], list[LogEvent]], dict[tuple[str, int], tuple[str, int]]] | None:
+    """`group` of events of one tag whose partitions all fit under the limit (a
+    CloudWatch payload's usual case, with a few events far from their arrival at most):
+    each event's hour in one pass, the events in one list when they share it; None
+    otherwise (`_group` then takes them one by one)."""
     tag = events[0].tag
+    if any([ev.tag != tag for ev in events]):
+        return None
     times = [ev.time for ev in events]
     arrivals = [ev.arrival for ev in events]
     earliest, latest = min(times), max(times)
-    hour = earliest // 3_600_000
-    if (
-        latest // 3_600_000 != hour
-        or min(arrivals) < 0
-        or earliest < max(arrivals) - PAST_MS
-        or latest > min(arrivals) + FUTURE_MS
-        or any([ev.tag != tag for ev in events])
-    ):
-        return None
-    k = (tag, hour)
-    if limit is not None and k not in written and limit - len(written) <= 0:
-        return None
-    return k
+    moved: dict[tuple[str, int], tuple[str, int]] = {}
+    first = min(arrivals)
+    if first >= 0 and max(arrivals) - PAST_MS <= earliest and latest <= first + FUTURE_MS:
+        # Every event within its arrival's window: each in its own hour.
+        if earliest // 3_600_000 == latest // 3_600_000:
+            hours = None  # all in one
+            distinct: dict[int, None] = {earliest // 3_600_000: None}
+        else:
+            hours = [t // 3_600_000 for t in times]
+            distinct = dict.fromkeys(hours)
+    else:
+        hours = []
+        for t, a in zip(times, arrivals, strict=True):
+            if a >= 0 and not a - PAST_MS <= t <= a + FUTURE_MS:
+                moved.setdefault((tag, t // 3_600_000), (tag, a // 3_600_000))
+                t = a
+            hours.append(t // 3_600_000)
+        distinct = dict.fromkeys(hours)
+    if limit is not None:
+        new = [h for h in distinct if (tag, h) not in written]
+        if len(new) > limit - len(written):
+            return None  # some would go elsewhere: `_group` decides where
+    if hours is None or len(distinct) == 1:
+        return {(tag, next(iter(distinct))): list(events)}, moved
+    groups: dict[tuple[str, int], list[LogEvent]] = {(tag, h): [] for h in distinct}
+    for ev, h in zip(events, hours, strict=True):
+        groups[(tag, h)].append(ev)
+    return groups, moved
 
 
 def _group(

@@ -7,6 +7,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.actions.archive import Archiver, build_objects, partition_key, read_lines
 
@@ -282,3 +284,49 @@ def test_grouping_is_the_event_by_event_grouping(make, written, limit):
 
     events = make()
     assert group(events, written, limit) == _group(events, written, limit)
+
+
+_DAY = 24 * HOUR
+_offsets = st.one_of(
+    st.integers(-2 * HOUR, 2 * HOUR),
+    st.sampled_from([-40 * _DAY, -15 * _DAY, 3 * HOUR, 30 * _DAY, -T0 + 1000]),
+)
+
+
+@st.composite
+def _batches(draw):
+    """Events of one tag or a few, times near or far from arrivals that may differ or
+    be unknown, partitions written before and a partition limit."""
+    tags = draw(st.sampled_from([["app.a"], ["app.a"], ["app.a", "app.b"]]))
+    arrival = T0 + draw(st.integers(0, HOUR))
+    events = []
+    for i in range(draw(st.integers(1, 25))):
+        ev = log_event(f"m{i}", tag=draw(st.sampled_from(tags)), time=T0 + draw(_offsets))
+        ev.arrival = draw(st.sampled_from([arrival, arrival, arrival + 20 * _DAY, -1]))
+        events.append(ev)
+    hours = [T0 // HOUR + d for d in (-1, 0, 1)]
+    written = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["app.a", "app.b", "x"]), st.sampled_from(hours)),
+            max_size=3,
+            unique=True,
+        )
+    )
+    limit = draw(st.one_of(st.none(), st.integers(0, 4)))
+    return events, written, limit
+
+
+@settings(max_examples=400, deadline=None)
+@given(_batches())
+def test_grouping_matches_the_event_by_event_grouping_in_order(batch):
+    """For any batch, the partitions, their order, the events' order in each and the
+    moved hours are those of grouping one event at a time."""
+    from chalicelib.actions.archive import _group, group
+
+    events, written, limit = batch
+    groups, moved = group(events, written, limit)
+    want_groups, want_moved = _group(events, written, limit)
+    assert [(k, [id(e) for e in v]) for k, v in groups.items()] == [
+        (k, [id(e) for e in v]) for k, v in want_groups.items()
+    ]
+    assert list(moved.items()) == list(want_moved.items())
