@@ -36,9 +36,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
-import uuid
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -81,6 +81,15 @@ def _blob(value: Any) -> str:
 # botocore cannot send either, fails with RecursionError instead of ValueError, so it
 # falls back to botocore all the same.
 _ENCODER = json.JSONEncoder(default=_blob, check_circular=False)
+
+
+def uuid4_text() -> str:
+    """`str(uuid.uuid4())`: 16 random bytes with the version and variant bits set, as
+    text, without the UUID object (~1 µs instead of ~4 per call)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    n = (n & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def json_body(params: dict[str, Any]) -> bytes:
@@ -456,7 +465,7 @@ class PreparedClient:
             learned.service,
             date,
         )
-        headers["amz-sdk-invocation-id"] = invocation_id or str(uuid.uuid4())
+        headers["amz-sdk-invocation-id"] = invocation_id or uuid4_text()
         out: dict[str, Any] = {k: v.encode() for k, v in headers.items()}
         out.update(learned.after)
         out["Content-Length"] = str(len(body))

@@ -788,3 +788,24 @@ def test_the_request_date_is_the_current_second(
         monkeypatch.setattr(time, "time", lambda now=now: now)
         want = datetime.datetime.fromtimestamp(int(now), datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         assert amz_date() == want
+
+
+@pytest.mark.parametrize(
+    "random",
+    [
+        pytest.param(bytes(16), id="all zeros"),
+        pytest.param(b"\xff" * 16, id="all ones"),
+        pytest.param(bytes(range(16)), id="counting"),
+        pytest.param(bytes.fromhex("c3f1a2b4d5e6f708192a3b4c5d6e7f80"), id="mixed"),
+    ],
+)
+def test_invocation_ids_are_uuid4s_as_text(random: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The invocation id of a prepared call is `str(uuid.uuid4())` of the same random
+    bytes: version 4, RFC 4122 variant, the same text."""
+    import os
+    import uuid
+
+    from chalicelib.actions import prepared
+
+    monkeypatch.setattr(os, "urandom", lambda n: random[:n])
+    assert prepared.uuid4_text() == str(uuid.uuid4())
