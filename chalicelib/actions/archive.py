@@ -134,24 +134,27 @@ def _one_tag(
         return None
     times = [ev.time for ev in events]
     arrivals = [ev.arrival for ev in events]
-    earliest, latest = min(times), max(times)
+    # An event whose time is far from its arrival goes to its arrival's hour.
+    low, high = -PAST_MS, FUTURE_MS
     moved: dict[tuple[str, int], tuple[str, int]] = {}
-    first = min(arrivals)
-    if first >= 0 and max(arrivals) - PAST_MS <= earliest and latest <= first + FUTURE_MS:
-        # Every event within its arrival's window: each in its own hour.
-        if earliest // 3_600_000 == latest // 3_600_000:
-            hours = None  # all in one
-            distinct: dict[int, None] = {earliest // 3_600_000: None}
-        else:
-            hours = [t // 3_600_000 for t in times]
-            distinct = dict.fromkeys(hours)
+    earliest, latest, first = min(times), max(times), min(arrivals)
+    if first < 0 or not max(arrivals) + low <= earliest <= latest <= first + high:
+        gaps = [t - a for t, a in zip(times, arrivals, strict=True)]
+        placed = list(times)  # the time each event is partitioned by
+        for i in [i for i, gap in enumerate(gaps) if not low <= gap <= high]:
+            arrival = arrivals[i]
+            if arrival >= 0:  # no arrival known: its own hour
+                moved.setdefault((tag, times[i] // 3_600_000), (tag, arrival // 3_600_000))
+                placed[i] = arrival
+        if moved:
+            earliest, latest = min(placed), max(placed)
+        times = placed
+    hours: list[int] | None
+    if earliest // 3_600_000 == latest // 3_600_000:
+        hours = None  # all in one
+        distinct: dict[int, None] = {earliest // 3_600_000: None}
     else:
-        hours = []
-        for t, a in zip(times, arrivals, strict=True):
-            if a >= 0 and not a - PAST_MS <= t <= a + FUTURE_MS:
-                moved.setdefault((tag, t // 3_600_000), (tag, a // 3_600_000))
-                t = a
-            hours.append(t // 3_600_000)
+        hours = [t // 3_600_000 for t in times]
         distinct = dict.fromkeys(hours)
     if limit is not None:
         new = [h for h in distinct if (tag, h) not in written]

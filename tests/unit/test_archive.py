@@ -293,16 +293,27 @@ _offsets = st.one_of(
 )
 
 
+def _edges(arrival: int) -> list[int]:
+    """Times at the edges of an arrival's window (`normalise.PAST_MS` / `FUTURE_MS`)."""
+    from chalicelib.normalise import FUTURE_MS, PAST_MS
+
+    return [arrival - PAST_MS - 1, arrival - PAST_MS, arrival + FUTURE_MS, arrival + FUTURE_MS + 1]
+
+
 @st.composite
 def _batches(draw):
     """Events of one tag or a few, times near or far from arrivals that may differ or
     be unknown, partitions written before and a partition limit."""
     tags = draw(st.sampled_from([["app.a"], ["app.a"], ["app.a", "app.b"]]))
     arrival = T0 + draw(st.integers(0, HOUR))
+    arrivals = [arrival, arrival, arrival + 20 * _DAY, -1]
+    shared = draw(st.one_of(st.none(), st.sampled_from(arrivals)))  # one for all, a payload's
     events = []
     for i in range(draw(st.integers(1, 25))):
-        ev = log_event(f"m{i}", tag=draw(st.sampled_from(tags)), time=T0 + draw(_offsets))
-        ev.arrival = draw(st.sampled_from([arrival, arrival, arrival + 20 * _DAY, -1]))
+        own = shared if shared is not None else draw(st.sampled_from(arrivals))
+        time = draw(st.one_of(_offsets.map(lambda d: T0 + d), st.sampled_from(_edges(own))))
+        ev = log_event(f"m{i}", tag=draw(st.sampled_from(tags)), time=time)
+        ev.arrival = own
         events.append(ev)
     hours = [T0 // HOUR + d for d in (-1, 0, 1)]
     written = draw(
