@@ -216,6 +216,17 @@ class Ledger:
             c = self.rules[rule_id] = Counter()
         return c
 
+    def add_counts(self, rule_id: str, counts: dict[str, int]) -> None:
+        """Add `counts` to the rule's counters (a rule new to the ledger takes them as
+        they are, without Counter.update's mapping check)."""
+        c = self.rules.get(rule_id)
+        if c is None:
+            c = self.rules[rule_id] = Counter()
+            dict.update(c, counts)
+        else:
+            for name, n in counts.items():
+                c[name] += n
+
     @property
     def lost(self) -> int:
         return self.received - self.archived - self.dropped - self.dead_lettered

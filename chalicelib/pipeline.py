@@ -211,7 +211,7 @@ def _count_rules(ledger: Ledger, routed: Routed) -> None:
             else:
                 found[name] = n
     for rule_id, values in per_rule.items():
-        ledger.rule(rule_id).update(values)  # Counter.update adds
+        ledger.add_counts(rule_id, values)
 
 
 class Runtime:
