@@ -59,7 +59,7 @@ def _payloads(draw: Any) -> tuple[bytes, int]:
     else:
         packed = zlib.compress(text, draw(st.integers(0, 9)))
     damage = draw(
-        st.sampled_from(["none", "cut", "flip", "header", "junk", "member", "crc", "size"])
+        st.sampled_from(["none", "cut", "flip", "header", "flags", "junk", "member", "crc", "size"])
     )
     if damage == "cut":
         packed = packed[: draw(st.integers(0, len(packed)))]
@@ -69,6 +69,9 @@ def _payloads(draw: Any) -> tuple[bytes, int]:
     elif damage == "header":  # a flag, the method, the time, the OS: any header byte
         i = draw(st.integers(0, min(9, len(packed) - 1)))
         packed = packed[:i] + bytes([draw(st.integers(0, 255))]) + packed[i + 1 :]
+    elif damage == "flags" and packed[:2] == b"\x1f\x8b":  # reserved or optional-field flags
+        flags = draw(st.sampled_from([0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0xE0]))
+        packed = packed[:3] + bytes([flags]) + packed[4:]
     elif damage == "junk":
         packed += draw(st.binary(min_size=1, max_size=8))
     elif damage == "member":
