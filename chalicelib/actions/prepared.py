@@ -83,6 +83,40 @@ def _blob(value: Any) -> str:
 _ENCODER = json.JSONEncoder(default=_blob, check_circular=False)
 
 
+# What `quote_plus(text, safe="")` leaves as it is: ASCII letters, digits and "_.-~".
+_FORM_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_ESCAPE = [b"%%%02X" % i for i in range(256)]
+
+
+def form_text(value: str) -> str:
+    """`urllib.parse.quote_plus(value, safe="")`: in its UTF-8 bytes, each distinct byte
+    that must be escaped is replaced in one pass (a message holds a dozen), "%" first so
+    no escape is escaped again, the space last, after "+". quote_plus calls a function
+    per byte: ~0.1 ms for an SNS alert's message."""
+    data = value.encode()
+    unsafe = set(data.translate(None, _FORM_SAFE))
+    if unsafe:
+        if 0x25 in unsafe:
+            data = data.replace(b"%", b"%25")
+        for byte in unsafe.difference((0x25, 0x20)):
+            data = data.replace(bytes((byte,)), _ESCAPE[byte])
+        if 0x20 in unsafe:
+            data = data.replace(b" ", b"+")
+    return data.decode("ascii")
+
+
+def form_body(params: dict[str, Any]) -> str:
+    """`urlencode(list(params.items()), doseq=True)` of a query-protocol body (text and
+    integer values; anything else is left to `urlencode`)."""
+    parts = []
+    for key, value in params.items():
+        kind = type(value)
+        if type(key) is not str or (kind is not str and kind is not int):
+            return urlencode(list(params.items()), doseq=True)
+        parts.append(f"{form_text(key)}={form_text(value if kind is str else str(value))}")
+    return "&".join(parts)
+
+
 def uuid4_text() -> str:
     """`str(uuid.uuid4())`: 16 random bytes with the version and variant bits set, as
     text, without the UUID object (~1 µs instead of ~4 per call)."""
@@ -432,7 +466,7 @@ class PreparedClient:
         serialized = raw.serialize_to_request(params, self._model.operation_model(operation))
         body = serialized["body"]
         if isinstance(body, dict):
-            return urlencode(list(body.items()), doseq=True).encode()
+            return form_body(body).encode()
         return body if isinstance(body, bytes) else str(body).encode()
 
     def _build(

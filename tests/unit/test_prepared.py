@@ -14,6 +14,8 @@ import orjson
 import pytest
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.actions.prepared import PreparedClient, Signer, host_of, prepared_client
 from sluice_cli import tables
@@ -809,3 +811,45 @@ def test_invocation_ids_are_uuid4s_as_text(random: bytes, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(os, "urandom", lambda n: random[:n])
     assert prepared.uuid4_text() == str(uuid.uuid4())
+
+
+def _quoted(quote: Any, value: Any) -> Any:
+    try:
+        return quote(value)
+    except UnicodeEncodeError:
+        return "refused"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet="%+ ~._-aZ09&=/\n\u00e9\u65e5\ud800")))
+def test_form_text_is_quote_plus(value: str) -> None:
+    """Any text, lone surrogates and escapes-looking text included: what
+    `quote_plus(value, safe="")` makes of it, or the same refusal."""
+    from urllib.parse import quote_plus
+
+    from chalicelib.actions.prepared import form_text
+
+    assert _quoted(form_text, value) == _quoted(lambda v: quote_plus(v, safe=""), value)
+
+
+_values = st.one_of(
+    st.text(max_size=30),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.binary(max_size=5),
+    st.lists(st.text(max_size=3), max_size=2),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), _values, max_size=6))
+def test_form_body_is_urlencode(params: dict[str, Any]) -> None:
+    """A query-protocol body of any values is `urlencode(list(items), doseq=True)`."""
+    from urllib.parse import urlencode
+
+    from chalicelib.actions.prepared import form_body
+
+    assert _quoted(form_body, params) == _quoted(
+        lambda p: urlencode(list(p.items()), doseq=True), params
+    )
