@@ -181,7 +181,7 @@ class Throttle:
         if not all(self._known_exhausted(pk, win, batch_token(evs)) for pk, evs in pks.items()):
             return None
         for pk in pks:
-            state.add(pk, "suppressed", "suppressed", 1, ttl_s=7 * 86400)
+            state.count(pk, "suppressed", "suppressed", 1, ttl_s=7 * 86400)
         return len(firing.events)
 
     def apply(self, firing: Firing, state: Any) -> GateResult:
@@ -208,6 +208,6 @@ class Throttle:
                 out.firings.append(Firing(evs, note))
             else:
                 # The note reports suppressed alerts (messages), not the events in them.
-                state.add(pk, "suppressed", "suppressed", 1, ttl_s=7 * 86400)
+                state.count(pk, "suppressed", "suppressed", 1, ttl_s=7 * 86400)
                 out.suppressed += len(evs)
         return out

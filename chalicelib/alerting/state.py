@@ -49,6 +49,17 @@ class AlertState:
         )
         return int(r["Attributes"][attr]["N"])
 
+    def count(self, pk: str, sk: str, attr: str, n: int, *, ttl_s: int) -> None:
+        """`add` when the new count is not needed (a suppressed alert): DynamoDB answers
+        with nothing to parse."""
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=self._key(pk, sk),
+            UpdateExpression="ADD #a :n SET expires_at = :e",
+            ExpressionAttributeNames={"#a": attr},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":e": self._exp(ttl_s)},
+        )
+
     def add_distinct(
         self, pk: str, sk: str, ids: list[str], ttl_s: int, *, token: str = ""
     ) -> int | None:
