@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import callgrind  # this script's directory, imported before TREE's bench
 
 HERE = Path(__file__).resolve().parent
 FIRST_SEED = 2000  # the bench's batches: kinesis_spec(2000 + b)
-THROTTLE_S = 300  # workload.RULES' alert throttle window
 
 
 def child(tree: Path, records: int, sizes: tuple[int, int], batches: int) -> None:
@@ -75,16 +73,6 @@ def child(tree: Path, records: int, sizes: tuple[int, int], batches: int) -> Non
         print(f"events {total} alerts {alerts}")
 
 
-def _within_one_throttle_window(margin: int) -> None:
-    """Wait for the next window of the workload's alert throttle (`computer-alerts`: 3 per
-    5 min, windows counted from the epoch) when fewer than `margin` seconds are left in
-    this one: a run crossing a window sends more alerts, whose Slack posts would be
-    counted as per-event work."""
-    left = THROTTLE_S - time.time() % THROTTLE_S
-    if left < margin:
-        time.sleep(left + 1)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("tree", nargs="?", default=str(HERE.parent))
@@ -101,7 +89,7 @@ def main() -> int:
     counts = {}
     fired = set()
     for n in sizes:
-        _within_one_throttle_window(args.margin)
+        callgrind.within_one_throttle_window(args.margin)
         ir, events, alerts = callgrind.count(
             __file__, tree, n, "--records", *map(str, sizes), "--batches", str(args.batches)
         )
