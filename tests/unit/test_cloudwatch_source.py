@@ -266,3 +266,19 @@ def test_base64_alphabet_is_validated():
     with pytest.raises(DecodeError) as info:
         cloudwatch.decode_data(good[:8] + "\n" + good[8:])
     assert info.value.stage == "base64"
+
+
+def test_events_are_the_log_events_their_constructor_makes(batch):
+    """Each event the source builds field by field is the LogEvent its constructor makes
+    from the same values: every field set, same class, equal and shown the same."""
+    import dataclasses
+
+    from chalicelib.event import LogEvent
+
+    assert batch.events
+    for ev in batch.events:
+        fields = {f.name: getattr(ev, f.name) for f in dataclasses.fields(LogEvent)}
+        made = LogEvent(**fields)
+        assert type(ev) is LogEvent
+        assert ev == made
+        assert repr(ev) == repr(made)
