@@ -68,21 +68,27 @@ def _inline_condition(src: _Source, cond: dict[str, Any]) -> str | None:
     if len(cond) != 2 or "field" not in cond or "." in cond["field"]:
         return None  # `not`, dotted paths, other kinds: the interpreter's own predicate
     f = src.bind("f", cond["field"])
+    # Each test starts with `f in record`: most conditions name a field most records
+    # lack, and a miss then costs one lookup, not a call to `record.get` and the tests
+    # after it. A field that is there is read by subscript.
     if "equals" in cond and type(cond["equals"]) is str:
         c = src.bind("c", cond["equals"])
         return (
-            f"((v if type(v := record.get({f})) is str else "
-            f"(type(v) in (int, float) and _str(v))) == {c})"
+            f"({f} in record and (((t := type(v := record[{f}])) is str and v == {c}) or "
+            f"((t is int or t is float) and _str(v) == {c})))"
         )
     if "in" in cond and all(type(x) is str for x in cond["in"]):
         c = src.bind("c", frozenset(cond["in"]))
         return (
-            f"(((t := type(v := record.get({f}))) is str and v in {c}) or "
-            f"((t is int or t is float) and _str(v) in {c}))"
+            f"({f} in record and (((t := type(v := record[{f}])) is str and v in {c}) or "
+            f"((t is int or t is float) and _str(v) in {c})))"
         )
     if "contains" in cond:
         c = src.bind("c", cond["contains"])
-        return f"((v := record.get({f})) is not None and {c} in (v if type(v) is str else _str(v)))"
+        return (
+            f"({f} in record and (v := record[{f}]) is not None and "
+            f"{c} in (v if type(v) is str else _str(v)))"
+        )
     if "regex" in cond:
         return _inline_regex(src, f, cond["regex"])
     if "exists" in cond:
@@ -94,6 +100,7 @@ def _inline_regex(src: _Source, f: str, pattern: str) -> str:
     """`conditions._compile_simple`'s regex forms: a string test that answers it (an exact
     plan), a test or a required literal that must hold before RE2 searches, or RE2 alone."""
     text = "(v if type(v) is str else _str(v))"
+    got = f"{f} in record and (v := record[{f}]) is not None"  # (see `_inline_condition`)
     search = src.bind("x", compile_regex(pattern).search)
     plan = string_plan(pattern)
     if plan is not None:
@@ -101,20 +108,18 @@ def _inline_regex(src: _Source, f: str, pattern: str) -> str:
         if exact:
             inline = _inline_plan(src, kind, args, text)
             if inline is not None:
-                return f"((v := record.get({f})) is not None and {inline})"
+                return f"({got} and {inline})"
         t = src.bind("l", plan_test(kind, args))
         if exact:
-            return f"((v := record.get({f})) is not None and {t}({text}))"
-        return (
-            f"((v := record.get({f})) is not None and {t}(s := {text}) and {search}(s) is not None)"
-        )
+            return f"({got} and {t}({text}))"
+        return f"({got} and {t}(s := {text}) and {search}(s) is not None)"
     lit = required_literal(pattern)
     if lit is None:
-        return f"((v := record.get({f})) is not None and {search}({text}) is not None)"
+        return f"({got} and {search}({text}) is not None)"
     needle, folded = lit
     n = src.bind("c", needle)
     held = f"{n} in (s := {text}).casefold()" if folded else f"{n} in (s := {text})"
-    return f"((v := record.get({f})) is not None and {held} and {search}(s) is not None)"
+    return f"({got} and {held} and {search}(s) is not None)"
 
 
 def _inline_plan(src: _Source, kind: str, args: tuple[Any, ...], text: str) -> str | None:

@@ -56,6 +56,7 @@ FIXED_NAMES = {
 }  # fmt: skip
 FIXED_ATTRIBUTES = {"get", "append", "id", "tag", "record", "count", "setdefault"}
 GENERATED = re.compile(r"^[a-z]\d+$")
+_ABSENT = object()  # a record without the field
 
 
 def ruleset(rules: list[dict[str, Any]]) -> RuleSet:
@@ -467,3 +468,55 @@ def test_a_condition_on_the_event_s_source_is_asked_after_the_record_s() -> None
         outcomes.append(run(ev, ev.record, {}, {}, {})[0])
     assert outcomes == ["by-account", None, None]
     assert asked == ["where", "origin", "where", "origin", "where"]
+
+
+# One condition of each inlined kind on a top-level field, and values of every type a
+# record holds for that field (absent, null, text, numbers, booleans, containers).
+INLINED_CONDITIONS: list[dict[str, Any]] = [
+    {"field": "f", "equals": "500"},
+    {"field": "f", "equals": "1.5"},
+    {"field": "f", "equals": "True"},
+    {"field": "f", "equals": "None"},
+    {"field": "f", "in": ["500", "2.0", "x"]},
+    {"field": "f", "contains": "5"},
+    {"field": "f", "regex": "^5[0-9][0-9]$"},
+    {"field": "f", "regex": "(?i)computer"},
+    {"field": "f", "regex": "timeout|refused"},
+    {"field": "f", "regex": "^METRIC "},
+    {"field": "f", "regex": "a.c"},
+    {"field": "f", "exists": True},
+    {"not": {"field": "f", "exists": True}},
+    {"not": {"field": "f", "equals": "500"}},
+]
+FIELD_VALUES: list[Any] = [
+    _ABSENT, None, True, False, 0, 1, 2, 500, 501, -500, 2**70, 1.5, 2.0, 500.0, -0.0,
+    float("nan"), float("inf"), "", "500", "5", "1.5", "2.0", "True", "None", "x", "abc",
+    "a\nc", "Computer says no", "COMPUTER", "read timeout", "METRIC x=1", " METRIC", [500],
+    ["500"], {"k": 500}, {},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cond", INLINED_CONDITIONS, ids=lambda c: json.dumps(c))
+def test_inlined_conditions_answer_as_the_interpreter_for_every_value_type(
+    cond: dict[str, Any],
+) -> None:
+    """Each condition the router writes inline (equals, in, contains, regex, exists, not)
+    matches exactly the events the interpreter's predicate matches, whatever the field
+    holds: nothing, null, text, an integer, a float, a boolean, a list or an object."""
+    rules = ruleset(
+        [
+            {
+                "id": "r",
+                "match": {"tag": "**", "where": [copy.deepcopy(cond)]},
+                "transform": {"set": {"hit": True}},
+            }
+        ]
+    )
+    events = [
+        LogEvent("app", 0, {} if v is _ABSENT else {"f": v}, {}, f"e{i}")
+        for i, v in enumerate(FIELD_VALUES)
+    ]
+    a = outcome(route(copy.deepcopy(events), rules))
+    b = outcome(route_interpreted(copy.deepcopy(events), rules))
+    assert a == b
+    assert any(ev.record.get("hit") for ev in route(copy.deepcopy(events), rules).archive)
