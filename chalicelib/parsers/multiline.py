@@ -34,7 +34,7 @@ String methods only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Container, Hashable
 from typing import Any
 
 from chalicelib.event import LogEvent
@@ -215,6 +215,7 @@ def join_runs(
     candidates: list[int],
     *,
     header: Callable[[LogEvent], str | None] | None = None,
+    plain: Container[int] | None = None,
 ) -> list[LogEvent]:
     """`join_multiline(events, header=header)`, reading only runs of adjacent candidates.
 
@@ -222,7 +223,9 @@ def join_runs(
     in or hold open: plain text (a record of `message` alone) and headers (more is
     harmless). Any other event closes the open trace and stands alone, so only runs of
     two or more adjacent candidates can change: a payload's JSON and platform lines,
-    most of it, are not read again.
+    most of it, are not read again. `plain`, when given, holds (at least) the candidates
+    that are plain text, the only events folded into another: a run with none after its
+    first event (adjacent headers, a busy JVM's log) is left as it is, unread.
     """
     out: list[LogEvent] = []
     done = 0  # events[:done] are in `out`
@@ -231,7 +234,9 @@ def join_runs(
         if i == last + 1:
             last = i
             continue
-        if last > start >= 0:  # a run of two or more: events[start:last + 1]
+        if last > start >= 0 and (  # a run of two or more: events[start:last + 1]
+            plain is None or any(j in plain for j in range(start + 1, last + 1))
+        ):
             out += events[done:start]
             out += join_multiline(events[start : last + 1], header=header)
             done = last + 1

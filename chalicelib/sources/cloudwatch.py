@@ -226,6 +226,7 @@ def _events(
     # a level (which may head a trace). Every other event stands alone.
     maybe_trace = False
     candidates: list[int] = []  # indexes in `events` of those that may join
+    plain: set[int] = set()  # the candidates that are plain text (may be folded in)
     headers: set[int] = set()  # records of text lines parsed into a level
     for i, le in enumerate(log_events):
         # The common element (string message, int timestamp, string id) is taken here;
@@ -249,6 +250,7 @@ def _events(
         if c == "{":
             if len(record) == 1:  # `{"message": …}` alone reads as plain text
                 candidates.append(i)
+                plain.add(i)
         else:
             if c == " " or c == "\t" or (c in "CT" and message.startswith(_TRACE_STARTS)):
                 maybe_trace = True
@@ -257,6 +259,7 @@ def _events(
                 candidates.append(i)
             elif len(record) == 1:
                 candidates.append(i)
+                plain.add(i)
         # `LogEvent(...)` with its fields set here: calling the class costs ~1,200
         # instructions more per event (type call, then `__init__` as a second call).
         ev = _new(LogEvent)
@@ -277,7 +280,7 @@ def _events(
             m = ev.record.get("message")
             return m if type(m) is str else None
 
-        return join_runs(events, candidates, header=header)
+        return join_runs(events, candidates, header=header, plain=plain)
     return events
 
 

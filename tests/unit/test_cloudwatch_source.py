@@ -9,6 +9,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.errors import DecodeError
 from chalicelib.sources import cloudwatch
@@ -282,3 +284,63 @@ def test_events_are_the_log_events_their_constructor_makes(batch):
         assert type(ev) is LogEvent
         assert ev == made
         assert repr(ev) == repr(made)
+
+
+TRACE_PIECES = [
+    "[ERROR]\t2026-11-26T10:07:01.123Z\t6f8e2c1d-9b0a-4e7f-8a3b-5c6d7e8f9a0b\tboom",
+    "[INFO]\t2026-11-26T10:07:01.124Z\t6f8e2c1d-9b0a-4e7f-8a3b-5c6d7e8f9a0b\tfine",
+    "2026-11-26 10:07:01,537 ERROR [main] c.e.Handler - boom",
+    "10:07:01.537 [main] INFO c.e.orders.Handler - ok",
+    "Traceback (most recent call last):",
+    '  File "/var/task/app.py", line 3, in handler',
+    "    raise ValueError('x')",
+    "ValueError: x",
+    "During handling of the above exception, another exception occurred:",
+    "java.lang.IllegalStateException: bad",
+    "\tat com.example.Handler.run(Handler.java:10)",
+    "Caused by: java.io.IOException: disk",
+    "\t... 3 more",
+    "plain text line",
+    "",
+    '{"message": "plain text in JSON"}',
+    '{"level": "INFO", "message": "structured"}',
+    "START RequestId: 6f8e2c1d-9b0a-4e7f-8a3b-5c6d7e8f9a0b Version: $LATEST",
+    '10.0.1.2 - - [26/Nov/2026:10:07:01 +0000] "GET / HTTP/1.1" 200 1',
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TRACE_PIECES), max_size=40))
+def test_runs_without_plain_text_are_skipped_without_changing_the_events(
+    messages: list[str],
+) -> None:
+    """Stack traces are joined as when every run of adjacent candidates is read: leaving
+    runs with no plain text after their first event unread changes no event."""
+    from chalicelib.parsers.multiline import join_runs
+
+    doc = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/lambda/f",
+        "logStream": "s",
+        "subscriptionFilters": ["f"],
+        "logEvents": [
+            {"id": str(i), "timestamp": 1_796_000_000_000 + i, "message": m}
+            for i, m in enumerate(messages)
+        ],
+    }
+
+    def fields(batch: cloudwatch.CloudWatchBatch) -> list[tuple[object, ...]]:
+        return [(e.tag, e.time, e.record, e.id, e.count, e.size, e.arrival) for e in batch.events]
+
+    ours = fields(cloudwatch.batch_from_document(copy.deepcopy(doc), REGION))
+    with pytest.MonkeyPatch.context() as mp:  # every run read, as before `plain`
+        mp.setattr(
+            cloudwatch,
+            "join_runs",
+            lambda events, candidates, *, header, plain: join_runs(
+                events, candidates, header=header
+            ),
+        )
+        theirs = fields(cloudwatch.batch_from_document(copy.deepcopy(doc), REGION))
+    assert ours == theirs
