@@ -1,8 +1,9 @@
-"""START, END and REPORT lines read by their known prefix give what the general
-platform-line path gives, for every text after the prefix.
+"""START, END and REPORT lines read by their known prefix, and REPORT fields read
+again from the table of parts already read, give what the general platform-line path
+gives, for every text after the prefix.
 
-The reference is `parse_platform` as it was before the prefix fast path, copied
-verbatim; the fields of REPORT lines are read by the module's own `_fields` in both.
+The reference is `parse_platform` and `_fields` as they were before either, copied
+verbatim.
 """
 
 from __future__ import annotations
@@ -13,9 +14,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.parsers.lambda_platform import _fields, parse_platform
+from chalicelib.parsers import lambda_platform
+from chalicelib.parsers.fields import number as _number
+from chalicelib.parsers.lambda_platform import _REPORT_FIELDS, _TEXT_FIELDS, parse_platform
 
 RID = "6f8e2c1d-9b0a-4e7f-8a3b-5c6d7e8f9a0b"
+
+
+def _fields(rec: dict[str, Any], parts: list[str]) -> None:
+    """_fields before the table of parts (verbatim)."""
+    for part in parts:
+        label, sep, value = part.strip().partition(": ")
+        if not sep:
+            continue
+        spec = _REPORT_FIELDS.get(label)
+        if spec is not None:
+            key, unit = spec
+            n = _number(value.removesuffix(unit).strip())
+            if n is not None:
+                rec[key] = n
+        elif label in _TEXT_FIELDS:
+            rec[_TEXT_FIELDS[label]] = value.strip()
+        elif label == "Sampled":
+            rec["sampled"] = value.strip() == "true"
 
 
 def reference(message: str) -> dict[str, Any] | None:
@@ -97,3 +118,33 @@ def test_any_text_after_a_known_prefix_reads_as_before(
     got, want = parse_platform(message), reference(message)
     assert got == want
     assert got is None or list(got) == list(want or ())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=6).map("".join), max_size=8), st.booleans())
+def test_report_fields_read_again_are_the_fields_read_first(
+    parts: list[str], clear: bool
+) -> None:
+    """Reading a REPORT line's parts gives the previous reading's fields (keys, order,
+    values, types) the first time, from the table of parts read and after it is cleared."""
+    if clear:
+        lambda_platform._PARTS.clear()
+    for _ in range(2):
+        got: dict[str, Any] = {}
+        want: dict[str, Any] = {}
+        lambda_platform._fields(got, parts)
+        _fields(want, parts)
+        assert got == want
+        assert list(got) == list(want)
+        assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+
+
+def test_the_table_of_parts_stays_bounded() -> None:
+    """Parts longer than the limit are never kept, and the table never holds more than
+    its limit however many distinct parts arrive."""
+    long = "Duration: " + "1" * 100 + " ms"
+    lambda_platform._fields({}, [long])
+    assert long not in lambda_platform._PARTS
+    for i in range(3 * lambda_platform._PARTS_MAX):
+        lambda_platform._fields({}, [f"Duration: {i}.5 ms"])
+        assert len(lambda_platform._PARTS) <= lambda_platform._PARTS_MAX
