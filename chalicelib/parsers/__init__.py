@@ -25,6 +25,9 @@ from chalicelib.parsers.lambda_runtime import parse_runtime_text as _parse_runti
 
 # [DEBUG] [ERROR] [INFO] [WARN] [TRACE] [FATAL] [CRITICAL]
 _RUNTIME_LEVEL_STARTS = frozenset("DEIWTFC")
+# The first characters of Lambda's platform lines: one set lookup spares every other
+# text line (a JVM's, an access log's) the six prefix tests.
+_PLATFORM_STARTS = frozenset(p[0] for p in _PLATFORM_PREFIXES)
 # Node.js, .NET and JVM lines start with a time; Ruby's with a level letter and ", [".
 _RUNTIME_TEXT_STARTS = frozenset("0123456789DIWEFA")
 
@@ -221,7 +224,7 @@ def parse_message(
         if rec is not None:
             rec["level"] = rec["level"].upper()
             return rec, to_epoch_ms(rec["time"])
-    elif message.startswith(_PLATFORM_PREFIXES):
+    elif first in _PLATFORM_STARTS and message.startswith(_PLATFORM_PREFIXES):
         rec = _parse_platform(message)
         if rec is not None:
             return rec, None

@@ -339,3 +339,52 @@ def test_a_batch_mixing_time_shapes_reads_every_time_as_the_general_path(times):
             expected = _general(text)
             assert to_epoch_ms(text) == expected, text
             assert normalise({"message": "m", "time": text})[1] == expected, text
+
+
+def _aliases_before(record: dict[str, object]) -> dict[str, object]:
+    """The alias moves of normalise before they were written out (verbatim loops over
+    MESSAGE_ALIASES and LEVEL_ALIASES); the level's case and the time left out."""
+    from chalicelib.normalise import LEVEL_ALIASES, MESSAGE_ALIASES
+
+    if "message" not in record:
+        for alias in MESSAGE_ALIASES:
+            if alias in record and type(record[alias]) is str:
+                record["message"] = record.pop(alias)
+                break
+    level = record["level"] if "level" in record else None
+    if level is None:
+        for alias in LEVEL_ALIASES:
+            if alias in record:
+                level = record.pop(alias)
+                break
+    if level is not None:
+        record["level"] = level
+    return record
+
+
+_ALIAS_KEYS = ["message", "event", "msg", "log", "level", "severity", "lvl", "loglevel",
+               "log_level", "other"]  # fmt: skip
+_ALIAS_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 70), st.sampled_from(["x", "info", ""])
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ALIAS_KEYS), _ALIAS_VALUES), max_size=8))
+def test_aliases_move_as_the_loops_over_the_alias_lists_moved_them(
+    items: list[tuple[str, object]],
+) -> None:
+    """Whatever mix of message and level aliases a record holds (null, text, numbers,
+    booleans), the same alias becomes `message` and `level`, and the keys end in the
+    same order, as when each alias list was searched in order."""
+    record = dict(items)
+    want = _aliases_before(dict(record))
+    got, _ = normalise(dict(record))
+    assert list(got) == list(want)
+    for k, v in want.items():
+        if k == "level" and type(v) is str:
+            assert got[k] == v.upper()
+        elif k == "level" and type(v) is int:
+            assert got[k] in {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", str(v)}
+        else:
+            assert got[k] == v and type(got[k]) is type(v)
