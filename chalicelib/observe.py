@@ -26,7 +26,7 @@ from chalicelib import ledgerline
 from chalicelib.environ import getenv
 from chalicelib.errors import SettingsError
 from chalicelib.event import Ledger
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import get_settings
 
 SERVICE = "sluice"
 _COUNTERS = ("received", "archived", "dropped", "dead_lettered", "alerts", "actions_failed")
@@ -85,22 +85,14 @@ def take_times() -> dict[str, float]:
 
 def stage_name() -> str:
     """The deployment stage for the `stage` dimension (Settings.stage)."""
-    global _stage
     try:
         s = get_settings()
     except SettingsError:
         return "local"
-    if _stage is not None and _stage[0] is s:
-        return _stage[1]
-    name = s.stage
-    if not name:
-        parts = (s.function_name or "").split("-", 2)  # <app>-<stage>-<function>
-        name = parts[1] if len(parts) == 3 and parts[0] == s.app_name and parts[1] else "local"
-    _stage = (s, name)
-    return name
-
-
-_stage: tuple[Settings, str] | None = None  # the settings `stage_name` last read, its answer
+    if s.stage:
+        return s.stage
+    parts = (s.function_name or "").split("-", 2)  # <app>-<stage>-<function>
+    return parts[1] if len(parts) == 3 and parts[0] == s.app_name and parts[1] else "local"
 
 
 @lru_cache(maxsize=1)

@@ -600,13 +600,12 @@ class JsonReader:
     entries, a blob or timestamp through the parser's own converters, anything else is
     the JSON value itself. botocore's parser asks each node for a handler by name and
     checks a union by copying it (~40 µs for an UpdateItem answer, here). Any exception
-    leaves the answer to botocore's parser (tests/unit/test_prepared.py compares both
+    leaves the answer to botocore's parser (tests/unit/test_prepared_reader.py compares both
     over generated answers of every output shape of the services Sluice calls)."""
 
     def __init__(self, parser: Any) -> None:
         self.parser = parser
         self._cells: dict[tuple[str, str], list[Any]] = {}
-        self._roots: dict[str, list[Any]] = {}
 
     def parse(self, operation: Any, response: Any) -> Any:
         """botocore's `parser.parse(convert_to_response_dict(response, operation),
@@ -686,19 +685,16 @@ class JsonReader:
         by_json = {json_name: (name, cell) for json_name, name, cell in members}
         if "__type" in by_json:
             return _botocore_only
-        invalid = f"Invalid service response: {shape.name} must have one and only one member set."
 
         def union(value: Any) -> Any:
             if value is None:
                 return None
             present = [k for k, v in value.items() if v is not None and k != "__type"]
-            if len(present) != 1:
-                from botocore.parsers import ResponseParserError
-
-                raise ResponseParserError(invalid)
-            found = by_json.get(present[0])
-            if found is None:  # a member this botocore does not know: botocore says it
-                raise LookupError(present[0])
+            # Not one member, or one this botocore does not know: botocore's parser says
+            # what it makes of it (its error, or its unknown-member answer and log line).
+            found = by_json.get(present[0]) if len(present) == 1 else None
+            if found is None:
+                raise LookupError(present)
             name, cell = found
             raw = value[present[0]]
             c = cell[0]

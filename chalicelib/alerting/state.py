@@ -39,25 +39,22 @@ class AlertState:
         return {"N": str(int(self.clock()) + max(ttl_s, 60))}
 
     def add(self, pk: str, sk: str, attr: str, n: int, *, ttl_s: int) -> int:
-        r = self.ddb.update_item(
-            TableName=self.table,
-            Key=self._key(pk, sk),
-            UpdateExpression="ADD #a :n SET expires_at = :e",
-            ExpressionAttributeNames={"#a": attr},
-            ExpressionAttributeValues={":n": {"N": str(n)}, ":e": self._exp(ttl_s)},
-            ReturnValues="UPDATED_NEW",
-        )
+        r = self._add(pk, sk, attr, n, ttl_s, ReturnValues="UPDATED_NEW")
         return int(r["Attributes"][attr]["N"])
 
     def count(self, pk: str, sk: str, attr: str, n: int, *, ttl_s: int) -> None:
         """`add` when the new count is not needed (a suppressed alert): DynamoDB answers
         with nothing to parse."""
-        self.ddb.update_item(
+        self._add(pk, sk, attr, n, ttl_s)
+
+    def _add(self, pk: str, sk: str, attr: str, n: int, ttl_s: int, **returns: str) -> Any:
+        return self.ddb.update_item(
             TableName=self.table,
             Key=self._key(pk, sk),
             UpdateExpression="ADD #a :n SET expires_at = :e",
             ExpressionAttributeNames={"#a": attr},
             ExpressionAttributeValues={":n": {"N": str(n)}, ":e": self._exp(ttl_s)},
+            **returns,
         )
 
     def add_distinct(
