@@ -16,6 +16,7 @@ Answers are dicts in DynamoDB's wire shape; `stubs.py` serialises them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 Item = dict[str, dict[str, Any]]
@@ -33,11 +34,17 @@ def _num(av: dict[str, Any]) -> Any:
     return next(iter(av.values()))
 
 
+@lru_cache(maxsize=256)
+def _tokens(expr: str) -> tuple[str, ...]:
+    """An expression's tokens, read once per expression (the runtime sends a handful)."""
+    return tuple(t for t in _TOKEN.findall(expr) if t)
+
+
 class _Cond:
     """Recursive descent over a ConditionExpression, evaluated against one item."""
 
     def __init__(self, expr: str, names: dict[str, str], values: Item, item: Item | None) -> None:
-        self.toks = [t for t in _TOKEN.findall(expr) if t]
+        self.toks = _tokens(expr)
         self.i = 0
         self.names, self.values, self.item = names, values, item or {}
 
@@ -104,42 +111,54 @@ class _Cond:
         return {"=": a == b, "<>": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
-def _update(item: Item, expr: str, names: dict[str, str], values: Item) -> set[str]:
-    """Apply `SET a = :v, b = :w ADD c :n` to item; return the attribute names touched."""
-    touched: set[str] = set()
+@lru_cache(maxsize=256)
+def _clauses(expr: str) -> tuple[tuple[str, str, str], ...]:
+    """`SET a = :v, b = :w ADD c :n` -> ((clause, lhs, rhs), ...), read once per expression
+    (rhs "" for REMOVE)."""
+    out = []
     for clause, body in re.findall(
         r"(SET|ADD|REMOVE|DELETE)\s+(.*?)(?=\s+(?:SET|ADD|REMOVE|DELETE)\s|$)", expr, re.S
     ):
         for part in (p.strip() for p in body.split(",")):
             if clause == "SET":
-                lhs, rhs = (s.strip() for s in part.split("=", 1))
-                item[names.get(lhs, lhs)] = values[rhs]
-                touched.add(names.get(lhs, lhs))
-            elif clause == "ADD":
+                lhs, rhs = (x.strip() for x in part.split("=", 1))
+            elif clause in ("ADD", "DELETE"):
                 lhs, rhs = part.split()
-                name = names.get(lhs, lhs)
-                add = values[rhs]
-                kind = next(iter(add))
-                if kind in ("SS", "NS", "BS"):  # set union, first-seen order
-                    have = item.get(name, {kind: []})[kind]
-                    item[name] = {kind: list(dict.fromkeys([*have, *add[kind]]))}
-                else:
-                    old = _num(item[name]) if name in item else 0
-                    item[name] = {"N": str(old + _num(add))}
-                touched.add(name)
-            elif clause == "DELETE":
-                lhs, rhs = part.split()
-                name = names.get(lhs, lhs)
-                kind = next(iter(values[rhs]))
-                gone = set(values[rhs][kind])
-                left = [x for x in item.get(name, {kind: []})[kind] if x not in gone]
-                if left:
-                    item[name] = {kind: left}
-                else:
-                    item.pop(name, None)
-                touched.add(name)
             else:
-                item.pop(names.get(part, part), None)
+                lhs, rhs = part, ""
+            out.append((clause, lhs, rhs))
+    return tuple(out)
+
+
+def _update(item: Item, expr: str, names: dict[str, str], values: Item) -> set[str]:
+    """Apply `SET a = :v, b = :w ADD c :n` to item; return the attribute names touched."""
+    touched: set[str] = set()
+    for clause, lhs, rhs in _clauses(expr):
+        name = names.get(lhs, lhs)
+        if clause == "SET":
+            item[name] = values[rhs]
+            touched.add(name)
+        elif clause == "ADD":
+            add = values[rhs]
+            kind = next(iter(add))
+            if kind in ("SS", "NS", "BS"):  # set union, first-seen order
+                have = item.get(name, {kind: []})[kind]
+                item[name] = {kind: list(dict.fromkeys([*have, *add[kind]]))}
+            else:
+                old = _num(item[name]) if name in item else 0
+                item[name] = {"N": str(old + _num(add))}
+            touched.add(name)
+        elif clause == "DELETE":
+            kind = next(iter(values[rhs]))
+            gone = set(values[rhs][kind])
+            left = [x for x in item.get(name, {kind: []})[kind] if x not in gone]
+            if left:
+                item[name] = {kind: left}
+            else:
+                item.pop(name, None)
+            touched.add(name)
+        else:
+            item.pop(name, None)
     return touched
 
 

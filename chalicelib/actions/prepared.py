@@ -113,8 +113,26 @@ def form_body(params: dict[str, Any]) -> str:
         kind = type(value)
         if type(key) is not str or (kind is not str and kind is not int):
             return urlencode(list(params.items()), doseq=True)
-        parts.append(f"{form_text(key)}={form_text(value if kind is str else str(value))}")
+        parts.append(f"{_quoted(key)}={_quoted(value if kind is str else str(value))}")
     return "&".join(parts)
+
+
+# form_text of the short texts a query body repeats on every call (parameter names,
+# `String`, a topic's ARN): at most _QUOTED_MAX texts of at most _QUOTED_CHARS each.
+_QUOTED: dict[str, str] = {}
+_QUOTED_MAX = 256
+_QUOTED_CHARS = 64
+
+
+def _quoted(text: str) -> str:
+    if len(text) > _QUOTED_CHARS:
+        return form_text(text)
+    found = _QUOTED.get(text)
+    if found is None:
+        if len(_QUOTED) >= _QUOTED_MAX:
+            _QUOTED.clear()
+        found = _QUOTED[text] = form_text(text)
+    return found
 
 
 def uuid4_text() -> str:
@@ -542,14 +560,22 @@ class PreparedClient:
         finally:
             self._watch.call = None
 
-    def _reader(self) -> JsonReader | None:
-        """The JSON answers' reader, for a client parsing with botocore's own JSONParser."""
+    def _reader(self) -> JsonReader | QueryReader | None:
+        """The answers' reader, for a client parsing with botocore's own JSONParser or
+        QueryParser."""
         reader = self.__dict__.get("_json_reader", _UNSET)
         if reader is _UNSET:
-            from botocore.parsers import JSONParser
+            from botocore.parsers import JSONParser, QueryParser
 
             parser = self._client._response_parser
-            reader = JsonReader(parser) if type(parser) is JSONParser else None
+            kind = type(parser)
+            reader = (
+                JsonReader(parser)
+                if kind is JSONParser
+                else QueryReader(parser)
+                if kind is QueryParser
+                else None
+            )
             self.__dict__["_json_reader"] = reader
         return reader
 
@@ -610,8 +636,6 @@ class JsonReader:
     def parse(self, operation: Any, response: Any) -> Any:
         """botocore's `parser.parse(convert_to_response_dict(response, operation),
         operation.output_shape)` for a 200 answer."""
-        from botocore.utils import lowercase_dict
-
         shape = operation.output_shape
         body = response.content
         if shape is None:
@@ -627,13 +651,13 @@ class JsonReader:
                     doc = {"message": text}
             convert = self._cell(shape)[0]
             parsed = doc if convert is None else convert(doc)
-        headers = response.headers
+        headers = lower_headers(response.headers)
         if "x-amzn-requestid" in headers:
             parsed.setdefault("ResponseMetadata", {})["RequestId"] = headers["x-amzn-requestid"]
         if isinstance(parsed, dict):
             metadata = parsed.get("ResponseMetadata", {})
             metadata["HTTPStatusCode"] = response.status_code
-            metadata["HTTPHeaders"] = lowercase_dict(headers)
+            metadata["HTTPHeaders"] = headers
             parsed["ResponseMetadata"] = metadata
         return parsed
 
@@ -725,6 +749,98 @@ class JsonReader:
             return [None if x is None else c(x) for x in value]
 
         return convert
+
+
+def lower_headers(headers: Any) -> dict[str, Any]:
+    """`botocore.utils.lowercase_dict(headers)` (the answer's `HTTPHeaders`): for
+    botocore's HeadersDict, read from its table of keys that already hold their lower
+    case (its own iteration makes each key's text and looks each value up again)."""
+    from botocore.awsrequest import HeadersDict
+    from botocore.utils import lowercase_dict
+
+    table = getattr(headers, "_dict", None) if type(headers) is HeadersDict else None
+    if type(table) is not dict:
+        return lowercase_dict(headers)
+    return {key._lower: value for key, value in table.items()}
+
+
+class QueryReader:
+    """What botocore's QueryParser makes of a successful query-protocol answer (SNS) whose
+    output is a structure of text members (Publish: MessageId, SequenceNumber), with
+    botocore's own XML parser and names: the members found under the result wrapper,
+    then ResponseMetadata's children. Anything else (another output shape, a repeated
+    element, XML botocore refuses) is left to botocore's parser: `parse` raises and the
+    caller hands the answer over (tests/unit/test_prepared_reader.py compares both)."""
+
+    def __init__(self, parser: Any) -> None:
+        self.parser = parser
+        # output shape name -> its plan; None: not one this reader reads
+        self._plans: dict[str, tuple[str | None, tuple[tuple[str, str], ...]] | None] = {}
+
+    def parse(self, operation: Any, response: Any) -> Any:
+        shape = operation.output_shape
+        if shape is None:
+            raise LookupError("no output shape")
+        if shape.name not in self._plans:
+            self._plans[shape.name] = self._plan(shape)
+        plan = self._plans[shape.name]
+        if plan is None:
+            raise LookupError(f"{shape.name}: not a structure of text members")
+        wrapper, members = plan
+        parser = self.parser
+        root = parser._parse_xml_string_to_dom(response.content)
+        top = self._children(root)
+        start = top[wrapper] if wrapper is not None else root
+        found = self._children(start)
+        parsed: dict[str, Any] = {}
+        for name, xml_name in members:
+            node = found.get(xml_name)
+            if node is not None:
+                text = node.text
+                parsed[name] = "" if text is None else text
+        meta = top.get("ResponseMetadata")
+        metadata = {} if meta is None else {k: v.text for k, v in self._children(meta).items()}
+        metadata["HTTPStatusCode"] = response.status_code
+        metadata["HTTPHeaders"] = lower_headers(response.headers)
+        parsed["ResponseMetadata"] = metadata
+        return parsed
+
+    def _children(self, node: Any) -> dict[str, Any]:
+        """botocore's name -> node table of `node`'s children; a repeated name (which
+        botocore reads as a list) raises."""
+        tag = self.parser._node_tag
+        out: dict[str, Any] = {}
+        for child in node:
+            key = tag(child)
+            if key in out:
+                raise LookupError(f"repeated element {key}")
+            out[key] = child
+        return out
+
+    @staticmethod
+    def _plan(shape: Any) -> tuple[str | None, tuple[tuple[str, str], ...]] | None:
+        """(the result wrapper, (member name, element name) of each member) of a
+        structure of plain text members; None for any other shape."""
+        if (
+            shape.type_name != "structure"
+            or shape.is_tagged_union
+            or shape.metadata.get("exception")
+            or shape.serialization.get("eventstream")
+        ):
+            return None
+        members = []
+        for name, member in shape.members.items():
+            s = member.serialization
+            if (
+                member.type_name != "string"
+                or name == "ResponseMetadata"
+                or s.get("location")
+                or s.get("eventheader")
+                or s.get("xmlAttribute")
+            ):
+                return None
+            members.append((name, s.get("name") or name))
+        return shape.serialization.get("resultWrapper"), tuple(members)
 
 
 def _first_attempt(parsed: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,10 @@ the JSON services Sluice calls: generated answers with members missing, null, un
 of the wrong type, unions with no member, two or one botocore does not know, blobs that
 are not base64, timestamps of every kind, bodies empty or not JSON. Where the reader
 gives up (it raises), the client asks botocore's parser; where it answers, the answer is
-botocore's, key order included."""
+botocore's, key order included. The same for the reader of query-protocol answers
+(`QueryReader`, SNS's Publish) over every operation of four query services: generated XML
+with members repeated, empty, nested or unknown, the result wrapper or the metadata
+missing or repeated, with and without a namespace, and bodies that are not XML."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from botocore.endpoint import convert_to_response_dict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.actions.prepared import JsonReader
+from chalicelib.actions.prepared import JsonReader, QueryReader, lower_headers
 
 SERVICES = ("dynamodb", "sqs", "kinesis", "firehose", "logs", "secretsmanager")
 _GAVE_UP: Any = object()
@@ -172,3 +175,146 @@ def test_the_reader_reads_an_answer_as_botocore_does(data: Any) -> None:
         assert _ordered(ours) == _ordered(theirs)
     elif not noisy:
         pytest.fail(f"gave up on a well-formed answer of {service}.{name}: {body[:200]!r}")
+
+
+# -- query protocol (SNS): chalicelib.actions.prepared.QueryReader ----------------------
+QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation")
+QUERY_CLIENTS = {service: _client(service) for service in QUERY_SERVICES}
+QUERY_OPERATIONS = [
+    (service, name)
+    for service, client in QUERY_CLIENTS.items()
+    if client.meta.service_model.protocol == "query"
+    for name in client.meta.service_model.operation_names
+]
+_XML_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="<&")
+# Text as XML can carry it: entities, character references, CDATA, a comment splitting it.
+_xml_text = st.one_of(
+    st.text(_XML_CHARS, max_size=6),
+    st.sampled_from(["a&amp;b", "&#233;t&#xE9;", "<![CDATA[<x>]]>", "a<!-- c -->b", " ", ""]),
+)
+
+
+def _xml_member(draw: Any, tag: str, noisy: bool) -> str:
+    text = draw(_xml_text)
+    form = draw(st.sampled_from(["text", "text", "empty", "nested"] if noisy else ["text"]))
+    if form == "empty":
+        return f"<{tag}/>"
+    if form == "nested":
+        return f"<{tag}><Inner>{text}</Inner></{tag}>"
+    return f"<{tag}>{text}</{tag}>"
+
+
+def _xml_answer(draw: Any, operation: Any, noisy: bool) -> bytes:
+    """A query-protocol answer: `<OpResponse><OpResult>members</OpResult><ResponseMetadata>`
+    as AWS writes it; with `noisy`, members repeated, unknown or of other shapes, the
+    wrapper or the metadata missing or repeated, a namespace or not, or no XML at all."""
+    shape = operation.output_shape
+    parts = []
+    if shape is not None and shape.type_name == "structure":
+        members = list(shape.members.items())
+        chosen = draw(st.lists(st.sampled_from(members), max_size=4)) if members else []
+        if not noisy:
+            chosen = list(dict(chosen).items())  # each member once
+        for name, member in chosen:
+            parts.append(_xml_member(draw, member.serialization.get("name") or name, noisy))
+    if noisy and draw(st.integers(0, 4)) == 0:
+        parts.append(_xml_member(draw, "Unknown", noisy))
+    result = "".join(parts)
+    wrapper = (shape.serialization.get("resultWrapper") if shape is not None else None) or ""
+    if wrapper:
+        count = draw(st.sampled_from([1, 1, 1, 0, 2])) if noisy else 1
+        result = f"<{wrapper}>{result}</{wrapper}>" * count
+    meta = "<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>"
+    if noisy:
+        meta = draw(
+            st.sampled_from(
+                [
+                    meta,
+                    "",
+                    meta * 2,
+                    "<ResponseMetadata/>",
+                    "<ResponseMetadata><RequestId/><Other>x</Other></ResponseMetadata>",
+                ]
+            )
+        )
+    xmlns = ' xmlns="https://sns.amazonaws.com/doc/2010-03-31/"'
+    if noisy and draw(st.booleans()):
+        xmlns = ""
+    body = f"<{operation.name}Response{xmlns}>{result}{meta}</{operation.name}Response>"
+    if noisy and draw(st.integers(0, 6)) == 0:
+        body = draw(st.sampled_from(["", "<html>not xml", body[: len(body) // 2]]))
+    return body.encode()
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_query_reader_reads_an_answer_as_botocore_does(data: Any) -> None:
+    """Any answer of any query-protocol operation: botocore's result, key order
+    included, or the reader gives up; a well-formed answer of a structure of text
+    members (SNS Publish's) is always read."""
+    service, name = data.draw(st.sampled_from(QUERY_OPERATIONS))
+    client = QUERY_CLIENTS[service]
+    operation = client.meta.service_model.operation_model(name)
+    noisy = data.draw(st.booleans())
+    body = _xml_answer(data.draw, operation, noisy)
+    headers = {"Content-Type": "text/xml", "Content-Length": str(len(body))}
+    if data.draw(st.booleans()):
+        headers["x-amzn-RequestId"] = "REQ123"
+    response = AWSResponse("https://example.amazonaws.com/", 200, headers, _Raw(body))
+    parser = client._response_parser
+    try:
+        theirs: Any = parser.parse(
+            convert_to_response_dict(response, operation), operation.output_shape
+        )
+    except Exception as e:
+        theirs = ("raised", type(e).__name__)
+    try:
+        ours: Any = QueryReader(parser).parse(operation, response)
+    except Exception:
+        ours = _GAVE_UP
+    if ours is not _GAVE_UP:
+        assert _ordered(ours) == _ordered(theirs)
+    elif not noisy and QueryReader._plan(operation.output_shape or _NO_SHAPE) is not None:
+        pytest.fail(f"gave up on a well-formed answer of {service}.{name}: {body[:200]!r}")
+
+
+class _NoShape:
+    type_name = "none"
+
+
+_NO_SHAPE: Any = _NoShape()
+
+
+def test_the_query_reader_reads_sns_publish() -> None:
+    """The answer Sluice's alerts get, read without botocore's parser."""
+    client = QUERY_CLIENTS["sns"]
+    operation = client.meta.service_model.operation_model("Publish")
+    body = (
+        b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+        b"<MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1"
+        b"</RequestId></ResponseMetadata></PublishResponse>"
+    )
+    response = AWSResponse(
+        "https://sns.us-east-1.amazonaws.com/", 200, {"X-Amzn-RequestId": "r-1"}, _Raw(body)
+    )
+    assert QueryReader(client._response_parser).parse(operation, response) == {
+        "MessageId": "m-1",
+        "ResponseMetadata": {
+            "RequestId": "r-1",
+            "HTTPStatusCode": 200,
+            "HTTPHeaders": {"x-amzn-requestid": "r-1"},
+        },
+    }
+
+
+@given(st.lists(st.tuples(st.text(max_size=6), st.text(max_size=3)), max_size=6))
+def test_lower_headers_is_botocores_lowercase_dict(items: list[tuple[str, str]]) -> None:
+    from botocore.awsrequest import HeadersDict
+    from botocore.utils import lowercase_dict
+
+    headers = HeadersDict()
+    for k, v in items:
+        headers[k] = v
+    assert _ordered(lower_headers(headers)) == _ordered(lowercase_dict(headers))
+    plain = dict(items)
+    assert _ordered(lower_headers(plain)) == _ordered(lowercase_dict(plain))
