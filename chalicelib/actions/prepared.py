@@ -113,26 +113,8 @@ def form_body(params: dict[str, Any]) -> str:
         kind = type(value)
         if type(key) is not str or (kind is not str and kind is not int):
             return urlencode(list(params.items()), doseq=True)
-        parts.append(f"{_quoted(key)}={_quoted(value if kind is str else str(value))}")
+        parts.append(f"{form_text(key)}={form_text(value if kind is str else str(value))}")
     return "&".join(parts)
-
-
-# form_text of the short texts a query body repeats on every call (parameter names,
-# `String`, a topic's ARN): at most _QUOTED_MAX texts of at most _QUOTED_CHARS each.
-_QUOTED: dict[str, str] = {}
-_QUOTED_MAX = 256
-_QUOTED_CHARS = 64
-
-
-def _quoted(text: str) -> str:
-    if len(text) > _QUOTED_CHARS:
-        return form_text(text)
-    found = _QUOTED.get(text)
-    if found is None:
-        if len(_QUOTED) >= _QUOTED_MAX:
-            _QUOTED.clear()
-        found = _QUOTED[text] = form_text(text)
-    return found
 
 
 def uuid4_text() -> str:

@@ -853,15 +853,3 @@ def test_form_body_is_urlencode(params: dict[str, Any]) -> None:
     assert _quoted(form_body, params) == _quoted(
         lambda p: urlencode(list(p.items()), doseq=True), params
     )
-
-
-def test_form_body_remembers_few_short_texts() -> None:
-    """The quoted short texts kept between calls are bounded in number and length,
-    whatever the bodies (an alert's subject is log text)."""
-    from chalicelib.actions import prepared
-
-    for i in range(2000):
-        body = prepared.form_body({f"Name{i}": "x" * (i % 200), "Message": f"m {i}"})
-        assert body == f"Name{i}={'x' * (i % 200)}&Message=m+{i}"
-        assert len(prepared._QUOTED) <= prepared._QUOTED_MAX
-    assert all(len(text) <= prepared._QUOTED_CHARS for text in prepared._QUOTED)
