@@ -294,6 +294,9 @@ def test_prepared_requests_are_botocore_s_byte_for_byte(
     assert pc._learned[operation].url == sent.url
 
 
+ATTRS = {"rule": {"DataType": "String", "StringValue": "rule-1"}}
+
+
 def test_sns_publish_is_botocore_s_byte_for_byte_and_delivered(aws: Any) -> None:
     """SNS Publish (query protocol) on the prepared path sends botocore's form body and
     signature; the topic's subscribers get the message."""
@@ -386,6 +389,43 @@ REFUSED: list[Any] = [
         id="delete of an absent item",
     ),
 ]
+
+
+def test_sns_answers_on_the_prepared_path_are_botocore_s(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own Publish answers (moto's XML), read on the prepared path without
+    botocore's parser, are what botocore's parser makes of them, and none goes back to it."""
+    from chalicelib.actions import prepared
+    from chalicelib.aws import Clients
+
+    sns = Clients().get("sns")
+    pc = prepared_client(sns)
+    answers: list[Any] = []
+    send = prepared.send
+
+    def kept(*args: Any) -> Any:
+        answers.append(send(*args))
+        return answers[-1]
+
+    monkeypatch.setattr(prepared, "send", kept)
+    parse = pc._parse
+    monkeypatch.setattr(pc, "_parse", lambda *a: pytest.fail("botocore's parser was asked"))
+    pc.publish(TopicArn=aws.topic_arn, Message="learns")  # botocore's path: learns
+    got = [
+        pc.publish(
+            TopicArn=aws.topic_arn,
+            Message=f"{TEXT} & <x> #{i}",
+            **({"Subject": "s", "MessageAttributes": ATTRS} if i else {}),
+        )
+        for i in range(3)
+    ]
+    assert len(answers) == 3
+    for ours, response in zip(got, answers, strict=True):
+        theirs, _, _ = parse("Publish", response)
+        theirs["ResponseMetadata"]["RetryAttempts"] = 0
+        assert list(ours) == list(theirs) and ours == theirs
+        assert ours["MessageId"]
 
 
 @pytest.mark.parametrize(("method", "params"), REFUSED)
