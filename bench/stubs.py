@@ -82,12 +82,6 @@ SCRUB = (
 _REQUEST_IDS = itertools.count(1)
 
 
-def _uuid_text(n: int) -> str:
-    """A counted id in a UUID's text form, as SNS writes its message and request ids."""
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 class _Body:
     """The `raw` an AWSResponse reads: `.stream()` like urllib3's response."""
 
@@ -270,10 +264,10 @@ class AwsAnswers:
         `uuid4`s (~0.15 ms a Publish) would be SNS's work charged to Sluice."""
         self._published.append(_read_like_urllib3(request.body))
         n = next(_REQUEST_IDS)
-        request_id = _uuid_text(n | 1 << 127)  # the header's and the body's, as SNS's
+        request_id = str(uuid.UUID(int=n | 1 << 127))  # the header's and the body's, as SNS's
         body = (
             '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
-            f"<PublishResult><MessageId>{_uuid_text(n)}</MessageId></PublishResult>"
+            f"<PublishResult><MessageId>{uuid.UUID(int=n)}</MessageId></PublishResult>"
             f"<ResponseMetadata><RequestId>{request_id}</RequestId>"
             "</ResponseMetadata></PublishResponse>"
         ).encode()

@@ -98,7 +98,7 @@ def line(service: str, level: str, func: str, lineno: int, message: str, fields:
         "level": level,
         "location": f"{func}:{lineno}",
         "message": None,
-        "timestamp": _timestamp(created, msecs),
+        "timestamp": timestamp(created, msecs),
         "service": service,
         "sampling_rate": None,
     }
@@ -145,17 +145,20 @@ def _record_attributes() -> frozenset[str]:
     return _attributes
 
 
-# (second, zone settings) -> the date and zone of that second, as `formatTime` writes them.
+# (second, converter, zone settings) -> the date and zone of that second, as `formatTime`
+# writes them.
 _second: tuple[tuple[Any, ...], str, str] | None = None
 
 
-def _timestamp(created: float, msecs: float) -> str:
+def timestamp(created: float, msecs: float, converter: Any = time.localtime) -> str:
     """Powertools' `formatTime` of a record made at `created`, in its default format
-    ('2021-04-17 18:19:57,656+0200'): the date and zone formatted once a second."""
+    ('2021-04-17 18:19:57,656+0200'), its clock read by `converter` (`time.localtime` or
+    `time.gmtime`): the date and zone formatted once a second. observe.py's formatter
+    writes its default timestamps with it too."""
     global _second
-    key = (int(created), time.timezone, time.altzone, time.daylight, time.tzname)
+    key = (int(created), converter, time.timezone, time.altzone, time.daylight, time.tzname)
     if _second is None or _second[0] != key:
-        t = time.localtime(created)
+        t = converter(created)
         _second = (key, time.strftime("%Y-%m-%d %H:%M:%S,", t), time.strftime("%z", t))
     return f"{_second[1]}{int(msecs):03d}{_second[2]}"
 

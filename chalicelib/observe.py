@@ -127,8 +127,6 @@ def _formatter() -> Any:
         _plan_format: Any = None
         _plan_copy: dict[str, Any] | None = None
         _plans: dict[tuple[str, str, int], Any]
-        # (second, converter, zone settings) -> the date and zone `_asctime` formatted.
-        _second: tuple[Any, str, str] | None = None
 
         def format(self, record: Any) -> str:
             if record.msg not in _LEDGER_MESSAGES or record.args or record.exc_info:
@@ -214,7 +212,7 @@ def _formatter() -> Any:
 
         def _asctime(self, created: float, msecs: float) -> str:
             """`formatTime` of a record made at `created`: the default format's date and
-            zone are formatted once a second (with the zone setting they were made in)."""
+            zone are formatted once a second (`ledgerline.timestamp`)."""
             converter = self.converter
             if (
                 self.datefmt
@@ -225,12 +223,7 @@ def _formatter() -> Any:
             ):
                 instant: Any = _Instant(created, msecs)
                 return str(self.formatTime(record=instant))
-            second = (int(created), converter, time.timezone, time.altzone, time.tzname)
-            if self._second is None or self._second[0] != second:
-                t = converter(created)
-                date, zone = time.strftime("%Y-%m-%d %H:%M:%S,", t), time.strftime("%z", t)
-                self._second = (second, date, zone)
-            return f"{self._second[1]}{int(msecs):03d}{self._second[2]}"
+            return ledgerline.timestamp(created, msecs, converter)
 
         def _line(self, attrs: Any, timed: Any, extras: Any, message: str) -> str:
             values: dict[str, Any] | None = None

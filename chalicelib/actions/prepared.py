@@ -544,25 +544,18 @@ class PreparedClient:
 
     def _reader(self) -> JsonReader | QueryReader | None:
         """The answers' reader, for a client parsing with botocore's own JSONParser or
-        QueryParser."""
-        reader = self.__dict__.get("_json_reader", _UNSET)
+        QueryParser (not a subclass of either); None for any other."""
+        reader = self.__dict__.get("_answer_reader", _UNSET)
         if reader is _UNSET:
             from botocore.parsers import JSONParser, QueryParser
 
             parser = self._client._response_parser
-            kind = type(parser)
-            reader = (
-                JsonReader(parser)
-                if kind is JSONParser
-                else QueryReader(parser)
-                if kind is QueryParser
-                else None
-            )
-            self.__dict__["_json_reader"] = reader
+            kind = {JSONParser: JsonReader, QueryParser: QueryReader}.get(type(parser))
+            reader = self.__dict__["_answer_reader"] = None if kind is None else kind(parser)
         return reader
 
     def _read(self, operation: str, response: Any) -> Any:
-        """The answer read by the JSON reader; _UNSET where botocore's parser must."""
+        """The answer as the reader reads it; _UNSET where botocore's parser must."""
         reader = self._reader()
         if reader is None:
             return _UNSET

@@ -124,6 +124,29 @@ class _Raw:
         yield self.body
 
 
+def _read_both(
+    reader: Any, client: Any, operation: Any, content_type: str, body: bytes, request_id: bool
+) -> tuple[Any, Any]:
+    """(what `reader` makes of a 200 answer with `body`, or _GAVE_UP if it raised; what
+    botocore's parser makes of it, or ("raised", the error's name))."""
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+    if request_id:
+        headers["x-amzn-RequestId"] = "REQ123"
+    response = AWSResponse("https://example.amazonaws.com/", 200, headers, _Raw(body))
+    parser = client._response_parser
+    try:
+        theirs: Any = parser.parse(
+            convert_to_response_dict(response, operation), operation.output_shape
+        )
+    except Exception as e:
+        theirs = ("raised", type(e).__name__)
+    try:
+        ours: Any = reader(parser).parse(operation, response)
+    except Exception:
+        ours = _GAVE_UP
+    return ours, theirs
+
+
 def _ordered(value: Any) -> Any:
     """A value with its dicts' key order made part of equality."""
     if isinstance(value, dict):
@@ -158,19 +181,9 @@ def test_the_reader_reads_an_answer_as_botocore_does(data: Any) -> None:
             "text": lambda: b"<html>not json",
             "null": lambda: b"null",
         }[form]()
-    headers = {"Content-Type": "application/x-amz-json-1.0", "Content-Length": str(len(body))}
-    if data.draw(st.booleans()):
-        headers["x-amzn-RequestId"] = "REQ123"
-    response = AWSResponse("https://example.amazonaws.com/", 200, headers, _Raw(body))
-    parser = client._response_parser
-    try:
-        theirs: Any = parser.parse(convert_to_response_dict(response, operation), shape)
-    except Exception as e:
-        theirs = ("raised", type(e).__name__)
-    try:
-        ours: Any = JsonReader(parser).parse(operation, response)
-    except Exception:
-        ours = _GAVE_UP
+    ours, theirs = _read_both(
+        JsonReader, client, operation, "application/x-amz-json-1.0", body, data.draw(st.booleans())
+    )
     if ours is not _GAVE_UP:
         assert _ordered(ours) == _ordered(theirs)
     elif not noisy:
@@ -257,32 +270,14 @@ def test_the_query_reader_reads_an_answer_as_botocore_does(data: Any) -> None:
     operation = client.meta.service_model.operation_model(name)
     noisy = data.draw(st.booleans())
     body = _xml_answer(data.draw, operation, noisy)
-    headers = {"Content-Type": "text/xml", "Content-Length": str(len(body))}
-    if data.draw(st.booleans()):
-        headers["x-amzn-RequestId"] = "REQ123"
-    response = AWSResponse("https://example.amazonaws.com/", 200, headers, _Raw(body))
-    parser = client._response_parser
-    try:
-        theirs: Any = parser.parse(
-            convert_to_response_dict(response, operation), operation.output_shape
-        )
-    except Exception as e:
-        theirs = ("raised", type(e).__name__)
-    try:
-        ours: Any = QueryReader(parser).parse(operation, response)
-    except Exception:
-        ours = _GAVE_UP
+    ours, theirs = _read_both(
+        QueryReader, client, operation, "text/xml", body, data.draw(st.booleans())
+    )
+    shape = operation.output_shape
     if ours is not _GAVE_UP:
         assert _ordered(ours) == _ordered(theirs)
-    elif not noisy and QueryReader._plan(operation.output_shape or _NO_SHAPE) is not None:
+    elif not noisy and shape is not None and QueryReader._plan(shape) is not None:
         pytest.fail(f"gave up on a well-formed answer of {service}.{name}: {body[:200]!r}")
-
-
-class _NoShape:
-    type_name = "none"
-
-
-_NO_SHAPE: Any = _NoShape()
 
 
 def test_the_query_reader_reads_sns_publish() -> None:
