@@ -563,7 +563,10 @@ def up(
         kinesis_shards=kinesis_shards,
         watch_buckets=buckets,
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    # `kill` stops as cleanly as Ctrl-C; and Ctrl-C (SIGINT) stops it even when it started
+    # with SIGINT ignored, as a shell starts a command it runs in the background.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     with stack:
         for line in env_lines(stack.env):
             click.echo(line)

@@ -112,10 +112,15 @@ def test_bootstrap_command_prints_the_env_and_is_idempotent(stack: LocalStack) -
 
 
 def test_local_up_serves_until_interrupted(tmp_path: Path) -> None:
-    """`sluice local up` prints a usable endpoint, archives what is logged, stops on SIGINT."""
+    """`sluice local up` prints a usable endpoint, archives what is logged, stops on SIGINT,
+    also when started with SIGINT ignored (what a shell does to a command it runs in the
+    background: `sluice local up &`, then `kill -INT`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     env.update(POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
-    code = "from sluice_cli.local import local; local(['up', '--port', '0', '--slack-port', '0'])"
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "from sluice_cli.local import local; local(['up', '--port', '0', '--slack-port', '0'])"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,
@@ -152,5 +157,9 @@ def test_local_up_serves_until_interrupted(tmp_path: Path) -> None:
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGINT)
-        status = proc.wait(timeout=15)
+        try:
+            status = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:  # still up: not left running after the test
+                proc.kill()
     assert status == 0, proc.stderr.read() if proc.stderr else ""
