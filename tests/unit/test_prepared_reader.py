@@ -34,15 +34,21 @@ def _client(service: str) -> Any:
     )
 
 
+def _operations(clients: dict[str, Any], protocol: str) -> list[tuple[str, str]]:
+    """(service, operation) of every operation of `clients` speaking `protocol`, but those
+    whose output is a stream (never read by a prepared client)."""
+    return [
+        (service, name)
+        for service, client in clients.items()
+        if client.meta.service_model.protocol == protocol
+        for name in client.meta.service_model.operation_names
+        if not client.meta.service_model.operation_model(name).has_event_stream_output
+        and not client.meta.service_model.operation_model(name).has_streaming_output
+    ]
+
+
 CLIENTS = {service: _client(service) for service in SERVICES}
-OPERATIONS = [
-    (service, name)
-    for service, client in CLIENTS.items()
-    if client.meta.service_model.protocol == "json"
-    for name in client.meta.service_model.operation_names
-    if not client.meta.service_model.operation_model(name).has_event_stream_output
-    and not client.meta.service_model.operation_model(name).has_streaming_output
-]
+OPERATIONS = _operations(CLIENTS, "json")
 _json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=4)
 )
@@ -193,12 +199,7 @@ def test_the_reader_reads_an_answer_as_botocore_does(data: Any) -> None:
 # -- query protocol (SNS): chalicelib.actions.prepared.QueryReader ----------------------
 QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation")
 QUERY_CLIENTS = {service: _client(service) for service in QUERY_SERVICES}
-QUERY_OPERATIONS = [
-    (service, name)
-    for service, client in QUERY_CLIENTS.items()
-    if client.meta.service_model.protocol == "query"
-    for name in client.meta.service_model.operation_names
-]
+QUERY_OPERATIONS = _operations(QUERY_CLIENTS, "query")
 _XML_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="<&")
 # Text as XML can carry it: entities, character references, CDATA, a comment splitting it.
 _xml_text = st.one_of(
