@@ -2,21 +2,20 @@
 
 An RE2 search costs ~1.6 µs, a substring test ~0.2 µs (measured here), so a condition
 first asks a literal the pattern requires, and a pattern that is only a literal
-(`lit`, `^lit`, `lit$`, `a|b|c`) is answered by string tests alone. Python's regex
-parser only reads the pattern's structure here; matching log text is RE2's.
+(`lit`, `^lit`, `lit$`, `a|b|c`) is answered by string tests alone. A pattern's structure
+is read by `regexsyntax` (RE2's syntax, after RE2 has compiled the pattern), never by
+Python's `re`; matching log text is RE2's.
 """
 
 from __future__ import annotations
 
-# Python's regex *parser* reads a rule pattern's structure (its literals) after RE2 has
-# accepted it; nothing is ever matched with `re`.
-import re  # noqa: TID251
 from collections.abc import Callable
 from functools import lru_cache
-from re import _constants as C  # type: ignore[attr-defined]  # noqa: TID251
 from typing import Any
 
 import re2
+
+from chalicelib.rules.regexsyntax import Node, parse
 
 
 class RegexError(ValueError):
@@ -38,33 +37,40 @@ def compile_regex(pattern: str) -> Any:
 def required_literal(pattern: str) -> tuple[str, bool] | None:
     """A literal every match must contain, and whether to compare case-folded.
 
-    Parsed with Python's own regex parser (only to read the pattern's structure:
-    matching is RE2's). Only top-level literal runs count, so the result is
-    never wrong, merely absent for patterns with top-level alternation.
-    """
-    try:
-        parsed = re._parser.parse(pattern)  # type: ignore[attr-defined]
-    except Exception:
+    Only top-level runs of literal characters count (a match is the concatenation of
+    the top-level items' matches, so each run is in it whole), so the result is never
+    wrong, merely absent for patterns with top-level alternation or no run of three."""
+    parsed = _structure(pattern)
+    if parsed is None:
         return None
-    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+    flags, alts = parsed
+    if len(alts) != 1:
+        return None
     best = ""
     run: list[str] = []
-    for op, av in [*parsed.data, (None, None)]:
-        if op is C.LITERAL:
-            run.append(chr(av))
+    for node in [*alts[0], None]:
+        if node is not None and node[0] == "lit":
+            run.append(node[1])
             continue
         if len(run) > len(best):
             best = "".join(run)
         run = []
-        if op is C.BRANCH:
-            return None
     if len(best) < 3:
         return None
-    if ignore_case:
+    if "i" in flags:
         if not best.isascii():
             return None
         return best.casefold(), True
     return best, False
+
+
+def _structure(pattern: str) -> tuple[str, list[list[Node]]] | None:
+    """`regexsyntax.parse` of a pattern RE2 compiles; None for one it refuses."""
+    try:
+        compile_regex(pattern)
+    except RegexError:
+        return None
+    return parse(pattern)
 
 
 def literal_plan(pattern: str) -> tuple[Callable[[str], bool], bool] | None:
@@ -123,33 +129,33 @@ def string_plan(pattern: str) -> Plan | None:
     Case-folded literals only prefilter the regex. None when the pattern has no such
     shape (then `required_literal`, or RE2 alone). With `(?m)` the anchors hold at every
     line, which no string test here answers: such anchored patterns get no plan."""
-    try:
-        parsed = re._parser.parse(pattern)  # type: ignore[attr-defined]
-    except Exception:
+    parsed = _structure(pattern)
+    if parsed is None:
         return None
-    folded = bool(parsed.state.flags & re.IGNORECASE)
-    data = list(parsed.data)
-    if len(data) == 1 and data[0][0] is C.SUBPATTERN and not data[0][1][1] and not data[0][1][2]:
-        data = list(data[0][1][3])  # one plain group around everything: look inside
+    flags, alts = parsed
+    folded = "i" in flags
+    if len(alts) == 1 and len(alts[0]) == 1 and alts[0][0][0] == "group":
+        alts = alts[0][0][1]  # one group around everything: look inside
 
-    def literal(seq: list[Any]) -> str | None:
-        if not all(op is C.LITERAL for op, _ in seq):
+    def literal(seq: list[Node]) -> str | None:
+        if not all(node[0] == "lit" for node in seq):
             return None
-        return "".join(chr(av) for _, av in seq)
+        return "".join(node[1] for node in seq)
 
-    if len(data) == 1 and data[0][0] is C.BRANCH:
-        alts = [literal(list(b)) for b in data[0][1][1]]
-        if any(a is None or a == "" for a in alts):
+    if len(alts) > 1:
+        found = [literal(seq) for seq in alts]
+        if any(w is None or w == "" for w in found):
             return None
-        words = tuple(a for a in alts if a is not None)
+        words = tuple(w for w in found if w is not None)
         if folded:
             if not all(w.isascii() for w in words):
                 return None
             return "fold_any", tuple(w.casefold() for w in words), False
-        return "any", words, True
-    start = bool(data) and data[0] == (C.AT, C.AT_BEGINNING)
-    end = bool(data) and data[-1] == (C.AT, C.AT_END)
-    if (start or end) and parsed.state.flags & re.MULTILINE:
+        return _confirmed(pattern, ("any", words, True))
+    data = alts[0]
+    start = bool(data) and data[0][0] == "bol"
+    end = len(data) > int(start) and data[-1][0] == "eol"
+    if (start or end) and "m" in flags:
         return None
     seq = data[int(start) : len(data) - int(end)]
     body = literal(seq)
@@ -162,63 +168,55 @@ def string_plan(pattern: str) -> Plan | None:
     if folded:  # prefilter only: casefold is not RE2's simple case folding
         return "fold_in", (body.casefold(),), False
     if start and end:
-        return "eq", (body,), True
+        return _confirmed(pattern, ("eq", (body,), True))
     if start:
-        return "prefix", (body,), True
+        return _confirmed(pattern, ("prefix", (body,), True))
     if end:
-        return "suffix", (body,), True
-    return "any", (body,), True
+        return _confirmed(pattern, ("suffix", (body,), True))
+    return _confirmed(pattern, ("any", (body,), True))
+
+
+def _confirmed(pattern: str, plan: Plan) -> Plan | None:
+    """`plan` if RE2 finds a match in each of its words (a check against reading the
+    pattern otherwise than RE2 does), else None."""
+    search = compile_regex(pattern).search
+    return plan if all(search(w) is not None for w in plan[1]) else None
 
 
 # A class may spell at most this many characters, a pattern this many words.
 _CLASS_CHARS = 64
 _MAX_WORDS = 256
-_DIGITS = "0123456789"  # RE2's \d: ASCII digits only
-# Syntax Python's parser reads otherwise than RE2 (`[[:digit:]]` is a POSIX class to
-# RE2, a set holding `[`, `:`... to Python): such a pattern gets no word plan.
-_OTHER_SYNTAX = ("[:", "[[", "\\p", "\\P", "\\Q", "\\C")
 
 
-def _class_chars(op: Any, av: Any) -> str | None:
-    """The characters one element matches: a literal or a positive class of literals,
-    ranges and `\\d`; None for anything else."""
-    if op is C.LITERAL:
-        return chr(av)
-    if op is not C.IN:
-        return None
-    chars: list[str] = []
-    for item, arg in av:
-        if item is C.LITERAL:
-            chars.append(chr(arg))
-        elif item is C.RANGE and arg[1] - arg[0] < _CLASS_CHARS:
-            chars.extend(map(chr, range(arg[0], arg[1] + 1)))
-        elif item is C.CATEGORY and arg is C.CATEGORY_DIGIT:
-            chars.extend(_DIGITS)
-        else:
-            return None  # a negated class, \w, \s, a large range
-    unique = "".join(dict.fromkeys(chars))
-    return unique if len(unique) <= _CLASS_CHARS else None
+def _node_chars(node: Node) -> str | None:
+    """The characters one item matches: a literal, or a positive class of at most
+    `_CLASS_CHARS` characters (literals, ranges, `\\d`); None for anything else."""
+    if node[0] == "lit":
+        return str(node[1])
+    if node[0] == "set" and node[1] is not None and len(node[1]) <= _CLASS_CHARS:
+        return str(node[1])
+    return None
 
 
-def _word_plan(pattern: str, seq: list[Any], start: bool, end: bool) -> Plan | None:
+def _word_plan(pattern: str, seq: list[Node], start: bool, end: bool) -> Plan | None:
     """The exact plan of a sequence of literals, small classes and fixed repeats of one of
     them: the words it spells (at most `_MAX_WORDS`), all of one length, tested as a set
     (`^...$`, `^...`, `...$`) or by containment (four words at most). Every word is
-    checked to be an RE2 match, which catches syntax the two parsers read differently."""
-    if not seq or any(x in pattern for x in _OTHER_SYNTAX):
+    checked to be an RE2 match (`regexsyntax` reads RE2's syntax; this checks it)."""
+    if not seq:
         return None
     sets: list[str] = []
-    for op, av in seq:
-        if op is C.MAX_REPEAT or op is C.MIN_REPEAT:
-            lo, hi, item = av
-            if lo != hi or lo > 8 or len(item) != 1:
+    for node in seq:
+        if node[0] == "rep":
+            _, lo, hi, item = node
+            if lo != hi or lo > 8:
                 return None
-            chars = _class_chars(*item[0])
+            chars = _node_chars(item)
             if chars is None:
                 return None
             sets.extend([chars] * lo)
             continue
-        chars = _class_chars(op, av)
+        chars = _node_chars(node)
         if chars is None:
             return None
         sets.append(chars)

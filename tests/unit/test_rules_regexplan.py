@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import pytest
 import re2
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.rules.conditions import compile_condition
 from chalicelib.rules.regexplan import literal_plan, required_literal
+
+
+def _assert_plan_agrees(pattern: str, text: str, truth: bool) -> None:
+    """An exact plan of `pattern` answers `truth` (RE2's answer) for `text`; a prefilter
+    never rejects a text RE2 matches."""
+    plan = literal_plan(pattern)
+    if plan is None:
+        return
+    test, exact = plan
+    if exact:
+        assert test(text) is truth
+    else:
+        assert test(text) or not truth
 
 
 # ---------------------------------------------------------------- regex prefilter
@@ -130,15 +143,7 @@ LITERAL_PATTERNS = [
 )
 def test_literal_plans_agree_with_re2(pattern: str, text: str) -> None:
     """An exact literal plan gives RE2's answer; a prefilter never rejects an RE2 match."""
-    plan = literal_plan(pattern)
-    truth = re2.compile(pattern).search(text) is not None
-    if plan is None:
-        return
-    test, exact = plan
-    if exact:
-        assert test(text) is truth
-    else:
-        assert test(text) or not truth
+    _assert_plan_agrees(pattern, text, re2.compile(pattern).search(text) is not None)
 
 
 @pytest.mark.parametrize(
@@ -194,13 +199,7 @@ def test_class_plans_agree_with_re2(pattern: str, text: str) -> None:
     answered by string tests give RE2's answer for any text, including digits of other
     scripts and POSIX classes, which Python's parser reads differently from RE2."""
     truth = re2.compile(pattern).search(text) is not None
-    plan = literal_plan(pattern)
-    if plan is not None:
-        test, exact = plan
-        if exact:
-            assert test(text) is truth
-        else:
-            assert test(text) or not truth
+    _assert_plan_agrees(pattern, text, truth)
     assert compile_condition({"field": "m", "regex": pattern})({"m": text}) is truth
 
 
@@ -212,3 +211,79 @@ def test_small_class_patterns_are_answered_by_string_tests(pattern: str) -> None
     """A pattern of literals and small classes needs no RE2 search: its plan is exact."""
     plan = literal_plan(pattern)
     assert plan is not None and plan[1] is True
+
+
+# ---------------------------------------------------------------- generated patterns
+_TOKENS = st.sampled_from(
+    [
+        *"abcKxß",
+        "ab",
+        "abc",
+        "xyz",
+        r"\.",
+        r"\d",
+        r"\w",
+        r"\s",
+        r"\b",
+        ".",
+        "[ab]",
+        "[0-9]",
+        "[^a]",
+        "[a-c]",
+        "[a]",
+        "[Kk]",
+        "[.x]",
+        "^",
+        "$",
+        "|",
+        "(",
+        ")",
+        "(?:",
+        "(?P<g>",
+        "*",
+        "+",
+        "?",
+        "*?",
+        "{2}",
+        "{1,2}",
+        "{2,}",
+        "{,2}",
+        "{",
+        "}",
+        "]",
+    ]
+)
+_PATTERNS = st.tuples(
+    st.sampled_from(["", "(?i)", "(?m)", "(?s)", "(?im)", "(?U)"]),
+    st.lists(_TOKENS, min_size=1, max_size=8).map("".join),
+).map("".join)
+_TEXTS = st.lists(
+    st.sampled_from([*"abcxyzKkß.0123 \n_", "\u212a", "\u017f", "abc", "xyz", "ab"]), max_size=10
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_PATTERNS, _TEXTS)
+@example("abc|abd", "xabd")
+@example("(?i)(?:abc|xyz)def", "XYZDEF")
+@example("^[a]b$", "ab")
+@example("x{,3}", "x{,3}")
+@example("(?m)^ab$", "x\nab")
+@example("(?i)k", "\u212a")
+def test_plans_and_literals_agree_with_re2(pattern: str, text: str) -> None:
+    """For generated patterns RE2 compiles (read by `regexsyntax`, or left unread) and any
+    text: a required literal is in every RE2 match, an exact plan answers as RE2 does, a
+    prefilter never rejects an RE2 match, and the condition as compiled answers as a plain
+    RE2 search."""
+    try:
+        compiled = re2.compile(pattern)
+    except re2.error:
+        assume(False)
+        return
+    truth = compiled.search(text) is not None
+    lit = required_literal(pattern)
+    if lit is not None and truth:
+        needle, folded = lit
+        assert needle in (text.casefold() if folded else text)
+    _assert_plan_agrees(pattern, text, truth)
+    assert compile_condition({"field": "m", "regex": pattern})({"m": text}) is truth
