@@ -183,18 +183,15 @@ def _confirmed(pattern: str, plan: Plan) -> Plan | None:
     return plan if all(search(w) is not None for w in plan[1]) else None
 
 
-# A class may spell at most this many characters, a pattern this many words.
-_CLASS_CHARS = 64
+# A pattern may spell at most this many words.
 _MAX_WORDS = 256
 
 
 def _node_chars(node: Node) -> str | None:
-    """The characters one item matches: a literal, or a positive class of at most
-    `_CLASS_CHARS` characters (literals, ranges, `\\d`); None for anything else."""
-    if node[0] == "lit":
-        return str(node[1])
-    if node[0] == "set" and node[1] is not None and len(node[1]) <= _CLASS_CHARS:
-        return str(node[1])
+    """The characters one item matches: a literal, or a positive class that spells them
+    (`regexsyntax` spells a class of at most 64 characters); None for anything else."""
+    if node[0] == "lit" or node[0] == "set":
+        return node[1]
     return None
 
 

@@ -58,6 +58,12 @@ def parse(pattern: str) -> Parsed | None:
         return None
 
 
+def _count(text: str) -> bool:
+    """`text` is a repeat count RE2 can read: ASCII digits, at most four (it refuses
+    counts over 1,000; longer digit runs it reads as text)."""
+    return 0 < len(text) <= 4 and text.isascii() and text.isdigit()
+
+
 def _punct(ch: str) -> bool:
     return ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " "
 
@@ -129,10 +135,8 @@ class _Reader:
         if end < 0:
             return None
         lo_text, comma, hi_text = self.s[self.i + 1 : end].partition(",")
-        if not (lo_text.isascii() and lo_text.isdigit()):
-            return None
-        if hi_text and not (hi_text.isascii() and hi_text.isdigit()):
-            return None
+        if not _count(lo_text) or (hi_text and not _count(hi_text)):
+            return None  # RE2 reads a count it cannot take as text (`a{99999999999}`)
         lo = int(lo_text)
         hi = lo if not comma else (int(hi_text) if hi_text else None)
         if lo > _MAX_REPEAT or (hi is not None and (hi > _MAX_REPEAT or hi < lo)):
